@@ -1,0 +1,260 @@
+"""``ExParser``: argparse that records every run, by calling hooks.
+
+The parser owns parsing only: restoring ``--config``, typing, the schema. What
+happens to a parsed namespace (folders, files, links, marks) is for plugins.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+import configargparse
+
+from exman import fs
+from exman.plugins import get_plugin_manager
+from exman.types import boolean, schema_of
+
+FOLDER_DEFAULT = "exman"
+RUN_NAME = re.compile(r"^(\d+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}(?:-.*)?$")
+
+# Keys exman itself writes into params.yaml (or 0.1.9 did): never restored by --config.
+RECORDED_KEYS = frozenset({"root", "time", "id", "commit", "dirty", "tmp", "git_dirty", "config", "name", "safe_experiment"})
+
+
+def simpleroot(file) -> Path:
+    """``<folder of file>/exman``: the root every script should use."""
+    return Path(os.path.dirname(os.path.abspath(file))) / FOLDER_DEFAULT
+
+
+class ExParser(configargparse.ArgumentParser):
+    """Drop-in ``argparse.ArgumentParser`` that records each parsed run under ``root``."""
+
+    def __init__(
+        self,
+        *args,
+        root=None,
+        zfill: int = 6,
+        automark=(),
+        git=None,
+        git_assert_clean: bool = False,
+        plugins=(),
+        disable_plugins=(),
+        shared: bool = False,
+        **kwargs,
+    ):
+        # A sweep points its children at the root given to `exman sweep`.
+        root = os.environ.get("EXMAN_RUN_ROOT") or root
+        if root is None:
+            raise ValueError("ExParser needs root=..., usually exman.simpleroot(__file__)")
+        self.root = Path(os.path.abspath(os.fspath(root)))
+        self.zfill = int(zfill)
+        self.automark = list(automark)
+        self.git = git
+        self.git_assert_clean = bool(git_assert_clean)
+        self.shared = bool(shared)
+        self.validators: list = []
+        self.setters: list = []
+        self._volatile: set[str] = set()
+        self._exman_dests: set[str] = set()
+        self._exman_ready = False
+        self._config_dests: set[str] = set()
+        kwargs.setdefault("config_file_parser_class", configargparse.YAMLConfigFileParser)
+        kwargs.setdefault("ignore_unknown_config_file_keys", True)
+        super().__init__(*args, **kwargs)
+        self.register("type", bool, boolean)
+        self._config_file_parser = _SkipKeys(self._config_file_parser, self)
+        self.pm = get_plugin_manager(disable=disable_plugins, plugins=plugins)
+
+    # -- layout -------------------------------------------------------------
+    runs = property(lambda self: self.root / "runs")
+    index = property(lambda self: self.root / "index")
+    marked = property(lambda self: self.root / "marked")
+    tmp = property(lambda self: self.root / "tmp")
+    fails = property(lambda self: self.root / "fails")
+
+    def num_ex(self) -> int:
+        """Number of run folders in ``runs/``."""
+        try:
+            return sum(1 for e in os.scandir(self.runs) if RUN_NAME.match(e.name))
+        except FileNotFoundError:
+            return 0
+
+    def next_ex(self) -> int:
+        """The next free run number (runs, tmp and fails all count)."""
+        from exman_plugins.ids import peek_next
+
+        return peek_next(self)
+
+    # -- declaring arguments ------------------------------------------------
+    def add_argument(self, *args, volatile: bool = False, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        if volatile:
+            self._volatile.add(action.dest)
+        return action
+
+    def add_exman_argument(self, group, *option_strings: str, **kwargs):
+        """Add a plugin option unless the script already uses that option string."""
+        if any(s in self._option_string_actions for s in option_strings):
+            return None
+        action = group.add_argument(*option_strings, **kwargs)
+        self._exman_dests.add(action.dest)
+        return action
+
+    def register_validator(self, validator, message: str = "validation error") -> None:
+        """Refuse a run when ``validator(namespace)`` returns False or raises."""
+        if not callable(validator):
+            raise TypeError("validator should be callable")
+        self.validators.append((validator, message))
+
+    def register_setter(self, setter) -> None:
+        """Call ``setter(namespace)`` after parsing, before validation, to fill in values."""
+        if not callable(setter):
+            raise TypeError("setter should be callable")
+        self.setters.append(setter)
+
+    def get_possible_config_keys(self, action):
+        # local config files may name an argument by its dest too (0.1.9 did).
+        keys = list(super().get_possible_config_keys(action))
+        if action.option_strings and action.dest not in keys:
+            keys.append(action.dest)
+        return keys
+
+    def _ensure_exman_arguments(self) -> None:
+        if not self._exman_ready:
+            self._exman_ready = True
+            group = self.add_argument_group("exman")
+            self.add_exman_argument(group, "--config", dest="exman_config", metavar="FILE",
+                                    help="restore every value from an earlier run's params file; "
+                                    "options given here override it")
+            self.pm.hook.add_arguments(parser=self, group=group)
+
+    def format_help(self):
+        self._ensure_exman_arguments()
+        return super().format_help()
+
+    def user_actions(self):
+        """The script's own arguments (no help, no exman options)."""
+        return [
+            a
+            for a in self._actions
+            if a.dest not in self._exman_dests and not isinstance(a, argparse._HelpAction) and a.dest != argparse.SUPPRESS
+        ]
+
+    def schema(self) -> dict:
+        return {a.dest: schema_of(a) for a in self.user_actions()}
+
+    # -- parsing ------------------------------------------------------------
+    def parse_known_args(self, args=None, namespace=None, **kwargs):
+        self._ensure_exman_arguments()
+        argv = sys.argv[1:] if args is None else ([args] if isinstance(args, str) else list(args))
+        config = self._read_config(argv)
+        if config is None:
+            return super().parse_known_args(argv, namespace, **kwargs)
+        saved = []
+        try:
+            for action, value in config:
+                saved.append((action, action.default, action.required))
+                action.default, action.required = value, False
+                self._config_dests.add(action.dest)
+            return super().parse_known_args(argv, namespace, **kwargs)
+        finally:
+            for action, default, required in saved:
+                action.default, action.required = default, required
+            self._config_dests.clear()
+
+    def parse_args(self, args=None, namespace=None):
+        namespace = super().parse_args(args, namespace)
+        options = {d: namespace.__dict__.pop(d) for d in list(vars(namespace)) if d in self._exman_dests}
+        self.pm.hook.on_parse(parser=self, namespace=namespace, options=options)
+        from exman.run import start_run
+
+        run = start_run(self, namespace, options)
+        namespace.root = run.path
+        namespace.safe_experiment = run.safe_experiment
+        return namespace
+
+    def _read_config(self, argv: list[str]):
+        """[(action, value)] from ``--config FILE`` in argv, or None without one."""
+        option = self._option_string_actions.get("--config")
+        if option is None or option.dest not in self._exman_dests:
+            return None
+        path = None
+        for i, arg in enumerate(argv):
+            if arg == "--":
+                break
+            if arg == "--config" and i + 1 < len(argv):
+                path = argv[i + 1]
+            elif arg.startswith("--config="):
+                path = arg.split("=", 1)[1]
+        if path is None:
+            return None
+        file = Path(path)
+        if not file.exists():
+            self.error(f"--config {path}: no such file")
+        if file.is_dir():
+            self.error(f"--config {path}: is a directory, expected a params file")
+        try:
+            data = self.pm.hook.load_params(path=file)
+        except (OSError, ValueError) as exc:
+            self.error(f"--config {path}: {exc}")
+        if not isinstance(data, dict):
+            self.error(f"--config {path}: expected a mapping of parameter names to values")
+        by_dest = {a.dest: a for a in self.user_actions()}
+        restored, unknown = [], []
+        for key, value in data.items():
+            key = str(key)
+            if key in RECORDED_KEYS or key in self._volatile:
+                continue
+            action = by_dest.get(key)
+            if action is None:
+                unknown.append(key)
+                continue
+            try:
+                restored.append((action, _retype(action, value)))
+            except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+                self.error(f"--config {path}: bad value for {key!r}: {exc}")
+        if unknown:
+            self.error(f"--config {path}: keys this script does not define: {', '.join(sorted(unknown))}")
+        return restored
+
+
+def _retype(action, value):
+    """Recorded values are plain; give strings back their declared type (e.g. Path)."""
+    convert = action.type
+    if convert is None or convert is str or not callable(convert):
+        return value
+    if isinstance(value, list):
+        return [convert(v) if isinstance(v, str) else v for v in value]
+    if isinstance(value, str):
+        return convert(value)
+    return value
+
+
+class _SkipKeys:
+    """Wrap configargparse's config-file parser so that local config files
+    (``default_config_files``) never override what ``--config`` restored."""
+
+    def __init__(self, inner, parser):
+        self._inner = inner
+        self._parser = parser
+
+    def __getattr__(self, item):
+        return getattr(self._inner, item)
+
+    def parse(self, stream):
+        items = self._inner.parse(stream)
+        skip = self._parser._config_dests
+        if not skip:
+            return items
+        keys = {}
+        for action in self._parser._actions:
+            if action.dest in skip:
+                for key in self._parser.get_possible_config_keys(action):
+                    keys[key.lstrip("-")] = True
+        return type(items)((k, v) for k, v in items.items() if k not in keys)
+
+
+__all__ = ["ExParser", "simpleroot", "fs"]

@@ -1,0 +1,181 @@
+"""The one place that builds exman's plugin manager.
+
+Load order is fixed: default plugins (by short name), then blocked names are
+unregistered, then third-party plugins from the ``exman`` entry-point group,
+then per-parser plugin objects, then ``check_pending()``. Blocking therefore
+works for defaults and entry points alike, and anything registered later is
+called first, so a third-party implementation wins over a default one.
+
+Entry-point discovery reads every installed distribution's metadata, which
+costs tens of milliseconds in a large environment; the result is cached per
+``sys.path`` and invalidated by the mtimes of its folders (installing or
+removing a distribution touches its site-packages folder).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Iterable
+
+import pluggy
+
+from exman import hookspecs
+
+ENTRY_POINT_GROUP = "exman"
+
+# Short name -> module. The order is the registration order.
+DEFAULT_PLUGINS = {
+    "ids": "exman_plugins.ids",
+    "naming": "exman_plugins.naming",
+    "tmp": "exman_plugins.tmp",
+    "params_yaml": "exman_plugins.params_yaml",
+    "metadata": "exman_plugins.metadata",
+    "index_links": "exman_plugins.index_links",
+    "automark": "exman_plugins.automark",
+    "validators": "exman_plugins.validators",
+    "failures": "exman_plugins.failures",
+    "git": "exman_plugins.gitinfo",
+    "logcapture": "exman_plugins.logcapture",
+    "metrics": "exman_plugins.metrics",
+}
+
+# Plugins only the command line needs: never imported by a training script.
+CLI_PLUGINS: dict[str, str] = {}
+
+
+class PluginError(RuntimeError):
+    """A plugin could not be imported or does not fit the hook specs."""
+
+
+def disabled_from_env() -> list[str]:
+    raw = os.environ.get("EXMAN_DISABLE_PLUGINS", "")
+    return [n.strip() for n in raw.split(",") if n.strip()]
+
+
+def get_plugin_manager(
+    disable: Iterable[str] = (),
+    plugins: Iterable[object] = (),
+    *,
+    cli: bool = False,
+    entry_points: bool = True,
+) -> pluggy.PluginManager:
+    """Build a fresh manager: defaults, blocks, entry points, extra objects."""
+    pm = pluggy.PluginManager("exman")
+    pm.add_hookspecs(hookspecs)
+    blocked = set(disable) | set(disabled_from_env())
+    defaults = dict(DEFAULT_PLUGINS)
+    if cli:
+        defaults.update(CLI_PLUGINS)
+    for name in blocked:
+        pm.set_blocked(name)
+    for name, modname in defaults.items():
+        if name in blocked:
+            continue
+        try:
+            module = importlib.import_module(modname)
+        except ImportError as exc:
+            raise PluginError(f"exman: cannot import default plugin {name!r} ({modname}): {exc}") from exc
+        pm.register(module, name=name)
+    if entry_points:
+        for ep_name, ep_value, dist in _entry_points():
+            if ep_name in blocked:
+                continue
+            try:
+                obj = _load_ref(ep_value)
+            except Exception as exc:  # a broken plugin must say who it is
+                raise PluginError(
+                    f"exman: cannot load plugin {ep_name!r} ({ep_value}) from {dist}: {exc}"
+                ) from exc
+            if pm.get_plugin(ep_name) is not None:
+                # An installed plugin under a default's name replaces that default.
+                pm.unregister(name=ep_name)
+            pm.register(obj, name=ep_name)
+            _DISTS[ep_name] = dist
+    for obj in plugins:
+        name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{id(obj)}"
+        if pm.get_plugin(name) is None and not pm.is_blocked(name):
+            pm.register(obj, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"exman: {exc}") from exc
+    if os.environ.get("EXMAN_TRACE_PLUGINS"):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    return pm
+
+
+# name -> distribution "name version" of entry-point plugins, for `exman plugins`.
+_DISTS: dict[str, str] = {}
+
+
+def plugin_dist(name: str) -> str | None:
+    return _DISTS.get(name)
+
+
+def _load_ref(value: str) -> object:
+    modname, _, attr = value.partition(":")
+    obj = importlib.import_module(modname.strip())
+    for part in filter(None, attr.strip().split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "exman" / "entry_points.json"
+
+
+def _path_key() -> list:
+    key = []
+    for entry in sys.path:
+        try:
+            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            key.append([entry, None])
+    return key
+
+
+def _entry_points() -> list[tuple[str, str, str]]:
+    """(name, value, distribution) for the ``exman`` group, cached by sys.path mtimes."""
+    key = _path_key()
+    cache = _cache_file()
+    try:
+        data = json.loads(cache.read_text())
+        if data.get("key") == key:
+            return [tuple(row) for row in data["entry_points"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from importlib.metadata import distributions
+
+    found, seen = [], set()
+    for dist in distributions():
+        # Reading entry_points.txt directly avoids parsing every distribution's METADATA.
+        text = dist.read_text("entry_points.txt")
+        if not text or f"[{ENTRY_POINT_GROUP}]" not in text:
+            continue
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP and ep.name not in seen:
+                seen.add(ep.name)
+                found.append((ep.name, ep.value, f"{dist.metadata['Name']} {dist.version}"))
+    try:
+        from exman.fs import atomic_write
+
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cache, json.dumps({"key": key, "entry_points": found}))
+    except OSError:
+        pass  # a read-only home must not stop a run
+    return found
+
+
+def describe(pm: pluggy.PluginManager) -> list[dict]:
+    """Name, origin and implemented hooks of every registered plugin."""
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        origin = plugin_dist(name) or ("default" if name in DEFAULT_PLUGINS or name in CLI_PLUGINS else "object")
+        rows.append({"name": name, "origin": origin, "module": getattr(plugin, "__name__", repr(plugin)), "hooks": hooks})
+    return rows

@@ -1,0 +1,255 @@
+"""The run object and its lifecycle: start, log, end, fail.
+
+``start_run`` claims an id, makes the folder and has plugins write into it;
+``SafeExperiment`` turns the outcome of the ``with`` block into a status. Both
+only call hooks; what is written where belongs to plugins.
+"""
+from __future__ import annotations
+
+import atexit
+import datetime
+import os
+import shutil
+import signal
+import sys
+import threading
+import time as _time
+from pathlib import Path
+
+from exman import fs
+from exman.types import to_plain
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+SCALARS = (bool, int, float, str, type(None))
+
+
+class Terminated(BaseException):
+    """Raised inside ``safe_experiment`` when the process receives SIGTERM."""
+
+
+class Run:
+    """One recorded run: where it lives and what it was started with."""
+
+    def __init__(self, parser, number: int, name: str, path: Path, time: datetime.datetime, params: dict, options: dict):
+        self.parser = parser
+        self.pm = parser.pm
+        self.id = number
+        self.name = name
+        self.path = path
+        self.time = time
+        self.params = params  # the script's own parameters, plain values
+        self.options = options  # exman's own options (tmp, name, git_dirty, ...)
+        self.tmp = path.parent != parser.runs
+        self.status = "running"
+        self.params_file: Path | None = None
+        self.links: list[Path] = []  # index/mark links to remove if the run fails
+        self.entered = False
+        self.ended = False
+        self._step = 0
+        self._metric_names: set[str] = set()
+        self.safe_experiment = SafeExperiment(self)
+
+    @property
+    def root(self) -> Path:
+        """The exman root this run belongs to."""
+        return self.parser.root
+
+    def __repr__(self) -> str:
+        return f"<exman.Run {self.id} {self.path}>"
+
+    def log(self, step: int | None = None, **scalars) -> dict:
+        """Append one row of scalar metrics; ``step`` counts up by itself when omitted."""
+        if not scalars:
+            raise ValueError("run.log() needs at least one metric, e.g. run.log(loss=0.1)")
+        clash = sorted(set(scalars) & (set(self.params) | {"id", "step", "time", "root", "status"}))
+        if clash:
+            raise ValueError(f"metric name(s) {', '.join(clash)} clash with a parameter or an exman column; rename the metric")
+        row = {}
+        for key, value in scalars.items():
+            value = to_plain(value)
+            if not isinstance(value, SCALARS):
+                raise TypeError(f"metric {key!r} must be a scalar (number, bool or string), got {type(value).__name__}")
+            row[key] = value
+        if step is None:
+            step = self._step
+        self._step = int(step) + 1
+        self._metric_names.update(row)
+        row = {"step": int(step), "time": round(_time.time(), 6), **row}
+        self.pm.hook.on_log(run=self, row=row)
+        return row
+
+    def end(self, status: str, exc_info=None, *, set_aside: bool = True) -> None:
+        """Record how the run ended; called once, by SafeExperiment or at exit.
+
+        A failed run is moved to ``fails/`` only when ``set_aside`` (the
+        ``safe_experiment`` contract); a script without that block keeps its run.
+        """
+        if self.ended:
+            return
+        self.ended = True
+        self.status = status
+        self.pm.hook.on_run_end(run=self, status=status, exc_info=exc_info)
+        if status == "failed" and set_aside:
+            self.pm.hook.on_fail(run=self, exc_info=exc_info)
+
+
+class SafeExperiment:
+    """``with args.safe_experiment as run:`` marks the run completed, failed or interrupted.
+
+    Failures are set aside in ``fails/`` and re-raised; Ctrl-C keeps the run and
+    is swallowed, like exman 0.1.9. SIGTERM is recorded as ``interrupted`` and
+    the process exits with status 143, as schedulers expect.
+    """
+
+    def __init__(self, run: Run, prompt: bool = False, default: bool = True, timeout: float = 10.0):
+        self.run = run
+        self.prompt = prompt
+        self.default = default
+        self.timeout = timeout
+        self._old_term = None
+
+    def __call__(self, prompt: bool = False, default: bool = True, timeout: float = 10.0) -> "SafeExperiment":
+        return SafeExperiment(self.run, prompt=prompt, default=default, timeout=timeout)
+
+    def __enter__(self) -> Run:
+        self.run.entered = True
+        if threading.current_thread() is threading.main_thread():
+            self._old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+        self.run.pm.hook.on_experiment_enter(run=self.run)
+        return self.run
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self._old_term is not None:
+            signal.signal(signal.SIGTERM, self._old_term)
+        run = self.run
+        if exc_type is None or (exc_type is SystemExit and exc.code in (None, 0)):
+            run.end("completed")
+            return False
+        exc_info = (exc_type, exc, tb)
+        if issubclass(exc_type, KeyboardInterrupt):
+            run.end("interrupted", exc_info)
+            if self.prompt and _ask(f"exman: move run {run.id} to fails/?", self.default, self.timeout):
+                run.pm.hook.on_fail(run=run, exc_info=exc_info)
+            print(f"exman: run {run.id} interrupted; kept at {run.path}", file=sys.stderr)
+            return True
+        if issubclass(exc_type, Terminated):
+            run.end("interrupted", exc_info)
+            raise SystemExit(128 + signal.SIGTERM)
+        run.end("failed", exc_info)
+        return False
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(f"received signal {signum}")
+
+
+def _ask(question: str, default: bool, timeout: float) -> bool:
+    """Ask on a terminal with a timeout; without a terminal, answer the default."""
+    if not (sys.stdin and sys.stdin.isatty()):
+        return default
+    import select
+
+    sys.stderr.write(f"{question} [{'Y/n' if default else 'y/N'}] ({timeout:.0f}s) ")
+    sys.stderr.flush()
+    ready, _, _ = select.select([sys.stdin], [], [], timeout)
+    if not ready:
+        sys.stderr.write("\n")
+        return default
+    answer = sys.stdin.readline().strip().lower()
+    return default if not answer else answer in ("y", "yes")
+
+
+def start_run(parser, namespace, options: dict) -> Run:
+    """Claim an id, create the folder, let plugins record the run; return it."""
+    pm = parser.pm
+    if parser.shared:
+        fs.set_shared(True)
+    _make_layout(parser)
+    params = {k: to_plain(v) for k, v in vars(namespace).items()}
+    extra = {}
+    for contributed in pm.hook.collect_params(parser=parser, namespace=namespace):
+        if contributed:
+            extra.update({k: to_plain(v) for k, v in contributed.items()})
+    where = pm.hook.location(parser=parser, namespace=namespace, options=options)
+    for _attempt in range(100):
+        number = pm.hook.claim_id(parser=parser)
+        now = datetime.datetime.now()
+        name = pm.hook.naming(parser=parser, number=number, time=now, name=options.get("exman_name"))
+        path = where / name
+        try:
+            os.mkdir(path)
+            break
+        except FileExistsError:
+            continue  # a naming plugin without the number can collide; claim again
+    else:
+        raise RuntimeError(f"exman: could not create a new run folder in {where}")
+    run = Run(parser, number, name, path, now, params, options)
+    try:
+        record = dict(params)
+        record.update(extra)
+        record["root"] = os.path.relpath(path, parser.root)
+        record["time"] = now.strftime(TIME_FORMAT)
+        record["id"] = number
+        run.record = record
+        run.params_file = pm.hook.storage(run=run, params=record)
+        pm.hook.on_run_start(run=run)
+    except BaseException:
+        # A half-made run must not look like a real one.
+        for link in run.links:
+            _unlink(link)
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    _track(run)
+    return run
+
+
+def _make_layout(parser) -> None:
+    root = parser.root
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"exman root {root} exists and is not a folder")
+    for folder in (root, parser.runs, parser.index, parser.marked, parser.tmp, parser.fails):
+        try:
+            folder.mkdir(exist_ok=True)
+        except FileExistsError:
+            raise NotADirectoryError(f"exman: {folder} exists and is not a folder") from None
+        if parser.shared:
+            try:
+                os.chmod(folder, 0o2775)
+            except PermissionError:
+                pass  # another team member owns it; their mode stands
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+# Runs started in this process whose script never entered safe_experiment:
+# they still end with a status, from the interpreter's exit path.
+_OPEN: list[Run] = []
+_HOOKED = {"done": False}
+
+
+def _track(run: Run) -> None:
+    _OPEN.append(run)
+    if not _HOOKED["done"]:
+        _HOOKED["done"] = True
+        previous = sys.excepthook
+
+        def excepthook(exc_type, exc, tb):
+            for r in _OPEN:
+                if not r.ended and not r.entered:
+                    status = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+                    r.end(status, (exc_type, exc, tb), set_aside=False)
+            previous(exc_type, exc, tb)
+
+        sys.excepthook = excepthook
+        atexit.register(_close_open_runs)
+
+
+def _close_open_runs() -> None:
+    for run in _OPEN:
+        if not run.ended and not run.entered:
+            run.end("completed")

@@ -1,0 +1,36 @@
+"""``automark=[...]``: link each run under ``marked/<arg>/<value>/.../<run name>``.
+
+A name that is not an argument adds a path level of its own (a constant
+label); a value is made a safe single path component first.
+"""
+from __future__ import annotations
+
+from exman import hookimpl
+from exman.fs import relative_symlink
+
+
+def safe_value(value) -> str:
+    text = str(value).replace("/", "_").replace("\\", "_").replace("\0", "_")
+    if text in ("", ".", ".."):
+        text = f"_{text}_"
+    return text[:200]
+
+
+def mark_parts(automark, params) -> list[str]:
+    parts = []
+    for key in automark:
+        parts.append(safe_value(key))
+        if key in params:
+            parts.append(safe_value(params[key]))
+    return parts
+
+
+@hookimpl
+def on_run_start(run):
+    if run.tmp or not run.parser.automark:
+        return
+    folder = run.parser.marked.joinpath(*mark_parts(run.parser.automark, run.params))
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / run.name
+    relative_symlink(link, run.path, directory=True)
+    run.links.append(link)

@@ -1,0 +1,64 @@
+"""``git=`` / ``git_assert_clean=``: record ``commit`` and ``dirty``, save ``changes.diff``.
+
+Uses the ``git`` command, not a git library: two short subprocesses cost less
+than importing one, and only scripts that ask for git pay them.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+
+from exman import hookimpl
+from exman.fs import atomic_write
+
+DIFF_FILE = "changes.diff"
+
+
+def _enabled(parser) -> bool:
+    return parser.git is not None and parser.git is not False or parser.git_assert_clean
+
+
+def _repo(parser) -> str:
+    return os.getcwd() if parser.git in (None, True) else os.fspath(parser.git)
+
+
+def _git(parser, *args) -> str:
+    try:
+        out = subprocess.run(["git", "-C", _repo(parser), *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        parser.error("git=... was given but the git command is not installed")
+    if out.returncode != 0:
+        parser.error(f"git=...: {_repo(parser)} is not a usable git repository ({out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})")
+    return out.stdout
+
+
+@hookimpl
+def add_arguments(parser, group):
+    if _enabled(parser):
+        parser.add_exman_argument(group, "--git-dirty", dest="exman_git_dirty", action="store_true",
+                                  help="run even though the git tree has uncommitted changes")
+
+
+@hookimpl
+def on_parse(parser, options):
+    if not _enabled(parser):
+        return
+    commit = _git(parser, "rev-parse", "HEAD").strip()
+    dirty = bool(_git(parser, "status", "--porcelain", "--untracked-files=no").strip())
+    parser._git_state = (commit, dirty)
+    if dirty and parser.git_assert_clean and not options.get("exman_git_dirty"):
+        parser.error(f"git tree {_repo(parser)} has uncommitted changes: commit them or pass --git-dirty")
+
+
+@hookimpl
+def collect_params(parser):
+    if _enabled(parser):
+        commit, dirty = parser._git_state
+        return {"commit": commit, "dirty": dirty}
+
+
+@hookimpl
+def on_run_start(run):
+    parser = run.parser
+    if _enabled(parser) and parser._git_state[1]:
+        atomic_write(run.path / DIFF_FILE, _git(parser, "diff", "HEAD"))

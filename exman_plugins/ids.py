@@ -1,0 +1,75 @@
+"""Run numbers: claimed by an exclusive ``mkdir`` of ``.exman/ids/<n>``.
+
+``mkdir`` is atomic on local and network file systems, so two processes (or
+hosts) never claim the same number, and the claim is on the number itself, not
+on a folder name that also carries a time. A hint file holding the last number
+handed out keeps the cost of a claim constant however many runs the root has.
+"""
+from __future__ import annotations
+
+import os
+
+from exman import hookimpl
+from exman.fs import atomic_write
+
+
+def _ids(parser):
+    return parser.root / ".exman" / "ids"
+
+
+def _hint(parser) -> int:
+    """Last number known to be taken; a full scan only when the hint is missing."""
+    try:
+        return int((parser.root / ".exman" / "last_id").read_text())
+    except (OSError, ValueError):
+        return _scan(parser)
+
+
+def _scan(parser) -> int:
+    from exman.parser import RUN_NAME
+
+    top = 0
+    for folder in (_ids(parser), parser.runs, parser.tmp, parser.fails):
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                m = RUN_NAME.match(entry.name)
+                if m:
+                    top = max(top, int(m.group(1)))
+                elif entry.name.isdigit():
+                    top = max(top, int(entry.name))
+    return top
+
+
+def peek_next(parser) -> int:
+    """The number the next claim would get, without claiming it."""
+    number = _hint(parser) + 1
+    ids = _ids(parser)
+    while (ids / str(number)).exists():
+        number += 1
+    return number
+
+
+@hookimpl(trylast=True)
+def claim_id(parser):
+    ids = _ids(parser)
+    if not ids.is_dir():
+        ids.mkdir(parents=True, exist_ok=True)
+        hint = _scan(parser)  # a root made by exman 0.1.9 has numbers but no claims
+    else:
+        hint = _hint(parser)
+    number = hint + 1
+    while True:
+        try:
+            os.mkdir(ids / str(number))
+            break
+        except FileExistsError:
+            number += 1
+    try:
+        atomic_write(parser.root / ".exman" / "last_id", str(number))
+    except OSError:
+        pass  # only a hint
+    return number

@@ -1,0 +1,30 @@
+"""``index/<run name>.yaml``: a relative link to each kept run's params file."""
+from __future__ import annotations
+
+import os
+
+from exman import hookimpl
+from exman.fs import relative_symlink
+
+
+def link_path(parser, name: str, params_file) -> "os.PathLike":
+    return parser.index / (name + params_file.suffix)
+
+
+@hookimpl
+def on_run_start(run):
+    if run.tmp or run.params_file is None:
+        return
+    link = link_path(run.parser, run.name, run.params_file)
+    relative_symlink(link, run.params_file)
+    run.links.append(link)
+
+
+@hookimpl
+def on_fail(run):
+    for link in list(run.links):
+        try:
+            os.unlink(link)
+        except FileNotFoundError:
+            pass
+        run.links.remove(link)

@@ -1,0 +1,54 @@
+"""``log.txt``: inside ``safe_experiment``, stdout and stderr are also written to the run.
+
+Python-level tee: output of child processes or C extensions writing to the
+file descriptors directly is not captured.
+"""
+from __future__ import annotations
+
+import sys
+
+from exman import hookimpl
+
+LOG_FILE = "log.txt"
+
+
+class _Tee:
+    def __init__(self, stream, log):
+        self._stream = stream
+        self._log = log
+
+    def write(self, text):
+        n = self._stream.write(text)
+        try:
+            self._log.write(text)
+        except (ValueError, OSError):
+            pass  # the log closed or the disk filled: the console still gets it
+        return n
+
+    def flush(self):
+        self._stream.flush()
+        try:
+            self._log.flush()
+        except (ValueError, OSError):
+            pass
+
+    def __getattr__(self, item):
+        return getattr(self._stream, item)
+
+
+@hookimpl
+def on_experiment_enter(run):
+    log = open(run.path / LOG_FILE, "a", encoding="utf-8", errors="replace", buffering=1)
+    run._log_capture = (sys.stdout, sys.stderr, log)
+    sys.stdout = _Tee(sys.stdout, log)
+    sys.stderr = _Tee(sys.stderr, log)
+
+
+@hookimpl(tryfirst=True)
+def on_run_end(run):
+    saved = getattr(run, "_log_capture", None)
+    if saved is None:
+        return
+    sys.stdout, sys.stderr, log = saved
+    log.close()
+    run._log_capture = None

@@ -1,0 +1,121 @@
+"""``run.json``: the machine record of a run, beside ``params.yaml``.
+
+It carries status, times, command line, host, user, pid, versions, the typed
+params and the argparse schema, so the Index can read one small JSON file per
+run instead of parsing YAML and guessing types. ``params.yaml`` stays the
+human and ``--config`` file; ``params_stat`` lets the Index notice a
+``params.yaml`` edited by hand after the run.
+
+While a run is ``running`` a daemon thread touches ``run.json`` every
+``EXMAN_HEARTBEAT`` seconds (default 60): its mtime is the heartbeat that tells
+a live run on another host from a dead one.
+"""
+from __future__ import annotations
+
+import datetime
+import getpass
+import json
+import os
+import platform
+import socket
+import sys
+import threading
+
+from exman import hookimpl
+from exman.fs import atomic_write
+
+RUN_FILE = "run.json"
+FORMAT = 1
+
+
+def _now() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="microseconds")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container without a passwd entry
+        return str(os.getuid())
+
+
+def write(run) -> None:
+    atomic_write(run.path / RUN_FILE, json.dumps(run.meta, ensure_ascii=False, indent=1, allow_nan=False))
+
+
+@hookimpl
+def on_run_start(run):
+    from exman import __version__
+
+    stat = None
+    if run.params_file is not None:
+        st = os.stat(run.params_file)
+        stat = [st.st_mtime_ns, st.st_size]
+    extra = {k: v for k, v in run.record.items() if k not in run.params}
+    run.meta = {
+        "format": FORMAT,
+        "id": run.id,
+        "name": run.name,
+        "status": "running",
+        "start": run.time.astimezone().isoformat(timespec="microseconds"),
+        "end": None,
+        "duration": None,
+        "argv": list(sys.argv),
+        "cwd": os.getcwd(),
+        "host": socket.gethostname(),
+        "user": _user(),
+        "pid": os.getpid(),
+        "python": platform.python_version(),
+        "exman": __version__,
+        "sweep": os.environ.get("EXMAN_SWEEP_ID") or None,
+        "tmp": run.tmp,
+        "params": run.params,
+        "extra": extra,
+        "schema": run.parser.schema(),
+        "params_file": run.params_file.name if run.params_file is not None else None,
+        "params_stat": stat,
+    }
+    write(run)
+    _Heartbeat.watch(run)
+
+
+@hookimpl
+def on_run_end(run, status):
+    meta = run.meta
+    meta["status"] = status
+    end = datetime.datetime.now().astimezone()
+    meta["end"] = end.isoformat(timespec="microseconds")
+    meta["duration"] = round((end - datetime.datetime.fromisoformat(meta["start"])).total_seconds(), 6)
+    write(run)
+
+
+class _Heartbeat:
+    """One daemon thread per process touches the run.json of every live run."""
+
+    runs: list = []
+    thread = None
+    lock = threading.Lock()
+
+    @classmethod
+    def watch(cls, run) -> None:
+        with cls.lock:
+            cls.runs.append(run)
+            if cls.thread is None:
+                cls.thread = threading.Thread(target=cls._beat, name="exman-heartbeat", daemon=True)
+                cls.thread.start()
+
+    @classmethod
+    def _beat(cls) -> None:
+        import time
+
+        period = float(os.environ.get("EXMAN_HEARTBEAT", "60"))
+        while True:
+            time.sleep(period)
+            with cls.lock:
+                cls.runs = [r for r in cls.runs if not r.ended]
+                live = list(cls.runs)
+            for run in live:
+                try:
+                    os.utime(run.path / RUN_FILE)
+                except OSError:
+                    pass  # moved or deleted under us; nothing to keep alive

@@ -1,0 +1,31 @@
+"""Run folder names: ``<number zero-filled>-<YYYY-mm-dd-HH-MM-SS>[-<name>]`` and ``--name``."""
+from __future__ import annotations
+
+from exman import hookimpl
+from exman.fs import check_component
+
+TIME_FORMAT_DIR = "%Y-%m-%d-%H-%M-%S"
+
+
+@hookimpl
+def add_arguments(parser, group):
+    parser.add_exman_argument(group, "--name", dest="exman_name", default=None, metavar="NAME",
+                              help="suffix for the run folder name")
+
+
+@hookimpl
+def on_parse(parser, options):
+    name = options.get("exman_name")
+    if name is not None:
+        try:
+            check_component(name, "--name")
+        except ValueError as exc:
+            parser.error(str(exc))
+
+
+@hookimpl(trylast=True)
+def naming(parser, number, time, name):
+    folder = f"{number:0{parser.zfill}d}-{time.strftime(TIME_FORMAT_DIR)}"
+    if name:
+        folder += "-" + name
+    return folder

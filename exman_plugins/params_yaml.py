@@ -1,0 +1,53 @@
+"""``params.yaml``: the human-readable record of a run and the ``--config`` format.
+
+Written with PyYAML's C dumper and read with the safe (C) loader only: a
+params file can never make exman build arbitrary Python objects.
+"""
+from __future__ import annotations
+
+import yaml
+
+from exman import hookimpl
+from exman.fs import atomic_write
+
+PARAMS_FILE = "params.yaml"
+
+Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def dumps(data: dict) -> str:
+    return yaml.dump(data, Dumper=Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
+
+
+def loads(text: str):
+    return yaml.load(text, Loader=Loader)
+
+
+@hookimpl(trylast=True)
+def storage(run, params):
+    text = dumps(params)
+    path = run.path / PARAMS_FILE
+    atomic_write(path, text)
+    print(text, end="", flush=True)
+    return path
+
+
+@hookimpl(trylast=True)
+def load_params(path):
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    try:
+        data = loads(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
+        raise ValueError(f"not valid YAML ({first})") from None
+    if not isinstance(data, dict):
+        raise ValueError("expected a mapping of parameter names to values")
+    return data
