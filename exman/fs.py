@@ -78,3 +78,12 @@ def check_relative_key(value: str, what: str) -> tuple[str, ...]:
     if not parts:
         raise ValueError(f"{what} {value!r} is empty")
     return parts
+
+
+LAYOUT = ("runs", "index", "marked", "tmp", "fails")
+
+
+def is_root(path: os.PathLike) -> bool:
+    """A folder exman made: it has ``runs/`` and ``index/`` folders."""
+    path = Path(path)
+    return (path / "runs").is_dir() and (path / "index").is_dir()

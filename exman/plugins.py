@@ -43,7 +43,9 @@ DEFAULT_PLUGINS = {
 }
 
 # Plugins only the command line needs: never imported by a training script.
-CLI_PLUGINS: dict[str, str] = {}
+CLI_PLUGINS = {
+    "plugins-command": "exman_plugins.commands.plugins",
+}
 
 
 class PluginError(RuntimeError):

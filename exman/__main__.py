@@ -1,0 +1,3 @@
+from exman.cli import main
+
+main()

@@ -1,0 +1,78 @@
+"""The ``exman`` command line: a click group whose subcommands come from plugins.
+
+Nothing is registered at import time: ``main()`` builds a fresh group, loads
+the plugins (defaults, entry points) and lets each add its commands through
+the ``register_commands`` hook. Tests call ``make_cli()`` for a clean group.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from exman.fs import is_root
+
+
+class State:
+    """What every subcommand receives as ``ctx.obj``: the root, found lazily."""
+
+    def __init__(self, root: Path | None, pm):
+        self._root = root
+        self.pm = pm
+
+    @property
+    def root(self) -> Path:
+        if self._root is not None:
+            if not is_root(self._root):
+                raise click.ClickException(f"{self._root} is not an exman root (no runs/ and index/ folders)")
+            return self._root.resolve()
+        found = find_root()
+        if found is None:
+            raise click.ClickException(
+                "no exman root found: pass --root ROOT, set EXMAN_ROOT, or run inside a root or beside ./exman"
+            )
+        return found
+
+
+def find_root(explicit: os.PathLike | None = None) -> Path | None:
+    """--root, else $EXMAN_ROOT, else the current folder, else ./exman."""
+    for candidate in (explicit, os.environ.get("EXMAN_ROOT"), ".", "exman"):
+        if candidate and is_root(candidate):
+            return Path(candidate).resolve()
+    return None
+
+
+def make_cli(pm=None) -> click.Group:
+    """A new ``exman`` group with every plugin's commands registered."""
+    from exman import __version__
+    from exman.plugins import get_plugin_manager
+
+    pm = pm or get_plugin_manager(cli=True)
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.option("--root", type=click.Path(path_type=Path), envvar="EXMAN_ROOT", metavar="ROOT",
+                  help="exman root (default: $EXMAN_ROOT, the current folder, or ./exman)")
+    @click.version_option(__version__, prog_name="exman")
+    @click.pass_context
+    def cli(ctx, root):
+        """Mark, list, inspect, delete and sweep the runs recorded by exman.ExParser.
+
+        \b
+        Example:
+          exman --root examples/exman ls
+        """
+        ctx.obj = State(root, pm)
+
+    pm.hook.register_commands(cli=cli)
+    return cli
+
+
+def main(argv=None) -> None:
+    from exman.plugins import PluginError
+
+    try:
+        cli = make_cli()
+    except PluginError as exc:
+        raise SystemExit(str(exc)) from None
+    cli.main(args=argv, prog_name="exman")

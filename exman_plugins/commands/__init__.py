@@ -1,0 +1,1 @@
+"""Built-in ``exman`` subcommands, each module a plugin implementing ``register_commands``."""

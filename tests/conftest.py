@@ -1,0 +1,78 @@
+"""Shared fixtures: real scripts, real roots, real subprocesses."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+SCRIPT = '''
+import pathlib, sys
+import exman
+
+parser = exman.ExParser(root=exman.simpleroot(__file__))
+parser.add_argument("--lr", type=float, default=0.1)
+parser.add_argument("--epochs", type=int, default=2)
+parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+parser.add_argument("--fail", type=bool, default=False)
+args = parser.parse_args()
+with args.safe_experiment as run:
+    for epoch in range(args.epochs):
+        run.log(loss=args.lr / (epoch + 1), acc=0.5 + 0.1 * epoch + args.seed * 0.01)
+    if args.fail:
+        raise RuntimeError("failing on purpose")
+'''
+
+
+def env_for_subprocess(**extra) -> dict:
+    """The test's environment with this checkout first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.update(extra)
+    return env
+
+
+class Script:
+    """A training-style script in its own folder; its root is ``<folder>/exman``."""
+
+    def __init__(self, folder: Path, source: str = SCRIPT):
+        self.folder = folder
+        self.path = folder / "main.py"
+        self.path.write_text(textwrap.dedent(source))
+        self.root = folder / "exman"
+
+    def run(self, *args, check=True, env=None, **kwargs) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [sys.executable, str(self.path), *map(str, args)],
+            capture_output=True, text=True, env=env_for_subprocess(**(env or {})), cwd=self.folder, **kwargs,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"script failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+
+@pytest.fixture
+def script(tmp_path) -> Script:
+    return Script(tmp_path)
+
+
+@pytest.fixture
+def exman_cmd():
+    """Run the installed ``exman`` console script (falling back to ``python -m exman``)."""
+
+    def run(*args, check=True, input=None, env=None, cwd=None):
+        proc = subprocess.run(
+            [sys.executable, "-m", "exman", *map(str, args)],
+            capture_output=True, text=True, input=input, env=env_for_subprocess(**(env or {})), cwd=cwd,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"exman {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run
