@@ -67,7 +67,9 @@ def on_run_start(run):
         "pid": os.getpid(),
         "python": platform.python_version(),
         "exman": __version__,
+        # Set by `exman sweep` for its children: which sweep, which grid cell.
         "sweep": os.environ.get("EXMAN_SWEEP_ID") or None,
+        "sweep_cell": os.environ.get("EXMAN_SWEEP_CELL") or None,
         "tmp": run.tmp,
         "params": run.params,
         "extra": extra,

@@ -66,9 +66,12 @@ def script(tmp_path) -> Script:
 def exman_cmd():
     """Run the installed ``exman`` console script (falling back to ``python -m exman``)."""
 
+    script = Path(sys.executable).parent / "exman"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "exman"]
+
     def run(*args, check=True, input=None, env=None, cwd=None):
         proc = subprocess.run(
-            [sys.executable, "-m", "exman", *map(str, args)],
+            [*command, *map(str, args)],
             capture_output=True, text=True, input=input, env=env_for_subprocess(**(env or {})), cwd=cwd,
         )
         if check and proc.returncode != 0:
