@@ -45,6 +45,10 @@ DEFAULT_PLUGINS = {
 # Plugins only the command line needs: never imported by a training script.
 CLI_PLUGINS = {
     "plugins-command": "exman_plugins.commands.plugins",
+    "sweep-command": "exman_plugins.commands.sweep",
+    "local-launcher": "exman_plugins.launchers.local",
+    "dask-launcher": "exman_plugins.launchers.dask",
+    "submitit-launcher": "exman_plugins.launchers.submitit",
 }
 
 
