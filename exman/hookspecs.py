@@ -184,6 +184,15 @@ def register_commands(cli: Any) -> None:
     """
 
 
+@hookspec
+def launchers() -> list[str]:
+    """Names of the sweep launchers a plugin provides. **collector**
+
+    Called by ``exman.sweep`` before anything is written, to refuse an unknown
+    ``--launcher`` in one line and to list the known ones. Return a list of names.
+    """
+
+
 @hookspec(firstresult=True)
 def launch(name: str, jobs: list, options: dict, progress: Any) -> dict | None:
     """Run a sweep's jobs with the launcher called ``name``. **provider**

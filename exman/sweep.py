@@ -34,7 +34,6 @@ SPEC_FOLDER = "sweeps"
 NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
 # A child that ignores SIGTERM this long after a stop gets SIGKILL.
 GRACE = float(os.environ.get("EXMAN_SWEEP_GRACE", "30"))
-BUILTIN_LAUNCHERS = ("local", "dask", "submitit")
 
 
 class SweepError(ValueError):
@@ -739,6 +738,8 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
     opts.update(jobs=int(jobs), scheduler=scheduler)
     if dry_run:
         return [command_line(command, cell) for cell in cells]
+    pm = pm or _plugin_manager()
+    _check_launcher(pm, launcher)
     root = prepare_root(root)
     sweep_id = new_sweep_id(root)
     spec = {
@@ -773,6 +774,8 @@ def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None
         opts["scheduler"] = scheduler
     if dry_run:
         return [command_line(spec["command"], spec["cells"][i]) for i in todo]
+    pm = pm or _plugin_manager()
+    _check_launcher(pm, spec.get("launcher") or "local")
     spec.setdefault("resumed", []).append(datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
     save_spec(root, spec)
     return _execute(root, spec, todo, pm=pm, quiet=quiet, stream=stream)
@@ -795,10 +798,7 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
     if not jobs:
         progress.note(f"sweep {sweep_id}: every cell has a completed run; nothing to do")
         return result
-    if pm is None:
-        from exman.plugins import get_plugin_manager
-
-        pm = get_plugin_manager(cli=True)
+    pm = pm or _plugin_manager()
     name = spec.get("launcher") or "local"
     progress.note(f"sweep {sweep_id}: {len(jobs)} run(s), launcher {name}, {opts.get('jobs')} job(s)")
     stopped = []
@@ -810,8 +810,7 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
         progress.close()
         restore()
     if codes is None:
-        raise SweepError(f"no launcher called {name!r} (built in: {', '.join(BUILTIN_LAUNCHERS)}; "
-                         "others come from plugins)")
+        raise SweepError(f"the launcher plugin for {name!r} did not run the sweep")
     result.seconds = time.monotonic() - began
     result.stopped_by = stopped[0] if stopped else None
     records = _latest_by_cell(root, sweep_id, stopping=progress.stopping.is_set())
@@ -826,6 +825,19 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
                                    run_id=meta.get("id") if meta else None, run_path=meta.get("path") if meta else None,
                                    log=job.log))
     return result
+
+
+def _plugin_manager():
+    # Launchers are command-line plugins; a sweep from Python loads them too.
+    from exman.plugins import get_plugin_manager
+
+    return get_plugin_manager(cli=True)
+
+
+def _check_launcher(pm, name: str) -> None:
+    known = sorted({n for names in pm.hook.launchers() for n in (names or [])})
+    if name not in known:
+        raise SweepError(f"no launcher called {name!r} (known: {', '.join(known) or 'none'})")
 
 
 def _latest_by_cell(root: Path, sweep_id: str, *, stopping: bool) -> dict[int, dict]:

@@ -29,6 +29,11 @@ def _remote(job, event_name):
 
 
 @hookimpl
+def launchers():
+    return ["dask"]
+
+
+@hookimpl
 def launch(name, jobs, options, progress):
     if name != "dask":
         return None

@@ -16,6 +16,11 @@ from exman import hookimpl
 POLL = 0.02  # seconds between polls: small against a run, cheap for the CPU
 
 
+@hookimpl
+def launchers():
+    return ["local"]
+
+
 @hookimpl(trylast=True)
 def launch(name, jobs, options, progress):
     if name != "local":

@@ -26,6 +26,11 @@ def _remote(job):
 
 
 @hookimpl
+def launchers():
+    return ["submitit"]
+
+
+@hookimpl
 def launch(name, jobs, options, progress):
     if name != "submitit":
         return None
