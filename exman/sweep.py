@@ -631,11 +631,16 @@ class SweepResult:
                  f"{len(self.failures)} not completed, {self.seconds:.1f} s"]
         if self.stopped_by is not None:
             lines.append(f"stopped by {signal.Signals(self.stopped_by).name}: no new combination was started")
+        unstarted = [r.cell for r in self.failures if r.status == "not started"]
         for r in self.failures:
+            if r.status == "not started":
+                continue
             where = f"run {r.run_id}" if r.run_id is not None else "no run recorded"
-            code = "not started" if r.returncode is None else f"exit {r.returncode}"
+            code = "no exit status" if r.returncode is None else f"exit {r.returncode}"
             detail = os.path.relpath(r.run_path, self.root) if r.run_path else os.path.relpath(r.log, self.root)
             lines.append(f"  failed: cell {r.cell} {describe(r.params)}  {where}  {r.status}, {code}  ({detail})")
+        if unstarted:
+            lines.append(f"  not started: {len(unstarted)} cell(s): {', '.join(map(str, unstarted))}")
         if self.failures or self.stopped_by is not None:
             root = f" --root {shlex.quote(root_arg)}" if root_arg else ""
             lines.append(f"rerun what is missing with: exman{root} sweep --resume {self.sweep_id}")
