@@ -218,7 +218,7 @@ def test_sigint_stops_cleanly(sweep_script, tmp_path):
     assert len(runs) == 2, "a new combination started after SIGINT"
     assert all(r["status"] == "interrupted" for r in runs), [r["status"] for r in runs]
     assert not any(pid_alive(r["pid"]) for r in runs)
-    assert "stopped by SIGINT" in out and "sweep --resume" in out
+    assert "stopped by SIGINT" in out and "sweep --resume" in out and "not started: 3 cell(s): 2, 3, 4" in out
     # Every cell is still to do, so --resume would run all five.
     sweep_id = sweep_id_of(root)
     status = subprocess.run([*command, "--root", str(root), "sweep", "--status", sweep_id], capture_output=True,
