@@ -21,7 +21,6 @@ import re
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -261,7 +260,7 @@ def _pid_file(job: Job) -> Path:
 def _write_pid(job: Job, pid: int) -> None:
     # Lets a launcher whose workers run on this host stop the child directly.
     try:
-        _pid_file(job).write_text(f"{socket.gethostname()} {pid}\n")
+        _pid_file(job).write_text(f"{os.uname().nodename} {pid}\n")
     except OSError:
         pass
 
@@ -272,7 +271,7 @@ def stop_local_child(job: Job, sig: int = signal.SIGTERM) -> bool:
         host, pid = _pid_file(job).read_text().split()
     except (OSError, ValueError):
         return False
-    if host != socket.gethostname():
+    if host != os.uname().nodename:
         return False
     try:
         os.killpg(int(pid), sig)
@@ -434,7 +433,7 @@ def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
 def _live_status(meta: dict) -> str:
     """``running`` on this host with its process gone is ``crashed`` (the Index's word)."""
     status = meta.get("status") or "running"
-    if status == "running" and meta.get("host") == socket.gethostname() and not _alive(meta.get("pid")):
+    if status == "running" and meta.get("host") == os.uname().nodename and not _alive(meta.get("pid")):
         return "crashed"
     return status
 
