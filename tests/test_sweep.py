@@ -194,12 +194,23 @@ def _wait_for(predicate, timeout=30.0):
     return False
 
 
-def test_sigint_stops_cleanly(sweep_script, tmp_path):
+SLOW = pytest.mark.skipif(not os.environ.get("EXMAN_SLOW"), reason="slow variant: set EXMAN_SLOW=1")
+LAUNCHERS = [
+    pytest.param(["--launcher", "local"], id="local"),
+    pytest.param(["--launcher", "dask"], id="dask", marks=[SLOW, pytest.mark.skipif(
+        importlib.util.find_spec("distributed") is None, reason="distributed not installed")]),
+    pytest.param(["--launcher", "submitit", "-o", "cluster=local"], id="submitit", marks=[SLOW, pytest.mark.skipif(
+        importlib.util.find_spec("submitit") is None, reason="submitit not installed")]),
+]
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_sigint_stops_cleanly(sweep_script, tmp_path, launcher):
     root = tmp_path / "exman"
     exe = Path(sys.executable).parent / "exman"
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
     proc = subprocess.Popen(
-        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2,0.3,0.4,0.5", "--jobs", "2",
+        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2,0.3,0.4,0.5", "--jobs", "2", *launcher,
          "--", sys.executable, str(sweep_script.path), "--sleep", "60"],
         env=env_for_subprocess(), cwd=sweep_script.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
@@ -257,3 +268,28 @@ def test_submitit_local_executor(exman_cmd, sweep_script, tmp_path):
     assert all(r["sweep"] == sweep_id for r in runs.values())
     assert (root / "sweeps" / sweep_id / "submitit").is_dir()
     assert f"failed: cell 1 lr=0.01  run {runs[0.01]['id']} " in proc.stdout
+
+
+def test_sigterm_to_sweep_alone(sweep_script, tmp_path):
+    """`kill PID` (a batch system's stop) rather than Ctrl-C: same clean stop, exit 143."""
+    root = tmp_path / "exman"
+    exe = Path(sys.executable).parent / "exman"
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
+    proc = subprocess.Popen(
+        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2,0.3", "--jobs", "2",
+         "--", sys.executable, str(sweep_script.path), "--sleep", "60"],
+        env=env_for_subprocess(), cwd=sweep_script.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert _wait_for(lambda: (root / "runs").is_dir()
+                         and sum(r["status"] == "running" for r in records(root)) == 2), "two runs never started"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM
+    runs = records(root)
+    assert len(runs) == 2 and all(r["status"] == "interrupted" for r in runs)
+    assert not any(pid_alive(r["pid"]) for r in runs)
+    assert "stopped by SIGTERM" in out
