@@ -163,6 +163,8 @@ def test_failures_then_resume_reruns_only_the_failed(exman_cmd, sweep_script, tm
     assert all(r["sweep"] == sweep_id and r["status"] == "completed" for r in new)
     status = exman_cmd("--root", root, "sweep", "--status", sweep_id).stdout
     assert "4 cell(s); 4 completed, 2 failed, 0 interrupted, 0 running, 0 missing" in status
+    listing = exman_cmd("--root", root, "sweeps").stdout
+    assert listing.startswith(f"{sweep_id}  4 cells  4 completed  0 failed  0 missing")
     # Nothing left to do: a second resume starts nothing and succeeds.
     proc = exman_cmd("--root", root, "sweep", "--resume", sweep_id)
     assert len(records(root)) == len(after)
@@ -293,3 +295,14 @@ def test_sigterm_to_sweep_alone(sweep_script, tmp_path):
     assert len(runs) == 2 and all(r["status"] == "interrupted" for r in runs)
     assert not any(pid_alive(r["pid"]) for r in runs)
     assert "stopped by SIGTERM" in out
+
+
+def test_help_imports_no_launcher_library():
+    code = ("import sys\nfrom exman.cli import make_cli\n"
+            "try:\n    make_cli().main(['sweep', '--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+            "import exman\nexman.sweep\n"
+            "print(sorted(m for m in ('distributed', 'dask', 'submitit', 'pandas', 'rich') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess(),
+                          check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert "--launcher" in proc.stdout
