@@ -638,6 +638,11 @@ class SweepResult:
             code = "no exit status" if r.returncode is None else f"exit {r.returncode}"
             detail = os.path.relpath(r.run_path, self.root) if r.run_path else os.path.relpath(r.log, self.root)
             lines.append(f"  failed: cell {r.cell} {describe(r.params)}  {where}  {r.status}, {code}  ({detail})")
+            if r.run_id is None and r.log:
+                # No run folder: the script stopped before ExParser recorded it (bad option, import error).
+                last = _last_line(r.log)
+                if last:
+                    lines.append(f"          {last}")
         if unstarted:
             lines.append(f"  not started: {len(unstarted)} cell(s): {', '.join(map(str, unstarted))}")
         if self.failures or self.stopped_by is not None:
@@ -647,6 +652,18 @@ class SweepResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _last_line(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 4096))
+            tail = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else ""
 
 
 # ---------------------------------------------------------------------------
@@ -810,6 +827,8 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
     began = time.monotonic()
     try:
         codes = pm.hook.launch(name=name, jobs=jobs, options=opts, progress=progress)
+    except SweepError as exc:
+        raise SweepError(f"{exc}; the sweep is saved, run it later with: exman sweep --resume {sweep_id}") from None
     finally:
         progress.close()
         restore()

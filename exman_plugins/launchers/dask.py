@@ -51,7 +51,12 @@ def launch(name, jobs, options, progress):
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if scheduler:
-            client = distributed.Client(scheduler, timeout=options.get("timeout", 30))
+            try:
+                client = distributed.Client(scheduler, timeout=options.get("timeout", 30))
+            except (OSError, ValueError) as exc:
+                from exman.sweep import SweepError
+
+                raise SweepError(f"cannot reach the dask scheduler {scheduler}: {exc}") from None
         else:
             cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                host="127.0.0.1", dashboard_address=None,
