@@ -198,9 +198,9 @@ def launch(name: str, jobs: list, options: dict, progress: Any) -> dict | None:
     """Run a sweep's jobs with the launcher called ``name``. **provider**
 
     Called by ``exman.sweep`` (and ``exman sweep``) once per sweep or resume,
-    in the main thread. ``jobs`` are ``exman.sweep.Job`` objects (picklable:
+    in the main thread. ``jobs`` are ``exman.sweep_jobs.Job`` objects (picklable:
     ``argv``, ``cwd``, ``env`` to add, ``log`` file, ``cell``, ``params``);
-    ``exman.sweep.start_job(job)`` / ``run_job(job, should_stop)`` run one as a
+    ``exman.sweep_jobs.start_job(job)`` / ``run_job(job, should_stop)`` run one as a
     child in its own session. ``options`` holds ``jobs`` (parallelism),
     ``scheduler``, ``root``, ``sweep_id`` and any ``-o KEY=VALUE``.
 

@@ -1,11 +1,12 @@
-"""Parameter sweeps: expand a grid into cells, save the spec, hand jobs to a launcher.
+"""Parameter sweeps: ``exman.sweep(command, grid, ...)``, ``resume``, ``status``.
 
-This module owns the grid syntax, the saved spec ``root/sweeps/<id>.yaml``, the
-per-cell status that ``--status`` prints and ``--resume`` acts on, and the
-closing summary. *How* jobs run belongs to launcher plugins behind the
-``launch`` hook (``exman_plugins/launchers/``). Remote workers (dask, submitit)
-import this module to run one job, so nothing heavy is imported at module
-level: yaml, pandas and rich load inside the functions that need them.
+This module runs a sweep from start to summary: expand the grid
+(``exman.sweep_grid``), save the spec and read the cells' runs
+(``exman.sweep_records``), hand the jobs (``exman.sweep_jobs``) to the launcher
+plugin behind the ``launch`` hook, stop cleanly on SIGINT/SIGTERM, and say what
+failed. How jobs run belongs to launchers (``exman_plugins/launchers/``).
+Nothing heavy is imported at module level: yaml, pandas and rich load inside
+the functions that need them.
 
 The module is callable: ``exman.sweep(command, grid, ...)`` is :func:`sweep`,
 and ``exman.sweep.status(root, sweep_id)`` / ``exman.sweep.resume(...)`` work too.
@@ -13,15 +14,9 @@ and ``exman.sweep.status(root, sweep_id)`` / ``exman.sweep.resume(...)`` work to
 from __future__ import annotations
 
 import datetime
-import itertools
-import json
-import math
 import os
-import re
-import secrets
 import shlex
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -29,553 +24,19 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SPEC_FOLDER = "sweeps"
-NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
-# A child that ignores SIGTERM this long after a stop gets SIGKILL.
-GRACE = float(os.environ.get("EXMAN_SWEEP_GRACE", "30"))
-
-
-class SweepError(ValueError):
-    """Bad sweep input (grid syntax, spec, root): one clear line for the user."""
-
-
-# ---------------------------------------------------------------------------
-# grid syntax
-# ---------------------------------------------------------------------------
-
-
-def _clean(x: float) -> float | int:
-    # 10 ** -3 is 0.0010000000000000002; 12 significant digits is what a person typed.
-    x = float(format(x, ".12g"))
-    return x
-
-
-def _number(text: str, spec: str):
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            raise SweepError(f"{spec!r}: {text!r} is not a number") from None
-
-
-def parse_values(text) -> list:
-    """``"a,b"`` -> ["a", "b"]; ``log:1e-4:1e-1:4``, ``lin:0:1:5``, ``range:0:5[:step]`` -> numbers.
-
-    Plain values stay strings (the child parses them with its own types); a
-    list or scalar (from YAML or Python) is taken as it is.
-    """
-    if isinstance(text, (list, tuple)):
-        out = []
-        for item in text:
-            out.extend(parse_values(item) if isinstance(item, str) and _is_range(item) else [item])
-        return out
-    if not isinstance(text, str):
-        return [text]
-    if _is_range(text):
-        kind, *parts = text.split(":")
-        if kind == "range":
-            if len(parts) not in (2, 3):
-                raise SweepError(f"{text!r}: expected range:START:STOP[:STEP]")
-            start, stop = _number(parts[0], text), _number(parts[1], text)
-            step = _number(parts[2], text) if len(parts) == 3 else 1
-            if step == 0:
-                raise SweepError(f"{text!r}: step must not be 0")
-            if all(isinstance(v, int) for v in (start, stop, step)):
-                return list(range(start, stop, step))
-            count = max(0, math.ceil((stop - start) / step - 1e-9))
-            return [_clean(start + i * step) for i in range(count)]
-        if len(parts) != 3:
-            raise SweepError(f"{text!r}: expected {kind}:START:STOP:COUNT")
-        start, stop, count = _number(parts[0], text), _number(parts[1], text), _number(parts[2], text)
-        if not isinstance(count, int) or count < 1:
-            raise SweepError(f"{text!r}: COUNT must be a positive integer")
-        if kind == "log":
-            if start <= 0 or stop <= 0:
-                raise SweepError(f"{text!r}: log bounds must be positive")
-            a, b = math.log10(start), math.log10(stop)
-            return [_clean(10 ** (a + (b - a) * i / (count - 1))) if count > 1 else _clean(start) for i in range(count)]
-        return [_clean(start + (stop - start) * i / (count - 1)) if count > 1 else _clean(start) for i in range(count)]
-    values = text.split(",")
-    if any(v == "" for v in values):
-        raise SweepError(f"{text!r}: empty value (values are separated by single commas)")
-    return values
-
-
-def _is_range(text: str) -> bool:
-    return text.split(":", 1)[0] in ("log", "lin", "range") and ":" in text
-
-
-def parse_assignment(text: str) -> tuple[str, list]:
-    """``"lr=0.1,0.01"`` -> ("lr", ["0.1", "0.01"])."""
-    name, sep, values = text.partition("=")
-    name = name.strip()
-    if not sep:
-        raise SweepError(f"{text!r}: expected NAME=V1,V2,... (e.g. lr=0.1,0.01)")
-    check_name(name)
-    return name, parse_values(values)
-
-
-def check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME.match(name):
-        raise SweepError(f"parameter name {name!r} must look like an option name: letters, digits, _ . -")
-    return name
-
-
-def expand(grid: dict | None = None, zip: list | dict | None = None, repeat=None) -> list[dict]:
-    """Every combination, in order: grid axes (first slowest), each zip group, then the repeat key.
-
-    ``zip`` is one group ``{name: values}`` or a list of groups; the names in a
-    group vary together and need equal lengths. ``repeat`` is a count (key
-    ``seed``) or ``{"count": N, "key": NAME}`` and adds ``NAME = 0..N-1``.
-    """
-    axes: list[list[dict]] = []
-    seen: set[str] = set()
-
-    def claim(name):
-        check_name(name)
-        if name in seen:
-            raise SweepError(f"parameter {name!r} is given twice")
-        seen.add(name)
-
-    for name, values in (grid or {}).items():
-        claim(name)
-        values = parse_values(values)
-        if not values:
-            raise SweepError(f"parameter {name!r} has no values")
-        axes.append([{name: v} for v in values])
-    groups = [zip] if isinstance(zip, dict) else list(zip or [])
-    for group in groups:
-        if not isinstance(group, dict) or not group:
-            raise SweepError("a zip group must be a mapping of names to equally long value lists")
-        columns = {}
-        for name, values in group.items():
-            claim(name)
-            columns[name] = parse_values(values)
-        lengths = {len(v) for v in columns.values()}
-        if len(lengths) != 1:
-            detail = ", ".join(f"{n}: {len(v)}" for n, v in columns.items())
-            raise SweepError(f"zipped parameters need the same number of values ({detail})")
-        axes.append([{n: columns[n][i] for n in columns} for i in range(lengths.pop())])
-    count, key = _repeat(repeat)
-    if count:
-        claim(key)
-        axes.append([{key: i} for i in range(count)])
-    if not axes:
-        raise SweepError("nothing to sweep: give at least one -p NAME=VALUES, -z, --repeat or --file")
-    cells = []
-    for combo in itertools.product(*axes):
-        cell = {}
-        for part in combo:
-            cell.update(part)
-        cells.append(cell)
-    return cells
-
-
-def _repeat(repeat) -> tuple[int, str]:
-    if repeat in (None, 0, False):
-        return 0, "seed"
-    if isinstance(repeat, dict):
-        count, key = repeat.get("count", 0), repeat.get("key", "seed")
-    else:
-        count, key = repeat, "seed"
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise SweepError(f"repeat must be a non-negative integer, got {count!r}")
-    return count, key
-
-
-def argument(value) -> list[str]:
-    """How one value is written on the child's command line."""
-    if isinstance(value, bool):
-        return ["true" if value else "false"]
-    if isinstance(value, (list, tuple)):
-        return [a for v in value for a in argument(v)]
-    if isinstance(value, float):
-        return [repr(value)]
-    return [str(value)]
-
-
-def command_line(command: list[str], params: dict) -> list[str]:
-    """``COMMAND ARGS --NAME VALUE ...``."""
-    argv = list(command)
-    for name, value in params.items():
-        argv += [f"--{name}", *argument(value)]
-    return argv
-
-
-def describe(params: dict) -> str:
-    return " ".join(f"{k}={' '.join(argument(v))}" for k, v in params.items())
-
-
-# ---------------------------------------------------------------------------
-# jobs: one child process per cell (shared by every launcher)
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class Job:
-    """One cell to run; picklable, so dask and submitit can ship it to a worker."""
-
-    sweep_id: str
-    cell: int
-    params: dict
-    argv: list
-    cwd: str
-    env: dict  # added to the worker's environment
-    log: str  # the child's stdout+stderr (what happens before ExParser takes over, too)
-
-    def __str__(self) -> str:
-        return f"cell {self.cell} {describe(self.params)}"
-
-
-def start_job(job: Job) -> subprocess.Popen:
-    """Start the child in its own session, so signals reach its whole process group and only it."""
-    Path(job.log).parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env.update(job.env)
-    with open(job.log, "wb") as out:
-        out.write(f"$ {shlex.join(job.argv)}\n".encode())
-        out.flush()
-        try:
-            proc = subprocess.Popen(job.argv, cwd=job.cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as exc:
-            out.write(f"exman sweep: cannot start: {exc}\n".encode())
-            raise
-    return proc
-
-
-def signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _pid_file(job: Job) -> Path:
-    return Path(job.log).with_suffix(".pid")
-
-
-def _write_pid(job: Job, pid: int) -> None:
-    # Lets a launcher whose workers run on this host stop the child directly.
-    try:
-        _pid_file(job).write_text(f"{os.uname().nodename} {pid}\n")
-    except OSError:
-        pass
-
-
-def stop_local_child(job: Job, sig: int = signal.SIGTERM) -> bool:
-    """Signal the child of ``job`` if it runs on this host; False when it cannot be reached."""
-    try:
-        host, pid = _pid_file(job).read_text().split()
-    except (OSError, ValueError):
-        return False
-    if host != os.uname().nodename:
-        return False
-    try:
-        os.killpg(int(pid), sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-    return True
-
-
-class _Stop(Exception):
-    def __init__(self, signum):
-        self.signum = signum
-
-
-def run_job(job: Job, should_stop=None, poll: float = 0.5) -> int | None:
-    """Run one job to the end and return its exit status (blocking; for remote workers).
-
-    ``should_stop()`` is polled; when it turns true the child gets SIGTERM and is
-    waited for. In a main thread SIGTERM/SIGINT to this process do the same (a
-    SLURM ``scancel``, submitit's cancel). Returns None if stopped before starting.
-    """
-    if should_stop is not None and should_stop():
-        return None
-    handlers = {}
-    if threading.current_thread() is threading.main_thread():
-        def raise_stop(signum, frame):
-            raise _Stop(signum)
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            handlers[sig] = signal.signal(sig, raise_stop)
-    proc = None
-    try:
-        proc = start_job(job)
-        _write_pid(job, proc.pid)
-        while True:
-            try:
-                return proc.wait(timeout=poll)
-            except subprocess.TimeoutExpired:
-                pass
-            if should_stop is not None and should_stop():
-                return _terminate_and_wait(proc)
-    except _Stop:
-        return _terminate_and_wait(proc) if proc is not None else None
-    finally:
-        for sig, old in handlers.items():
-            signal.signal(sig, old)
-        try:
-            _pid_file(job).unlink()
-        except OSError:
-            pass
-
-
-def _terminate_and_wait(proc: subprocess.Popen) -> int:
-    signal_group(proc, signal.SIGTERM)
-    try:
-        return proc.wait(timeout=GRACE)
-    except subprocess.TimeoutExpired:
-        signal_group(proc, signal.SIGKILL)
-        return proc.wait()
-
-
-# ---------------------------------------------------------------------------
-# the saved spec and what the root knows about each cell
-# ---------------------------------------------------------------------------
-
-
-def spec_path(root: Path, sweep_id: str) -> Path:
-    from exman.fs import check_component
-
-    try:
-        check_component(sweep_id, "sweep id")
-    except ValueError as exc:
-        raise SweepError(str(exc)) from None
-    return Path(root) / SPEC_FOLDER / f"{sweep_id}.yaml"
-
-
-def new_sweep_id(root: Path) -> str:
-    folder = Path(root) / SPEC_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    while True:
-        sweep_id = f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-        try:
-            # Exclusive: two sweeps started in the same second never share an id.
-            (folder / sweep_id).mkdir()
-            return sweep_id
-        except FileExistsError:
-            continue
-
-
-def save_spec(root: Path, spec: dict) -> Path:
-    import yaml
-
-    from exman.fs import atomic_write
-
-    path = spec_path(root, spec["id"])
-    atomic_write(path, yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, allow_unicode=True))
-    return path
-
-
-def load_spec(root: Path, sweep_id: str) -> dict:
-    import yaml
-
-    path = spec_path(root, sweep_id)
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        known = list_sweeps(root)
-        hint = f" (known: {', '.join(known[-5:])})" if known else ""
-        raise SweepError(f"no sweep {sweep_id!r} under {root}{hint}") from None
-    except yaml.YAMLError as exc:
-        raise SweepError(f"{path}: not a sweep spec ({exc.__class__.__name__})") from None
-    if not isinstance(spec, dict) or not isinstance(spec.get("cells"), list) or not spec.get("command"):
-        raise SweepError(f"{path}: not a sweep spec (needs id, command and cells)")
-    return spec
-
-
-def list_sweeps(root: Path) -> list[str]:
-    folder = Path(root) / SPEC_FOLDER
-    try:
-        return sorted(p.stem for p in folder.glob("*.yaml"))
-    except OSError:
-        return []
-
-
-def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
-    """run.json of every run recorded for ``sweep_id`` (runs/, fails/, tmp/), sorted by id.
-
-    Reads one small JSON file per run and skips the ones that do not mention
-    the id before parsing them, so a large root costs little.
-    """
-    needle = f'"{sweep_id}"'
-    found = []
-    for sub in ("runs", "fails", "tmp"):
-        try:
-            entries = list(os.scandir(Path(root) / sub))
-        except OSError:
-            continue
-        for entry in entries:
-            file = os.path.join(entry.path, "run.json")
-            try:
-                with open(file, encoding="utf-8") as fh:
-                    text = fh.read()
-            except OSError:
-                continue
-            if needle not in text:
-                continue
-            try:
-                meta = json.loads(text)
-            except ValueError:
-                continue  # being rewritten right now; atomic writes make this rare
-            if meta.get("sweep") != sweep_id:
-                continue
-            meta["path"] = entry.path
-            meta["status"] = _live_status(meta)
-            found.append(meta)
-    found.sort(key=lambda m: m.get("id") or 0)
-    return found
-
-
-def _live_status(meta: dict) -> str:
-    """``running`` on this host with its process gone is ``crashed`` (the Index's word)."""
-    status = meta.get("status") or "running"
-    if status == "running" and meta.get("host") == os.uname().nodename and not _alive(meta.get("pid")):
-        return "crashed"
-    return status
-
-
-def _alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, TypeError, ValueError):
-        return True  # someone else's process, or no pid: do not guess it is dead
-    return True
-
-
-COUNTS = ("completed", "failed", "interrupted", "running")
-
-
-def cell_counts(root: Path, spec: dict) -> list[dict]:
-    """One dict per cell: ``cell``, its params, run counts by status, ``missing``, ``last_id``.
-
-    ``failed`` counts crashed runs too. ``missing`` is 1 when the cell has no
-    completed run and none running: exactly the cells ``--resume`` reruns.
-    """
-    by_cell: dict[int, list[dict]] = {}
-    for meta in sweep_runs(root, spec["id"]):
-        try:
-            by_cell.setdefault(int(meta.get("sweep_cell")), []).append(meta)
-        except (TypeError, ValueError):
-            continue
-    rows = []
-    for index, params in enumerate(spec["cells"]):
-        runs = by_cell.get(index, [])
-        counts = dict.fromkeys(COUNTS, 0)
-        for meta in runs:
-            status = meta["status"]
-            key = "failed" if status == "crashed" else status
-            if key in counts:
-                counts[key] += 1
-        missing = int(counts["completed"] == 0 and counts["running"] == 0)
-        rows.append({"cell": index, **params, **counts, "missing": missing,
-                     "last_id": runs[-1].get("id") if runs else None})
-    return rows
-
-
-def status(root, sweep_id: str):
-    """Completeness of a sweep: a pandas DataFrame, one row per cell (see :func:`cell_counts`)."""
-    import pandas as pd
-
-    root = _existing_root(root)
-    spec = load_spec(root, sweep_id)
-    rows = cell_counts(root, spec)
-    df = pd.DataFrame(rows)
-    df["last_id"] = df["last_id"].astype("Int64")
-    df.attrs["sweep"] = sweep_id
-    df.attrs["params"] = [c for c in df.columns if c not in ("cell", *COUNTS, "missing", "last_id")]
-    return df
-
-
-# ---------------------------------------------------------------------------
-# progress: a rich bar on a terminal, plain lines otherwise
-# ---------------------------------------------------------------------------
-
-
-class Progress:
-    """What a launcher reports to, and the stop flags it must watch.
-
-    ``stopping`` is set on the first SIGINT/SIGTERM (start nothing new, SIGTERM
-    the running children, wait for them); ``killing`` on the second (SIGKILL).
-    """
-
-    def __init__(self, total: int, sweep_id: str, *, stream=None, live: bool | None = None, quiet: bool = False):
-        self.total = total
-        self.sweep_id = sweep_id
-        self.stream = stream or sys.stderr
-        self.quiet = quiet
-        self.done = self.failed = self.running = 0
-        self.stopping = threading.Event()
-        self.killing = threading.Event()
-        self.started_at = time.monotonic()
-        self._lock = threading.Lock()
-        self._starts: dict[int, float] = {}
-        self._bar = None
-        if live is None:
-            live = not quiet and hasattr(self.stream, "isatty") and self.stream.isatty()
-        if live:
-            self._bar = self._make_bar()
-
-    def _make_bar(self):
-        try:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-        except ImportError:
-            return None  # plain lines then
-        bar = Bar(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[failed]} failed, {task.fields[running]} running"),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                  console=Console(file=self.stream), transient=False)
-        self._task = bar.add_task(self.sweep_id, total=self.total, failed=0, running=0)
-        bar.start()
-        return bar
-
-    def _refresh(self) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, failed=self.failed, running=self.running)
-
-    def started(self, job: Job) -> None:
-        with self._lock:
-            if job.cell in self._starts:
-                return
-            self._starts[job.cell] = time.monotonic()
-            self.running += 1
-            self._refresh()
-
-    def finished(self, job: Job, returncode: int | None) -> None:
-        with self._lock:
-            began = self._starts.pop(job.cell, None)
-            if began is not None:
-                self.running -= 1
-            self.done += 1
-            ok = returncode == 0
-            if not ok:
-                self.failed += 1
-            self._refresh()
-            if self._bar is None and not self.quiet:
-                took = f" {time.monotonic() - began:.1f}s" if began is not None else ""
-                verdict = "ok" if ok else ("not started" if returncode is None else f"exit {returncode}")
-                print(f"[{self.done}/{self.total}] {job}: {verdict}{took}", file=self.stream, flush=True)
-            elif self._bar is not None and not ok:
-                self._bar.console.print(f"{job}: exit {returncode}")
-
-    def note(self, text: str) -> None:
-        if self.quiet:
-            return
-        if self._bar is not None:
-            self._bar.console.print(text)
-        else:
-            print(text, file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+from exman.sweep_grid import (SweepError, argument, check_name, command_line, describe, expand, parse_assignment,
+                              parse_values)
+from exman.sweep_jobs import GRACE, Job, run_job, signal_group, start_job, stop_local_child
+from exman.sweep_progress import Progress
+from exman.sweep_records import (COUNTS, SPEC_FOLDER, cell_counts, list_sweeps, load_spec, mark_interrupted,
+                                 new_sweep_id, save_spec, spec_path, sweep_runs)
+
+__all__ = [
+    "sweep", "resume", "status", "SweepResult", "CellRun", "SweepError", "expand", "parse_values",
+    "parse_assignment", "command_line", "argument", "check_name", "describe", "Job", "run_job", "start_job",
+    "signal_group", "stop_local_child", "GRACE", "Progress", "cell_counts", "list_sweeps", "load_spec",
+    "spec_path", "sweep_runs", "SPEC_FOLDER",
+]
 
 
 # ---------------------------------------------------------------------------
@@ -667,7 +128,7 @@ def _last_line(path: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# the API: sweep, resume
+# the API: sweep, resume, status
 # ---------------------------------------------------------------------------
 
 
@@ -850,6 +311,24 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
     return result
 
 
+def status(root, sweep_id: str):
+    """Completeness of a sweep: a pandas DataFrame, one row per cell (see ``cell_counts``).
+
+    Columns: ``cell``, the cell's params, ``completed``, ``failed`` (crashed
+    included), ``interrupted``, ``running``, ``missing`` (1: ``--resume`` reruns
+    it), ``last_id``. ``df.attrs["params"]`` names the param columns.
+    """
+    import pandas as pd
+
+    root = _existing_root(root)
+    spec = load_spec(root, sweep_id)
+    df = pd.DataFrame(cell_counts(root, spec))
+    df["last_id"] = df["last_id"].astype("Int64")
+    df.attrs["sweep"] = sweep_id
+    df.attrs["params"] = [c for c in df.columns if c not in ("cell", *COUNTS, "missing", "last_id")]
+    return df
+
+
 def _plugin_manager():
     # Launchers are command-line plugins; a sweep from Python loads them too.
     from exman.plugins import get_plugin_manager
@@ -868,34 +347,12 @@ def _latest_by_cell(root: Path, sweep_id: str, *, stopping: bool) -> dict[int, d
     latest = {}
     for meta in sweep_runs(root, sweep_id):
         if stopping and meta["status"] == "crashed":
-            _mark_interrupted(meta)
+            mark_interrupted(meta)
         try:
             latest[int(meta.get("sweep_cell"))] = meta
         except (TypeError, ValueError):
             continue
     return latest
-
-
-def _mark_interrupted(meta: dict) -> None:
-    # A child killed before it entered safe_experiment could not record itself.
-    from exman.fs import atomic_write
-
-    file = Path(meta["path"]) / "run.json"
-    try:
-        record = json.loads(file.read_text())
-    except (OSError, ValueError):
-        return
-    if record.get("status") != "running":
-        return
-    end = datetime.datetime.now().astimezone()
-    record["status"] = "interrupted"
-    record["end"] = end.isoformat(timespec="microseconds")
-    try:
-        record["duration"] = round((end - datetime.datetime.fromisoformat(record["start"])).total_seconds(), 6)
-    except (KeyError, TypeError, ValueError):
-        pass
-    atomic_write(file, json.dumps(record, ensure_ascii=False, indent=1))
-    meta["status"] = "interrupted"
 
 
 def _catch_signals(progress: Progress, stopped: list):

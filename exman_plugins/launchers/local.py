@@ -25,7 +25,7 @@ def launchers():
 def launch(name, jobs, options, progress):
     if name != "local":
         return None
-    from exman.sweep import GRACE, signal_group, start_job
+    from exman.sweep_jobs import GRACE, signal_group, start_job
 
     workers = max(1, int(options.get("jobs") or os.cpu_count() or 1))
     pending = deque(jobs)

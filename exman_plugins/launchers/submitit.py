@@ -4,7 +4,7 @@
 how it is tested; without it submitit picks SLURM when ``sbatch`` exists.
 Other ``-o KEY=VALUE`` options go to ``executor.update_parameters`` (e.g.
 ``timeout_min``, ``slurm_partition``, ``mem_gb``); ``--jobs`` becomes the array
-parallelism. Each array task runs the run as its child (``exman.sweep.run_job``),
+parallelism. Each array task runs the run as its child (``exman.sweep_jobs.run_job``),
 forwarding SLURM's SIGTERM to it, so a cancelled run ends ``interrupted``.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ OWN = {"jobs", "scheduler", "root", "sweep_id", "cluster"}
 
 
 def _remote(job):
-    from exman.sweep import run_job
+    from exman.sweep_jobs import run_job
 
     return run_job(job, poll=0.5)
 
@@ -37,7 +37,7 @@ def launch(name, jobs, options, progress):
     try:
         import submitit
     except ImportError:
-        from exman.sweep import SweepError
+        from exman.sweep_grid import SweepError
 
         raise SweepError("the submitit launcher needs submitit: pip install 'exman[submitit]'") from None
     workers = max(1, int(options.get("jobs") or os.cpu_count() or 1))
@@ -52,7 +52,7 @@ def launch(name, jobs, options, progress):
 
 
 def _run(executor, jobs, workers, array, progress):
-    from exman.sweep import stop_local_child
+    from exman.sweep_jobs import stop_local_child
 
     codes = {job.cell: None for job in jobs}
     queue = list(jobs)
