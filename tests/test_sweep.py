@@ -112,7 +112,7 @@ def test_local_two_workers(exman_cmd, sweep_script, tmp_path):
     root = tmp_path / "new-root"  # a fresh project starts with a sweep
     started = time.monotonic()
     proc = exman_cmd("--root", root, "sweep", "-p", "lr=0.1,0.2", "-p", "seed=range:0:2", "--jobs", "2",
-                     "--", sys.executable, sweep_script.path, "--sleep", "0.6", cwd=sweep_script.folder)
+                     "--", sys.executable, sweep_script.path, "--sleep", "1", cwd=sweep_script.folder)
     elapsed = time.monotonic() - started
     sweep_id = sweep_id_of(root)
     spec = yaml.safe_load((root / "sweeps" / f"{sweep_id}.yaml").read_text())
@@ -306,3 +306,23 @@ def test_help_imports_no_launcher_library():
                           check=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     assert "--launcher" in proc.stdout
+
+
+def test_grid_syntax():
+    from exman.sweep_grid import SweepError, expand, parse_values
+
+    assert parse_values("log:1e-4:1e-1:4") == pytest.approx([10.0 ** k for k in range(-4, 0)], rel=1e-12)
+    assert parse_values("lin:0:1:5") == pytest.approx([i / 4 for i in range(5)])
+    assert parse_values("range:0:5") == list(range(5)) and parse_values("range:10:0:-3") == list(range(10, 0, -3))
+    assert parse_values("range:0:1:0.25") == pytest.approx([0, 0.25, 0.5, 0.75])
+    assert parse_values("a,b") == ["a", "b"] and parse_values(["x,y", "range:0:2"]) == ["x,y", 0, 1]
+    cells = expand({"a": [1, 2]}, [{"b": "x,y", "c": [True, False]}], {"count": 2, "key": "rep"})
+    assert cells == [{"a": a, "b": b, "c": c, "rep": r}
+                     for a in (1, 2) for b, c in (("x", True), ("y", False)) for r in (0, 1)]
+    for bad in ("range:0:5:0", "log:-1:1:3", "lin:0:1:x", "a,,b"):
+        with pytest.raises(SweepError):
+            parse_values(bad)
+    with pytest.raises(SweepError):
+        expand({"a": [1]}, {"a": [2]})
+    with pytest.raises(SweepError):
+        expand({"--a": [1]})
