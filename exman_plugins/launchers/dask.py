@@ -108,6 +108,4 @@ def _run(distributed, client, jobs, options, progress):
             waiting = [f for f in pending if f.key not in processing]
             client.cancel(waiting)
             pending -= set(waiting)
-            for future in waiting:
-                progress.finished(futures[future], None)
     return codes
