@@ -153,6 +153,9 @@ def test_failures_then_resume_reruns_only_the_failed(exman_cmd, sweep_script, tm
         assert line.strip().startswith(f"failed: cell {r['sweep_cell']} ") and f"run {r['id']} " in line
     assert f"sweep --resume {sweep_id}" in proc.stdout
 
+    planned = exman_cmd("--root", root, "sweep", "--resume", sweep_id, "--dry-run").stdout.splitlines()
+    assert planned == [shlex.join([sys.executable, str(sweep_script.path), "--lr", "0.01", "--seed", str(r["params"]["seed"])])
+                       for r in failed]
     # Fix the cause, resume from elsewhere: no command, same sweep id, only the two failed cells rerun.
     (sweep_script.folder / "broken").unlink()
     proc = exman_cmd("--root", root, "sweep", "--resume", sweep_id, "--jobs", "2", cwd=tmp_path.parent)
