@@ -25,6 +25,11 @@ from exman import index_read as R
 # It must exceed the writers' EXMAN_HEARTBEAT (60 s by default).
 STALE_AFTER = float(os.environ.get("EXMAN_STALE_AFTER", "300"))
 
+# A file modified less than this long ago may change again within the same
+# mtime tick (coarse on NFS), unseen by its stat: such entries are re-read next
+# call instead of trusted (git's "racy clean" rule).
+RACY_SECONDS = 2.0
+
 __all__ = ["Index", "NotARootError", "IndexWarning", "varying", "STALE_AFTER"]
 
 
@@ -298,11 +303,11 @@ class _Context:
             mkey = stat(folder + "/metrics.jsonl")
             mkey = (mkey.st_ino, mkey.st_mtime_ns, mkey.st_size)
         except OSError:
-            mkey = None
+            mkey = R.NO_FILE
         jst = None
         if entry[R.STATUS] not in R.TERMINAL:
             jst = R.try_stat(folder + "/run.json")
-        dkey = R.stat_key(R.try_stat(folder)) if self.plugins else None
+        dkey = R.stat_key(R.try_stat(folder)) if self.plugins else R.NO_FILE
         if hash(((pst.st_ino, pst.st_mtime_ns, pst.st_size), mkey, R.stat_key(jst), dkey)) != entry[R.KEY]:
             return False
         self.use(rel, entry, jst)
@@ -314,13 +319,16 @@ class _Context:
         if pst is None and link is not None and link.startswith("index/"):
             self.messages.append(f"exman: index link {os.path.join(self.root, link)} points to a missing file; skipped")
             return
-        dkey = R.stat_key(R.try_stat(folder)) if self.plugins else None
+        dkey = R.stat_key(R.try_stat(folder)) if self.plugins else R.NO_FILE
         entry, mst, jst = R.read_run(
             folder, os.path.basename(rel), pname, pst, pm=self.pm, intern=self.intern,
             previous=self.entries.get(rel), plugins=self.plugins, failed_dir=failed_dir or rel.startswith("fails/"),
         )
         terminal = entry[R.STATUS] in R.TERMINAL
-        entry[R.KEY] = hash((R.stat_key(pst), R.stat_key(mst), None if terminal else R.stat_key(jst), dkey))
+        entry[R.KEY] = hash((R.stat_key(pst), R.stat_key(mst), R.NO_FILE if terminal else R.stat_key(jst), dkey))
+        newest = max([st.st_mtime for st in (pst, mst, jst) if st is not None], default=0.0)
+        if time.time() - newest < RACY_SECONDS:
+            entry[R.KEY] = None  # never matches: read again next call
         self.entries[rel] = entry
         self.changed = True
         self.use(rel, entry, None if terminal else jst)

@@ -54,8 +54,12 @@ class Interner:
         return self._seen.setdefault(value, value)
 
 
-def stat_key(st) -> tuple | None:
-    return None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)
+# A missing file. Keys are hashed, and hash(None) differs between processes before 3.12.
+NO_FILE = (0, 0, -1)
+
+
+def stat_key(st) -> tuple:
+    return NO_FILE if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def try_stat(path: str):
