@@ -208,8 +208,8 @@ def _load_params(pm, path: str, warnings: list):
 def _read_metrics(path: str, previous, warnings: list):
     """Last value of every metric: ``(dict, state, stat)``.
 
-    ``state`` is ``(inode, bytes consumed)``: when the file only grew since
-    ``previous`` was read, only the new lines are parsed.
+    ``state`` is ``(inode, bytes consumed, bad lines so far)``: when the file
+    only grew since ``previous`` was read, only the new lines are parsed.
     """
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -221,12 +221,12 @@ def _read_metrics(path: str, previous, warnings: list):
     try:
         st = os.fstat(fd)
         last: dict = {}
-        offset = 0
+        offset = bad = 0
         if previous is not None and previous[MSTATE] is not None:
-            ino, consumed = previous[MSTATE]
+            ino, consumed, bad_before = previous[MSTATE]
             if ino == st.st_ino and consumed <= st.st_size:
                 last = dict(zip(previous[MKEYS], previous[MVALS]))
-                offset = consumed
+                offset, bad = consumed, bad_before
         os.lseek(fd, offset, os.SEEK_SET)
         chunks = []
         while True:
@@ -242,22 +242,25 @@ def _read_metrics(path: str, previous, warnings: list):
     data = b"".join(chunks)
     # A killed writer can leave a truncated last line: leave it for next time.
     end = data.rfind(b"\n") + 1
-    body = data[:end]
-    if body:
-        rows = _parse_lines(body, path, warnings)
+    if end:
+        rows, new_bad = _parse_lines(data[:end])
+        bad += new_bad
         for row in rows:
             for key, value in row.items():
                 if key != "step" and key != "time":
                     last[key] = value
-    return last, (st.st_ino, offset + end), st
+    if bad:
+        warnings.append(f"exman: {path}: skipped {bad} unreadable line(s)")
+    return last, (st.st_ino, offset + end, bad), st
 
 
-def _parse_lines(body: bytes, path: str, warnings: list) -> list:
+def _parse_lines(body: bytes):
+    """``(rows, number of unreadable lines)`` of complete JSON lines."""
     try:
         # One C-level parse of all lines is ~5x faster than one json.loads per line.
         rows = json.loads(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]")
         if all(isinstance(r, dict) for r in rows):
-            return rows
+            return rows, 0
     except ValueError:
         pass
     rows, bad = [], 0
@@ -273,9 +276,7 @@ def _parse_lines(body: bytes, path: str, warnings: list) -> list:
             rows.append(row)
         else:
             bad += 1
-    if bad:
-        warnings.append(f"exman: {path}: skipped {bad} unreadable line(s)")
-    return rows
+    return rows, bad
 
 
 def read_metric_rows(path: str, warnings: list) -> list:
@@ -289,7 +290,10 @@ def read_metric_rows(path: str, warnings: list) -> list:
         warnings.append(f"exman: cannot read {path}: {exc.strerror}")
         return []
     end = data.rfind(b"\n") + 1
-    return _parse_lines(data[:end], path, warnings) if end else []
+    rows, bad = _parse_lines(data[:end]) if end else ([], 0)
+    if bad:
+        warnings.append(f"exman: {path}: skipped {bad} unreadable line(s)")
+    return rows
 
 
 def _plugin_columns(pm, folder, number, name, meta, params, metrics, warnings):
