@@ -369,17 +369,23 @@ class _Context:
         return [p[0] for p in pairs], [p[1] for p in pairs], statuses
 
     def status(self, rel: str, entry, now: float) -> str:
-        status = entry[R.STATUS]
-        if status is None:
-            return "unknown"
-        if status != "running":
-            return status
-        if entry[R.HOST] == self.host:
-            return "running" if _alive(entry[R.PID]) else "crashed"
         st = self.run_stats.get(rel)
-        if st is None or now - st.st_mtime > STALE_AFTER:
-            return "stale"
-        return "running"
+        return live_status(entry[R.STATUS], entry[R.HOST], entry[R.PID], st.st_mtime if st else None, now, self.host)
+
+
+def live_status(status, host, pid, heartbeat: float | None, now: float, this_host: str) -> str:
+    """A run's status as of ``now``: ``running`` turns ``crashed`` (its pid gone on this
+    host) or ``stale`` (run.json's mtime, the heartbeat, too old on another host).
+    Also used by ``exman.sweep_records``, so a sweep and the Index agree."""
+    if status is None:
+        return "unknown"
+    if status != "running":
+        return status
+    if host == this_host:
+        return "running" if _alive(pid) else "crashed"
+    if heartbeat is None or now - heartbeat > STALE_AFTER:
+        return "stale"
+    return "running"
 
 
 def _alive(pid) -> bool:
