@@ -135,6 +135,10 @@ def test_local_two_workers(exman_cmd, sweep_script, tmp_path):
     assert f"sweep {sweep_id}: 4 run(s) of 4 cell(s), 4 completed" in proc.stdout
     status = exman_cmd("--root", root, "sweep", "--status", sweep_id).stdout
     assert "4 cell(s); 4 completed, 0 failed, 0 interrupted, 0 running, 0 missing" in status
+    import exman
+
+    df = exman.Index(root).info()
+    assert (df["sweep"] == sweep_id).all() and sorted(df["sweep_cell"].astype(int)) == [0, 1, 2, 3]
 
 
 def test_failures_then_resume_reruns_only_the_failed(exman_cmd, sweep_script, tmp_path):
