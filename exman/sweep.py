@@ -28,7 +28,7 @@ from exman.sweep_grid import (SweepError, argument, check_name, command_line, de
                               parse_values)
 from exman.sweep_jobs import GRACE, Job, run_job, signal_group, start_job, stop_local_child
 from exman.sweep_progress import Progress
-from exman.sweep_records import (COUNTS, SPEC_FOLDER, cell_counts, list_sweeps, load_spec, mark_interrupted,
+from exman.sweep_records import (COUNTS, SPEC_FOLDER, Owner, cell_counts, list_sweeps, load_spec, mark_interrupted,
                                  new_sweep_id, save_spec, spec_path, sweep_runs)
 
 __all__ = [
@@ -236,8 +236,9 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
         "options": opts,
         "cells": cells,
     }
-    save_spec(root, spec)
-    return _execute(root, spec, list(range(len(cells))), pm=pm, quiet=quiet, stream=stream)
+    with Owner(root, sweep_id):
+        save_spec(root, spec)
+        return _execute(root, spec, list(range(len(cells))), pm=pm, quiet=quiet, stream=stream)
 
 
 def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None, options=None,
@@ -245,22 +246,30 @@ def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None
     """Rerun the cells of ``sweep_id`` that have no completed run (and none running), same id."""
     root = _existing_root(root)
     spec = load_spec(root, sweep_id)
-    todo = [row["cell"] for row in cell_counts(root, spec) if row["missing"]]
-    if launcher:
-        spec["launcher"] = launcher
-    opts = spec.setdefault("options", {})
-    opts.update(options or {})
-    if jobs:
-        opts["jobs"] = int(jobs)
-    if scheduler:
-        opts["scheduler"] = scheduler
     if dry_run:
-        return [command_line(spec["command"], spec["cells"][i]) for i in todo]
+        return [command_line(spec["command"], row) for row in _todo(root, spec)[1]]
     pm = pm or _plugin_manager()
-    _check_launcher(pm, spec.get("launcher") or "local")
-    spec.setdefault("resumed", []).append(datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
-    save_spec(root, spec)
-    return _execute(root, spec, todo, pm=pm, quiet=quiet, stream=stream)
+    _check_launcher(pm, launcher or spec.get("launcher") or "local")
+    with Owner(root, sweep_id):
+        todo, _ = _todo(root, spec)
+        if launcher:
+            spec["launcher"] = launcher
+        opts = spec.setdefault("options", {})
+        opts.update(options or {})
+        if jobs:
+            opts["jobs"] = int(jobs)
+        if scheduler:
+            opts["scheduler"] = scheduler
+        if todo:
+            spec.setdefault("resumed", []).append(datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
+            save_spec(root, spec)
+        return _execute(root, spec, todo, pm=pm, quiet=quiet, stream=stream)
+
+
+def _todo(root: Path, spec: dict) -> tuple[list[int], list[dict]]:
+    """The cells ``--resume`` reruns: the ``missing`` ones of ``cell_counts`` (what ``--status`` shows)."""
+    cells = [row["cell"] for row in cell_counts(root, spec) if row["missing"]]
+    return cells, [spec["cells"][i] for i in cells]
 
 
 def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, stream=None) -> SweepResult:
@@ -284,8 +293,8 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
     name = spec.get("launcher") or "local"
     progress.note(f"sweep {sweep_id}: {len(jobs)} run(s), launcher {name}, {opts.get('jobs')} job(s)")
     stopped = []
-    restore = _catch_signals(progress, stopped)
     began = time.monotonic()
+    restore = _catch_signals(progress, stopped)
     try:
         codes = pm.hook.launch(name=name, jobs=jobs, options=opts, progress=progress)
     except SweepError as exc:

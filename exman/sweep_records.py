@@ -172,3 +172,46 @@ def mark_interrupted(meta: dict) -> None:
         pass
     atomic_write(file, json.dumps(record, ensure_ascii=False, indent=1))
     meta["status"] = "interrupted"
+
+
+class Owner:
+    """``sweeps/<id>/owner`` (host pid) while a process runs the sweep: a second
+    ``--resume`` of a live sweep would start the same cells twice."""
+
+    def __init__(self, root: Path, sweep_id: str):
+        self.path = Path(root) / SPEC_FOLDER / sweep_id / "owner"
+        self.mine = f"{os.uname().nodename} {os.getpid()}\n"
+
+    def __enter__(self) -> "Owner":
+        from exman.index import live_status
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                try:
+                    host, pid = self.path.read_text().split()
+                except (OSError, ValueError):
+                    host, pid = None, None
+                if host is not None and live_status("running", host, int(pid), time.time(), time.time(),
+                                                    os.uname().nodename) == "running":
+                    raise SweepError(f"sweep {self.path.parent.name} is being run by pid {pid} on {host}; "
+                                     f"if that process is gone, remove {self.path}") from None
+                # Its owner died without cleaning up (SIGKILL, power loss): take it over.
+                try:
+                    os.unlink(self.path)
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.mine)
+            return self
+        raise SweepError(f"cannot claim {self.path}: another process keeps taking it")
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.path.read_text() == self.mine:
+                os.unlink(self.path)
+        except OSError:
+            pass

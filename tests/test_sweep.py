@@ -292,6 +292,10 @@ def test_sigterm_to_sweep_alone(sweep_script, tmp_path):
     try:
         assert _wait_for(lambda: (root / "runs").is_dir()
                          and sum(r["status"] == "running" for r in records(root)) == 2), "two runs never started"
+        # While it runs, nobody else may run its cells.
+        second = subprocess.run([*command, "--root", str(root), "sweep", "--resume", sweep_id_of(root)],
+                                capture_output=True, text=True, env=env_for_subprocess())
+        assert second.returncode != 0 and f"is being run by pid {proc.pid}" in second.stderr, second.stderr
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     finally:
