@@ -45,7 +45,7 @@ def register_commands(cli):
     @click.option("--repeat-key", default="seed", show_default=True, metavar="NAME", help="the option --repeat varies")
     @click.option("--file", "file", type=click.Path(dir_okay=False), metavar="SWEEP.yaml",
                   help="YAML sweep file: command, grid, zip, repeat, jobs, launcher, scheduler, options")
-    @click.option("-j", "--jobs", type=click.IntRange(min=1), help="runs at a time (default: the CPU count)")
+    @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N", help="runs at a time (default: the CPU count)")
     @click.option("--launcher", metavar="NAME", help="local (default), dask, submitit, or a plugin's")
     @click.option("--scheduler", metavar="ADDRESS", help="dask scheduler, e.g. tcp://host:8786")
     @click.option("-o", "--option", "launcher_options", multiple=True, metavar="KEY=VALUE",
