@@ -1,0 +1,265 @@
+"""Finding runs on disk for the commands: id resolution, run files, safety checks.
+
+Every command turns its ID arguments into runs here, so ``3``, ``3-7`` and
+``000003-2026-01-01-12-00-00`` mean the same thing everywhere. Nothing here
+writes; it must stay free of pandas so ``mark``/``show`` start fast.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from exman.parser import RUN_NAME
+
+# Where runs live; searched in this order, so runs/ wins if a 0.1.9 root reused a number.
+FOLDERS = ("runs", "tmp", "fails")
+RANGE = re.compile(r"^(\d+)-(\d+)$")
+
+
+@dataclass(frozen=True)
+class RunRef:
+    id: int
+    name: str
+    path: Path  # root/<folder>/<name>
+    folder: str  # runs | tmp | fails
+
+    @property
+    def label(self) -> str:
+        return f"{self.id} ({self.folder}/{self.name})"
+
+
+def scan(root: Path, folders=FOLDERS) -> dict[int, RunRef]:
+    """Every run folder under ``folders``, by id (first folder wins)."""
+    found: dict[int, RunRef] = {}
+    for folder in folders:
+        try:
+            entries = list(os.scandir(root / folder))
+        except OSError:
+            continue
+        for entry in entries:
+            m = RUN_NAME.match(entry.name)
+            if m and entry.is_dir(follow_symlinks=False):
+                found.setdefault(int(m.group(1)), RunRef(int(m.group(1)), entry.name, Path(entry.path), folder))
+    return dict(sorted(found.items()))
+
+
+def resolve(root: Path, tokens, folders=FOLDERS, *, runs: dict | None = None) -> tuple[list[RunRef], list[str]]:
+    """(runs, unknown tokens) for IDs given as numbers, ranges ``a-b`` or run names.
+
+    A range only needs to hit one run: gaps left by deleted runs are normal.
+    A backwards range is a user mistake and stops the command.
+    """
+    if runs is None:
+        runs = scan(root, folders)
+    by_name = {r.name: r for r in runs.values()}
+    chosen: dict[int, RunRef] = {}
+    unknown: list[str] = []
+    for token in tokens:
+        text = str(token).strip()
+        # A path to a run folder or index link (shell completion) means that run.
+        name = os.path.basename(text.rstrip("/"))
+        for suffix in (".yaml", ".yml", ".json"):
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+        m = RANGE.match(text)
+        if text.isdigit():
+            hits = [runs[int(text)]] if int(text) in runs else []
+        elif m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if lo > hi:
+                raise click.ClickException(f"bad id range {text!r}: the first number must not exceed the second")
+            hits = [r for i, r in runs.items() if lo <= i <= hi]
+        elif name in by_name:
+            hits = [by_name[name]]
+        else:
+            hits = []
+        if not hits:
+            unknown.append(text)
+        for r in hits:
+            chosen.setdefault(r.id, r)
+    return sorted(chosen.values(), key=lambda r: r.id), unknown
+
+
+def scan_links(folder: Path) -> dict[int, RunRef]:
+    """Run-named symlinks in one folder (a mark), by id; ``path`` is the link."""
+    found = {}
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return found
+    for entry in entries:
+        m = RUN_NAME.match(entry.name)
+        if m and entry.is_symlink():
+            found[int(m.group(1))] = RunRef(int(m.group(1)), entry.name, Path(entry.path), "marked")
+    return dict(sorted(found.items()))
+
+
+def resolve_one(root: Path, token, folders=FOLDERS) -> RunRef:
+    runs, unknown = resolve(root, [token], folders)
+    if unknown or not runs:
+        raise click.ClickException(f"no run {token!r} in {root} (looked in {', '.join(f + '/' for f in folders)})")
+    if len(runs) > 1:
+        raise click.ClickException(f"{token!r} names {len(runs)} runs; give a single id")
+    return runs[0]
+
+
+def warn_unknown(unknown, where: str = "runs/") -> None:
+    if unknown:
+        click.echo(f"exman: warning: no such run in {where}: {', '.join(unknown)}", err=True)
+
+
+# -- reading a run's files ---------------------------------------------------
+
+RUN_FILE = "run.json"
+PARAMS_FILE = "params.yaml"
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_meta(path: Path) -> dict:
+    """run.json, or {} for a 0.1.9 run or a half-written one."""
+    try:
+        data = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_params(path: Path) -> dict:
+    """params.yaml as written (it wins over run.json when edited by hand)."""
+    from exman_plugins.params_yaml import loads
+
+    try:
+        data = loads((path / PARAMS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    except Exception:  # yaml.YAMLError: a damaged file must not stop `show`
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# Keys exman adds to params.yaml; everything else is the script's own.
+RECORDED = ("root", "time", "id", "commit", "dirty", "tmp", "git_dirty")
+
+
+def split_params(params: dict) -> tuple[dict, dict]:
+    own = {k: v for k, v in params.items() if k not in RECORDED}
+    extra = {k: v for k, v in params.items() if k in RECORDED}
+    return own, extra
+
+
+def last_metrics(path: Path) -> tuple[dict, dict, int]:
+    """({metric: last value}, {metric: its step}, number of rows); a torn last line is skipped."""
+    values: dict = {}
+    steps: dict = {}
+    rows = 0
+    try:
+        fh = open(path / METRICS_FILE, encoding="utf-8")
+    except OSError:
+        return values, steps, 0
+    with fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(row, dict):
+                continue
+            rows += 1
+            step = row.get("step")
+            for key, value in row.items():
+                if key not in ("step", "time"):
+                    values[key] = value
+                    steps[key] = step
+    return values, steps, rows
+
+
+def tail(path: Path, lines: int) -> list[str] | None:
+    """The last ``lines`` lines of a text file, reading only its end."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            chunk = min(size, max(4096, lines * 400))
+            fh.seek(size - chunk)
+            data = fh.read()
+    except OSError:
+        return None
+    text = data.decode("utf-8", errors="replace").splitlines()
+    if chunk < size and text:
+        text = text[1:]  # the first line is probably cut
+    return text[-lines:] if lines > 0 else []
+
+
+# -- safety --------------------------------------------------------------------
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, all symlinks resolved, is ``root`` or below it."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def parent_inside(root: Path, path: Path) -> bool:
+    """For unlinking ``path`` itself: its folder must resolve inside the root."""
+    return inside(root, path.parent)
+
+
+# -- liveness of runs recorded as running ----------------------------------------
+
+
+def _pid_started_after(pid: int, start: float) -> bool:
+    """Linux: whether process ``pid`` began after ``start`` (so its pid was reused)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        boot = next(float(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK") > start + 2
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+
+
+def pid_alive(pid, started: float | None = None) -> bool:
+    try:
+        pid = int(pid)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    except (TypeError, ValueError, OverflowError, OSError):
+        return False
+    return not (started is not None and _pid_started_after(pid, started))
+
+
+def stale_after() -> float:
+    """Seconds without a heartbeat before a run on another host counts as stale."""
+    return max(300.0, 3 * float(os.environ.get("EXMAN_HEARTBEAT", "60")))
+
+
+def liveness(path: Path, meta: dict) -> str:
+    """The recorded status, or ``crashed``/``stale`` for a ``running`` run that is not."""
+    import socket
+    import time
+    import datetime
+
+    status = meta.get("status") or ""
+    if status != "running":
+        return status
+    started = None
+    try:
+        started = datetime.datetime.fromisoformat(meta["start"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        pass
+    if meta.get("host") == socket.gethostname():
+        return "running" if pid_alive(meta.get("pid"), started) else "crashed"
+    try:
+        beat = os.stat(path / RUN_FILE).st_mtime
+    except OSError:
+        return "stale"
+    return "stale" if time.time() - beat > stale_after() else "running"
