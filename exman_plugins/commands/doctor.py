@@ -97,7 +97,9 @@ def register_commands(cli):
                 click.echo(f"dangling link: {rel} -> {target}")
         for run in scan(root, FOLDERS).values():
             meta = read_meta(run.path)
-            status = liveness(run.path, meta) if meta else ""
+            if meta.get("status") != "running":
+                continue
+            status = liveness(run.path, meta)
             if status == "crashed":
                 if fix and mark_crashed(run.path):
                     click.echo(f"recorded run {run.id} as crashed ({run.folder}/{run.name}, pid {meta.get('pid')} is gone)")
