@@ -244,9 +244,8 @@ def stale_after() -> float:
 
 def liveness(path: Path, meta: dict) -> str:
     """The recorded status, or ``crashed``/``stale`` for a ``running`` run that is not."""
-    import socket
-    import time
     import datetime
+    import time
 
     status = meta.get("status") or ""
     if status != "running":
@@ -256,7 +255,7 @@ def liveness(path: Path, meta: dict) -> str:
         started = datetime.datetime.fromisoformat(meta["start"]).timestamp()
     except (KeyError, TypeError, ValueError):
         pass
-    if meta.get("host") == socket.gethostname():
+    if meta.get("host") == os.uname().nodename:
         return "running" if pid_alive(meta.get("pid"), started) else "crashed"
     try:
         beat = os.stat(path / RUN_FILE).st_mtime
