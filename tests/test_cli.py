@@ -529,3 +529,46 @@ def test_root_from_env_cwd_and_dot_exman(proj, exman_cmd):
 def test_every_command_has_help_with_an_example(command):
     r = CliRunner().invoke(make_cli(), [command, "--help"])
     assert r.exit_code == 0 and "Example:" in r.output and f"exman " in r.output.split("Example:")[1]
+
+
+# -- terminal output -----------------------------------------------------------------------
+
+
+def _on_terminal(args, env=None) -> str:
+    """Run exman with stdout on a pseudo-terminal and return what it drew."""
+    import pty
+
+    master, slave = pty.openpty()
+    cmd = Path(sys.executable).parent / "exman"
+    command = [str(cmd)] if cmd.exists() else [sys.executable, "-m", "exman"]
+    proc = subprocess.Popen([*command, *map(str, args)], stdout=slave, stderr=subprocess.PIPE,
+                            env=env_for_subprocess(COLUMNS="120", **(env or {})))
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    return b"".join(chunks).decode()
+
+
+def test_tables_on_a_terminal_with_and_without_rich(proj, tmp_path):
+    drawn = _on_terminal(["--root", proj.root, "diff", "1", "3"])
+    assert "run 1" in drawn and "0.3" in drawn and "seed" in drawn
+    assert "\x1b[1m" in drawn  # rich draws the header in bold
+    # Without rich installed (an import that fails), the same table in plain text.
+    fake = tmp_path / "norich"
+    (fake / "rich").mkdir(parents=True)
+    (fake / "rich" / "__init__.py").write_text("raise ImportError('rich is not installed')\n")
+    pythonpath = os.pathsep.join([str(fake), env_for_subprocess()["PYTHONPATH"]])
+    plain = _on_terminal(["--root", proj.root, "diff", "1", "3"], env={"PYTHONPATH": pythonpath})
+    lines = [line.rstrip() for line in plain.replace("\r", "").splitlines() if line.strip()]
+    assert lines[0].split() == ["run", "1", "run", "3"]
+    assert lines[1].split()[:2] == ["params", "lr"]
+    assert "\x1b[" not in plain

@@ -62,12 +62,13 @@ def table(headers: list[str], rows: list[list], *, right: set[int] = frozenset()
     """Print rows (already strings) under headers; columns in ``right`` are right-aligned."""
     if is_terminal():
         try:
+            from rich import box
             from rich.console import Console
             from rich.table import Table
         except ImportError:
             pass
         else:
-            t = Table(title=title, header_style="bold", box=None, pad_edge=False)
+            t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
             for i, h in enumerate(headers):
                 t.add_column(h, justify="right" if i in right else "left", overflow="fold")
             for row in rows:
