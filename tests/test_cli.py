@@ -572,3 +572,81 @@ def test_tables_on_a_terminal_with_and_without_rich(proj, tmp_path):
     assert lines[0].split() == ["run", "1", "run", "3"]
     assert lines[1].split()[:2] == ["params", "lr"]
     assert "\x1b[" not in plain
+
+
+# -- ls (through exman.Index) --------------------------------------------------------------
+
+
+def test_ls_subprocess_table_shows_varying_params_and_metrics(proj, exman_cmd):
+    p = exman_cmd("--root", proj.root, "ls")
+    lines = p.stdout.splitlines()
+    header = lines[0].split()
+    assert header[:5] == ["id", "name", "status", "start", "duration"]
+    assert "lr" in header and "seed" in header and "loss" in header and "acc" in header
+    assert "epochs" not in header and "optimizer" not in header  # the same in every run
+    assert [line.split()[0] for line in lines[1:]] == ["1", "2", "3"]
+    assert name_of(proj.root, 3) in p.stdout and "completed" in p.stdout
+
+
+def test_ls_json_has_real_types(proj):
+    rows = json.loads(cli(proj.root, "ls", "--format", "json").out)
+    assert [r["id"] for r in rows] == [1, 2, 3]
+    first = rows[0]
+    assert first["lr"] == 0.1 and isinstance(first["seed"], int) and first["status"] == "completed"
+    assert isinstance(first["duration"], float) and isinstance(first["start"], str) and first["start"][:4].isdigit()
+    assert isinstance(first["acc"], float)
+    everything = json.loads(cli(proj.root, "ls", "--format", "json", "--columns", "id,epochs,optimizer,fail").out)
+    assert everything[0] == {"id": 1, "epochs": 2, "optimizer": "sgd", "fail": False}
+
+
+def test_ls_csv(proj):
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(cli(proj.root, "ls", "--format", "csv", "--columns", "id,lr").out)))
+    assert rows == [{"id": "1", "lr": "0.1"}, {"id": "2", "lr": "0.2"}, {"id": "3", "lr": "0.3"}]
+
+
+def test_ls_where_sort_last_columns(proj):
+    ids = lambda r: [row["id"] for row in json.loads(r.out)]  # noqa: E731
+    assert ids(cli(proj.root, "ls", "--format", "json", "--where", "lr > 0.15 and status == 'completed'")) == [2, 3]
+    assert ids(cli(proj.root, "ls", "--format", "json", "--sort", "acc", "-r")) == [3, 2, 1]
+    assert ids(cli(proj.root, "ls", "--format", "json", "--sort", "lr", "--reverse", "--last", "1")) == [1]
+    r = cli(proj.root, "ls", "--columns", "id,lr")
+    assert r.out.splitlines()[0].split() == ["id", "lr"]
+
+
+def test_ls_errors_are_one_line(proj):
+    assert_error(cli(proj.root, "ls", "--where", "lr >>> 1"), "bad --where")
+    assert_error(cli(proj.root, "ls", "--where", "nosuchcolumn > 1"), "bad --where")
+    assert_error(cli(proj.root, "ls", "--sort", "nope"), "no column 'nope'")
+    assert_error(cli(proj.root, "ls", "--columns", "id,nope"), "nope")
+    assert_error(cli(proj.root, "ls", "--mark", "nosuch"), "no mark 'nosuch'")
+    assert_error(cli(proj.root, "ls", "--mark", "../up"), "mark key")
+
+
+def test_ls_mark_tmp_fails(proj):
+    cli(proj.root, "mark", "best", "1", "3")
+    assert [r["id"] for r in json.loads(cli(proj.root, "ls", "--mark", "best", "--format", "json").out)] == [1, 3]
+    assert [r["id"] for r in json.loads(cli(proj.root, "ls", "--tmp", "--format", "json").out)] == [5]
+    fails = json.loads(cli(proj.root, "ls", "--fails", "--format", "json").out)
+    assert [r["id"] for r in fails] == [4] and fails[0]["status"] == "failed"
+
+
+def test_ls_after_delete_and_empty(proj):
+    cli(proj.root, "delete", "2")
+    assert [r["id"] for r in json.loads(cli(proj.root, "ls", "--format", "json").out)] == [1, 3]
+    r = cli(proj.root, "ls", "--where", "lr > 5")
+    assert r.code == 0 and r.out == "" and "no runs" in r.err
+
+
+def test_quick_commands_do_not_import_pandas(proj):
+    code = textwrap.dedent(f'''
+        import sys
+        from exman.cli import make_cli
+        for args in (["show", "1"], ["mark", "m", "1"], ["diff", "1", "2"], ["doctor"], ["delete", "2"]):
+            make_cli().main(["--root", {str(proj.root)!r}, *args], standalone_mode=False)
+        print("heavy:", sorted(m for m in ("pandas", "rich", "numpy") if m in sys.modules))
+    ''')
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess(), check=True).stdout
+    assert out.strip().splitlines()[-1] == "heavy: []"

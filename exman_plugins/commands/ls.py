@@ -22,18 +22,37 @@ BASE = ["id", "name", "status", "start", "duration"]
 
 
 def load(root: Path, mark: str | None, folder: str):
-    """The Index frame for ``runs`` (optionally one mark), ``tmp`` or ``fails``."""
+    """The Index frame for ``runs`` (optionally one mark), ``tmp`` or ``fails``.
+
+    The Index's warnings about unreadable runs become one stderr line each.
+    """
+    import warnings
+
     from exman import Index
 
+    if mark is not None:
+        mark_folder(root, mark, create=False)  # a clean error for an unknown or unsafe key
     index = Index(root)
-    try:
-        if folder != "runs":
-            return index.info(folder)
-        if mark is not None:
-            mark_folder(root, mark, create=False)  # a clean error for an unknown or unsafe key
-        return index.info(mark)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc).strip('"')) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if folder == "runs":
+                df = index.info(mark)
+            elif folder == "fails":
+                df = index.info(include_failed=True)
+            else:
+                df = index.info(include_tmp=True)
+        except (ValueError, KeyError, OSError) as exc:
+            raise click.ClickException(str(exc).strip("'\"")) from None
+    for w in caught:
+        click.echo(f"exman: warning: {str(w.message).removeprefix('exman: ')}", err=True)
+    if folder != "runs":
+        # Those calls add the folder's runs to the indexed ones; keep only the folder's.
+        keep = [Path(p).parent.name == folder for p in df["root"]]
+        attrs = dict(df.attrs)
+        df = df[keep]
+        df.attrs.update(attrs)
+    return df
 
 
 def default_columns(df, index) -> list[str]:
