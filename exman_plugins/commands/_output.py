@@ -22,6 +22,8 @@ def duration(seconds) -> str:
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return ""
     seconds = float(seconds)
+    if seconds < 10:
+        return f"{seconds:.2f}s"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, sec = divmod(int(round(seconds)), 60)
