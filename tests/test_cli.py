@@ -650,3 +650,42 @@ def test_quick_commands_do_not_import_pandas(proj):
     ''')
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess(), check=True).stdout
     assert out.strip().splitlines()[-1] == "heavy: []"
+
+
+def test_delete_all_refuses_a_live_run_without_force(proj):
+    run2 = proj.root / "runs" / name_of(proj.root, 2)
+    _set_running(run2, os.getpid())
+    assert_error(cli(proj.root, "delete", "--all", "--yes", "2"), "still running")
+    assert run2.is_dir()
+    assert cli(proj.root, "delete", "--all", "--yes", "--force", "2").code == 0
+    assert not run2.exists()
+
+
+@pytest.fixture
+def legacy(tmp_path) -> Path:
+    """An exman 0.1.9 root: params.yaml only (sorted keys, tmp, git_dirty), no run.json."""
+    root = tmp_path / "exman"
+    for folder in ("runs", "index", "marked", "tmp", "fails"):
+        (root / folder).mkdir(parents=True)
+    for number, lr in ((1, 0.1), (2, 0.5)):
+        name = f"{number:06d}-2019-05-01-10-00-0{number}"
+        (root / "runs" / name).mkdir()
+        (root / "runs" / name / "params.yaml").write_text(
+            f"git_dirty: false\nid: {number}\nlr: {lr}\nroot: {root / 'runs' / name}\n"
+            f"time: '2019-05-01T10:00:0{number}'\ntmp: false\n")
+        os.symlink(f"../runs/{name}/params.yaml", root / "index" / f"{name}.yaml")
+    return root
+
+
+def test_legacy_root_show_mark_diff_delete(legacy, exman_cmd):
+    r = cli(legacy, "show", "1")
+    assert r.code == 0 and "0.1" in r.out and "no run.json" in r.out
+    assert cli(legacy, "mark", "old", "1-2").code == 0
+    rows = {line.split()[1]: line.split()[2:] for line in cli(legacy, "diff", "1", "2").out.splitlines()[1:]}
+    assert rows == {"lr": ["0.1", "0.5"]}
+    assert_error(cli(legacy, "rerun", "1"), "no recorded command line")
+    assert "ok" in cli(legacy, "doctor").out
+    assert cli(legacy, "delete", "--all", "2").code == 0
+    assert not (legacy / "runs").joinpath("000002-2019-05-01-10-00-02").exists()
+    p = exman_cmd("--root", legacy, "ls", "--format", "json")
+    assert [(r["id"], r["lr"]) for r in json.loads(p.stdout)] == [(1, 0.1)]

@@ -17,7 +17,7 @@ import click
 
 from exman import hookimpl
 from exman_plugins.commands._output import can_prompt
-from exman_plugins.commands._runs import RunRef, inside, parent_inside, resolve, warn_unknown
+from exman_plugins.commands._runs import RunRef, inside, liveness, parent_inside, read_meta, resolve, warn_unknown
 
 
 def index_links(root: Path, run: RunRef) -> list[Path]:
@@ -83,8 +83,9 @@ def register_commands(cli):
                   help="also remove the run folders and every mark pointing to them")
     @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
     @click.option("-n", "--dry-run", is_flag=True, help="print what would be removed, remove nothing")
+    @click.option("--force", is_flag=True, help="with --all: delete runs that are still running too")
     @click.pass_obj
-    def delete(state, ids, everything, yes, dry_run):
+    def delete(state, ids, everything, yes, dry_run, force):
         """Remove runs from the index; with --all, delete their files too.
 
         Without --all only the index/ link goes: the run folder and its marks
@@ -106,6 +107,10 @@ def register_commands(cli):
         if not everything:
             _delete_index(root, runs, dry_run)
             return
+        live = [r for r in runs if liveness(r.path, read_meta(r.path)) == "running"]
+        if live and not force:
+            raise click.ClickException(
+                f"run(s) {', '.join(str(r.id) for r in live)} are still running; stop them first or pass --force")
         marks = mark_links(root, runs)
         if dry_run:
             for run in runs:

@@ -60,7 +60,10 @@ def default_columns(df, index) -> list[str]:
     if len(df) > 1:
         params = [c for c in index.varying(df) if c in df.columns]
     metrics = list(df.attrs.get("metrics", []))
-    return [c for c in BASE if c in df.columns] + params + [m for m in metrics if m not in params]
+    base = [c for c in BASE if c in df.columns]
+    if "start" in base and "time" in df.columns and len(df) and df["start"].isna().all():
+        base[base.index("start")] = "time"  # exman 0.1.9 runs: no run.json, only params.yaml's time
+    return base + params + [m for m in metrics if m not in params]
 
 
 def plain(v):
