@@ -213,52 +213,23 @@ def parent_inside(root: Path, path: Path) -> bool:
 # -- liveness of runs recorded as running ----------------------------------------
 
 
-def _pid_started_after(pid: int, start: float) -> bool:
-    """Linux: whether process ``pid`` began after ``start`` (so its pid was reused)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        ticks = int(stat.rsplit(")", 1)[1].split()[19])
-        boot = next(float(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
-        return boot + ticks / os.sysconf("SC_CLK_TCK") > start + 2
-    except (OSError, ValueError, IndexError, StopIteration):
-        return False
-
-
-def pid_alive(pid, started: float | None = None) -> bool:
-    try:
-        pid = int(pid)
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    except (TypeError, ValueError, OverflowError, OSError):
-        return False
-    return not (started is not None and _pid_started_after(pid, started))
-
-
-def stale_after() -> float:
-    """Seconds without a heartbeat before a run on another host counts as stale."""
-    return max(300.0, 3 * float(os.environ.get("EXMAN_HEARTBEAT", "60")))
-
-
 def liveness(path: Path, meta: dict) -> str:
-    """The recorded status, or ``crashed``/``stale`` for a ``running`` run that is not."""
-    import datetime
+    """The recorded status, or ``crashed``/``stale`` for a ``running`` run that is not.
+
+    The same rule as ``exman.Index`` (its pid check and ``STALE_AFTER``), so
+    ``ls``, ``show`` and ``doctor`` agree on every run.
+    """
     import time
+
+    from exman.index import STALE_AFTER, _alive
 
     status = meta.get("status") or ""
     if status != "running":
         return status
-    started = None
-    try:
-        started = datetime.datetime.fromisoformat(meta["start"]).timestamp()
-    except (KeyError, TypeError, ValueError):
-        pass
     if meta.get("host") == os.uname().nodename:
-        return "running" if pid_alive(meta.get("pid"), started) else "crashed"
+        return "running" if _alive(meta.get("pid")) else "crashed"
     try:
         beat = os.stat(path / RUN_FILE).st_mtime
     except OSError:
         return "stale"
-    return "stale" if time.time() - beat > stale_after() else "running"
+    return "stale" if time.time() - beat > STALE_AFTER else "running"
