@@ -62,6 +62,10 @@ def is_number(v) -> bool:
 
 def table(headers: list[str], rows: list[list], *, right: set[int] = frozenset(), title: str | None = None) -> None:
     """Print rows (already strings) under headers; columns in ``right`` are right-aligned."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
     if is_terminal():
         try:
             from rich import box
@@ -70,19 +74,22 @@ def table(headers: list[str], rows: list[list], *, right: set[int] = frozenset()
         except ImportError:
             pass
         else:
-            t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+            t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                      collapse_padding=True)
             for i, h in enumerate(headers):
-                t.add_column(h, justify="right" if i in right else "left", overflow="fold")
+                t.add_column(h, justify="right" if i in right else "left", no_wrap=True)
             for row in rows:
                 t.add_row(*row)
-            Console(markup=False, highlight=False).print(t)
+            console = Console(markup=False, highlight=False)
+            # Too wide for the terminal: let lines run on, as plain text would, rather
+            # than fold or cut values.
+            needed = sum(widths) + 2 * (len(widths) - 1)
+            if needed > console.width:
+                console = Console(markup=False, highlight=False, width=needed)
+            console.print(t)
             return
     if title:
         click.echo(title)
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
 
     def line(cells):
         out = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)]
