@@ -206,7 +206,7 @@ def test_delete_all_subprocess_removes_folder_links_and_marks(proj, exman_cmd):
     first = name_of(proj.root, 1)
     cli(proj.root, "mark", "best", "1", "2")
     cli(proj.root, "mark", "x/y", "1")
-    p = exman_cmd("--root", proj.root, "delete", "--all", "1", "4")  # no terminal: no prompt
+    p = exman_cmd("--root", proj.root, "delete", "--all", "1", "4", input="")  # stdin not a terminal: no prompt
     assert f"deleted runs/{first}" in p.stdout and "deleted fails/" in p.stdout
     assert not (proj.root / "runs" / first).exists()
     assert not os.path.lexists(proj.root / "index" / f"{first}.yaml")
@@ -689,3 +689,15 @@ def test_legacy_root_show_mark_diff_delete(legacy, exman_cmd):
     assert not (legacy / "runs").joinpath("000002-2019-05-01-10-00-02").exists()
     p = exman_cmd("--root", legacy, "ls", "--format", "json")
     assert [(r["id"], r["lr"]) for r in json.loads(p.stdout)] == [(1, 0.1)]
+
+
+def test_index_include_tmp(proj):
+    import exman
+
+    index = exman.Index(proj.root)
+    assert index.info(include_tmp=True)["id"].tolist() == [1, 2, 3, 5]
+    assert index.info()["id"].tolist() == [1, 2, 3]
+    both = index.info(include_failed=True, include_tmp=True)
+    assert both["id"].tolist() == [1, 2, 3, 4, 5]
+    assert both.set_index("id").loc[[4, 5], "status"].tolist() == ["failed", "completed"]
+    assert exman.Index(proj.root, cache=False).info(include_tmp=True)["id"].tolist() == [1, 2, 3, 5]
