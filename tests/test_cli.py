@@ -611,7 +611,8 @@ def test_ls_where_sort_last_columns(proj):
     ids = lambda r: [row["id"] for row in json.loads(r.out)]  # noqa: E731
     assert ids(cli(proj.root, "ls", "--format", "json", "--where", "lr > 0.15 and status == 'completed'")) == [2, 3]
     assert ids(cli(proj.root, "ls", "--format", "json", "--sort", "acc", "-r")) == [3, 2, 1]
-    assert ids(cli(proj.root, "ls", "--format", "json", "--sort", "lr", "--reverse", "--last", "1")) == [1]
+    assert ids(cli(proj.root, "ls", "--format", "json", "--sort", "lr", "--reverse", "--last", "2")) == [3, 2]
+    assert ids(cli(proj.root, "ls", "--format", "json", "--last", "1")) == [3]
     r = cli(proj.root, "ls", "--columns", "id,lr")
     assert r.out.splitlines()[0].split() == ["id", "lr"]
 

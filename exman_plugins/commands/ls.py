@@ -21,18 +21,15 @@ from exman_plugins.commands.mark import mark_folder
 BASE = ["id", "name", "status", "start", "duration"]
 
 
-def load(root: Path, mark: str | None, folder: str):
+def load(index, mark: str | None, folder: str):
     """The Index frame for ``runs`` (optionally one mark), ``tmp`` or ``fails``.
 
     The Index's warnings about unreadable runs become one stderr line each.
     """
     import warnings
 
-    from exman import Index
-
     if mark is not None:
-        mark_folder(root, mark, create=False)  # a clean error for an unknown or unsafe key
-    index = Index(root)
+        mark_folder(index.root, mark, create=False)  # a clean error for an unknown or unsafe key
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -98,7 +95,7 @@ def register_commands(cli):
     @click.option("-s", "--sort", "sort", metavar="COL", help="sort by this column (default: id)")
     @click.option("-r", "--reverse", is_flag=True, help="reverse the order")
     @click.option("-c", "--columns", metavar="A,B,C", help="show exactly these columns")
-    @click.option("-n", "--last", type=click.IntRange(min=1), metavar="N", help="only the last N runs (after sorting)")
+    @click.option("-n", "--last", type=click.IntRange(min=1), metavar="N", help="only the last N runs in sort order (with --sort: the N highest)")
     @click.option("--tmp", "folder", flag_value="tmp", help="list debug runs in tmp/ instead")
     @click.option("--fails", "folder", flag_value="fails", help="list failed runs in fails/ instead")
     @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
@@ -108,7 +105,7 @@ def register_commands(cli):
 
         \b
         Example:
-          exman ls --where "lr > 0.01 and status == 'completed'" --sort acc -r
+          exman ls --where "lr > 0.01 and status == 'completed'" --sort acc -r -n 5
           exman ls --mark best --columns id,lr,acc --format csv
         """
         root = state.root
@@ -117,7 +114,8 @@ def register_commands(cli):
             raise click.UsageError("--mark lists runs/ only; it cannot be combined with --tmp or --fails")
         from exman import Index
 
-        df = load(root, mark, folder)
+        index = Index(root)
+        df = load(index, mark, folder)
         if where:
             try:
                 df = df.query(where)
@@ -127,17 +125,17 @@ def register_commands(cli):
             if sort not in df.columns:
                 raise click.ClickException(f"no column {sort!r} to sort by; columns: {', '.join(map(str, df.columns))}")
             df = df.sort_values(sort, kind="stable", na_position="first")
-        if reverse:
-            df = df.iloc[::-1]
         if last:
             df = df.iloc[-last:]
+        if reverse:
+            df = df.iloc[::-1]
         if columns:
             cols = [c.strip() for c in columns.split(",") if c.strip()]
             missing = [c for c in cols if c not in df.columns]
             if missing:
                 raise click.ClickException(f"unknown column(s) {', '.join(missing)}; columns: {', '.join(map(str, df.columns))}")
         else:
-            cols = default_columns(df, Index(root))
+            cols = default_columns(df, index)
         view = df[cols]
         if fmt == "json":
             records = [{c: plain(v) for c, v in zip(cols, row)} for row in view.itertuples(index=False, name=None)]
