@@ -412,6 +412,14 @@ def test_rerun_legacy_run_without_run_json(proj):
     assert_error(cli(proj.root, "rerun", "2"), "no recorded command line")
 
 
+def test_rerun_moved_script_or_folder(proj, tmp_path):
+    proj.run("--lr", "0.7")  # run 6, started in proj.folder
+    (proj.folder / "main.py").rename(proj.folder / "renamed.py")
+    assert_error(cli(proj.root, "rerun", "6"), "not a file")
+    shutil.move(str(proj.folder), str(tmp_path / "elsewhere"))
+    assert_error(cli(tmp_path / "elsewhere" / "exman", "rerun", "6"), "no longer exists")
+
+
 # -- doctor --------------------------------------------------------------------------
 
 

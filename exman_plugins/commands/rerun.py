@@ -20,13 +20,16 @@ from exman import hookimpl
 from exman_plugins.commands._runs import FOLDERS, read_meta, resolve_one, scan
 
 
-def command_for(run, meta: dict, overrides) -> list[str]:
+def command_for(run, meta: dict, overrides, cwd: str) -> list[str]:
     argv = meta.get("argv")
     if not argv:
         raise click.ClickException(
             f"run {run.id} has no recorded command line (no run.json: exman 0.1.9?); "
             f"rerun it by hand with: python main.py --config {run.path / 'params.yaml'}"
         )
+    script = Path(cwd, argv[0])
+    if not script.is_file():
+        raise click.ClickException(f"run {run.id} was started from {argv[0]!r}, which is not a file in {cwd} now")
     params = run.path / (meta.get("params_file") or "params.yaml")
     if not params.is_file():
         raise click.ClickException(f"run {run.id} has no {params.name} to rerun from")
@@ -65,10 +68,10 @@ def register_commands(cli):
         root = state.root
         run = resolve_one(root, run_id)
         meta = read_meta(run.path)
-        command = command_for(run, meta, list(overrides))
         cwd = meta.get("cwd") or os.getcwd()
         if not os.path.isdir(cwd):
             raise click.ClickException(f"run {run.id} was started in {cwd}, which no longer exists")
+        command = command_for(run, meta, list(overrides), cwd)
         if dry_run:
             click.echo(f"cd {shlex.quote(cwd)} && {' '.join(shlex.quote(c) for c in command)}")
             return
