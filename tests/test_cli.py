@@ -710,3 +710,15 @@ def test_index_include_tmp(proj):
     assert both["id"].tolist() == [1, 2, 3, 4, 5]
     assert both.set_index("id").loc[[4, 5], "status"].tolist() == ["failed", "completed"]
     assert exman.Index(proj.root, cache=False).info(include_tmp=True)["id"].tolist() == [1, 2, 3, 5]
+
+
+def test_shell_completion_of_ids_and_marks(proj, exman_cmd):
+    cli(proj.root, "mark", "paper/fig1", "1")
+
+    def complete(words: str) -> list[str]:
+        env = {"_EXMAN_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
+        return [line.split(",", 1)[1] for line in exman_cmd(env=env).stdout.splitlines()]
+
+    assert complete(f"exman --root {proj.root} show ") == ["1", "2", "3", "4", "5"]
+    assert complete(f"exman --root {proj.root} diff 1 {name_of(proj.root, 3)[:9]}") == [name_of(proj.root, 3)]
+    assert complete(f"exman --root {proj.root} ls --mark pa") == ["paper", "paper/fig1"]

@@ -233,3 +233,39 @@ def liveness(path: Path, meta: dict) -> str:
     except OSError:
         return "stale"
     return "stale" if time.time() - beat > STALE_AFTER else "running"
+
+
+# -- shell completion ----------------------------------------------------------------
+
+
+def _root_for_completion(ctx) -> Path | None:
+    from exman.cli import find_root
+
+    top = ctx.find_root()
+    return find_root(top.params.get("root"))
+
+
+def complete_ids(ctx, param, incomplete: str):
+    """Run numbers and names for shell completion (``_EXMAN_COMPLETE=bash_source exman``)."""
+    root = _root_for_completion(ctx)
+    if root is None:
+        return []
+    runs = scan(root).values()
+    if incomplete.isdigit() or not incomplete:
+        return [str(r.id) for r in runs if str(r.id).startswith(incomplete)]
+    return [r.name for r in runs if r.name.startswith(incomplete)]
+
+
+def complete_marks(ctx, param, incomplete: str):
+    """Existing mark keys (folders under ``marked/``), not following links."""
+    root = _root_for_completion(ctx)
+    if root is None:
+        return []
+    marked = root / "marked"
+    keys = []
+    for folder, dirs, _ in os.walk(marked, followlinks=False):
+        for d in dirs:
+            path = Path(folder) / d
+            if not path.is_symlink():
+                keys.append(path.relative_to(marked).as_posix())
+    return sorted(k for k in keys if k.startswith(incomplete))

@@ -17,7 +17,7 @@ import click
 
 from exman import hookimpl
 from exman_plugins.commands._output import can_prompt
-from exman_plugins.commands._runs import RunRef, inside, liveness, parent_inside, read_meta, resolve, warn_unknown
+from exman_plugins.commands._runs import RunRef, complete_ids, inside, liveness, parent_inside, read_meta, resolve, warn_unknown
 
 
 def index_links(root: Path, run: RunRef) -> list[Path]:
@@ -78,7 +78,7 @@ def _remove_folder(root: Path, run: RunRef) -> None:
 @hookimpl
 def register_commands(cli):
     @cli.command("delete")
-    @click.argument("ids", nargs=-1, required=True)
+    @click.argument("ids", nargs=-1, required=True, shell_complete=complete_ids)
     @click.option("--all", "everything", is_flag=True,
                   help="also remove the run folders and every mark pointing to them")
     @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")

@@ -7,7 +7,7 @@ import click
 
 from exman import hookimpl
 from exman_plugins.commands import _output as out
-from exman_plugins.commands._runs import resolve_one
+from exman_plugins.commands._runs import complete_ids, resolve_one
 from exman_plugins.commands.show import describe_run
 
 MISSING = object()
@@ -45,8 +45,8 @@ def _cell(v) -> str:
 @hookimpl
 def register_commands(cli):
     @cli.command("diff")
-    @click.argument("first", metavar="ID")
-    @click.argument("second", metavar="ID")
+    @click.argument("first", metavar="ID", shell_complete=complete_ids)
+    @click.argument("second", metavar="ID", shell_complete=complete_ids)
     @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
     @click.pass_obj
     def diff(state, first, second, fmt):

@@ -16,6 +16,7 @@ import click
 
 from exman import hookimpl
 from exman_plugins.commands import _output as out
+from exman_plugins.commands._runs import complete_marks
 from exman_plugins.commands.mark import mark_folder
 
 BASE = ["id", "name", "status", "start", "duration"]
@@ -90,7 +91,7 @@ def plain(v):
 @hookimpl
 def register_commands(cli):
     @cli.command("ls")
-    @click.option("-m", "--mark", "mark", metavar="KEY", help="only runs marked KEY (a/b/c allowed)")
+    @click.option("-m", "--mark", "mark", metavar="KEY", shell_complete=complete_marks, help="only runs marked KEY (a/b/c allowed)")
     @click.option("-w", "--where", metavar="EXPR", help="pandas query, e.g. \"lr > 0.01 and status == 'completed'\"")
     @click.option("-s", "--sort", "sort", metavar="COL", help="sort by this column (default: id)")
     @click.option("-r", "--reverse", is_flag=True, help="reverse the order")

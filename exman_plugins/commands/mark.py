@@ -13,7 +13,7 @@ import click
 
 from exman import hookimpl
 from exman.fs import check_relative_key, relative_symlink
-from exman_plugins.commands._runs import inside, resolve, scan, scan_links, warn_unknown
+from exman_plugins.commands._runs import complete_ids, complete_marks, inside, resolve, scan, scan_links, warn_unknown
 
 
 def mark_folder(root: Path, key: str, *, create: bool) -> Path:
@@ -41,8 +41,8 @@ def mark_folder(root: Path, key: str, *, create: bool) -> Path:
 @hookimpl
 def register_commands(cli):
     @cli.command("mark")
-    @click.argument("key")
-    @click.argument("ids", nargs=-1, required=True)
+    @click.argument("key", shell_complete=complete_marks)
+    @click.argument("ids", nargs=-1, required=True, shell_complete=complete_ids)
     @click.pass_obj
     def mark(state, key, ids):
         """Mark runs: link each under marked/KEY/ (KEY may be a/b/c).
@@ -74,8 +74,8 @@ def register_commands(cli):
             click.echo(f"marked {key}: {run.name}")
 
     @cli.command("unmark")
-    @click.argument("key")
-    @click.argument("ids", nargs=-1, required=True)
+    @click.argument("key", shell_complete=complete_marks)
+    @click.argument("ids", nargs=-1, required=True, shell_complete=complete_ids)
     @click.pass_obj
     def unmark(state, key, ids):
         """Remove the marked/KEY/ links of runs (the runs stay).

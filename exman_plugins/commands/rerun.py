@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from exman import hookimpl
-from exman_plugins.commands._runs import FOLDERS, read_meta, resolve_one, scan
+from exman_plugins.commands._runs import FOLDERS, complete_ids, read_meta, resolve_one, scan
 
 
 def command_for(run, meta: dict, overrides, cwd: str) -> list[str]:
@@ -51,7 +51,7 @@ def new_run(root: Path, before: set[int], pid: int):
 @hookimpl
 def register_commands(cli):
     @cli.command("rerun", context_settings={"ignore_unknown_options": True})
-    @click.argument("run_id", metavar="ID")
+    @click.argument("run_id", metavar="ID", shell_complete=complete_ids)
     @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
     @click.option("--dry-run", is_flag=True, help="print the command, do not run it")
     @click.pass_obj

@@ -14,7 +14,7 @@ import click
 
 from exman import hookimpl
 from exman_plugins.commands import _output as out
-from exman_plugins.commands._runs import last_metrics, liveness, read_meta, read_params, resolve_one, split_params, tail
+from exman_plugins.commands._runs import complete_ids, last_metrics, liveness, read_meta, read_params, resolve_one, split_params, tail
 
 
 def _size(n: int) -> str:
@@ -68,7 +68,7 @@ def describe_run(run) -> dict:
 @hookimpl
 def register_commands(cli):
     @cli.command("show")
-    @click.argument("run_id", metavar="ID")
+    @click.argument("run_id", metavar="ID", shell_complete=complete_ids)
     @click.option("-n", "--lines", default=20, show_default=True, help="lines of log.txt to show")
     @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
     @click.pass_obj
