@@ -722,3 +722,8 @@ def test_shell_completion_of_ids_and_marks(proj, exman_cmd):
     assert complete(f"exman --root {proj.root} show ") == ["1", "2", "3", "4", "5"]
     assert complete(f"exman --root {proj.root} diff 1 {name_of(proj.root, 3)[:9]}") == [name_of(proj.root, 3)]
     assert complete(f"exman --root {proj.root} ls --mark pa") == ["paper", "paper/fig1"]
+
+
+def test_file_system_errors_are_one_line(proj):
+    key = "/".join(["k" * 200] * 25)  # every part is legal; the whole path is too long for the OS
+    assert_error(cli(proj.root, "mark", key, "1"), "too long")

@@ -269,3 +269,17 @@ def complete_marks(ctx, param, incomplete: str):
             if not path.is_symlink():
                 keys.append(path.relative_to(marked).as_posix())
     return sorted(k for k in keys if k.startswith(incomplete))
+
+
+class fs_errors:
+    """Turn an OSError from the file system (permissions, full disk) into one clean error line."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, OSError):
+            name = str(getattr(exc, "filename", None) or "")
+            where = f": {name if len(name) < 160 else name[:60] + '...' + name[-60:]}" if name else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+        return False

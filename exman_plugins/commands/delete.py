@@ -17,7 +17,7 @@ import click
 
 from exman import hookimpl
 from exman_plugins.commands._output import can_prompt
-from exman_plugins.commands._runs import RunRef, complete_ids, inside, liveness, parent_inside, read_meta, resolve, warn_unknown
+from exman_plugins.commands._runs import RunRef, complete_ids, fs_errors, inside, liveness, parent_inside, read_meta, resolve, warn_unknown
 
 
 def index_links(root: Path, run: RunRef) -> list[Path]:
@@ -105,7 +105,8 @@ def register_commands(cli):
         if not runs:
             raise click.ClickException("nothing to delete")
         if not everything:
-            _delete_index(root, runs, dry_run)
+            with fs_errors():
+                _delete_index(root, runs, dry_run)
             return
         live = [r for r in runs if liveness(r.path, read_meta(r.path)) == "running"]
         if live and not force:
@@ -122,11 +123,12 @@ def register_commands(cli):
             click.echo(f"about to delete {len(runs)} run folder(s) and their links:\n{listing}", err=True)
             if not click.confirm("delete them?", default=False, err=True):
                 raise click.ClickException("aborted, nothing deleted")
-        for run in runs:
-            for link in [*index_links(root, run), *marks[run.id]]:
-                _unlink(root, link)
-            _remove_folder(root, run)
-            click.echo(f"deleted {run.folder}/{run.name}")
+        with fs_errors():
+            for run in runs:
+                for link in [*index_links(root, run), *marks[run.id]]:
+                    _unlink(root, link)
+                _remove_folder(root, run)
+                click.echo(f"deleted {run.folder}/{run.name}")
 
 
 def _delete_index(root: Path, runs: list[RunRef], dry_run: bool) -> None:

@@ -19,7 +19,7 @@ import click
 
 from exman import hookimpl
 from exman.fs import atomic_write, relative_symlink
-from exman_plugins.commands._runs import FOLDERS, RUN_FILE, inside, liveness, read_meta, scan
+from exman_plugins.commands._runs import FOLDERS, RUN_FILE, fs_errors, inside, liveness, read_meta, scan
 
 
 def dangling_links(root: Path) -> list[Path]:
@@ -86,36 +86,43 @@ def register_commands(cli):
           exman doctor --fix
         """
         root = state.root
-        problems = 0
-        for link in dangling_links(root):
-            rel, target = os.path.relpath(link, root), os.readlink(link)
-            if fix and inside(root, link.parent):
-                os.unlink(link)
-                click.echo(f"removed dangling link {rel} -> {target}")
-            else:
-                problems += 1
-                click.echo(f"dangling link: {rel} -> {target}")
-        for run in scan(root, FOLDERS).values():
-            meta = read_meta(run.path)
-            if meta.get("status") != "running":
-                continue
-            status = liveness(run.path, meta)
-            if status == "crashed":
-                if fix and mark_crashed(run.path):
-                    click.echo(f"recorded run {run.id} as crashed ({run.folder}/{run.name}, pid {meta.get('pid')} is gone)")
-                else:
-                    problems += 1
-                    click.echo(f"dead run: {run.id} ({run.folder}/{run.name}) is 'running' but pid {meta.get('pid')} is gone")
-            elif status == "stale":
-                click.echo(f"note: run {run.id} on {meta.get('host')} has sent no heartbeat for a while (stale)")
-        for run in unindexed(root):
-            params = run.path / "params.yaml"
-            if fix and reindex and params.is_file():
-                relative_symlink(root / "index" / (run.name + params.suffix), params)
-                click.echo(f"indexed run {run.id} again ({run.name})")
-            else:
-                click.echo(f"note: run {run.id} ({run.name}) is not in index/ (deleted with `exman delete`?"
-                           f" `exman doctor --fix --reindex` adds it back)")
+        with fs_errors():
+            problems = _check(root, fix, reindex)
         if problems:
             raise click.ClickException(f"{problems} problem(s) found; `exman doctor --fix` repairs them")
         click.echo("ok" if not fix else "done")
+
+
+def _check(root: Path, fix: bool, reindex: bool) -> int:
+    """Report (and with ``fix`` repair) what is wrong; return the problems left."""
+    problems = 0
+    for link in dangling_links(root):
+        rel, target = os.path.relpath(link, root), os.readlink(link)
+        if fix and inside(root, link.parent):
+            os.unlink(link)
+            click.echo(f"removed dangling link {rel} -> {target}")
+        else:
+            problems += 1
+            click.echo(f"dangling link: {rel} -> {target}")
+    for run in scan(root, FOLDERS).values():
+        meta = read_meta(run.path)
+        if meta.get("status") != "running":
+            continue
+        status = liveness(run.path, meta)
+        if status == "crashed":
+            if fix and mark_crashed(run.path):
+                click.echo(f"recorded run {run.id} as crashed ({run.folder}/{run.name}, pid {meta.get('pid')} is gone)")
+            else:
+                problems += 1
+                click.echo(f"dead run: {run.id} ({run.folder}/{run.name}) is 'running' but pid {meta.get('pid')} is gone")
+        elif status == "stale":
+            click.echo(f"note: run {run.id} on {meta.get('host')} has sent no heartbeat for a while (stale)")
+    for run in unindexed(root):
+        params = run.path / "params.yaml"
+        if fix and reindex and params.is_file():
+            relative_symlink(root / "index" / (run.name + params.suffix), params)
+            click.echo(f"indexed run {run.id} again ({run.name})")
+        else:
+            click.echo(f"note: run {run.id} ({run.name}) is not in index/ (deleted with `exman delete`?"
+                       f" `exman doctor --fix --reindex` adds it back)")
+    return problems

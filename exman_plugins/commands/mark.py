@@ -13,7 +13,7 @@ import click
 
 from exman import hookimpl
 from exman.fs import check_relative_key, relative_symlink
-from exman_plugins.commands._runs import complete_ids, complete_marks, inside, resolve, scan, scan_links, warn_unknown
+from exman_plugins.commands._runs import complete_ids, complete_marks, fs_errors, inside, resolve, scan, scan_links, warn_unknown
 
 
 def mark_folder(root: Path, key: str, *, create: bool) -> Path:
@@ -26,15 +26,16 @@ def mark_folder(root: Path, key: str, *, create: bool) -> Path:
     if marked.is_symlink() or (marked.exists() and not inside(root, marked)):
         raise click.ClickException(f"{marked} is a symlink; refusing to write marks through it")
     folder = marked
-    for part in parts:
-        folder = folder / part
-        shown = os.path.relpath(folder, root)
-        if folder.is_symlink():
-            raise click.ClickException(f"mark key {key!r}: {shown} is a symlink, a key must stay inside marked/")
-        if folder.exists() and not folder.is_dir():
-            raise click.ClickException(f"mark key {key!r}: {shown} exists and is not a folder")
-        if not folder.exists() and not create:
-            raise click.ClickException(f"no mark {key!r} in {root} (see: ls {marked})")
+    with fs_errors():
+        for part in parts:
+            folder = folder / part
+            shown = os.path.relpath(folder, root)
+            if folder.is_symlink():
+                raise click.ClickException(f"mark key {key!r}: {shown} is a symlink, a key must stay inside marked/")
+            if folder.exists() and not folder.is_dir():
+                raise click.ClickException(f"mark key {key!r}: {shown} exists and is not a folder")
+            if not folder.exists() and not create:
+                raise click.ClickException(f"no mark {key!r} in {root} (see: ls {marked})")
     return folder
 
 
@@ -61,17 +62,8 @@ def register_commands(cli):
         warn_unknown(unknown)
         if not runs:
             raise click.ClickException("nothing to mark")
-        folder.mkdir(parents=True, exist_ok=True)
-        for run in runs:
-            link = folder / run.name
-            if link.is_symlink() and os.path.realpath(link) == os.path.realpath(run.path):
-                click.echo(f"already marked {key}: {run.name}")
-                continue
-            if os.path.lexists(link):
-                click.echo(f"exman: warning: {os.path.relpath(link, root)} exists and is not a link to run {run.id}; skipped", err=True)
-                continue
-            relative_symlink(link, run.path, directory=True)
-            click.echo(f"marked {key}: {run.name}")
+        with fs_errors():
+            _mark(root, key, folder, runs)
 
     @cli.command("unmark")
     @click.argument("key", shell_complete=complete_marks)
@@ -92,18 +84,38 @@ def register_commands(cli):
         candidates = {**scan(root, ("runs",)), **scan_links(folder)}
         runs, unknown = resolve(root, ids, runs=candidates)
         warn_unknown(unknown, where=f"runs/ or marked/{key}/")
-        removed = 0
-        for run in runs:
-            link = folder / run.name
-            if not link.is_symlink():
-                click.echo(f"exman: warning: run {run.id} is not marked {key!r}", err=True)
-                continue
-            os.unlink(link)
-            removed += 1
-            click.echo(f"unmarked {key}: {run.name}")
-        _prune(root / "marked", folder)
+        with fs_errors():
+            removed = _unmark(key, folder, runs)
+            _prune(root / "marked", folder)
         if not removed:
             raise click.ClickException("nothing unmarked")
+
+
+def _mark(root: Path, key: str, folder: Path, runs) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for run in runs:
+        link = folder / run.name
+        if link.is_symlink() and os.path.realpath(link) == os.path.realpath(run.path):
+            click.echo(f"already marked {key}: {run.name}")
+            continue
+        if os.path.lexists(link):
+            click.echo(f"exman: warning: {os.path.relpath(link, root)} exists and is not a link to run {run.id}; skipped", err=True)
+            continue
+        relative_symlink(link, run.path, directory=True)
+        click.echo(f"marked {key}: {run.name}")
+
+
+def _unmark(key: str, folder: Path, runs) -> int:
+    removed = 0
+    for run in runs:
+        link = folder / run.name
+        if not link.is_symlink():
+            click.echo(f"exman: warning: run {run.id} is not marked {key!r}", err=True)
+            continue
+        os.unlink(link)
+        removed += 1
+        click.echo(f"unmarked {key}: {run.name}")
+    return removed
 
 
 def _prune(top: Path, folder: Path) -> None:
