@@ -103,9 +103,9 @@ def _print(info: dict, log, traceback, lines: int) -> None:
         if status != meta.get("status"):
             status = f"{status} (recorded: {meta.get('status')})"
         items.append(("status", status))
-        items.append(("start", str(meta.get("start") or "")))
+        items.append(("start", _when(meta.get("start"))))
         if meta.get("end"):
-            items.append(("end", str(meta["end"])))
+            items.append(("end", _when(meta["end"])))
         items.append(("duration", out.duration(meta.get("duration"))))
         if meta.get("argv"):
             items.append(("command", " ".join(shlex.quote(a) for a in meta["argv"])))
@@ -143,6 +143,16 @@ def _print(info: dict, log, traceback, lines: int) -> None:
         out.heading("traceback.txt")
         for line in traceback:
             click.echo("  " + line)
+
+
+def _when(text) -> str:
+    """ISO 8601 from run.json as ``2026-01-02 10:00:00 +0100``."""
+    import datetime
+
+    try:
+        return datetime.datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M:%S %z").strip()
+    except (TypeError, ValueError):
+        return str(text or "")
 
 
 def _plain(v) -> str:
