@@ -536,7 +536,7 @@ def test_root_from_env_cwd_and_dot_exman(proj, exman_cmd):
 @pytest.mark.parametrize("command", ["mark", "unmark", "delete", "ls", "show", "diff", "rerun", "doctor", "plugins"])
 def test_every_command_has_help_with_an_example(command):
     r = CliRunner().invoke(make_cli(), [command, "--help"])
-    assert r.exit_code == 0 and "Example:" in r.output and f"exman " in r.output.split("Example:")[1]
+    assert r.exit_code == 0 and "Example:" in r.output and "exman " in r.output.split("Example:")[1]
 
 
 # -- terminal output -----------------------------------------------------------------------

@@ -26,11 +26,7 @@ class RunRef:
     id: int
     name: str
     path: Path  # root/<folder>/<name>
-    folder: str  # runs | tmp | fails
-
-    @property
-    def label(self) -> str:
-        return f"{self.id} ({self.folder}/{self.name})"
+    folder: str  # runs | tmp | fails (or marked, for a mark's links)
 
 
 def scan(root: Path, folders=FOLDERS) -> dict[int, RunRef]:
