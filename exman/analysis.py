@@ -123,7 +123,7 @@ def varying(df) -> list[str]:
         from exman.index import Index
     except ImportError:  # TEMPORARY until the Index (issue 4) lands on main
         params = df.attrs.get("params", [])
-        return [c for c in params if _hashable(df[c]).nunique(dropna=False) > 1]
+        return [c for c in params if hashable(df[c]).nunique(dropna=False) > 1]
     return Index.varying(None, df)
 
 def replicate_keys(df, over) -> list[str]:
@@ -149,7 +149,7 @@ def status_mask(df, include):
         return pd.Series(True, index=df.index)
     return df["status"].isin(names(include))
 
-def _hashable(col):
+def hashable(col):
     """List-valued params (nargs) cannot be group keys: make them tuples."""
     if col.dtype != object:
         return col
@@ -220,7 +220,7 @@ def summary(
     names_ = [_agg_name(a) for a in aggs]
 
     values = _numeric(df, interest)
-    data = pd.DataFrame({c: _hashable(df[c]) for c in keys}, index=df.index)
+    data = pd.DataFrame({c: hashable(df[c]) for c in keys}, index=df.index)
     for c in interest:
         # Excluded runs keep their group alive but contribute no values.
         data["__v_" + c] = values[c].where(mask)

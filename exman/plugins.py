@@ -45,6 +45,7 @@ DEFAULT_PLUGINS = {
 # Plugins only the command line needs: never imported by a training script.
 CLI_PLUGINS = {
     "plugins-command": "exman_plugins.commands.plugins",
+    "report-command": "exman_plugins.commands.report",
 }
 
 

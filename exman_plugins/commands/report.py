@@ -1,0 +1,92 @@
+"""``exman report``: one self-contained HTML page about the runs (tables and plots)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from exman import hookimpl
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("report")
+    @click.option("--mark", "mark", metavar="KEY", help="only the runs marked under KEY")
+    @click.option("--where", "where", metavar="EXPR", help="pandas query on the runs table, e.g. \"lr < 0.1\"")
+    @click.option("--interest", "interest", multiple=True, metavar="COLUMN",
+                  help="column to summarise and plot (repeatable; default: every numeric metric)")
+    @click.option("--over", default="seed", show_default=True, metavar="KEY",
+                  help="replicate parameter averaged over")
+    @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default="report.html",
+                  show_default=True, help="HTML file to write")
+    @click.option("--title", default=None, help="page title (default: the root's folder name)")
+    @click.pass_obj
+    def report_command(state, mark, where, interest, over, out, title):
+        """Write one static HTML page: summaries and plots per metric, and the runs table.
+
+        \b
+        Example:
+          exman report --mark best --where "epochs >= 10" --out report.html
+        """
+        from exman.fs import atomic_write
+        from exman.plotting import PLOT_EXTRA, figure_class
+        from exman.report import render
+
+        try:
+            figure_class()
+        except ImportError:
+            raise click.ClickException(f"exman report draws plots with matplotlib: pip install '{PLOT_EXTRA}'") from None
+        root = state.root
+        info, metrics = load(root, mark)
+        if where:
+            try:
+                info = info.query(where).copy()
+            except Exception as exc:  # pandas raises many kinds for a bad expression
+                raise click.ClickException(f"--where {where!r}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        if info.empty:
+            raise click.ClickException("no runs to report" + (f" (after --mark {mark})" if mark else "")
+                                       + (f" (after --where {where!r})" if where else ""))
+        metrics = metrics[metrics["id"].isin(info["id"])] if metrics is not None and len(metrics) else metrics
+        filters = " · ".join(f for f in (f"mark {mark}" if mark else "", f"where {where}" if where else "") if f)
+        try:
+            page = render(info, metrics, interest=list(interest) or None, over=over,
+                          title=title or f"exman report: {root.parent.name}/{root.name}",
+                          subtitle=" · ".join(p for p in (str(root), filters) if p))
+        except KeyError as exc:
+            raise click.ClickException(str(exc.args[0]) if exc.args else str(exc)) from None
+        out = out.resolve()
+        if not out.parent.is_dir():
+            raise click.ClickException(f"--out {out}: folder {out.parent} does not exist")
+        atomic_write(out, page)
+        click.echo(f"wrote {out} ({len(info)} runs, {len(page) // 1024} KiB)")
+
+
+def load(root: Path, mark: str | None):
+    """The runs table (failed runs too) and metric histories, limited to a mark."""
+    from exman.index import Index
+
+    index = Index(root)
+    info = index.info(include_failed=True)
+    if mark:
+        info = info[info["name"].isin(marked_names(root, mark))]
+    return info.copy(), index.metrics()
+
+
+def marked_names(root: Path, mark: str) -> set[str]:
+    from exman.fs import check_relative_key
+
+    try:
+        parts = check_relative_key(mark, "--mark")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    folder = root.joinpath("marked", *parts)
+    if not folder.is_dir():
+        raise click.ClickException(f"--mark {mark}: no such mark under {root / 'marked'}")
+    # A mark may nest (automark makes marked/lr/0.1/<run>): take every link below it.
+    names = set()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                names.add(name)
+    return names
