@@ -120,11 +120,11 @@ def varying(df) -> list[str]:
     # The Index owns this rule; this module defers to it so `exman ls` and
     # the analysis always agree.
     try:
-        from exman.index import Index
+        from exman.index import varying as index_varying
     except ImportError:  # TEMPORARY until the Index (issue 4) lands on main
         params = df.attrs.get("params", [])
         return [c for c in params if hashable(df[c]).nunique(dropna=False) > 1]
-    return Index.varying(None, df)
+    return index_varying(df)
 
 def replicate_keys(df, over) -> list[str]:
     """The replicate columns of ``over`` that ``df`` has (``seed`` may be absent)."""

@@ -140,7 +140,8 @@ def plot(
     numeric = _numeric_axis(table[x])
     xs_all = _sorted_values(table[x])
     position = None if numeric else {_label(v): i for i, v in enumerate(xs_all)}
-    log = _wants_log(table[x]) if (logx is None and numeric) else bool(logx and numeric)
+    drawn = table[table[f"{y}_count"] > 0]  # a cell with no completed run draws nothing
+    log = _wants_log(drawn[x]) if (logx is None and numeric) else bool(logx and numeric)
 
     col_values = _sorted_values(table[col]) if col else [None]
     hue_values = _sorted_values(table[hue]) if hue else [None]

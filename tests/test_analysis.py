@@ -225,3 +225,25 @@ def test_plotting_needs_the_extra_and_core_never_imports_it(tmp_path):
     code = "import sys, exman, exman.analysis; print(sorted(m for m in ('matplotlib', 'scipy', 'pandas') if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess())
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_notebook_runs_on_a_real_kernel(grid, tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    pytest.importorskip("exman.index", reason="exman.index (issue 4) not merged yet")
+    from conftest import REPO
+
+    root, _ = grid
+    nb = nbformat.read(REPO / "examples" / "analysis.ipynb", as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=env_for_subprocess(EXMAN_ROOT=str(root)))  # raises CellExecutionError on any error
+    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    html_tables = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    images = [o.data["image/png"] for o in outputs if "image/png" in o.get("data", {})]
+    assert len(html_tables) == 2 and len(images) == 2
+    summary_html = html_tables[1]
+    assert "acc_ci_low" in summary_html and "missing_replicates" in summary_html
+    assert len(images[0]) > 5000  # base64 PNG of a real figure

@@ -1,7 +1,6 @@
 """``exman report``: one self-contained HTML page about the runs (tables and plots)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -37,8 +36,11 @@ def register_commands(cli):
             figure_class()
         except ImportError:
             raise click.ClickException(f"exman report draws plots with matplotlib: pip install '{PLOT_EXTRA}'") from None
+        out = out.resolve()
+        if not out.parent.is_dir():
+            raise click.ClickException(f"--out {out}: folder {out.parent} does not exist")
         root = state.root
-        info, metrics = load(root, mark)
+        info, index = load(root, mark)
         if where:
             try:
                 info = info.query(where).copy()
@@ -47,7 +49,7 @@ def register_commands(cli):
         if info.empty:
             raise click.ClickException("no runs to report" + (f" (after --mark {mark})" if mark else "")
                                        + (f" (after --where {where!r})" if where else ""))
-        metrics = metrics[metrics["id"].isin(info["id"])] if metrics is not None and len(metrics) else metrics
+        metrics = index.metrics(info)
         filters = " · ".join(f for f in (f"mark {mark}" if mark else "", f"where {where}" if where else "") if f)
         try:
             page = render(info, metrics, interest=list(interest) or None, over=over,
@@ -55,38 +57,17 @@ def register_commands(cli):
                           subtitle=" · ".join(p for p in (str(root), filters) if p))
         except KeyError as exc:
             raise click.ClickException(str(exc.args[0]) if exc.args else str(exc)) from None
-        out = out.resolve()
-        if not out.parent.is_dir():
-            raise click.ClickException(f"--out {out}: folder {out.parent} does not exist")
         atomic_write(out, page)
         click.echo(f"wrote {out} ({len(info)} runs, {len(page) // 1024} KiB)")
 
 
 def load(root: Path, mark: str | None):
-    """The runs table (failed runs too) and metric histories, limited to a mark."""
+    """The runs table (failed runs too), limited to a mark, and its Index."""
     from exman.index import Index
 
     index = Index(root)
-    info = index.info(include_failed=True)
-    if mark:
-        info = info[info["name"].isin(marked_names(root, mark))]
-    return info.copy(), index.metrics()
-
-
-def marked_names(root: Path, mark: str) -> set[str]:
-    from exman.fs import check_relative_key
-
     try:
-        parts = check_relative_key(mark, "--mark")
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    folder = root.joinpath("marked", *parts)
-    if not folder.is_dir():
-        raise click.ClickException(f"--mark {mark}: no such mark under {root / 'marked'}")
-    # A mark may nest (automark makes marked/lr/0.1/<run>): take every link below it.
-    names = set()
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in dirnames + filenames:
-            if os.path.islink(os.path.join(dirpath, name)):
-                names.add(name)
-    return names
+        info = index.info(mark or None, include_failed=True)
+    except KeyError:
+        raise click.ClickException(f"--mark {mark}: no such mark under {root / 'marked'}") from None
+    return info, index
