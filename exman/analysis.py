@@ -191,6 +191,7 @@ def summary(
     include=DEFAULT_INCLUDE,
     ci: float | None = 0.95,
     warn: bool = True,
+    stacklevel: int = 2,
 ):
     """One row per group of runs, with aggregates of each interest column.
 
@@ -203,7 +204,8 @@ def summary(
     ``<interest>_<agg>`` for each aggregate and ``<interest>_ci_low`` /
     ``<interest>_ci_high`` (t-based, level ``ci``; NaN below two values).
     ``attrs`` records ``interest``, ``by``, ``over``, ``level`` and
-    ``excluded`` ({status: count}); a warning reports excluded runs.
+    ``excluded`` ({status: count}); a warning reports excluded runs
+    (``warn=False`` to silence it; ``stacklevel`` is for wrappers).
     """
     import numpy as np
     import pandas as pd
@@ -261,12 +263,16 @@ def summary(
         "excluded": excluded,
     }
     if warn:
-        warn_excluded(excluded, stacklevel=3)
+        warn_excluded(excluded, stacklevel=stacklevel)
     return out
 
 
 def warn_excluded(excluded: dict, stacklevel: int = 2) -> None:
-    """One warning naming how many runs each status filter left out."""
+    """One warning naming how many runs the status filter left out, by status.
+
+    ``stacklevel`` counts from the caller of ``warn_excluded``: 2 points at
+    whoever called that caller, i.e. the user's line.
+    """
     if excluded:
         counts = ", ".join(f"{v} {k}" for k, v in sorted(excluded.items()))
         warnings.warn(

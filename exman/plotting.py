@@ -82,6 +82,12 @@ def _wants_log(values) -> bool:
 
 
 def _sorted_values(column) -> list:
+    """Distinct values in axis order: a categorical's declared order (choices=...), else sorted."""
+    import pandas as pd
+
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(column.dropna().tolist())
+        return [c for c in column.cat.categories if c in present] + ([math.nan] if column.isna().any() else [])
     values = list(dict.fromkeys(column.tolist()))
     try:
         return sorted(values, key=lambda v: (v is None or (isinstance(v, float) and math.isnan(v)), v))
@@ -122,6 +128,7 @@ def plot(
     height: float = 3.2,
     width: float = 4.2,
     warn: bool = True,
+    stacklevel: int = 2,
 ):
     """Mean of ``y`` against ``x`` with CI error bars over replicates; returns a Figure.
 
@@ -133,7 +140,7 @@ def plot(
     keys = list(dict.fromkeys(k for k in (x, hue, col) if k is not None))
     table = summary(df, y, by=keys, over=over, include=include, ci=ci, agg=("mean", "std", "count"), warn=False)
     if warn:
-        warn_excluded(table.attrs["excluded"], stacklevel=2)
+        warn_excluded(table.attrs["excluded"], stacklevel=stacklevel)
     over_keys = replicate_keys(df, over)
     pooled = [v for v in varying(df) if v not in keys and v not in over_keys]
 
@@ -221,7 +228,9 @@ def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFA
         half = _half_width(out["std"].to_numpy(dtype=float), out["count"].to_numpy(dtype=float), ci)
         out["ci_low"] = out["mean"] - half
         out["ci_high"] = out["mean"] + half
-    out.attrs = {"by": keys, "over": replicate_keys(info, over), "metric": metric, "level": ci}
+    excluded = info.loc[~mask, "status"].value_counts() if "status" in info else {}
+    out.attrs = {"by": keys, "over": replicate_keys(info, over), "metric": metric, "level": ci,
+                 "excluded": {str(k): int(v) for k, v in dict(excluded).items()}}
     return out
 
 
@@ -236,9 +245,13 @@ def plot_metric(
     logy: bool = False,
     height: float = 3.6,
     width: float = 5.4,
+    warn: bool = True,
+    stacklevel: int = 2,
 ):
     """Learning curves: mean of ``metric`` per step, one line per ``by`` group, CI band over replicates."""
     curves = metric_curves(info, metrics, metric, by=by, over=over, include=include, ci=ci)
+    if warn:
+        warn_excluded(curves.attrs["excluded"], stacklevel=stacklevel)
     keys = curves.attrs["by"]
     fig, (ax,) = _panels(1, height, width)
     groups = curves.groupby(keys, dropna=False, sort=True) if keys else [((), curves)]

@@ -118,11 +118,11 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
     """The page, as a string. ``info`` is ``Index.info()``; ``metrics`` is ``Index.metrics()`` or None."""
     from exman.plotting import figure_class, plot, plot_metric
 
-    figure_class()  # fail early, with the extra's name, before any work
     interest = interest_columns(info, interest)
     missing = [c for c in interest if c not in info.columns]
     if missing:
         raise KeyError(f"no column(s) {', '.join(missing)}; metrics are: {', '.join(info.attrs.get('metrics', []))}")
+    figure_class()  # fail early, with the extra's name, before any work
     params = varying(info)
     over_keys = replicate_keys(info, over)
     xs = [p for p in params if p not in over_keys]
@@ -159,7 +159,7 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
             groups = len(table)
             if groups <= MAX_CURVES:
                 figure_no += 1
-                fig = plot_metric(info, metrics, y, over=over)
+                fig = plot_metric(info, metrics, y, over=over, warn=False)
                 figures.append(_figure(fig, f"f{figure_no}", f"{y} per step"))
             else:
                 parts.append(f'<p class="note">Learning curves left out: {groups} groups is too many lines.</p>')

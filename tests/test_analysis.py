@@ -61,8 +61,9 @@ def test_summary_numbers(grid):
     from exman.analysis import summary
 
     _, df = grid
-    with pytest.warns(UserWarning, match=r"1 run\(s\) left out by status \(1 failed\)"):
+    with pytest.warns(UserWarning, match=r"1 run\(s\) left out by status \(1 failed\)") as caught:
         table = summary(df, ["acc", "loss"])
+    assert caught[0].filename == __file__  # points at the user's line
     assert table.attrs["by"] == ["lr", "optimizer"]
     assert table.attrs["over"] == ["seed"]
     assert table.attrs["excluded"] == {"failed": 1}
@@ -105,7 +106,7 @@ def test_summary_by_over_agg_and_level(grid):
 
     _, df = grid
     table = summary(df, "acc", by="optimizer", agg=("mean", "median", "min", "max"), ci=0.9, warn=False)
-    assert list(table.optimizer) == sorted(OPTIMIZERS)
+    assert list(table.optimizer) == list(OPTIMIZERS)
     for row in table.itertuples(index=False):
         accs = [score(lr, row.optimizer, s, EPOCHS - 1) for lr in LRS for s in seeds_of(lr, row.optimizer)]
         mean, _, n, low, high = expected(accs, level=0.9)
@@ -159,12 +160,12 @@ def test_plot_draws_the_summary(grid):
     assert ax.get_xscale() == "log"  # lr spans three decades
     lines = [bars.lines[0] for bars in ax.containers]  # the data line of each errorbar
     assert len(lines) == len(OPTIMIZERS)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == sorted(OPTIMIZERS)
-    for line, opt in zip(lines, sorted(OPTIMIZERS)):
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(OPTIMIZERS)
+    for line, opt in zip(lines, list(OPTIMIZERS)):
         want = table[table.optimizer == opt].sort_values("lr")
         assert list(line.get_xdata()) == pytest.approx(list(want.lr))
         assert list(line.get_ydata()) == pytest.approx(list(want.acc_mean))
-    for bars, opt in zip(ax.containers, sorted(OPTIMIZERS)):
+    for bars, opt in zip(ax.containers, list(OPTIMIZERS)):
         want = table[table.optimizer == opt].sort_values("lr")
         (segments,) = [c.get_segments() for c in bars.lines[2]]
         assert [seg[0][1] for seg in segments] == pytest.approx(list(want.acc_ci_low))
@@ -183,7 +184,7 @@ def test_plot_panels_categories_and_pooling(grid):
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == [f"lr={lr}" for lr in LRS]
     assert all(ax.get_xscale() == "linear" for ax in visible)
-    assert [t.get_text() for t in visible[0].get_xticklabels()] == sorted(OPTIMIZERS)
+    assert [t.get_text() for t in visible[0].get_xticklabels()] == list(OPTIMIZERS)
 
     fig = plot(df[df.lr <= 0.01], "acc", x="lr", logx=False, warn=False)
     assert fig.axes[0].get_xscale() == "linear"
@@ -201,12 +202,15 @@ def test_plot_metric_curves(grid):
         mean, _, n, low, high = expected(accs)
         assert (row.count, row.mean) == (n, pytest.approx(mean, abs=1e-12))
         assert (row.ci_low, row.ci_high) == (pytest.approx(low, abs=1e-9), pytest.approx(high, abs=1e-9))
-    fig = plot_metric(df, metrics, "acc", by="optimizer")
+    assert curves.attrs["excluded"] == {"failed": 1}
+    with pytest.warns(UserWarning, match="1 failed") as caught:
+        fig = plot_metric(df, metrics, "acc", by="optimizer")
+    assert caught[0].filename == __file__
     lines = fig.axes[0].get_lines()
     assert len(lines) == len(OPTIMIZERS)
     assert list(lines[0].get_xdata()) == list(range(EPOCHS))
     with pytest.raises(KeyError, match="logged metrics are: acc, loss"):
-        plot_metric(df, metrics, "nope")
+        plot_metric(df, metrics, "nope", warn=False)
 
 
 def test_plotting_needs_the_extra_and_core_never_imports_it(tmp_path):

@@ -28,14 +28,15 @@ def register_commands(cli):
         Example:
           exman report --mark best --where "epochs >= 10" --out report.html
         """
+        import importlib.util
+
         from exman.fs import atomic_write
-        from exman.plotting import PLOT_EXTRA, figure_class
+        from exman.plotting import PLOT_EXTRA
         from exman.report import render
 
-        try:
-            figure_class()
-        except ImportError:
-            raise click.ClickException(f"exman report draws plots with matplotlib: pip install '{PLOT_EXTRA}'") from None
+        # find_spec, not import: a bad option should fail before matplotlib's import cost.
+        if importlib.util.find_spec("matplotlib") is None:
+            raise click.ClickException(f"exman report draws plots with matplotlib: pip install '{PLOT_EXTRA}'")
         out = out.resolve()
         if not out.parent.is_dir():
             raise click.ClickException(f"--out {out}: folder {out.parent} does not exist")
