@@ -6,7 +6,6 @@ than importing one, and only scripts that ask for git pay them.
 from __future__ import annotations
 
 import os
-import subprocess
 
 from exman import hookimpl
 from exman.fs import atomic_write
@@ -23,6 +22,8 @@ def _repo(parser) -> str:
 
 
 def _git(parser, *args) -> str:
+    import subprocess  # only scripts that ask for git pay for it
+
     try:
         out = subprocess.run(["git", "-C", _repo(parser), *args], capture_output=True, text=True, check=False)
     except FileNotFoundError:
