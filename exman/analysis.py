@@ -119,11 +119,8 @@ def varying(df) -> list[str]:
     """The parameter columns whose values differ within ``df``."""
     # The Index owns this rule; this module defers to it so `exman ls` and
     # the analysis always agree.
-    try:
-        from exman.index import varying as index_varying
-    except ImportError:  # TEMPORARY until the Index (issue 4) lands on main
-        params = df.attrs.get("params", [])
-        return [c for c in params if hashable(df[c]).nunique(dropna=False) > 1]
+    from exman.index import varying as index_varying
+
     return index_varying(df)
 
 def replicate_keys(df, over) -> list[str]:

@@ -235,7 +235,6 @@ def test_notebook_runs_on_a_real_kernel(grid, tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    pytest.importorskip("exman.index", reason="exman.index (issue 4) not merged yet")
     from conftest import REPO
 
     root, _ = grid

@@ -35,17 +35,6 @@ def page(grid):
     return render(load_info(grid), load_metrics(grid), title="grid <report>")
 
 
-def index_available() -> bool:
-    try:
-        import exman.index  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_index = pytest.mark.skipif(not index_available(), reason="exman.index (issue 4) not merged yet")
-
-
 def test_page_is_self_contained_and_complete(grid, page):
     from exman.analysis import summary
 
@@ -97,7 +86,6 @@ def test_page_in_a_real_browser(page, tmp_path):
     assert blue > 200, blue
 
 
-@needs_index
 def test_report_command(grid, tmp_path, exman_cmd):
     # The default page is checked through render() above; here the command's own options.
     # lr no longer varies under --where, so acc is plotted against optimizer only, plus its curves.
@@ -110,7 +98,6 @@ def test_report_command(grid, tmp_path, exman_cmd):
     assert "where lr == 0.01" in page
 
 
-@needs_index
 def test_report_mark_and_errors(grid, tmp_path, exman_cmd):
     names = sorted(os.listdir(grid / "runs"))[:4]
     (grid / "marked" / "best").mkdir(parents=True)
