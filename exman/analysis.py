@@ -20,6 +20,7 @@ DEFAULT_INCLUDE = ("completed",)
 # Student t quantile without scipy
 # ---------------------------------------------------------------------------
 
+
 def _betacf(a: float, b: float, x: float) -> float:
     """Continued fraction of the regularized incomplete beta (modified Lentz)."""
     tiny = 1e-300
@@ -47,6 +48,7 @@ def _betacf(a: float, b: float, x: float) -> float:
             break
     return h
 
+
 def betainc(a: float, b: float, x: float) -> float:
     """Regularized incomplete beta function I_x(a, b)."""
     if x <= 0.0:
@@ -60,10 +62,12 @@ def betainc(a: float, b: float, x: float) -> float:
         return front * _betacf(a, b, x) / a
     return 1.0 - front * _betacf(b, a, 1.0 - x) / b
 
+
 def t_sf(t: float, dof: float) -> float:
     """Upper tail P(T > t) of Student's t with ``dof`` degrees of freedom."""
     tail = 0.5 * betainc(dof / 2.0, 0.5, dof / (dof + t * t))
     return tail if t >= 0 else 1.0 - tail
+
 
 @functools.lru_cache(maxsize=1024)
 def t_ppf(q: float, dof: float) -> float:
@@ -107,6 +111,7 @@ def t_ppf(q: float, dof: float) -> float:
 # grouping rules
 # ---------------------------------------------------------------------------
 
+
 def names(value) -> list[str]:
     """``None`` -> [], ``"a"`` -> ["a"], an iterable -> list."""
     if value is None:
@@ -114,6 +119,7 @@ def names(value) -> list[str]:
     if isinstance(value, str):
         return [value]
     return list(value)
+
 
 def varying(df) -> list[str]:
     """The parameter columns whose values differ within ``df``."""
@@ -123,9 +129,11 @@ def varying(df) -> list[str]:
 
     return index_varying(df)
 
+
 def replicate_keys(df, over) -> list[str]:
     """The replicate columns of ``over`` that ``df`` has (``seed`` may be absent)."""
     return [c for c in names(over) if c in df.columns]
+
 
 def group_keys(df, by=None, over="seed", interest=()) -> list[str]:
     """Explicit ``by``, else the varying params that are neither replicate keys nor interest."""
@@ -138,6 +146,7 @@ def group_keys(df, by=None, over="seed", interest=()) -> list[str]:
     skip = set(replicate_keys(df, over)) | set(names(interest))
     return [c for c in varying(df) if c not in skip]
 
+
 def status_mask(df, include):
     """Rows whose status is in ``include``; ``include=None`` or ``"all"`` keeps every row."""
     import pandas as pd
@@ -146,17 +155,20 @@ def status_mask(df, include):
         return pd.Series(True, index=df.index)
     return df["status"].isin(names(include))
 
+
 def hashable(col):
     """List-valued params (nargs) cannot be group keys: make them tuples."""
     if col.dtype != object:
         return col
     return col.map(lambda v: tuple(v) if isinstance(v, list) else v)
 
+
 def _check_interest(df, interest: Sequence[str]) -> None:
     missing = [c for c in interest if c not in df.columns]
     if missing:
         known = df.attrs.get("metrics") or [c for c in df.columns if c not in df.attrs.get("params", [])]
         raise KeyError(f"no column(s) {', '.join(missing)}; metrics are: {', '.join(known) or '(none logged)'}")
+
 
 def _numeric(df, interest: Sequence[str]):
     import pandas as pd
@@ -172,12 +184,14 @@ def _numeric(df, interest: Sequence[str]):
         out[c] = converted.astype(float)
     return out
 
+
 def _agg_name(func) -> str:
     return func if isinstance(func, str) else getattr(func, "__name__", str(func))
 
 # ---------------------------------------------------------------------------
 # summary
 # ---------------------------------------------------------------------------
+
 
 def summary(
     df,
@@ -278,6 +292,7 @@ def warn_excluded(excluded: dict, stacklevel: int = 2) -> None:
             stacklevel=stacklevel + 1,
         )
 
+
 def _half_width(std, n, level):
     """t_{(1+level)/2, n-1} * std / sqrt(n), NaN where n < 2."""
     import numpy as np
@@ -289,6 +304,7 @@ def _half_width(std, n, level):
             sel = n == count
             half[sel] = t_ppf(q, float(count - 1)) * std[sel] / math.sqrt(count)
     return half
+
 
 def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
     """(mean, low, high) of a 1-D sequence; the bounds are NaN below two values."""
@@ -303,5 +319,6 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
         return (mean, math.nan, math.nan)
     half = t_ppf((1.0 + level) / 2.0, len(arr) - 1) * float(arr.std(ddof=1)) / math.sqrt(len(arr))
     return (mean, mean - half, mean + half)
+
 
 __all__ = ["summary", "t_ppf", "t_sf", "betainc", "mean_ci", "group_keys", "replicate_keys", "status_mask", "varying"]

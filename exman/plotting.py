@@ -260,7 +260,8 @@ def plot_metric(
         label = ", ".join(f"{k}={_label(v)}" for k, v in zip(keys, key)) or metric
         (line,) = ax.plot(rows["step"], rows["mean"], linewidth=1.4, label=label)
         if ci:
-            ax.fill_between(rows["step"], rows["ci_low"], rows["ci_high"], color=line.get_color(), alpha=0.2, linewidth=0)
+            ax.fill_between(rows["step"], rows["ci_low"], rows["ci_high"],
+                            color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
     if logy:

@@ -96,4 +96,3 @@ def load_metrics(root: Path):
     import exman
 
     return exman.Index(root).metrics()
-

@@ -226,7 +226,8 @@ def test_plotting_needs_the_extra_and_core_never_imports_it(tmp_path):
     assert proc.returncode != 0
     assert "pip install 'exman[plot]'" in proc.stderr.strip().splitlines()[-1]
 
-    code = "import sys, exman, exman.analysis; print(sorted(m for m in ('matplotlib', 'scipy', 'pandas') if m in sys.modules))"
+    code = ("import sys, exman, exman.analysis, exman.plotting, exman.report\n"
+            "print(sorted(m for m in ('matplotlib', 'scipy', 'pandas') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess())
     assert proc.stdout.strip() == "[]", proc.stderr
 

@@ -63,6 +63,8 @@ def test_page_is_self_contained_and_complete(grid, page):
 def test_page_in_a_real_browser(page, tmp_path):
     exe = browser()
     if exe is None:
+        if os.environ.get("EXMAN_REQUIRE_BROWSER"):  # set by CI, which must have one
+            pytest.fail("EXMAN_REQUIRE_BROWSER is set but no chromium/chrome is on PATH")
         pytest.skip("no headless browser installed (Debian: apt-get install chromium)")
     out = tmp_path / "report.html"
     out.write_text(page)
