@@ -88,7 +88,12 @@ def _sorted_values(column) -> list:
     if isinstance(column.dtype, pd.CategoricalDtype):
         present = set(column.dropna().tolist())
         return [c for c in column.cat.categories if c in present] + ([math.nan] if column.isna().any() else [])
-    values = list(dict.fromkeys(column.tolist()))
+    values, seen = [], set()
+    for v in column.tolist():
+        key = "\0nan" if v is None or (isinstance(v, float) and math.isnan(v)) else v
+        if key not in seen:  # NaN != NaN: dedupe missing values by one key
+            seen.add(key)
+            values.append(v)
     try:
         return sorted(values, key=lambda v: (v is None or (isinstance(v, float) and math.isnan(v)), v))
     except TypeError:  # mixed types: keep first-seen order
@@ -144,10 +149,11 @@ def plot(
     over_keys = replicate_keys(df, over)
     pooled = [v for v in varying(df) if v not in keys and v not in over_keys]
 
-    numeric = _numeric_axis(table[x])
+    drawn = table[table[f"{y}_count"] > 0]  # a cell with no completed run draws nothing
+    # A None among numbers (optional(float) left unset) is a level of its own: draw categories.
+    numeric = _numeric_axis(table[x]) and not drawn[x].isna().any()
     xs_all = _sorted_values(table[x])
     position = None if numeric else {_label(v): i for i, v in enumerate(xs_all)}
-    drawn = table[table[f"{y}_count"] > 0]  # a cell with no completed run draws nothing
     log = _wants_log(drawn[x]) if (logx is None and numeric) else bool(logx and numeric)
 
     col_values = _sorted_values(table[col]) if col else [None]

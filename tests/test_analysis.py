@@ -251,3 +251,30 @@ def test_notebook_runs_on_a_real_kernel(grid, tmp_path):
     summary_html = html_tables[1]
     assert "acc_ci_low" in summary_html and "missing_replicates" in summary_html
     assert len(images[0]) > 5000  # base64 PNG of a real figure
+
+
+def test_list_and_missing_params_are_groups_and_levels():
+    """nargs params (lists) group by content; an unset optional(float) is a level of its own."""
+    import pandas as pd
+
+    from exman.analysis import summary
+    from exman.plotting import plot
+
+    df = pd.DataFrame({
+        "id": range(1, 9), "status": ["completed"] * 7 + ["failed"],
+        "layers": [[1, 2], [1, 2], [3], [3], [1, 2], [1, 2], [3], [3]],
+        "l2": [None, None, None, None, 0.1, 0.1, 0.1, 0.1], "seed": [0, 1] * 4,
+        "acc": [0.1 * i for i in range(8)],
+    })
+    df["l2"] = df["l2"].astype(float)
+    df.attrs.update(params=["layers", "l2", "seed"], metrics=["acc"])
+    table = summary(df, "acc", warn=False)
+    assert table.attrs["by"] == ["layers", "l2"]
+    got = {(row.layers, "none" if math.isnan(row.l2) else row.l2): (row.runs, row.acc_mean)
+           for row in table.itertuples(index=False)}
+    assert got == {((1, 2), "none"): (2, pytest.approx(0.05)), ((3,), "none"): (2, pytest.approx(0.25)),
+                   ((1, 2), 0.1): (2, pytest.approx(0.45)), ((3,), 0.1): (1, pytest.approx(0.6))}
+    assert list(table.missing_replicates) == [r == 1 for r, _ in got.values()]
+    fig = plot(df, "acc", x="l2", hue="layers", warn=False)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0.1", "None"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["(1, 2)", "(3,)"]
