@@ -142,6 +142,7 @@ def plot(
     and spans more than two decades. Varying params that are none of x, hue,
     col or the replicate keys are pooled, and the caption says so.
     """
+    _not_empty(df)
     keys = list(dict.fromkeys(k for k in (x, hue, col) if k is not None))
     table = summary(df, y, by=keys, over=over, include=include, ci=ci, agg=("mean", "std", "count"), warn=False)
     if warn:
@@ -198,6 +199,11 @@ def plot(
     return fig
 
 
+def _not_empty(df) -> None:
+    if len(df) == 0:
+        raise ValueError("no runs to plot: the table is empty (check source=, --where or the mark)")
+
+
 def _matches(column, value):
     if isinstance(value, float) and math.isnan(value):
         return column.isna()
@@ -219,6 +225,7 @@ def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFA
     """Per group and step: mean, std, count and CI of one metric over replicates (long table)."""
     import pandas as pd
 
+    _not_empty(info)
     keys = group_keys(info, by, over)
     rows = metrics[metrics["metric"] == metric]
     if rows.empty:

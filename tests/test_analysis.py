@@ -186,6 +186,8 @@ def test_plot_panels_categories_and_pooling(grid):
     assert all(ax.get_xscale() == "linear" for ax in visible)
     assert [t.get_text() for t in visible[0].get_xticklabels()] == list(OPTIMIZERS)
 
+    with pytest.raises(ValueError, match="no runs to plot"):
+        plot(df[df.lr > 100], "acc", x="lr")
     fig = plot(df[df.lr <= 0.01], "acc", x="lr", logx=False, warn=False)
     assert fig.axes[0].get_xscale() == "linear"
     assert "pooled over optimizer" in fig._suptitle.get_text()
