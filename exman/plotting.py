@@ -266,12 +266,20 @@ def plot_metric(
     if warn:
         warn_excluded(curves.attrs["excluded"], stacklevel=stacklevel)
     keys = curves.attrs["by"]
-    fig, (ax,) = _panels(1, height, width)
-    groups = curves.groupby(keys, dropna=False, sort=True) if keys else [((), curves)]
-    for key, rows in groups:
+    groups = list(curves.groupby(keys, dropna=False, sort=True, observed=True)) if keys else [((), curves)]
+    many = len(groups) > 6
+    # Many groups: legend beside the axes, and 20 colours so none repeats before the 21st line.
+    fig, (ax,) = _panels(1, height, width + (2.6 if many else 0.0))
+    colors = None
+    if len(groups) > 10:
+        from matplotlib import colormaps
+
+        colors = colormaps["tab20"].colors
+    for i, (key, rows) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         label = ", ".join(f"{k}={_label(v)}" for k, v in zip(keys, key)) or metric
-        (line,) = ax.plot(rows["step"], rows["mean"], linewidth=1.4, label=label)
+        color = colors[i % len(colors)] if colors else None
+        (line,) = ax.plot(rows["step"], rows["mean"], linewidth=1.4, label=label, color=color)
         if ci:
             ax.fill_between(rows["step"], rows["ci_low"], rows["ci_high"],
                             color=line.get_color(), alpha=0.2, linewidth=0)
@@ -280,8 +288,10 @@ def plot_metric(
     if logy:
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
-    if keys:
-        ax.legend(fontsize=7, ncol=2 if len(ax.get_lines()) > 8 else 1)
+    if keys and many:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    elif keys:
+        ax.legend(fontsize=7)
     fig.suptitle(_caption(curves.attrs["over"], [], ci), fontsize=9)
     return fig
 

@@ -15,8 +15,8 @@ def register_commands(cli):
     @click.option("--where", "where", metavar="EXPR", help="pandas query on the runs table, e.g. \"lr < 0.1\"")
     @click.option("--interest", "interest", multiple=True, metavar="COLUMN",
                   help="column to summarise and plot (repeatable; default: every numeric metric)")
-    @click.option("--over", default="seed", show_default=True, metavar="KEY",
-                  help="replicate parameter averaged over")
+    @click.option("--over", multiple=True, default=["seed"], show_default=True, metavar="KEY",
+                  help="replicate parameter averaged over (repeatable)")
     @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default="report.html",
                   show_default=True, help="HTML file to write")
     @click.option("--title", default=None, help="page title (default: the root's folder name)")
@@ -53,7 +53,7 @@ def register_commands(cli):
         metrics = index.metrics(info)
         filters = " · ".join(f for f in (f"mark {mark}" if mark else "", f"where {where}" if where else "") if f)
         try:
-            page = render(info, metrics, interest=list(interest) or None, over=over,
+            page = render(info, metrics, interest=list(interest) or None, over=list(over),
                           title=title or f"exman report: {root.parent.name}/{root.name}",
                           subtitle=" · ".join(p for p in (str(root), filters) if p))
         except KeyError as exc:
