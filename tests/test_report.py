@@ -118,8 +118,9 @@ def test_report_mark_and_errors(grid, tmp_path, exman_cmd):
 
     cli = make_cli()
     for args, message in [
-        (["--where", "lr <"], "--where 'lr <'"),
-        (["--mark", "nope"], "--mark nope: no such mark"),
+        (["--where", "lr <"], "bad --where expression 'lr <'"),
+        (["--mark", "nope"], "no mark 'nope'"),
+        (["--mark", "../runs"], "mark key"),
         (["--where", "lr > 100"], "no runs to report"),
         (["--interest", "accuracy"], "no column(s) accuracy"),
         (["--out", tmp_path / "missing" / "r.html"], "does not exist"),

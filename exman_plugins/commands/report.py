@@ -6,13 +6,15 @@ from pathlib import Path
 import click
 
 from exman import hookimpl
+from exman_plugins.commands._runs import complete_marks
 
 
 @hookimpl
 def register_commands(cli):
     @cli.command("report")
-    @click.option("--mark", "mark", metavar="KEY", help="only the runs marked under KEY")
-    @click.option("--where", "where", metavar="EXPR", help="pandas query on the runs table, e.g. \"lr < 0.1\"")
+    @click.option("-m", "--mark", "mark", metavar="KEY", shell_complete=complete_marks,
+                  help="only the runs marked KEY (a/b/c allowed)")
+    @click.option("-w", "--where", "where", metavar="EXPR", help="pandas query on the runs table, e.g. \"lr < 0.1\"")
     @click.option("--interest", "interest", multiple=True, metavar="COLUMN",
                   help="column to summarise and plot (repeatable; default: every numeric metric)")
     @click.option("--over", multiple=True, default=["seed"], show_default=True, metavar="KEY",
@@ -46,7 +48,8 @@ def register_commands(cli):
             try:
                 info = info.query(where).copy()
             except Exception as exc:  # pandas raises many kinds for a bad expression
-                raise click.ClickException(f"--where {where!r}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+                message = f"bad --where expression {where!r}: {type(exc).__name__}: {exc}"
+                raise click.ClickException(message.splitlines()[0]) from None
         if info.empty:
             raise click.ClickException("no runs to report" + (f" (after --mark {mark})" if mark else "")
                                        + (f" (after --where {where!r})" if where else ""))
@@ -63,12 +66,24 @@ def register_commands(cli):
 
 
 def load(root: Path, mark: str | None):
-    """The runs table (failed runs too), limited to a mark, and its Index."""
-    from exman.index import Index
+    """The runs table (failed runs too, marked ones with ``mark``) and its Index.
 
+    Errors and the Index's warnings read as ``exman ls`` shows them: one line each.
+    """
+    import warnings
+
+    from exman.index import Index
+    from exman_plugins.commands.mark import mark_folder
+
+    if mark:
+        mark_folder(root, mark, create=False)  # a clean error for an unknown or unsafe key
     index = Index(root)
-    try:
-        info = index.info(mark or None, include_failed=True)
-    except KeyError:
-        raise click.ClickException(f"--mark {mark}: no such mark under {root / 'marked'}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            info = index.info(mark or None, include_failed=True)
+        except (ValueError, KeyError, OSError) as exc:
+            raise click.ClickException(str(exc).strip("'\"")) from None
+    for w in caught:
+        click.echo(f"exman: warning: {str(w.message).removeprefix('exman: ')}", err=True)
     return info, index
