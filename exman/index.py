@@ -116,6 +116,42 @@ class Index:
             targets = [(e[R.ID], os.path.join(root, rel)) for rel, e in zip(rels, entries)]
         return _metrics_frame(targets)
 
+    # -- analysis: thin wrappers over exman.analysis / exman.plotting --------
+    def summary(self, interest, by=None, over="seed", agg=("mean", "std", "count"), include=("completed",),
+                ci=0.95, *, source=None, df=None):
+        """One row per group of runs: aggregates and t-based CI of ``interest`` over replicates.
+
+        ``df`` defaults to ``info(source, include_failed=True)``, so failed runs
+        are counted as ``excluded``. See ``exman.analysis.summary`` and docs/analysis.md.
+        """
+        from exman.analysis import summary
+
+        df = self.info(source, include_failed=True) if df is None else df
+        return summary(df, interest, by=by, over=over, agg=agg, include=include, ci=ci, stacklevel=3)
+
+    def plot(self, y, x, hue=None, col=None, over="seed", include=("completed",), ci=0.95, logx=None, *,
+             source=None, df=None, **kwargs):
+        """Figure: mean of ``y`` against ``x`` with CI error bars, lines by ``hue``, panels by ``col``.
+
+        Needs matplotlib (``pip install 'exman[plot]'``). See ``exman.plotting.plot``.
+        """
+        from exman.plotting import plot
+
+        df = self.info(source, include_failed=True) if df is None else df
+        return plot(df, y, x, hue=hue, col=col, over=over, include=include, ci=ci, logx=logx, stacklevel=3, **kwargs)
+
+    def plot_metric(self, metric, by=None, over="seed", include=("completed",), ci=0.95, *, source=None, df=None,
+                    **kwargs):
+        """Figure: learning curves of ``metric``, mean ± CI band over replicates per step, one line per group.
+
+        Needs matplotlib (``pip install 'exman[plot]'``). See ``exman.plotting.plot_metric``.
+        """
+        from exman.plotting import plot_metric
+
+        df = self.info(source, include_failed=True) if df is None else df
+        return plot_metric(df, self.metrics(df), metric, by=by, over=over, include=include, ci=ci, stacklevel=3,
+                           **kwargs)
+
     # -- which runs ---------------------------------------------------------
     def _collect(self, source, include_failed, include_tmp=False):
         """``(rels, entries, statuses)`` of the covered runs, sorted by id."""
