@@ -89,10 +89,49 @@ class Index:
         ``fails/``. ``njobs`` is accepted for compatibility with 0.1.9 and
         ignored: the cache makes reading in parallel moot.
         """
-        rels, entries, statuses = self._collect(source, include_failed)
         from exman import index_frame
 
+        if source is None and self.cache:
+            df = self._fast_info(include_failed)
+            if df is not None:
+                return df
+        ctx = self._walk(source, include_failed)
+        rels, entries, statuses = ctx.result()
         df = index_frame.build(self.root, rels, entries, statuses)
+        if source is None and self.cache:
+            memo = ctx.memo(include_failed)
+            if memo is not None:
+                live = [(i, rels[i], e[R.STATUS], e[R.HOST], e[R.PID])
+                        for i, e in enumerate(entries) if e[R.STATUS] not in R.TERMINAL]
+                index_cache.save(self.root, ctx.head, {
+                    "memo": memo, "rels": rels, "statuses": statuses, "live": live,
+                    "messages": ctx.messages, "frame": index_frame.pack(df),
+                }, name=_frame_file(include_failed))
+        df.attrs["root"] = self.root
+        return df
+
+    def _fast_info(self, include_failed: bool):
+        """The last full answer again, when not one file it came from has changed."""
+        from exman import index_frame
+
+        head = index_cache.header(_indexing_plugins(self.pm))
+        state = index_cache.load(self.root, head, name=_frame_file(include_failed))
+        if not state:
+            return None
+        ctx = _Context(os.fspath(self.root), self.pm, {}, {}, bool(head["plugins"]))
+        try:
+            live = ctx.fast(state["memo"], include_failed)
+            if live is None:
+                return None
+            statuses = list(state["statuses"])
+            now = time.time()
+            for i, rel, status, host, pid in state["live"]:
+                statuses[i] = status_now(status, host, pid, live.get(rel), ctx.host, now)
+            df = index_frame.unpack(state["frame"], self.root, state["rels"], statuses)
+        except (KeyError, TypeError, ValueError, IndexError):
+            return None  # a memo from another version: take the long way
+        for message in state["messages"]:
+            warnings.warn(message, IndexWarning, stacklevel=3)
         df.attrs["root"] = self.root
         return df
 
@@ -110,14 +149,14 @@ class Index:
         if source is not None and not isinstance(source, str):
             targets = list(zip(source["id"].tolist(), (os.fspath(p) for p in source["root"])))
         else:
-            rels, entries, _ = self._collect(source, include_failed)
+            rels, entries, _ = self._walk(source, include_failed).result()
             root = os.fspath(self.root)
             targets = [(e[R.ID], os.path.join(root, rel)) for rel, e in zip(rels, entries)]
         return _metrics_frame(targets)
 
     # -- which runs ---------------------------------------------------------
-    def _collect(self, source, include_failed):
-        """``(rels, entries, statuses)`` of the covered runs, sorted by id."""
+    def _walk(self, source, include_failed):
+        """Check or read every covered run; the returned context holds the answer."""
         pm = self.pm
         head = index_cache.header(_indexing_plugins(pm))
         plugins = bool(head["plugins"])
@@ -149,7 +188,8 @@ class Index:
             warnings.warn(message, IndexWarning, stacklevel=3)
         if self.cache and (ctx.changed or (len(entries), len(links)) != before):
             index_cache.save(self.root, head, {"entries": entries, "links": links})
-        return ctx.result()
+        ctx.head = head
+        return ctx
 
 
 class _Context:
@@ -184,9 +224,9 @@ class _Context:
                 if known is not None:
                     rel, pname = known
                     if e.is_symlink():
-                        if self.check(rel, e.path, pname, link=key):
+                        if self.check(rel, e.path, pname):
                             continue
-                    elif self.check(rel, os.path.join(self.root, rel, pname), pname, link=key):
+                    elif self.check(rel, os.path.join(self.root, rel, pname), pname):
                         continue
                 self.index_link(key, e.path, e.is_symlink())
 
@@ -198,27 +238,26 @@ class _Context:
             except OSError as exc:
                 self.messages.append(f"exman: cannot read index link {path}: {exc.strerror}")
                 return
-            full = os.path.normpath(os.path.join(os.path.dirname(path), target))
-            folder, pname = os.path.split(full)
-            if not os.path.isdir(folder):
-                # An absolute link made before the root moved: the run may still be here.
-                moved = os.path.join(self.root, "runs", os.path.basename(folder))
-                if os.path.exists(os.path.join(moved, pname)):
-                    folder = moved
-                else:
-                    self.messages.append(f"exman: index link {path} points to a missing file ({target}); skipped")
-                    return
-            # Through the link when it resolves: the stat a warm call will compare.
-            stat_path = path if os.path.exists(path) else os.path.join(folder, pname)
-        else:
+            folder, pname = os.path.split(os.path.normpath(os.path.join(os.path.dirname(path), target)))
+            stat_path = path  # through the link: the stat a warm call compares
+        else:  # a copy made without links (cp -L): the run folder has the same name
             stem, ext = os.path.splitext(os.path.basename(path))
-            folder = os.path.join(self.root, "runs", stem)
-            pname = "params" + ext
+            folder, pname = os.path.join(self.root, "runs", stem), "params" + ext
             stat_path = os.path.join(folder, pname)
+        pst = R.try_stat(stat_path)
+        if pst is None:
+            # An absolute link made before the root moved: the run may still be here.
+            moved = os.path.join(self.root, "runs", os.path.basename(folder))
+            pst = R.try_stat(os.path.join(moved, pname)) if moved != folder else None
+            if pst is None:
+                self.messages.append(f"exman: index link {path} points to a missing file "
+                                     f"({target if is_link else stat_path}); skipped")
+                return
+            folder, stat_path = moved, os.path.join(moved, pname)
         rel = self.rel(folder)
         self.links[key] = (rel, pname)
         self.changed = True
-        self.read(rel, stat_path, pname, link=key)
+        self.read(rel, stat_path, pname, pst=pst)
 
     def scan_mark(self, source: str) -> str:
         """Walk ``marked/<source>``; return the link-key prefix it covers."""
@@ -254,7 +293,7 @@ class _Context:
         known = self.links.get(key)
         if known is not None:
             rel, pname = known
-            if self.check(rel, os.path.join(path, pname), pname, link=key):
+            if self.check(rel, os.path.join(path, pname), pname):
                 return
         try:
             target = os.readlink(path)
@@ -288,37 +327,41 @@ class _Context:
                     self.read(rel, stat_path, pname, failed_dir=True)
 
     # -- one run ------------------------------------------------------------
-    def check(self, rel: str, stat_path: str, pname: str, link: str | None = None) -> bool:
+    def check(self, rel: str, stat_path: str, pname: str) -> bool:
         """Use the cached entry of ``rel`` when its files' stats are unchanged."""
         entry = self.entries.get(rel)
         if entry is None or entry[R.PARAMS_NAME] != pname:
             return False
+        now = self.key_now(rel, stat_path, entry[R.STATUS] in R.TERMINAL)
+        if now is None or now[0] != entry[R.KEY]:
+            return False
+        self.use(rel, entry, now[1])
+        return True
+
+    def key_now(self, rel: str, stat_path: str, terminal: bool):
+        """``(key, run.json stat or None)`` of a run's files as they are now; None when the params file is gone.
+
+        The hot loop of a warm call: two stats for a finished run.
+        """
         stat = os.stat
         try:
             pst = stat(stat_path)
         except OSError:
-            return False
+            return None
         folder = self.root + "/" + rel
         try:
-            mkey = stat(folder + "/metrics.jsonl")
-            mkey = (mkey.st_ino, mkey.st_mtime_ns, mkey.st_size)
+            mst = stat(folder + "/metrics.jsonl")
+            mkey = (mst.st_ino, mst.st_mtime_ns, mst.st_size)
         except OSError:
             mkey = R.NO_FILE
-        jst = None
-        if entry[R.STATUS] not in R.TERMINAL:
-            jst = R.try_stat(folder + "/run.json")
+        jst = None if terminal else R.try_stat(folder + "/run.json")
         dkey = R.stat_key(R.try_stat(folder)) if self.plugins else R.NO_FILE
-        if hash(((pst.st_ino, pst.st_mtime_ns, pst.st_size), mkey, R.stat_key(jst), dkey)) != entry[R.KEY]:
-            return False
-        self.use(rel, entry, jst)
-        return True
+        return hash(((pst.st_ino, pst.st_mtime_ns, pst.st_size), mkey, R.stat_key(jst), dkey)), jst
 
-    def read(self, rel: str, stat_path: str, pname: str, link: str | None = None, failed_dir: bool = False) -> None:
-        folder = os.path.join(self.root, rel)
-        pst = R.try_stat(stat_path)
-        if pst is None and link is not None and link.startswith("index/"):
-            self.messages.append(f"exman: index link {os.path.join(self.root, link)} points to a missing file; skipped")
-            return
+    def read(self, rel: str, stat_path: str, pname: str, pst=None, failed_dir: bool = False) -> None:
+        folder = self.root + "/" + rel
+        if pst is None:
+            pst = R.try_stat(stat_path)
         dkey = R.stat_key(R.try_stat(folder)) if self.plugins else R.NO_FILE
         entry, mst, jst = R.read_run(
             folder, os.path.basename(rel), pname, pst, pm=self.pm, intern=self.intern,
@@ -356,9 +399,81 @@ class _Context:
         folder = os.path.join(self.root, rel)
         if os.path.exists(os.path.join(folder, R.PARAMS_FILE)):
             return R.PARAMS_FILE
-        meta, _ = R._read_json(os.path.join(folder, R.RUN_FILE), [])
+        meta, _, _ = R._read_json(os.path.join(folder, R.RUN_FILE), [])
         name = meta.get("params_file") if meta else None
         return name if isinstance(name, str) and name else R.PARAMS_FILE
+
+    # -- the memo of the last full answer ------------------------------------
+    def memo(self, include_failed: bool):
+        """What ``fast`` needs to trust a packed frame again: every row's link and key."""
+        index, fails = {}, {}
+        for link in self.seen_links:
+            known = self.links.get(link)
+            if known is None:
+                return None
+            entry = self.entries.get(known[0])
+            if entry is None or entry[R.KEY] is None:
+                return None  # racy or unreadable: not worth a memo
+            index[link] = (known[0], known[1], entry[R.KEY], entry[R.STATUS] in R.TERMINAL)
+        if include_failed:
+            for rel in self.seen:
+                if rel.startswith("fails/"):
+                    entry = self.entries.get(rel)
+                    if entry is None or entry[R.KEY] is None:
+                        return None
+                    fails[rel] = (entry[R.PARAMS_NAME], entry[R.KEY], entry[R.STATUS] in R.TERMINAL)
+        return {"index": index, "fails": fails}
+
+    def fast(self, memo: dict, include_failed: bool):
+        """``{rel: run.json stat}`` of live runs when every file matches ``memo``, else None."""
+        checks = memo["index"]
+        live: dict = {}
+        root = self.root
+        count = 0
+        key_now = self.key_now
+        with os.scandir(root + "/index") as it:
+            for e in it:
+                name = e.name
+                if name[0] == ".":
+                    continue
+                check = checks.get("index/" + name)
+                if check is None:
+                    return None
+                count += 1
+                rel, pname, key, terminal = check
+                now = key_now(rel, e.path if e.is_symlink() else root + "/" + rel + "/" + pname, terminal)
+                if now is None or now[0] != key:
+                    return None
+                if not terminal:
+                    live[rel] = now[1]
+        if count != len(checks):
+            return None
+        if include_failed:
+            fails = memo["fails"]
+            count = 0
+            try:
+                it = os.scandir(root + "/fails")
+            except FileNotFoundError:
+                it = None
+            if it is not None:
+                with it:
+                    for e in it:
+                        if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
+                            continue
+                        rel = "fails/" + e.name
+                        check = fails.get(rel)
+                        if check is None:
+                            return None
+                        count += 1
+                        pname, key, terminal = check
+                        now = key_now(rel, e.path + "/" + pname, terminal)
+                        if now is None or now[0] != key:
+                            return None
+                        if not terminal:
+                            live[rel] = now[1]
+            if count != len(fails):
+                return None
+        return live
 
     # -- the answer ---------------------------------------------------------
     def result(self):
@@ -369,17 +484,24 @@ class _Context:
         return [p[0] for p in pairs], [p[1] for p in pairs], statuses
 
     def status(self, rel: str, entry, now: float) -> str:
-        status = entry[R.STATUS]
-        if status is None:
-            return "unknown"
-        if status != "running":
-            return status
-        if entry[R.HOST] == self.host:
-            return "running" if _alive(entry[R.PID]) else "crashed"
-        st = self.run_stats.get(rel)
-        if st is None or now - st.st_mtime > STALE_AFTER:
-            return "stale"
-        return "running"
+        return status_now(entry[R.STATUS], entry[R.HOST], entry[R.PID], self.run_stats.get(rel), self.host, now)
+
+
+def status_now(status, host, pid, run_stat, this_host: str, now: float) -> str:
+    """A run's status as of ``now``: a dead or silent ``running`` run is ``crashed`` or ``stale``."""
+    if status is None:
+        return "unknown"
+    if status != "running":
+        return status
+    if host == this_host:
+        return "running" if _alive(pid) else "crashed"
+    if run_stat is None or now - run_stat.st_mtime > STALE_AFTER:
+        return "stale"
+    return "running"
+
+
+def _frame_file(include_failed: bool) -> str:
+    return index_cache.FRAME_FILE.format("all" if include_failed else "index")
 
 
 def _alive(pid) -> bool:

@@ -22,6 +22,8 @@ import time
 from exman.fs import atomic_write
 
 CACHE_FILE = "index-cache.pickle"
+# The last full answer of info() (and of info(include_failed=True)), packed.
+FRAME_FILE = "index-frame-{}.pickle"
 # Bump when the entry layout in exman.index_read changes.
 FORMAT = 1
 
@@ -31,8 +33,8 @@ class _PlainUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in the index cache")
 
 
-def cache_path(root) -> str:
-    return os.path.join(os.fspath(root), ".exman", CACHE_FILE)
+def cache_path(root, name: str = CACHE_FILE) -> str:
+    return os.path.join(os.fspath(root), ".exman", name)
 
 
 def header(plugins: list[str]) -> dict:
@@ -40,10 +42,10 @@ def header(plugins: list[str]) -> dict:
     return {"format": FORMAT, "plugins": sorted(plugins), "tz": [time.timezone, time.altzone, list(time.tzname)]}
 
 
-def load(root, expected: dict) -> dict:
-    """The cached entries, or an empty dict when there is no usable cache."""
+def load(root, expected: dict, name: str = CACHE_FILE) -> dict:
+    """The cached state, or an empty dict when there is no usable cache."""
     try:
-        with open(cache_path(root), "rb") as fh:
+        with open(cache_path(root, name), "rb") as fh:
             data = fh.read()
     except OSError:
         return {}
@@ -56,8 +58,8 @@ def load(root, expected: dict) -> dict:
     return entries
 
 
-def save(root, head: dict, entries: dict) -> None:
-    path = cache_path(root)
+def save(root, head: dict, entries: dict, name: str = CACHE_FILE) -> None:
+    path = cache_path(root, name)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         atomic_write(path, pickle.dumps((head, entries), protocol=pickle.HIGHEST_PROTOCOL))

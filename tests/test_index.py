@@ -541,3 +541,32 @@ def test_concurrent_cache_writers(root, tmp_path):
         assert proc.returncode == 0, err
     assert len(index_cache.load(root, index_cache.header([]))["entries"]) >= 6
     pd.testing.assert_frame_equal(Index(root).info(), Index(root, cache=False).info())
+
+
+def test_unchanged_root_answers_from_the_packed_frame(root, monkeypatch):
+    from exman import index_frame
+
+    p = parser_v1(root)
+    make_run(p, logs=[{"loss": 1.0, "note": "a"}])
+    make_run(p, "--lr", "1", "--tag", "2", "--flag", "yes", "--opt", "adam", "--layers", "4", "--seed", "3")
+    make_run(p, fail=True)
+    live = p.parse_args(["--tag", "x"])  # still running in this process
+    age(root)
+    for include_failed in (False, True):
+        Index(root).info(include_failed=include_failed)
+        builds = {"n": 0}
+        real = index_frame.build
+
+        def counting(*args, **kwargs):
+            builds["n"] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(index_frame, "build", counting)
+        warm = Index(root).info(include_failed=include_failed)
+        monkeypatch.setattr(index_frame, "build", real)
+        assert builds["n"] == 0
+        pd.testing.assert_frame_equal(warm, Index(root, cache=False).info(include_failed=include_failed))
+        assert warm.attrs == Index(root, cache=False).info(include_failed=include_failed).attrs
+        assert warm.status.tolist()[-1] in ("running", "failed")
+    live.safe_experiment.__exit__(None, None, None)
+    assert Index(root).info().status.tolist() == ["completed"] * 3
