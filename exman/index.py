@@ -170,8 +170,8 @@ class Index:
             ctx.scan_index()
             if include_failed:
                 ctx.scan_fails()
-            keep = ctx.seen if include_failed else None
-            for rel in [r for r in entries if r not in ctx.seen and (keep is not None or not r.startswith("fails/"))]:
+            # Forget runs that left the index (and fails/, when it was walked).
+            for rel in [r for r in entries if r not in ctx.seen and (include_failed or not r.startswith("fails/"))]:
                 del entries[rel]
                 ctx.changed = True
             for key in [k for k in links if k.startswith("index/") and k not in ctx.seen_links]:
@@ -238,7 +238,11 @@ class _Context:
             except OSError as exc:
                 self.messages.append(f"exman: cannot read index link {path}: {exc.strerror}")
                 return
-            folder, pname = os.path.split(os.path.normpath(os.path.join(os.path.dirname(path), target)))
+            if target.startswith("../") and "/.." not in target[2:] and "/./" not in target and "//" not in target:
+                # exman's own links (../runs/<run>/params.yaml): no normpath needed
+                folder, _, pname = (self.root + target[2:]).rpartition("/")
+            else:
+                folder, pname = os.path.split(os.path.normpath(os.path.join(os.path.dirname(path), target)))
             stat_path = path  # through the link: the stat a warm call compares
         else:  # a copy made without links (cp -L): the run folder has the same name
             stem, ext = os.path.splitext(os.path.basename(path))

@@ -289,7 +289,7 @@ def _parse_lines(body: bytes):
     """``(rows, number of unreadable lines)`` of complete JSON lines."""
     try:
         # One C-level parse of all lines is ~5x faster than one json.loads per line.
-        rows = json.loads(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]")
+        rows = json.loads((b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]").decode("utf-8"))
         if all(isinstance(r, dict) for r in rows):
             return rows, 0
     except ValueError:
