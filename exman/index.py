@@ -80,47 +80,49 @@ class Index:
         return self._pm
 
     # -- public API ---------------------------------------------------------
-    def info(self, source=None, *, njobs=1, include_failed: bool = False):
+    def info(self, source=None, *, njobs=1, include_failed: bool = False, include_tmp: bool = False):
         """One row per run, sorted by id.
 
         ``source``: None for every indexed run, or a mark key (``"a/b"``,
         ``"arg1/"``) for the runs under ``marked/<key>`` at any depth; an
         unknown mark raises ``KeyError``. ``include_failed`` adds the runs in
-        ``fails/``. ``njobs`` is accepted for compatibility with 0.1.9 and
+        ``fails/``, ``include_tmp`` the debug runs in ``tmp/`` (``exman ls
+        --tmp``). ``njobs`` is accepted for compatibility with 0.1.9 and
         ignored: the cache makes reading in parallel moot.
         """
         from exman import index_frame
 
+        folders = _folders(include_failed, include_tmp)
         if source is None and self.cache:
-            df = self._fast_info(include_failed)
+            df = self._fast_info(folders)
             if df is not None:
                 return df
-        ctx = self._walk(source, include_failed)
+        ctx = self._walk(source, folders)
         rels, entries, statuses = ctx.result()
         df = index_frame.build(self.root, rels, entries, statuses)
         if source is None and self.cache:
-            memo = ctx.memo(include_failed)
+            memo = ctx.memo(folders)
             if memo is not None:
                 live = [(i, rels[i], e[R.STATUS], e[R.HOST], e[R.PID])
                         for i, e in enumerate(entries) if e[R.STATUS] not in R.TERMINAL]
                 index_cache.save(self.root, ctx.head, {
                     "memo": memo, "rels": rels, "statuses": statuses, "live": live,
                     "messages": ctx.messages, "frame": index_frame.pack(df),
-                }, name=_frame_file(include_failed))
+                }, name=_frame_file(folders))
         df.attrs["root"] = self.root
         return df
 
-    def _fast_info(self, include_failed: bool):
+    def _fast_info(self, folders: tuple):
         """The last full answer again, when not one file it came from has changed."""
         from exman import index_frame
 
         head = index_cache.header(_indexing_plugins(self.pm))
-        state = index_cache.load(self.root, head, name=_frame_file(include_failed))
+        state = index_cache.load(self.root, head, name=_frame_file(folders))
         if not state:
             return None
         ctx = _Context(os.fspath(self.root), self.pm, {}, {}, bool(head["plugins"]))
         try:
-            live = ctx.fast(state["memo"], include_failed)
+            live = ctx.fast(state["memo"], folders)
             if live is None:
                 return None
             statuses = list(state["statuses"])
@@ -149,14 +151,17 @@ class Index:
         if source is not None and not isinstance(source, str):
             targets = list(zip(source["id"].tolist(), (os.fspath(p) for p in source["root"])))
         else:
-            rels, entries, _ = self._walk(source, include_failed).result()
+            rels, entries, _ = self._walk(source, _folders(include_failed, False)).result()
             root = os.fspath(self.root)
             targets = [(e[R.ID], os.path.join(root, rel)) for rel, e in zip(rels, entries)]
         return _metrics_frame(targets)
 
     # -- which runs ---------------------------------------------------------
-    def _walk(self, source, include_failed):
-        """Check or read every covered run; the returned context holds the answer."""
+    def _walk(self, source, folders: tuple):
+        """Check or read every covered run; the returned context holds the answer.
+
+        ``folders``: which of ``fails``/``tmp`` to walk beside the index.
+        """
         pm = self.pm
         head = index_cache.header(_indexing_plugins(pm))
         plugins = bool(head["plugins"])
@@ -168,10 +173,11 @@ class Index:
 
         if source is None:
             ctx.scan_index()
-            if include_failed:
-                ctx.scan_fails()
-            # Forget runs that left the index (and fails/, when it was walked).
-            for rel in [r for r in entries if r not in ctx.seen and (include_failed or not r.startswith("fails/"))]:
+            for name in folders:
+                ctx.scan_folder(name)
+            # Forget runs that left the index; cached runs of a folder this call did not walk stay.
+            unscanned = tuple(f + "/" for f in _EXTRA_FOLDERS if f not in folders)
+            for rel in [r for r in entries if r not in ctx.seen and not r.startswith(unscanned)]:
                 del entries[rel]
                 ctx.changed = True
             for key in [k for k in links if k.startswith("index/") and k not in ctx.seen_links]:
@@ -182,7 +188,7 @@ class Index:
             for key in [k for k in links if k.startswith(prefix) and k not in ctx.seen_links]:
                 del links[key]
                 ctx.changed = True
-            # include_failed adds nothing here: a failed run loses its marks when it moves.
+            # fails/ and tmp/ add nothing here: their runs have no marks.
 
         for message in ctx.messages:
             warnings.warn(message, IndexWarning, stacklevel=3)
@@ -314,8 +320,9 @@ class _Context:
         self.changed = True
         self.read(rel, os.path.join(folder, pname), pname)
 
-    def scan_fails(self) -> None:
-        folder = os.path.join(self.root, "fails")
+    def scan_folder(self, name: str) -> None:
+        """Read every run folder in ``fails/`` or ``tmp/`` (they have no index links)."""
+        folder = os.path.join(self.root, name)
         try:
             it = os.scandir(folder)
         except FileNotFoundError:
@@ -324,11 +331,11 @@ class _Context:
             for e in it:
                 if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
                     continue
-                rel = "fails/" + e.name
+                rel = name + "/" + e.name
                 pname = self.params_name(rel)
-                stat_path = os.path.join(e.path, pname)
+                stat_path = e.path + "/" + pname
                 if not self.check(rel, stat_path, pname):
-                    self.read(rel, stat_path, pname, failed_dir=True)
+                    self.read(rel, stat_path, pname, failed_dir=name == "fails")
 
     # -- one run ------------------------------------------------------------
     def check(self, rel: str, stat_path: str, pname: str) -> bool:
@@ -369,7 +376,7 @@ class _Context:
         dkey = R.stat_key(R.try_stat(folder)) if self.plugins else R.NO_FILE
         entry, mst, jst = R.read_run(
             folder, os.path.basename(rel), pname, pst, pm=self.pm, intern=self.intern,
-            previous=self.entries.get(rel), plugins=self.plugins, failed_dir=failed_dir or rel.startswith("fails/"),
+            previous=self.entries.get(rel), plugins=self.plugins, failed_dir=failed_dir,
         )
         terminal = entry[R.STATUS] in R.TERMINAL
         entry[R.KEY] = hash((R.stat_key(pst), R.stat_key(mst), R.NO_FILE if terminal else R.stat_key(jst), dkey))
@@ -408,27 +415,26 @@ class _Context:
         return name if isinstance(name, str) and name else R.PARAMS_FILE
 
     # -- the memo of the last full answer ------------------------------------
-    def memo(self, include_failed: bool):
-        """What ``fast`` needs to trust a packed frame again: every row's link and key."""
-        index, fails = {}, {}
+    def memo(self, folders: tuple):
+        """What ``fast`` needs to trust a packed frame again: every row's link or folder, and key."""
+        index = {}
         for link in self.seen_links:
             known = self.links.get(link)
-            if known is None:
-                return None
-            entry = self.entries.get(known[0])
+            entry = self.entries.get(known[0]) if known is not None else None
             if entry is None or entry[R.KEY] is None:
-                return None  # racy or unreadable: not worth a memo
+                return None  # dangling, racy or unreadable: not worth a memo
             index[link] = (known[0], known[1], entry[R.KEY], entry[R.STATUS] in R.TERMINAL)
-        if include_failed:
-            for rel in self.seen:
-                if rel.startswith("fails/"):
-                    entry = self.entries.get(rel)
-                    if entry is None or entry[R.KEY] is None:
-                        return None
-                    fails[rel] = (entry[R.PARAMS_NAME], entry[R.KEY], entry[R.STATUS] in R.TERMINAL)
-        return {"index": index, "fails": fails}
+        extra = {name: {} for name in folders}
+        for rel in self.seen:
+            name = rel.partition("/")[0]
+            if name in extra:
+                entry = self.entries.get(rel)
+                if entry is None or entry[R.KEY] is None:
+                    return None
+                extra[name][rel] = (entry[R.PARAMS_NAME], entry[R.KEY], entry[R.STATUS] in R.TERMINAL)
+        return {"index": index, "folders": extra}
 
-    def fast(self, memo: dict, include_failed: bool):
+    def fast(self, memo: dict, folders: tuple):
         """``{rel: run.json stat}`` of live runs when every file matches ``memo``, else None."""
         checks = memo["index"]
         live: dict = {}
@@ -452,11 +458,11 @@ class _Context:
                     live[rel] = now[1]
         if count != len(checks):
             return None
-        if include_failed:
-            fails = memo["fails"]
+        for folder in folders:
+            checks = memo["folders"][folder]
             count = 0
             try:
-                it = os.scandir(root + "/fails")
+                it = os.scandir(root + "/" + folder)
             except FileNotFoundError:
                 it = None
             if it is not None:
@@ -464,8 +470,8 @@ class _Context:
                     for e in it:
                         if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
                             continue
-                        rel = "fails/" + e.name
-                        check = fails.get(rel)
+                        rel = folder + "/" + e.name
+                        check = checks.get(rel)
                         if check is None:
                             return None
                         count += 1
@@ -475,7 +481,7 @@ class _Context:
                             return None
                         if not terminal:
                             live[rel] = now[1]
-            if count != len(fails):
+            if count != len(checks):
                 return None
         return live
 
@@ -504,8 +510,15 @@ def status_now(status, host, pid, run_stat, this_host: str, now: float) -> str:
     return "running"
 
 
-def _frame_file(include_failed: bool) -> str:
-    return index_cache.FRAME_FILE.format("all" if include_failed else "index")
+_EXTRA_FOLDERS = ("fails", "tmp")
+
+
+def _folders(include_failed: bool, include_tmp: bool) -> tuple:
+    return tuple(name for name, on in zip(_EXTRA_FOLDERS, (include_failed, include_tmp)) if on)
+
+
+def _frame_file(folders: tuple) -> str:
+    return index_cache.FRAME_FILE.format("+".join(("index",) + folders))
 
 
 def _alive(pid) -> bool:

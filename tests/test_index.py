@@ -550,10 +550,12 @@ def test_unchanged_root_answers_from_the_packed_frame(root, monkeypatch):
     make_run(p, logs=[{"loss": 1.0, "note": "a"}])
     make_run(p, "--lr", "1", "--tag", "2", "--flag", "yes", "--opt", "adam", "--layers", "4", "--seed", "3")
     make_run(p, fail=True)
+    make_run(p, "--tmp")
     live = p.parse_args(["--tag", "x"])  # still running in this process
     age(root)
-    for include_failed in (False, True):
-        Index(root).info(include_failed=include_failed)
+    for include_failed, include_tmp in ((False, False), (True, False), (False, True), (True, True)):
+        which = {"include_failed": include_failed, "include_tmp": include_tmp}
+        Index(root).info(**which)
         builds = {"n": 0}
         real = index_frame.build
 
@@ -562,11 +564,12 @@ def test_unchanged_root_answers_from_the_packed_frame(root, monkeypatch):
             return real(*args, **kwargs)
 
         monkeypatch.setattr(index_frame, "build", counting)
-        warm = Index(root).info(include_failed=include_failed)
+        warm = Index(root).info(**which)
         monkeypatch.setattr(index_frame, "build", real)
         assert builds["n"] == 0
-        pd.testing.assert_frame_equal(warm, Index(root, cache=False).info(include_failed=include_failed))
-        assert warm.attrs == Index(root, cache=False).info(include_failed=include_failed).attrs
-        assert warm.status.tolist()[-1] in ("running", "failed")
+        cold = Index(root, cache=False).info(**which)
+        pd.testing.assert_frame_equal(warm, cold)
+        assert warm.attrs == cold.attrs and len(warm) == 3 + include_failed + include_tmp
+        assert warm.status.tolist()[-1] == "running"
     live.safe_experiment.__exit__(None, None, None)
     assert Index(root).info().status.tolist() == ["completed"] * 3
