@@ -93,11 +93,12 @@ class Index:
         from exman import index_frame
 
         folders = _folders(include_failed, include_tmp)
+        known = None
         if source is None and self.cache:
-            df = self._fast_info(folders)
+            df, known = self._fast_info(folders)
             if df is not None:
                 return df
-        ctx = self._walk(source, folders)
+        ctx = self._walk(source, folders, known)
         rels, entries, statuses = ctx.result()
         df = index_frame.build(self.root, rels, entries, statuses)
         if source is None and self.cache:
@@ -105,37 +106,43 @@ class Index:
             if memo is not None:
                 live = [(i, rels[i], e[R.STATUS], e[R.HOST], e[R.PID])
                         for i, e in enumerate(entries) if e[R.STATUS] not in R.TERMINAL]
-                index_cache.save(self.root, ctx.head, {
-                    "memo": memo, "rels": rels, "statuses": statuses, "live": live,
+                # The memo first: a call that finds a change stops before unpickling the frame.
+                index_cache.save(self.root, ctx.head, {"memo": memo}, name=_frame_file(folders), tail={
+                    "rels": rels, "statuses": statuses, "live": live,
                     "messages": ctx.messages, "frame": index_frame.pack(df),
-                }, name=_frame_file(folders))
+                })
         df.attrs["root"] = self.root
         return df
 
     def _fast_info(self, folders: tuple):
-        """The last full answer again, when not one file it came from has changed."""
+        """``(frame, None)``: the last full answer again, when not one file it came from changed.
+
+        Otherwise ``(None, {rel: (key, run.json stat)})``: the stats already
+        taken, so the long way does not take them twice.
+        """
         from exman import index_frame
 
         head = index_cache.header(_indexing_plugins(self.pm))
-        state = index_cache.load(self.root, head, name=_frame_file(folders))
+        state, read_tail = index_cache.load_split(self.root, head, _frame_file(folders))
         if not state:
-            return None
+            return None, None
         ctx = _Context(os.fspath(self.root), self.pm, {}, {}, bool(head["plugins"]))
         try:
-            live = ctx.fast(state["memo"], folders)
+            live, known = ctx.fast(state["memo"], folders)
             if live is None:
-                return None
-            statuses = list(state["statuses"])
+                return None, known
+            tail = read_tail()
+            statuses = list(tail["statuses"])
             now = time.time()
-            for i, rel, status, host, pid in state["live"]:
+            for i, rel, status, host, pid in tail["live"]:
                 statuses[i] = status_now(status, host, pid, live.get(rel), ctx.host, now)
-            df = index_frame.unpack(state["frame"], self.root, state["rels"], statuses)
-        except (KeyError, TypeError, ValueError, IndexError):
-            return None  # a memo from another version: take the long way
-        for message in state["messages"]:
+            df = index_frame.unpack(tail["frame"], self.root, tail["rels"], statuses)
+        except Exception:  # a memo from another version, a truncated file: take the long way
+            return None, None
+        for message in tail["messages"]:
             warnings.warn(message, IndexWarning, stacklevel=3)
         df.attrs["root"] = self.root
-        return df
+        return df, None
 
     def varying(self, df=None) -> list:
         """Param columns of ``df`` (default: ``info()``) whose values differ, in declaration order."""
@@ -157,10 +164,11 @@ class Index:
         return _metrics_frame(targets)
 
     # -- which runs ---------------------------------------------------------
-    def _walk(self, source, folders: tuple):
+    def _walk(self, source, folders: tuple, known: dict | None = None):
         """Check or read every covered run; the returned context holds the answer.
 
-        ``folders``: which of ``fails``/``tmp`` to walk beside the index.
+        ``folders``: which of ``fails``/``tmp`` to walk beside the index;
+        ``known``: stat keys already taken by ``_fast_info``.
         """
         pm = self.pm
         head = index_cache.header(_indexing_plugins(pm))
@@ -170,6 +178,7 @@ class Index:
         links = state.get("links", {})
         before = len(entries), len(links)
         ctx = _Context(os.fspath(self.root), pm, entries, links, plugins)
+        ctx.known = known or {}
 
         if source is None:
             ctx.scan_index()
@@ -214,6 +223,7 @@ class _Context:
         self.changed = False
         self.intern = R.Interner()
         self.host = os.uname().nodename
+        self.known: dict = {}  # rel -> (key, run.json stat) taken earlier in this call
 
     # -- walks --------------------------------------------------------------
     def scan_index(self) -> None:
@@ -343,7 +353,7 @@ class _Context:
         entry = self.entries.get(rel)
         if entry is None or entry[R.PARAMS_NAME] != pname:
             return False
-        now = self.key_now(rel, stat_path, entry[R.STATUS] in R.TERMINAL)
+        now = self.known.pop(rel, None) or self.key_now(rel, stat_path, entry[R.STATUS] in R.TERMINAL)
         if now is None or now[0] != entry[R.KEY]:
             return False
         self.use(rel, entry, now[1])
@@ -435,12 +445,15 @@ class _Context:
         return {"index": index, "folders": extra}
 
     def fast(self, memo: dict, folders: tuple):
-        """``{rel: run.json stat}`` of live runs when every file matches ``memo``, else None."""
+        """``(live, known)``: ``live`` is ``{rel: run.json stat}`` of unfinished runs when every
+        file matches ``memo``, else None; ``known`` holds the keys taken, for the long way."""
         checks = memo["index"]
         live: dict = {}
+        known: dict = {}
+        same = True
         root = self.root
-        count = 0
         key_now = self.key_now
+        seen = 0
         with os.scandir(root + "/index") as it:
             for e in it:
                 name = e.name
@@ -448,19 +461,20 @@ class _Context:
                     continue
                 check = checks.get("index/" + name)
                 if check is None:
-                    return None
-                count += 1
+                    same = False
+                    continue
+                seen += 1
                 rel, pname, key, terminal = check
                 now = key_now(rel, e.path if e.is_symlink() else root + "/" + rel + "/" + pname, terminal)
+                known[rel] = now
                 if now is None or now[0] != key:
-                    return None
-                if not terminal:
+                    same = False
+                elif not terminal:
                     live[rel] = now[1]
-        if count != len(checks):
-            return None
+        same = same and seen == len(checks)
         for folder in folders:
             checks = memo["folders"][folder]
-            count = 0
+            seen = 0
             try:
                 it = os.scandir(root + "/" + folder)
             except FileNotFoundError:
@@ -473,17 +487,18 @@ class _Context:
                         rel = folder + "/" + e.name
                         check = checks.get(rel)
                         if check is None:
-                            return None
-                        count += 1
+                            same = False
+                            continue
+                        seen += 1
                         pname, key, terminal = check
                         now = key_now(rel, e.path + "/" + pname, terminal)
+                        known[rel] = now
                         if now is None or now[0] != key:
-                            return None
-                        if not terminal:
+                            same = False
+                        elif not terminal:
                             live[rel] = now[1]
-            if count != len(checks):
-                return None
-        return live
+            same = same and seen == len(checks)
+        return (live if same else None), known
 
     # -- the answer ---------------------------------------------------------
     def result(self):

@@ -58,10 +58,33 @@ def load(root, expected: dict, name: str = CACHE_FILE) -> dict:
     return entries
 
 
-def save(root, head: dict, entries: dict, name: str = CACHE_FILE) -> None:
+def save(root, head: dict, entries: dict, name: str = CACHE_FILE, tail=None) -> None:
+    """Write ``(head, entries)``, then ``tail`` as a second pickle that ``load_tail`` reads on demand."""
     path = cache_path(root, name)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write(path, pickle.dumps((head, entries), protocol=pickle.HIGHEST_PROTOCOL))
+        data = pickle.dumps((head, entries), protocol=pickle.HIGHEST_PROTOCOL)
+        if tail is not None:
+            data += pickle.dumps(tail, protocol=pickle.HIGHEST_PROTOCOL)
+        atomic_write(path, data)
     except OSError:
         pass  # a read-only root (someone else's) still gets a correct, uncached answer
+
+
+def load_split(root, expected: dict, name: str):
+    """``(state, read_tail)``: the first pickle now, the second only when ``read_tail()`` is called."""
+    try:
+        with open(cache_path(root, name), "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return {}, None
+    stream = io.BytesIO(data)
+    unpickler = _PlainUnpickler(stream)
+    try:
+        head, state = unpickler.load()
+    except Exception:
+        return {}, None
+    if head != expected or not isinstance(state, dict):
+        return {}, None
+    # A fresh unpickler: memo indices restart with each pickle.
+    return state, _PlainUnpickler(stream).load

@@ -84,7 +84,8 @@ def _gather(keys_col, vals_col, ids, n) -> dict:
     """
     if n == 0:
         return {}
-    if len(set(map(id, keys_col))) == 1:
+    # Equal key tuples read in different calls are different objects: compare by value.
+    if len(set(map(id, keys_col))) == 1 or len(set(keys_col)) == 1:
         keys = keys_col[0]
         if not keys:
             return {}
