@@ -505,7 +505,8 @@ class _Context:
         pairs = [(rel, e) for rel, e in self.seen.items() if e is not None]
         pairs.sort(key=lambda p: (p[1][R.ID], p[1][R.NAME]))
         now = time.time()
-        statuses = [self.status(rel, e, now) for rel, e in pairs]
+        terminal = R.TERMINAL
+        statuses = [e[R.STATUS] if e[R.STATUS] in terminal else self.status(rel, e, now) for rel, e in pairs]
         return [p[0] for p in pairs], [p[1] for p in pairs], statuses
 
     def status(self, rel: str, entry, now: float) -> str:

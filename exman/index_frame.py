@@ -293,14 +293,10 @@ def _pack_column(series: pd.Series):
         return ("np", arr.dtype.str, arr.tobytes())
     if isinstance(dtype, np.dtype):  # object: lists, mixed values
         return ("obj", series.tolist())
-    values = series.array.to_numpy(dtype=object, na_value=None)  # pandas' string dtype
-    uniques, codes = np.unique(np.array([v if v is not None else "" for v in values], dtype=object),
-                               return_inverse=True) if len(values) else ([], np.array([], dtype=np.intp))
-    missing = [i for i, v in enumerate(values) if v is None]
-    if len(uniques) * 2 <= len(values):
-        codes = codes.reshape(-1).astype(np.int64)
-        return ("strcodes", list(uniques), codes.tobytes(), missing)
-    return ("str", values.tolist())
+    codes, uniques = pd.factorize(series)  # pandas' string dtype; NaN gets code -1
+    if len(uniques) * 2 <= len(series):
+        return ("strcodes", [str(u) for u in uniques], codes.astype(np.int64).tobytes())
+    return ("str", series.array.to_numpy(dtype=object, na_value=None).tolist())
 
 
 def _unpack_column(column):
@@ -314,10 +310,8 @@ def _unpack_column(column):
         return _objects_raw(column[1])
     if kind == "strcodes":
         codes = np.frombuffer(column[2], dtype=np.int64)
-        out = _strings(column[1]).take(codes) if len(codes) else _strings([])
-        if column[3]:
-            out[np.array(column[3], dtype=np.intp)] = None
-        return out
+        # code -1 (missing) picks the appended None
+        return _strings(list(column[1]) + [None]).take(np.where(codes < 0, len(column[1]), codes))
     return _strings(column[1])
 
 
