@@ -224,10 +224,13 @@ class _Context:
         self.intern = R.Interner()
         self.host = os.uname().nodename
         self.known: dict = {}  # rel -> (key, run.json stat) taken earlier in this call
+        self.index_stat = None
 
     # -- walks --------------------------------------------------------------
     def scan_index(self) -> None:
         folder = os.path.join(self.root, "index")
+        # Taken before listing: a link added during the walk changes it after this.
+        self.index_stat = R.try_stat(folder)
         links, seen_links = self.links, self.seen_links
         with os.scandir(folder) as it:
             for e in it:
@@ -442,18 +445,70 @@ class _Context:
                 if entry is None or entry[R.KEY] is None:
                     return None
                 extra[name][rel] = (entry[R.PARAMS_NAME], entry[R.KEY], entry[R.STATUS] in R.TERMINAL)
-        return {"index": index, "folders": extra}
+        # Adding, removing or re-pointing a link changes the index folder's mtime; while it has
+        # not changed, the memo's links are exactly the folder's and need not be listed.
+        st = self.index_stat
+        listing = None
+        if st is not None and time.time() - st.st_mtime > RACY_SECONDS:
+            listing = (st.st_ino, st.st_mtime_ns, st.st_size)
+        return {"index": index, "folders": extra, "listing": listing}
 
     def fast(self, memo: dict, folders: tuple):
         """``(live, known)``: ``live`` is ``{rel: run.json stat}`` of unfinished runs when every
         file matches ``memo``, else None; ``known`` holds the keys taken, for the long way."""
-        checks = memo["index"]
         live: dict = {}
         known: dict = {}
+        checks = memo["index"]
+        listing = memo["listing"]
+        if listing is not None and R.stat_key(R.try_stat(self.root + "/index")) == listing:
+            same = self.fast_unlisted(checks.values(), live, known)
+        else:
+            same = self.fast_listed(checks, live, known)
+        for folder in folders:
+            same = self.fast_folder(folder, memo["folders"][folder], live, known) and same
+        return (live if same else None), known
+
+    def fast_unlisted(self, checks, live: dict, known: dict) -> bool:
+        """The index folder is as it was: stat each run's files, paths relative to the root.
+
+        The hot loop of a warm call, inlined: two stats for a finished run.
+        """
+        stat, no_file, plugins = os.stat, R.NO_FILE, self.plugins
         same = True
-        root = self.root
-        key_now = self.key_now
-        seen = 0
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            for rel, pname, key, terminal in checks:
+                try:
+                    p = stat(rel + "/" + pname, dir_fd=fd)
+                except OSError:
+                    same = False
+                    continue
+                try:
+                    m = stat(rel + "/metrics.jsonl", dir_fd=fd)
+                    mkey = (m.st_ino, m.st_mtime_ns, m.st_size)
+                except OSError:
+                    mkey = no_file
+                jst = None
+                if not terminal:
+                    try:
+                        jst = stat(rel + "/run.json", dir_fd=fd)
+                    except OSError:
+                        pass
+                dkey = R.stat_key(R.try_stat(self.root + "/" + rel)) if plugins else no_file
+                now = hash(((p.st_ino, p.st_mtime_ns, p.st_size), mkey, R.stat_key(jst), dkey))
+                known[rel] = (now, jst)
+                if now != key:
+                    same = False
+                elif not terminal:
+                    live[rel] = jst
+        finally:
+            os.close(fd)
+        return same
+
+    def fast_listed(self, checks: dict, live: dict, known: dict) -> bool:
+        """The index folder changed: list it, and stat each params file through its link."""
+        root, key_now = self.root, self.key_now
+        same, seen = True, 0
         with os.scandir(root + "/index") as it:
             for e in it:
                 name = e.name
@@ -471,34 +526,33 @@ class _Context:
                     same = False
                 elif not terminal:
                     live[rel] = now[1]
-        same = same and seen == len(checks)
-        for folder in folders:
-            checks = memo["folders"][folder]
-            seen = 0
-            try:
-                it = os.scandir(root + "/" + folder)
-            except FileNotFoundError:
-                it = None
-            if it is not None:
-                with it:
-                    for e in it:
-                        if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
-                            continue
-                        rel = folder + "/" + e.name
-                        check = checks.get(rel)
-                        if check is None:
-                            same = False
-                            continue
-                        seen += 1
-                        pname, key, terminal = check
-                        now = key_now(rel, e.path + "/" + pname, terminal)
-                        known[rel] = now
-                        if now is None or now[0] != key:
-                            same = False
-                        elif not terminal:
-                            live[rel] = now[1]
-            same = same and seen == len(checks)
-        return (live if same else None), known
+        return same and seen == len(checks)
+
+    def fast_folder(self, folder: str, checks: dict, live: dict, known: dict) -> bool:
+        """The same for ``fails/`` or ``tmp/``, whose runs have no links."""
+        seen, same = 0, True
+        try:
+            it = os.scandir(self.root + "/" + folder)
+        except FileNotFoundError:
+            return not checks
+        with it:
+            for e in it:
+                if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
+                    continue
+                rel = folder + "/" + e.name
+                check = checks.get(rel)
+                if check is None:
+                    same = False
+                    continue
+                seen += 1
+                pname, key, terminal = check
+                now = self.key_now(rel, e.path + "/" + pname, terminal)
+                known[rel] = now
+                if now is None or now[0] != key:
+                    same = False
+                elif not terminal:
+                    live[rel] = now[1]
+        return same and seen == len(checks)
 
     # -- the answer ---------------------------------------------------------
     def result(self):

@@ -573,3 +573,29 @@ def test_unchanged_root_answers_from_the_packed_frame(root, monkeypatch):
         assert warm.status.tolist()[-1] == "running"
     live.safe_experiment.__exit__(None, None, None)
     assert Index(root).info().status.tolist() == ["completed"] * 3
+
+
+def test_unchanged_index_folder_still_sees_file_changes(root, monkeypatch):
+    """With index/ untouched the warm check skips listing it; run files are still compared."""
+    p = parser_v1(root)
+    for lr in (0.1, 0.2, 0.3):
+        make_run(p, "--lr", lr, logs=[{"loss": lr}])
+    age(root)
+    ix = Index(root)
+    ix.info()
+    assert ix.info().lr.tolist() == [0.1, 0.2, 0.3]
+    head = index_cache.header([])
+    assert index_cache.load_split(root, head, index_cache.FRAME_FILE.format("index"))[0]["memo"]["listing"]
+    runs = sorted((root / "runs").iterdir())
+    params = runs[0] / "params.yaml"
+    params.write_text(params.read_text().replace("lr: 0.1", "lr: 0.9"))
+    age(params, 1800)
+    count = reads(monkeypatch)
+    assert ix.info().lr.tolist() == [0.9, 0.2, 0.3] and count["n"] == 1
+    with open(runs[1] / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"step": 9, "time": time.time(), "loss": 0.01}) + "\n")
+    age(runs[1] / "metrics.jsonl", 1700)
+    assert ix.info().loss.tolist() == [0.1, 0.01, 0.3]
+    shutil.rmtree(runs[2])  # its index link now dangles; index/ itself is unchanged
+    with pytest.warns(IndexWarning, match=runs[2].name):
+        assert ix.info().id.tolist() == [1, 2]
