@@ -430,13 +430,18 @@ class _Context:
     # -- the memo of the last full answer ------------------------------------
     def memo(self, folders: tuple):
         """What ``fast`` needs to trust a packed frame again: every row's link or folder, and key."""
-        index = {}
+        # Parallel lists: they unpickle several times faster than one tuple per run.
+        index = {"links": [], "rels": [], "pnames": [], "keys": [], "terminal": []}
         for link in self.seen_links:
             known = self.links.get(link)
             entry = self.entries.get(known[0]) if known is not None else None
             if entry is None or entry[R.KEY] is None:
                 return None  # dangling, racy or unreadable: not worth a memo
-            index[link] = (known[0], known[1], entry[R.KEY], entry[R.STATUS] in R.TERMINAL)
+            index["links"].append(link)
+            index["rels"].append(known[0])
+            index["pnames"].append(self.intern(known[1]))
+            index["keys"].append(entry[R.KEY])
+            index["terminal"].append(entry[R.STATUS] in R.TERMINAL)
         extra = {name: {} for name in folders}
         for rel in self.seen:
             name = rel.partition("/")[0]
@@ -460,10 +465,11 @@ class _Context:
         known: dict = {}
         checks = memo["index"]
         listing = memo["listing"]
+        rows = zip(checks["rels"], checks["pnames"], checks["keys"], checks["terminal"])
         if listing is not None and R.stat_key(R.try_stat(self.root + "/index")) == listing:
-            same = self.fast_unlisted(checks.values(), live, known)
+            same = self.fast_unlisted(rows, live, known)
         else:
-            same = self.fast_listed(checks, live, known)
+            same = self.fast_listed(dict(zip(checks["links"], rows)), live, known)
         for folder in folders:
             same = self.fast_folder(folder, memo["folders"][folder], live, known) and same
         return (live if same else None), known
