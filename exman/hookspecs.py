@@ -171,8 +171,13 @@ def on_fail(run: Run, exc_info: tuple) -> None:
 def indexing(run_path: Path, record: dict) -> dict | None:
     """Contribute columns for one run to ``Index.info()``. **collector**
 
-    ``record`` is what the Index already knows about the run (params,
-    metadata). Return a dict of column name to scalar value, or None.
+    Called by the Index each time it (re)reads a run. ``record`` holds
+    ``id``, ``name``, ``params`` and ``metrics`` (last values) and ``meta``
+    (``run.json`` as read; its ``schema`` may be left out). Return a dict of
+    column name to plain value, or None. Results are cached with the run and
+    recomputed when its params file, ``metrics.jsonl``, ``run.json`` or the
+    folder's entries change: write result files anew or with
+    ``exman.fs.atomic_write``. A name taken by an exman column gets ``_plugin``.
     """
 
 

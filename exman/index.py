@@ -90,12 +90,60 @@ class Index:
         --tmp``). ``njobs`` is accepted for compatibility with 0.1.9 and
         ignored: the cache makes reading in parallel moot.
         """
-        rels, entries, statuses = self._collect(source, include_failed, include_tmp)
         from exman import index_frame
 
+        folders = _folders(include_failed, include_tmp)
+        known = None
+        if source is None and self.cache:
+            df, known = self._fast_info(folders)
+            if df is not None:
+                return df
+        ctx = self._walk(source, folders, known)
+        rels, entries, statuses = ctx.result()
         df = index_frame.build(self.root, rels, entries, statuses)
+        if source is None and self.cache:
+            memo = ctx.memo(folders)
+            if memo is not None:
+                live = [(i, rels[i], e[R.STATUS], e[R.HOST], e[R.PID])
+                        for i, e in enumerate(entries) if e[R.STATUS] not in R.TERMINAL]
+                # The memo first: a call that finds a change stops before unpickling the frame.
+                index_cache.save(self.root, ctx.head, {"memo": memo}, name=_frame_file(folders), tail={
+                    "rels": rels, "statuses": statuses, "live": live,
+                    "messages": ctx.messages, "frame": index_frame.pack(df),
+                })
         df.attrs["root"] = self.root
         return df
+
+    def _fast_info(self, folders: tuple):
+        """``(frame, None)``: the last full answer again, when not one file it came from changed.
+
+        Otherwise ``(None, {rel: (key, run.json stat)})``: the stats already
+        taken, so the long way does not take them twice.
+        """
+        from exman import index_frame
+
+        head = index_cache.header(_indexing_plugins(self.pm))
+        state, read_tail = index_cache.load_split(self.root, head, _frame_file(folders))
+        if not state:
+            return None, None
+        ctx = _Context(os.fspath(self.root), self.pm, {}, {}, bool(head["plugins"]))
+        try:
+            live, known = ctx.fast(state["memo"], folders)
+            if live is None:
+                return None, known
+            tail = read_tail()
+            statuses = list(tail["statuses"])
+            now = time.time()
+            for i, rel, status, host, pid in tail["live"]:
+                beat = live.get(rel)
+                statuses[i] = live_status(status, host, pid, beat.st_mtime if beat else None, now, ctx.host)
+            df = index_frame.unpack(tail["frame"], self.root, tail["rels"], statuses)
+        except Exception:  # a memo from another version, a truncated file: take the long way
+            return None, None
+        for message in tail["messages"]:
+            warnings.warn(message, IndexWarning, stacklevel=3)
+        df.attrs["root"] = self.root
+        return df, None
 
     def varying(self, df=None) -> list:
         """Param columns of ``df`` (default: ``info()``) whose values differ, in declaration order."""
@@ -111,7 +159,7 @@ class Index:
         if source is not None and not isinstance(source, str):
             targets = list(zip(source["id"].tolist(), (os.fspath(p) for p in source["root"])))
         else:
-            rels, entries, _ = self._collect(source, include_failed)
+            rels, entries, _ = self._walk(source, _folders(include_failed, False)).result()
             root = os.fspath(self.root)
             targets = [(e[R.ID], os.path.join(root, rel)) for rel, e in zip(rels, entries)]
         return _metrics_frame(targets)
@@ -153,8 +201,12 @@ class Index:
                            **kwargs)
 
     # -- which runs ---------------------------------------------------------
-    def _collect(self, source, include_failed, include_tmp=False):
-        """``(rels, entries, statuses)`` of the covered runs, sorted by id."""
+    def _walk(self, source, folders: tuple, known: dict | None = None):
+        """Check or read every covered run; the returned context holds the answer.
+
+        ``folders``: which of ``fails``/``tmp`` to walk beside the index;
+        ``known``: stat keys already taken by ``_fast_info``.
+        """
         pm = self.pm
         head = index_cache.header(_indexing_plugins(pm))
         plugins = bool(head["plugins"])
@@ -163,15 +215,14 @@ class Index:
         links = state.get("links", {})
         before = len(entries), len(links)
         ctx = _Context(os.fspath(self.root), pm, entries, links, plugins)
+        ctx.known = known or {}
 
         if source is None:
             ctx.scan_index()
-            if include_failed:
-                ctx.scan_folder("fails")
-            if include_tmp:
-                ctx.scan_folder("tmp")
-            # Cached runs of a folder this call did not scan stay cached.
-            unscanned = tuple(p for p, on in (("fails/", include_failed), ("tmp/", include_tmp)) if not on)
+            for name in folders:
+                ctx.scan_folder(name)
+            # Forget runs that left the index; cached runs of a folder this call did not walk stay.
+            unscanned = tuple(f + "/" for f in _EXTRA_FOLDERS if f not in folders)
             for rel in [r for r in entries if r not in ctx.seen and not r.startswith(unscanned)]:
                 del entries[rel]
                 ctx.changed = True
@@ -183,13 +234,14 @@ class Index:
             for key in [k for k in links if k.startswith(prefix) and k not in ctx.seen_links]:
                 del links[key]
                 ctx.changed = True
-            # include_failed adds nothing here: a failed run loses its marks when it moves.
+            # fails/ and tmp/ add nothing here: their runs have no marks.
 
         for message in ctx.messages:
             warnings.warn(message, IndexWarning, stacklevel=3)
         if self.cache and (ctx.changed or (len(entries), len(links)) != before):
             index_cache.save(self.root, head, {"entries": entries, "links": links})
-        return ctx.result()
+        ctx.head = head
+        return ctx
 
 
 class _Context:
@@ -208,10 +260,14 @@ class _Context:
         self.changed = False
         self.intern = R.Interner()
         self.host = os.uname().nodename
+        self.known: dict = {}  # rel -> (key, run.json stat) taken earlier in this call
+        self.index_stat = None
 
     # -- walks --------------------------------------------------------------
     def scan_index(self) -> None:
         folder = os.path.join(self.root, "index")
+        # Taken before listing: a link added during the walk changes it after this.
+        self.index_stat = R.try_stat(folder)
         links, seen_links = self.links, self.seen_links
         with os.scandir(folder) as it:
             for e in it:
@@ -224,9 +280,9 @@ class _Context:
                 if known is not None:
                     rel, pname = known
                     if e.is_symlink():
-                        if self.check(rel, e.path, pname, link=key):
+                        if self.check(rel, e.path, pname):
                             continue
-                    elif self.check(rel, os.path.join(self.root, rel, pname), pname, link=key):
+                    elif self.check(rel, os.path.join(self.root, rel, pname), pname):
                         continue
                 self.index_link(key, e.path, e.is_symlink())
 
@@ -238,27 +294,30 @@ class _Context:
             except OSError as exc:
                 self.messages.append(f"exman: cannot read index link {path}: {exc.strerror}")
                 return
-            full = os.path.normpath(os.path.join(os.path.dirname(path), target))
-            folder, pname = os.path.split(full)
-            if not os.path.isdir(folder):
-                # An absolute link made before the root moved: the run may still be here.
-                moved = os.path.join(self.root, "runs", os.path.basename(folder))
-                if os.path.exists(os.path.join(moved, pname)):
-                    folder = moved
-                else:
-                    self.messages.append(f"exman: index link {path} points to a missing file ({target}); skipped")
-                    return
-            # Through the link when it resolves: the stat a warm call will compare.
-            stat_path = path if os.path.exists(path) else os.path.join(folder, pname)
-        else:
+            if target.startswith("../") and "/.." not in target[2:] and "/./" not in target and "//" not in target:
+                # exman's own links (../runs/<run>/params.yaml): no normpath needed
+                folder, _, pname = (self.root + target[2:]).rpartition("/")
+            else:
+                folder, pname = os.path.split(os.path.normpath(os.path.join(os.path.dirname(path), target)))
+            stat_path = path  # through the link: the stat a warm call compares
+        else:  # a copy made without links (cp -L): the run folder has the same name
             stem, ext = os.path.splitext(os.path.basename(path))
-            folder = os.path.join(self.root, "runs", stem)
-            pname = "params" + ext
+            folder, pname = os.path.join(self.root, "runs", stem), "params" + ext
             stat_path = os.path.join(folder, pname)
+        pst = R.try_stat(stat_path)
+        if pst is None:
+            # An absolute link made before the root moved: the run may still be here.
+            moved = os.path.join(self.root, "runs", os.path.basename(folder))
+            pst = R.try_stat(os.path.join(moved, pname)) if moved != folder else None
+            if pst is None:
+                self.messages.append(f"exman: index link {path} points to a missing file "
+                                     f"({target if is_link else stat_path}); skipped")
+                return
+            folder, stat_path = moved, os.path.join(moved, pname)
         rel = self.rel(folder)
         self.links[key] = (rel, pname)
         self.changed = True
-        self.read(rel, stat_path, pname, link=key)
+        self.read(rel, stat_path, pname, pst=pst)
 
     def scan_mark(self, source: str) -> str:
         """Walk ``marked/<source>``; return the link-key prefix it covers."""
@@ -294,7 +353,7 @@ class _Context:
         known = self.links.get(key)
         if known is not None:
             rel, pname = known
-            if self.check(rel, os.path.join(path, pname), pname, link=key):
+            if self.check(rel, os.path.join(path, pname), pname):
                 return
         try:
             target = os.readlink(path)
@@ -324,46 +383,50 @@ class _Context:
                     continue
                 rel = name + "/" + e.name
                 pname = self.params_name(rel)
-                stat_path = os.path.join(e.path, pname)
+                stat_path = e.path + "/" + pname
                 if not self.check(rel, stat_path, pname):
                     self.read(rel, stat_path, pname, failed_dir=name == "fails")
 
     # -- one run ------------------------------------------------------------
-    def check(self, rel: str, stat_path: str, pname: str, link: str | None = None) -> bool:
+    def check(self, rel: str, stat_path: str, pname: str) -> bool:
         """Use the cached entry of ``rel`` when its files' stats are unchanged."""
         entry = self.entries.get(rel)
         if entry is None or entry[R.PARAMS_NAME] != pname:
             return False
+        now = self.known.pop(rel, None) or self.key_now(rel, stat_path, entry[R.STATUS] in R.TERMINAL)
+        if now is None or now[0] != entry[R.KEY]:
+            return False
+        self.use(rel, entry, now[1])
+        return True
+
+    def key_now(self, rel: str, stat_path: str, terminal: bool):
+        """``(key, run.json stat or None)`` of a run's files as they are now; None when the params file is gone.
+
+        The hot loop of a warm call: two stats for a finished run.
+        """
         stat = os.stat
         try:
             pst = stat(stat_path)
         except OSError:
-            return False
+            return None
         folder = self.root + "/" + rel
         try:
-            mkey = stat(folder + "/metrics.jsonl")
-            mkey = (mkey.st_ino, mkey.st_mtime_ns, mkey.st_size)
+            mst = stat(folder + "/metrics.jsonl")
+            mkey = (mst.st_ino, mst.st_mtime_ns, mst.st_size)
         except OSError:
             mkey = R.NO_FILE
-        jst = None
-        if entry[R.STATUS] not in R.TERMINAL:
-            jst = R.try_stat(folder + "/run.json")
+        jst = None if terminal else R.try_stat(folder + "/run.json")
         dkey = R.stat_key(R.try_stat(folder)) if self.plugins else R.NO_FILE
-        if hash(((pst.st_ino, pst.st_mtime_ns, pst.st_size), mkey, R.stat_key(jst), dkey)) != entry[R.KEY]:
-            return False
-        self.use(rel, entry, jst)
-        return True
+        return hash(((pst.st_ino, pst.st_mtime_ns, pst.st_size), mkey, R.stat_key(jst), dkey)), jst
 
-    def read(self, rel: str, stat_path: str, pname: str, link: str | None = None, failed_dir: bool = False) -> None:
-        folder = os.path.join(self.root, rel)
-        pst = R.try_stat(stat_path)
-        if pst is None and link is not None and link.startswith("index/"):
-            self.messages.append(f"exman: index link {os.path.join(self.root, link)} points to a missing file; skipped")
-            return
+    def read(self, rel: str, stat_path: str, pname: str, pst=None, failed_dir: bool = False) -> None:
+        folder = self.root + "/" + rel
+        if pst is None:
+            pst = R.try_stat(stat_path)
         dkey = R.stat_key(R.try_stat(folder)) if self.plugins else R.NO_FILE
         entry, mst, jst = R.read_run(
             folder, os.path.basename(rel), pname, pst, pm=self.pm, intern=self.intern,
-            previous=self.entries.get(rel), plugins=self.plugins, failed_dir=failed_dir or rel.startswith("fails/"),
+            previous=self.entries.get(rel), plugins=self.plugins, failed_dir=failed_dir,
         )
         terminal = entry[R.STATUS] in R.TERMINAL
         entry[R.KEY] = hash((R.stat_key(pst), R.stat_key(mst), R.NO_FILE if terminal else R.stat_key(jst), dkey))
@@ -397,16 +460,150 @@ class _Context:
         folder = os.path.join(self.root, rel)
         if os.path.exists(os.path.join(folder, R.PARAMS_FILE)):
             return R.PARAMS_FILE
-        meta, _ = R._read_json(os.path.join(folder, R.RUN_FILE), [])
+        meta, _, _ = R._read_json(os.path.join(folder, R.RUN_FILE), [])
         name = meta.get("params_file") if meta else None
         return name if isinstance(name, str) and name else R.PARAMS_FILE
+
+    # -- the memo of the last full answer ------------------------------------
+    def memo(self, folders: tuple):
+        """What ``fast`` needs to trust a packed frame again: every row's link or folder, and key."""
+        # Parallel lists: they unpickle several times faster than one tuple per run.
+        index = {"links": [], "rels": [], "pnames": [], "keys": [], "terminal": []}
+        for link in self.seen_links:
+            known = self.links.get(link)
+            entry = self.entries.get(known[0]) if known is not None else None
+            if entry is None or entry[R.KEY] is None:
+                return None  # dangling, racy or unreadable: not worth a memo
+            index["links"].append(link)
+            index["rels"].append(known[0])
+            index["pnames"].append(self.intern(known[1]))
+            index["keys"].append(entry[R.KEY])
+            index["terminal"].append(entry[R.STATUS] in R.TERMINAL)
+        extra = {name: {} for name in folders}
+        for rel in self.seen:
+            name = rel.partition("/")[0]
+            if name in extra:
+                entry = self.entries.get(rel)
+                if entry is None or entry[R.KEY] is None:
+                    return None
+                extra[name][rel] = (entry[R.PARAMS_NAME], entry[R.KEY], entry[R.STATUS] in R.TERMINAL)
+        # Adding, removing or re-pointing a link changes the index folder's mtime; while it has
+        # not changed, the memo's links are exactly the folder's and need not be listed.
+        st = self.index_stat
+        listing = None
+        if st is not None and time.time() - st.st_mtime > RACY_SECONDS:
+            listing = (st.st_ino, st.st_mtime_ns, st.st_size)
+        return {"index": index, "folders": extra, "listing": listing}
+
+    def fast(self, memo: dict, folders: tuple):
+        """``(live, known)``: ``live`` is ``{rel: run.json stat}`` of unfinished runs when every
+        file matches ``memo``, else None; ``known`` holds the keys taken, for the long way."""
+        live: dict = {}
+        known: dict = {}
+        checks = memo["index"]
+        listing = memo["listing"]
+        rows = zip(checks["rels"], checks["pnames"], checks["keys"], checks["terminal"])
+        if listing is not None and R.stat_key(R.try_stat(self.root + "/index")) == listing:
+            same = self.fast_unlisted(rows, live, known)
+        else:
+            same = self.fast_listed(dict(zip(checks["links"], rows)), live, known)
+        for folder in folders:
+            same = self.fast_folder(folder, memo["folders"][folder], live, known) and same
+        return (live if same else None), known
+
+    def fast_unlisted(self, checks, live: dict, known: dict) -> bool:
+        """The index folder is as it was: stat each run's files, paths relative to the root.
+
+        The hot loop of a warm call, inlined: two stats for a finished run.
+        """
+        stat, no_file, plugins = os.stat, R.NO_FILE, self.plugins
+        same = True
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            for rel, pname, key, terminal in checks:
+                try:
+                    p = stat(rel + "/" + pname, dir_fd=fd)
+                except OSError:
+                    same = False
+                    continue
+                try:
+                    m = stat(rel + "/metrics.jsonl", dir_fd=fd)
+                    mkey = (m.st_ino, m.st_mtime_ns, m.st_size)
+                except OSError:
+                    mkey = no_file
+                jst = None
+                if not terminal:
+                    try:
+                        jst = stat(rel + "/run.json", dir_fd=fd)
+                    except OSError:
+                        pass
+                dkey = R.stat_key(R.try_stat(self.root + "/" + rel)) if plugins else no_file
+                now = hash(((p.st_ino, p.st_mtime_ns, p.st_size), mkey, R.stat_key(jst), dkey))
+                known[rel] = (now, jst)
+                if now != key:
+                    same = False
+                elif not terminal:
+                    live[rel] = jst
+        finally:
+            os.close(fd)
+        return same
+
+    def fast_listed(self, checks: dict, live: dict, known: dict) -> bool:
+        """The index folder changed: list it, and stat each params file through its link."""
+        root, key_now = self.root, self.key_now
+        same, seen = True, 0
+        with os.scandir(root + "/index") as it:
+            for e in it:
+                name = e.name
+                if name[0] == ".":
+                    continue
+                check = checks.get("index/" + name)
+                if check is None:
+                    same = False
+                    continue
+                seen += 1
+                rel, pname, key, terminal = check
+                now = key_now(rel, e.path if e.is_symlink() else root + "/" + rel + "/" + pname, terminal)
+                known[rel] = now
+                if now is None or now[0] != key:
+                    same = False
+                elif not terminal:
+                    live[rel] = now[1]
+        return same and seen == len(checks)
+
+    def fast_folder(self, folder: str, checks: dict, live: dict, known: dict) -> bool:
+        """The same for ``fails/`` or ``tmp/``, whose runs have no links."""
+        seen, same = 0, True
+        try:
+            it = os.scandir(self.root + "/" + folder)
+        except FileNotFoundError:
+            return not checks
+        with it:
+            for e in it:
+                if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
+                    continue
+                rel = folder + "/" + e.name
+                check = checks.get(rel)
+                if check is None:
+                    same = False
+                    continue
+                seen += 1
+                pname, key, terminal = check
+                now = self.key_now(rel, e.path + "/" + pname, terminal)
+                known[rel] = now
+                if now is None or now[0] != key:
+                    same = False
+                elif not terminal:
+                    live[rel] = now[1]
+        return same and seen == len(checks)
 
     # -- the answer ---------------------------------------------------------
     def result(self):
         pairs = [(rel, e) for rel, e in self.seen.items() if e is not None]
         pairs.sort(key=lambda p: (p[1][R.ID], p[1][R.NAME]))
         now = time.time()
-        statuses = [self.status(rel, e, now) for rel, e in pairs]
+        terminal = R.TERMINAL
+        statuses = [e[R.STATUS] if e[R.STATUS] in terminal else self.status(rel, e, now) for rel, e in pairs]
         return [p[0] for p in pairs], [p[1] for p in pairs], statuses
 
     def status(self, rel: str, entry, now: float) -> str:
@@ -427,6 +624,17 @@ def live_status(status, host, pid, heartbeat: float | None, now: float, this_hos
     if heartbeat is None or now - heartbeat > STALE_AFTER:
         return "stale"
     return "running"
+
+
+_EXTRA_FOLDERS = ("fails", "tmp")
+
+
+def _folders(include_failed: bool, include_tmp: bool) -> tuple:
+    return tuple(name for name, on in zip(_EXTRA_FOLDERS, (include_failed, include_tmp)) if on)
+
+
+def _frame_file(folders: tuple) -> str:
+    return index_cache.FRAME_FILE.format("+".join(("index",) + folders))
 
 
 def _alive(pid) -> bool:

@@ -22,6 +22,8 @@ import time
 from exman.fs import atomic_write
 
 CACHE_FILE = "index-cache.pickle"
+# The last full answer of info() (and of info(include_failed=True)), packed.
+FRAME_FILE = "index-frame-{}.pickle"
 # Bump when the entry layout in exman.index_read changes.
 FORMAT = 1
 
@@ -31,8 +33,8 @@ class _PlainUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in the index cache")
 
 
-def cache_path(root) -> str:
-    return os.path.join(os.fspath(root), ".exman", CACHE_FILE)
+def cache_path(root, name: str = CACHE_FILE) -> str:
+    return os.path.join(os.fspath(root), ".exman", name)
 
 
 def header(plugins: list[str]) -> dict:
@@ -40,10 +42,10 @@ def header(plugins: list[str]) -> dict:
     return {"format": FORMAT, "plugins": sorted(plugins), "tz": [time.timezone, time.altzone, list(time.tzname)]}
 
 
-def load(root, expected: dict) -> dict:
-    """The cached entries, or an empty dict when there is no usable cache."""
+def load(root, expected: dict, name: str = CACHE_FILE) -> dict:
+    """The cached state, or an empty dict when there is no usable cache."""
     try:
-        with open(cache_path(root), "rb") as fh:
+        with open(cache_path(root, name), "rb") as fh:
             data = fh.read()
     except OSError:
         return {}
@@ -56,10 +58,33 @@ def load(root, expected: dict) -> dict:
     return entries
 
 
-def save(root, head: dict, entries: dict) -> None:
-    path = cache_path(root)
+def save(root, head: dict, entries: dict, name: str = CACHE_FILE, tail=None) -> None:
+    """Write ``(head, entries)``, then ``tail`` as a second pickle that ``load_tail`` reads on demand."""
+    path = cache_path(root, name)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write(path, pickle.dumps((head, entries), protocol=pickle.HIGHEST_PROTOCOL))
+        data = pickle.dumps((head, entries), protocol=pickle.HIGHEST_PROTOCOL)
+        if tail is not None:
+            data += pickle.dumps(tail, protocol=pickle.HIGHEST_PROTOCOL)
+        atomic_write(path, data)
     except OSError:
         pass  # a read-only root (someone else's) still gets a correct, uncached answer
+
+
+def load_split(root, expected: dict, name: str):
+    """``(state, read_tail)``: the first pickle now, the second only when ``read_tail()`` is called."""
+    try:
+        with open(cache_path(root, name), "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return {}, None
+    stream = io.BytesIO(data)
+    unpickler = _PlainUnpickler(stream)
+    try:
+        head, state = unpickler.load()
+    except Exception:
+        return {}, None
+    if head != expected or not isinstance(state, dict):
+        return {}, None
+    # A fresh unpickler: memo indices restart with each pickle.
+    return state, _PlainUnpickler(stream).load

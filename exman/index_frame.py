@@ -84,7 +84,8 @@ def _gather(keys_col, vals_col, ids, n) -> dict:
     """
     if n == 0:
         return {}
-    if len(set(map(id, keys_col))) == 1:
+    # Equal key tuples read in different calls are different objects: compare by value.
+    if len(set(map(id, keys_col))) == 1 or len(set(keys_col)) == 1:
         keys = keys_col[0]
         if not keys:
             return {}
@@ -253,3 +254,68 @@ def _has_str_dtype() -> bool:
 
 
 _HAS_STR = _has_str_dtype()
+
+
+# -- the warm answer: a built frame as plain values ---------------------------
+# ``pack`` turns a frame from ``build`` into lists, tuples, bytes and strings
+# only (the index cache refuses every other type); ``unpack`` makes it again
+# without typing a single value twice.
+
+def pack(df: pd.DataFrame) -> dict:
+    columns = []
+    for name in df.columns:
+        if name == "root":
+            continue
+        columns.append((name, _pack_column(df[name])))
+    return {"columns": columns, "attrs": {k: list(v) for k, v in df.attrs.items() if k != "root"}}
+
+
+def unpack(packed: dict, root, rels: list, statuses: list) -> pd.DataFrame:
+    data = {}
+    for name, column in packed["columns"]:
+        data[name] = _unpack_column(column)
+        if name == "name":
+            data["root"] = _paths(root, rels)
+    data["status"] = _strings(statuses)
+    df = pd.DataFrame(data, copy=False)
+    for key, value in packed["attrs"].items():
+        df.attrs[key] = list(value)
+    return df
+
+
+def _pack_column(series: pd.Series):
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = np.ascontiguousarray(series.cat.codes.to_numpy())
+        return ("cat", series.cat.categories.tolist(), codes.dtype.str, codes.tobytes())
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufM":
+        arr = np.ascontiguousarray(series.to_numpy())
+        return ("np", arr.dtype.str, arr.tobytes())
+    if isinstance(dtype, np.dtype):  # object: lists, mixed values
+        return ("obj", series.tolist())
+    codes, uniques = pd.factorize(series)  # pandas' string dtype; NaN gets code -1
+    if len(uniques) * 2 <= len(series):
+        return ("strcodes", [str(u) for u in uniques], codes.astype(np.int64).tobytes())
+    return ("str", series.array.to_numpy(dtype=object, na_value=None).tolist())
+
+
+def _unpack_column(column):
+    kind = column[0]
+    if kind == "np":
+        return np.frombuffer(column[2], dtype=np.dtype(column[1])).copy()
+    if kind == "cat":
+        codes = np.frombuffer(column[3], dtype=np.dtype(column[2]))
+        return pd.Categorical.from_codes(codes, categories=pd.Index(column[1], dtype=object if not column[1] else None))
+    if kind == "obj":
+        return _objects_raw(column[1])
+    if kind == "strcodes":
+        codes = np.frombuffer(column[2], dtype=np.int64)
+        # code -1 (missing) picks the appended None
+        return _strings(list(column[1]) + [None]).take(np.where(codes < 0, len(column[1]), codes))
+    return _strings(column[1])
+
+
+def _objects_raw(values: list):
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr

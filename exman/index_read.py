@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import re
+import time
 
 from exman.types import to_plain
 
@@ -45,10 +46,16 @@ META_FIELDS = 16  # KEY..DIRTY
 
 
 class Interner:
-    """Share equal tuples and strings between entries: the cache pickles each once."""
+    """Share equal tuples and strings between entries: the cache pickles each once.
+
+    It also remembers schema summaries by the exact bytes of the schema in
+    ``run.json``: runs of one script share them, and summarising 20 params
+    costs more than reading the file.
+    """
 
     def __init__(self):
         self._seen: dict = {}
+        self.schemas: dict = {}
 
     def __call__(self, value):
         return self._seen.setdefault(value, value)
@@ -79,16 +86,18 @@ def read_run(folder: str, name: str, params_name: str, params_st, *, pm, intern:
     extended instead of re-read when ``metrics.jsonl`` only grew.
     """
     warnings: list[str] = []
-    meta, run_st = _read_json(os.path.join(folder, RUN_FILE), warnings)
-    params_path = os.path.join(folder, params_name)
+    meta, run_st, schema = _read_json(folder + "/" + RUN_FILE, warnings, intern)
+    params_path = folder + "/" + params_name
     params: dict = {}
-    schema = None
     extra: dict = {}
     ok = True
     if meta is not None:
-        params = meta.get("params") if isinstance(meta.get("params"), dict) else {}
-        extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
-        schema = meta.get("schema") if isinstance(meta.get("schema"), dict) else None
+        params = meta.get("params")
+        if type(params) is not dict:
+            params = {}
+        extra = meta.get("extra")
+        if type(extra) is not dict:
+            extra = {}
         recorded = meta.get("params_stat")
         if params_st is not None and recorded != [params_st.st_mtime_ns, params_st.st_size]:
             # Hand-edited after the run: the file is the truth, the schema still types it.
@@ -112,7 +121,7 @@ def read_run(folder: str, name: str, params_name: str, params_st, *, pm, intern:
         ok = False
         number = -1
 
-    metrics, mstate, metrics_st = _read_metrics(os.path.join(folder, METRICS_FILE), previous, warnings)
+    metrics, mstate, metrics_st = _read_metrics(folder + "/" + METRICS_FILE, previous, warnings)
 
     pkeys = intern(tuple(params))
     pvals = tuple(params.values())
@@ -143,7 +152,7 @@ def read_run(folder: str, name: str, params_name: str, params_st, *, pm, intern:
         extra.get("dirty") if isinstance(extra.get("dirty"), bool) else None,
         pkeys,
         pvals,
-        intern(_schema_key(schema)) if schema is not None else None,
+        schema,
         mkeys,
         mvals,
         mstate,
@@ -155,37 +164,70 @@ def read_run(folder: str, name: str, params_name: str, params_st, *, pm, intern:
     return entry, metrics_st, run_st
 
 
-def _read_json(path: str, warnings: list):
-    """``(dict or None, stat or None)``; the stat is of the file actually read."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None, None
-    except OSError as exc:
-        warnings.append(f"exman: cannot read {path}: {exc.strerror}")
-        return None, None
+def read_bytes(path: str, offset: int = 0):
+    """``(bytes from offset, stat)`` in one read for files that do not grow meanwhile."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         st = os.fstat(fd)
-        chunks = []
-        while True:
-            chunk = os.read(fd, max(st.st_size + 1, 65536))
-            if not chunk:
-                break
-            chunks.append(chunk)
-    except OSError as exc:
-        warnings.append(f"exman: cannot read {path}: {exc.strerror}")
-        return None, None
+        want = max(st.st_size - offset, 0) + 4096
+        data = os.pread(fd, want, offset)
+        if len(data) == want:  # the file grew since fstat: read the rest
+            chunks = [data]
+            while True:
+                offset += len(chunks[-1])
+                chunk = os.pread(fd, 1 << 20, offset)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data, st
     finally:
         os.close(fd)
+
+
+_JSON = json.JSONDecoder()
+_SCHEMA_KEY = b'"schema": '
+_AFTER_SCHEMA = b', "params_file": '
+
+
+def _read_json(path: str, warnings: list, intern: Interner | None = None):
+    """``(dict or None, stat or None, schema summary or None)``; the stat is of the file read.
+
+    The schema is two thirds of a typical ``run.json`` and the same for every
+    run of a script: when its exact bytes were summarised before, they are cut
+    out before parsing (``"schema": null``) and the summary reused.
+    """
     try:
-        data = json.loads(b"".join(chunks))
-    except ValueError as exc:
+        data, st = read_bytes(path)
+    except FileNotFoundError:
+        return None, None, None
+    except OSError as exc:
+        warnings.append(f"exman: cannot read {path}: {exc.strerror}")
+        return None, None, None
+    summary = memo = None
+    if intern is not None:
+        start = data.find(_SCHEMA_KEY)
+        end = data.rfind(_AFTER_SCHEMA)
+        if 0 <= start < end and data.count(_SCHEMA_KEY) == 1 and data.count(_AFTER_SCHEMA) == 1:
+            memo = data[start:end]
+            summary = intern.schemas.get(memo)
+            if summary is not None:
+                data = data[:start] + b'"schema": null' + data[end:]
+    try:
+        meta = _JSON.decode(data.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
         warnings.append(f"exman: {path} is not valid JSON ({exc}); using the params file instead")
-        return None, st
-    if not isinstance(data, dict):
+        return None, st, None
+    if not isinstance(meta, dict):
         warnings.append(f"exman: {path} is not a JSON object; using the params file instead")
-        return None, st
-    return data, st
+        return None, st, None
+    if summary is None and intern is not None:
+        schema = meta.get("schema")
+        if isinstance(schema, dict):
+            summary = intern(_schema_key(schema))
+            if memo is not None:
+                intern.schemas[memo] = summary
+    return meta, st, summary
 
 
 def _load_params(pm, path: str, warnings: list):
@@ -211,35 +253,24 @@ def _read_metrics(path: str, previous, warnings: list):
     ``state`` is ``(inode, bytes consumed, bad lines so far)``: when the file
     only grew since ``previous`` was read, only the new lines are parsed.
     """
+    last: dict = {}
+    offset = bad = 0
+    state = previous[MSTATE] if previous is not None else None
     try:
-        fd = os.open(path, os.O_RDONLY)
+        if state is not None:
+            before = os.stat(path)
+            if before.st_ino == state[0] and state[1] <= before.st_size:
+                last = dict(zip(previous[MKEYS], previous[MVALS]))
+                offset, bad = state[1], state[2]
+        data, st = read_bytes(path, offset)
+        if offset and (st.st_ino != state[0] or st.st_size < offset):
+            last, offset, bad = {}, 0, 0  # replaced between the stat and the read: start over
+            data, st = read_bytes(path)
     except FileNotFoundError:
         return {}, None, None
     except OSError as exc:
         warnings.append(f"exman: cannot read {path}: {exc.strerror}")
         return {}, None, None
-    try:
-        st = os.fstat(fd)
-        last: dict = {}
-        offset = bad = 0
-        if previous is not None and previous[MSTATE] is not None:
-            ino, consumed, bad_before = previous[MSTATE]
-            if ino == st.st_ino and consumed <= st.st_size:
-                last = dict(zip(previous[MKEYS], previous[MVALS]))
-                offset, bad = consumed, bad_before
-        os.lseek(fd, offset, os.SEEK_SET)
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    except OSError as exc:
-        warnings.append(f"exman: cannot read {path}: {exc.strerror}")
-        return {}, None, None
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
     # A killed writer can leave a truncated last line: leave it for next time.
     end = data.rfind(b"\n") + 1
     if end:
@@ -258,7 +289,7 @@ def _parse_lines(body: bytes):
     """``(rows, number of unreadable lines)`` of complete JSON lines."""
     try:
         # One C-level parse of all lines is ~5x faster than one json.loads per line.
-        rows = json.loads(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]")
+        rows = json.loads((b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]").decode("utf-8"))
         if all(isinstance(r, dict) for r in rows):
             return rows, 0
     except ValueError:
@@ -363,6 +394,10 @@ def _naive_us(value, name: str):
     return (when - _EPOCH) // _US
 
 
+_UTC_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_OFFSETS: dict = {}  # quarter hour -> local UTC offset in microseconds
+
+
 def _local_us(value):
     """An ISO time with offset as microseconds since the naive epoch, in this machine's local time."""
     if not isinstance(value, str):
@@ -371,9 +406,15 @@ def _local_us(value):
         when = datetime.datetime.fromisoformat(value)
     except ValueError:
         return None
-    if when.tzinfo is not None:
-        when = when.astimezone().replace(tzinfo=None)
-    return (when - _EPOCH) // _US
+    if when.tzinfo is None:
+        return (when - _EPOCH) // _US
+    utc = (when - _UTC_EPOCH) // _US
+    # Offsets change on quarter hours at most: one localtime() per quarter hour seen.
+    bucket = utc // 900_000_000
+    offset = _OFFSETS.get(bucket)
+    if offset is None:
+        offset = _OFFSETS[bucket] = time.localtime(bucket * 900).tm_gmtoff * 1_000_000
+    return utc + offset
 
 
 def _float(value):

@@ -541,3 +541,61 @@ def test_concurrent_cache_writers(root, tmp_path):
         assert proc.returncode == 0, err
     assert len(index_cache.load(root, index_cache.header([]))["entries"]) >= 6
     pd.testing.assert_frame_equal(Index(root).info(), Index(root, cache=False).info())
+
+
+def test_unchanged_root_answers_from_the_packed_frame(root, monkeypatch):
+    from exman import index_frame
+
+    p = parser_v1(root)
+    make_run(p, logs=[{"loss": 1.0, "note": "a"}])
+    make_run(p, "--lr", "1", "--tag", "2", "--flag", "yes", "--opt", "adam", "--layers", "4", "--seed", "3")
+    make_run(p, fail=True)
+    make_run(p, "--tmp")
+    live = p.parse_args(["--tag", "x"])  # still running in this process
+    age(root)
+    for include_failed, include_tmp in ((False, False), (True, False), (False, True), (True, True)):
+        which = {"include_failed": include_failed, "include_tmp": include_tmp}
+        Index(root).info(**which)
+        builds = {"n": 0}
+        real = index_frame.build
+
+        def counting(*args, **kwargs):
+            builds["n"] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(index_frame, "build", counting)
+        warm = Index(root).info(**which)
+        monkeypatch.setattr(index_frame, "build", real)
+        assert builds["n"] == 0
+        cold = Index(root, cache=False).info(**which)
+        pd.testing.assert_frame_equal(warm, cold)
+        assert warm.attrs == cold.attrs and len(warm) == 3 + include_failed + include_tmp
+        assert warm.status.tolist()[-1] == "running"
+    live.safe_experiment.__exit__(None, None, None)
+    assert Index(root).info().status.tolist() == ["completed"] * 3
+
+
+def test_unchanged_index_folder_still_sees_file_changes(root, monkeypatch):
+    """With index/ untouched the warm check skips listing it; run files are still compared."""
+    p = parser_v1(root)
+    for lr in (0.1, 0.2, 0.3):
+        make_run(p, "--lr", lr, logs=[{"loss": lr}])
+    age(root)
+    ix = Index(root)
+    ix.info()
+    assert ix.info().lr.tolist() == [0.1, 0.2, 0.3]
+    head = index_cache.header([])
+    assert index_cache.load_split(root, head, index_cache.FRAME_FILE.format("index"))[0]["memo"]["listing"]
+    runs = sorted((root / "runs").iterdir())
+    params = runs[0] / "params.yaml"
+    params.write_text(params.read_text().replace("lr: 0.1", "lr: 0.9"))
+    age(params, 1800)
+    count = reads(monkeypatch)
+    assert ix.info().lr.tolist() == [0.9, 0.2, 0.3] and count["n"] == 1
+    with open(runs[1] / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"step": 9, "time": time.time(), "loss": 0.01}) + "\n")
+    age(runs[1] / "metrics.jsonl", 1700)
+    assert ix.info().loss.tolist() == [0.1, 0.01, 0.3]
+    shutil.rmtree(runs[2])  # its index link now dangles; index/ itself is unchanged
+    with pytest.warns(IndexWarning, match=runs[2].name):
+        assert ix.info().id.tolist() == [1, 2]
