@@ -126,9 +126,13 @@ def _load_ref(value: str) -> object:
     return obj
 
 
-def _cache_file() -> Path:
+def _cache_file(key: list) -> Path:
+    import zlib  # hashlib's import costs ~4 ms; a checksum is enough to name a file
+
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "exman" / "entry_points.json"
+    # One file per sys.path, so scripts in different folders do not evict each other.
+    digest = "%08x" % zlib.crc32(json.dumps([entry for entry, _ in key]).encode())
+    return Path(base) / "exman" / f"entry_points-{digest}.json"
 
 
 def _path_key() -> list:
@@ -144,25 +148,14 @@ def _path_key() -> list:
 def _entry_points() -> list[tuple[str, str, str]]:
     """(name, value, distribution) for the ``exman`` group, cached by sys.path mtimes."""
     key = _path_key()
-    cache = _cache_file()
+    cache = _cache_file(key)
     try:
         data = json.loads(cache.read_text())
         if data.get("key") == key:
             return [tuple(row) for row in data["entry_points"]]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    from importlib.metadata import distributions
-
-    found, seen = [], set()
-    for dist in distributions():
-        # Reading entry_points.txt directly avoids parsing every distribution's METADATA.
-        text = dist.read_text("entry_points.txt")
-        if not text or f"[{ENTRY_POINT_GROUP}]" not in text:
-            continue
-        for ep in dist.entry_points:
-            if ep.group == ENTRY_POINT_GROUP and ep.name not in seen:
-                seen.add(ep.name)
-                found.append((ep.name, ep.value, f"{dist.metadata['Name']} {dist.version}"))
+    found = _scan(entry for entry, _ in key)
     try:
         from exman.fs import atomic_write
 
@@ -171,6 +164,48 @@ def _entry_points() -> list[tuple[str, str, str]]:
     except OSError:
         pass  # a read-only home must not stop a run
     return found
+
+
+def _scan(path_entries) -> list[list[str]]:
+    """Read ``[exman]`` sections of ``*.dist-info/entry_points.txt`` on sys.path.
+
+    Done by hand rather than with importlib.metadata, whose import alone (email,
+    csv, zipfile) costs a training script ~25 ms; first distribution on the path
+    wins, as with importlib.metadata.
+    """
+    found, seen = [], set()
+    for entry in path_entries:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except OSError:
+            continue
+        for folder in names:
+            if not folder.endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                with open(os.path.join(entry or ".", folder, "entry_points.txt"), encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            if f"[{ENTRY_POINT_GROUP}]" not in text:
+                continue
+            dist = " ".join(folder.rsplit(".", 1)[0].split("-", 1)).replace("_", "-")
+            for name, value in _section(text, ENTRY_POINT_GROUP):
+                if name not in seen:
+                    seen.add(name)
+                    found.append([name, value, dist])
+    return found
+
+
+def _section(text: str, group: str):
+    inside = False
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            inside = line == f"[{group}]"
+        elif inside and "=" in line and not line.startswith(("#", ";")):
+            name, value = line.split("=", 1)
+            yield name.strip(), value.strip()
 
 
 def describe(pm: pluggy.PluginManager) -> list[dict]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import atexit
 import datetime
 import os
-import shutil
-import signal
 import sys
 import threading
 import time as _time
@@ -112,6 +110,8 @@ class SafeExperiment:
         return SafeExperiment(self.run, prompt=prompt, default=default, timeout=timeout)
 
     def __enter__(self) -> Run:
+        import signal
+
         self.run.entered = True
         if threading.current_thread() is threading.main_thread():
             self._old_term = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -119,6 +119,8 @@ class SafeExperiment:
         return self.run
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        import signal
+
         if self._old_term is not None:
             signal.signal(signal.SIGTERM, self._old_term)
         run = self.run
@@ -139,7 +141,7 @@ class SafeExperiment:
         return False
 
 
-def _raise_terminated(signum, frame):
+def _raise_terminated(signum, frame):  # SIGTERM -> an exception the with-block sees
     raise Terminated(f"received signal {signum}")
 
 
@@ -197,6 +199,8 @@ def start_run(parser, namespace, options: dict) -> Run:
         pm.hook.on_run_start(run=run)
     except BaseException:
         # A half-made run must not look like a real one.
+        import shutil
+
         for link in run.links:
             _unlink(link)
         shutil.rmtree(path, ignore_errors=True)
@@ -206,6 +210,8 @@ def start_run(parser, namespace, options: dict) -> Run:
 
 
 def _make_layout(parser) -> None:
+    if getattr(parser, "_layout_made", False) and parser.runs.is_dir():
+        return
     root = parser.root
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"exman root {root} exists and is not a folder")
@@ -221,6 +227,7 @@ def _make_layout(parser) -> None:
         for folder in (root / ".exman", root / ".exman" / "ids"):
             if folder.is_dir():
                 _share(folder)
+    parser._layout_made = True
 
 
 def _share(folder: Path) -> None:
@@ -263,4 +270,7 @@ def _track(run: Run) -> None:
 def _close_open_runs() -> None:
     for run in _OPEN:
         if not run.ended and not run.entered:
-            run.end("completed")
+            try:
+                run.end("completed")
+            except OSError:
+                pass  # the run folder was removed while the script ran: nothing left to mark

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import traceback
 
 from exman import hookimpl
 from exman.fs import atomic_write
@@ -13,6 +12,8 @@ TRACEBACK_FILE = "traceback.txt"
 @hookimpl
 def on_run_end(run, status, exc_info):
     if exc_info is not None and status in ("failed", "interrupted"):
+        import traceback  # only an ending with an exception needs it
+
         atomic_write(run.path / TRACEBACK_FILE, "".join(traceback.format_exception(*exc_info)))
 
 

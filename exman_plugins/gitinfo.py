@@ -6,7 +6,6 @@ than importing one, and only scripts that ask for git pay them.
 from __future__ import annotations
 
 import os
-import subprocess
 
 from exman import hookimpl
 from exman.fs import atomic_write
@@ -24,6 +23,8 @@ def _repo(parser) -> str:
 
 def _git(parser, *args, raw: bool = False):
     """git's output as text, or as bytes with ``raw`` (a diff of non-UTF-8 files)."""
+    import subprocess  # only scripts that ask for git pay for it
+
     try:
         out = subprocess.run(["git", "-C", _repo(parser), *args], capture_output=True, check=False)
     except FileNotFoundError:

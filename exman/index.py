@@ -1,0 +1,502 @@
+"""``exman.Index``: every run of a root as one typed pandas DataFrame.
+
+This module owns *which* runs a call covers (the ``index/`` links, a mark's
+subtree, ``fails/``), the on-disk cache check, and run statuses as of now.
+Reading one run lives in ``exman.index_read``, the cache file in
+``exman.index_cache``, typing columns in ``exman.index_frame``. pandas is
+imported only when a DataFrame is built, never by ``import exman``.
+
+Cache check per run, in system calls: the params file (through the index
+link), ``metrics.jsonl``, plus ``run.json`` while the run has not reached a
+final status, plus the run folder when an ``indexing`` plugin is installed.
+"""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from pathlib import Path
+
+from exman import fs
+from exman import index_cache
+from exman import index_read as R
+
+# A run on another host whose run.json heartbeat is older than this is `stale`.
+# It must exceed the writers' EXMAN_HEARTBEAT (60 s by default).
+STALE_AFTER = float(os.environ.get("EXMAN_STALE_AFTER", "300"))
+
+# A file modified less than this long ago may change again within the same
+# mtime tick (coarse on NFS), unseen by its stat: such entries are re-read next
+# call instead of trusted (git's "racy clean" rule).
+RACY_SECONDS = 2.0
+
+__all__ = ["Index", "NotARootError", "IndexWarning", "varying", "STALE_AFTER"]
+
+
+class NotARootError(ValueError):
+    """The path given to ``Index`` is not a folder made by exman."""
+
+
+class IndexWarning(UserWarning):
+    """A run (or one of its files) could not be read; the rest of the index is fine."""
+
+
+class Index:
+    """The runs recorded under ``root``.
+
+    ``Index(root).info()`` is the table of runs; ``info("some/mark")`` the runs
+    marked under ``marked/some/mark/`` at any depth. ``cache=False`` (or
+    ``EXMAN_INDEX_CACHE=0``) skips the on-disk cache; ``plugins`` and
+    ``disable_plugins`` work as in ``ExParser``.
+    """
+
+    def __init__(self, root, *, plugins=(), disable_plugins=(), cache: bool | None = None):
+        path = Path(os.fspath(root)).expanduser()
+        if not fs.is_root(path):
+            raise NotARootError(f"{path} is not an exman root (no runs/ and index/ folders)")
+        self.root = path.resolve()
+        self._plugins = list(plugins)
+        self._disable = list(disable_plugins)
+        self._pm = None
+        if cache is None:
+            cache = os.environ.get("EXMAN_INDEX_CACHE", "1").strip().lower() not in ("0", "no", "false", "off")
+        self.cache = bool(cache)
+
+    def __repr__(self) -> str:
+        return f"<exman.Index {self.root}>"
+
+    runs = property(lambda self: self.root / "runs")
+    index = property(lambda self: self.root / "index")
+    marked = property(lambda self: self.root / "marked")
+    tmp = property(lambda self: self.root / "tmp")
+    fails = property(lambda self: self.root / "fails")
+
+    @property
+    def pm(self):
+        if self._pm is None:
+            from exman.plugins import get_plugin_manager
+
+            self._pm = get_plugin_manager(disable=self._disable, plugins=self._plugins)
+        return self._pm
+
+    # -- public API ---------------------------------------------------------
+    def info(self, source=None, *, njobs=1, include_failed: bool = False):
+        """One row per run, sorted by id.
+
+        ``source``: None for every indexed run, or a mark key (``"a/b"``,
+        ``"arg1/"``) for the runs under ``marked/<key>`` at any depth; an
+        unknown mark raises ``KeyError``. ``include_failed`` adds the runs in
+        ``fails/``. ``njobs`` is accepted for compatibility with 0.1.9 and
+        ignored: the cache makes reading in parallel moot.
+        """
+        rels, entries, statuses = self._collect(source, include_failed)
+        from exman import index_frame
+
+        df = index_frame.build(self.root, rels, entries, statuses)
+        df.attrs["root"] = self.root
+        return df
+
+    def varying(self, df=None) -> list:
+        """Param columns of ``df`` (default: ``info()``) whose values differ, in declaration order."""
+        return varying(self.info() if df is None else df)
+
+    def metrics(self, source=None, *, include_failed: bool = False):
+        """Every logged row as a long DataFrame: ``id, step, time, metric, value``.
+
+        ``source`` is None, a mark key (as in ``info``) or a DataFrame from
+        ``info()`` (its ``root`` and ``id`` columns pick the runs). Sorted by
+        id, then step, then the order the run logged them.
+        """
+        if source is not None and not isinstance(source, str):
+            targets = list(zip(source["id"].tolist(), (os.fspath(p) for p in source["root"])))
+        else:
+            rels, entries, _ = self._collect(source, include_failed)
+            root = os.fspath(self.root)
+            targets = [(e[R.ID], os.path.join(root, rel)) for rel, e in zip(rels, entries)]
+        return _metrics_frame(targets)
+
+    # -- which runs ---------------------------------------------------------
+    def _collect(self, source, include_failed):
+        """``(rels, entries, statuses)`` of the covered runs, sorted by id."""
+        pm = self.pm
+        head = index_cache.header(_indexing_plugins(pm))
+        plugins = bool(head["plugins"])
+        state = index_cache.load(self.root, head) if self.cache else {}
+        entries = state.get("entries", {})
+        links = state.get("links", {})
+        before = len(entries), len(links)
+        ctx = _Context(os.fspath(self.root), pm, entries, links, plugins)
+
+        if source is None:
+            ctx.scan_index()
+            if include_failed:
+                ctx.scan_fails()
+            keep = ctx.seen if include_failed else None
+            for rel in [r for r in entries if r not in ctx.seen and (keep is not None or not r.startswith("fails/"))]:
+                del entries[rel]
+                ctx.changed = True
+            for key in [k for k in links if k.startswith("index/") and k not in ctx.seen_links]:
+                del links[key]
+                ctx.changed = True
+        else:
+            prefix = ctx.scan_mark(str(source))
+            for key in [k for k in links if k.startswith(prefix) and k not in ctx.seen_links]:
+                del links[key]
+                ctx.changed = True
+            # include_failed adds nothing here: a failed run loses its marks when it moves.
+
+        for message in ctx.messages:
+            warnings.warn(message, IndexWarning, stacklevel=3)
+        if self.cache and (ctx.changed or (len(entries), len(links)) != before):
+            index_cache.save(self.root, head, {"entries": entries, "links": links})
+        return ctx.result()
+
+
+class _Context:
+    """One ``info()`` call's walk over run folders, checking each against the cache."""
+
+    def __init__(self, root: str, pm, entries: dict, links: dict, plugins: bool):
+        self.root = root
+        self.pm = pm
+        self.entries = entries
+        self.links = links
+        self.plugins = plugins
+        self.seen: dict = {}  # rel -> entry
+        self.run_stats: dict = {}  # rel -> stat of run.json, for runs not finished
+        self.seen_links: set = set()
+        self.messages: list = []
+        self.changed = False
+        self.intern = R.Interner()
+        self.host = os.uname().nodename
+
+    # -- walks --------------------------------------------------------------
+    def scan_index(self) -> None:
+        folder = os.path.join(self.root, "index")
+        links, seen_links = self.links, self.seen_links
+        with os.scandir(folder) as it:
+            for e in it:
+                name = e.name
+                if name[0] == ".":
+                    continue
+                key = "index/" + name
+                seen_links.add(key)
+                known = links.get(key)
+                if known is not None:
+                    rel, pname = known
+                    if e.is_symlink():
+                        if self.check(rel, e.path, pname, link=key):
+                            continue
+                    elif self.check(rel, os.path.join(self.root, rel, pname), pname, link=key):
+                        continue
+                self.index_link(key, e.path, e.is_symlink())
+
+    def index_link(self, key: str, path: str, is_link: bool) -> None:
+        """Resolve an ``index/`` entry that is new or changed, then read its run."""
+        if is_link:
+            try:
+                target = os.readlink(path)
+            except OSError as exc:
+                self.messages.append(f"exman: cannot read index link {path}: {exc.strerror}")
+                return
+            full = os.path.normpath(os.path.join(os.path.dirname(path), target))
+            folder, pname = os.path.split(full)
+            if not os.path.isdir(folder):
+                # An absolute link made before the root moved: the run may still be here.
+                moved = os.path.join(self.root, "runs", os.path.basename(folder))
+                if os.path.exists(os.path.join(moved, pname)):
+                    folder = moved
+                else:
+                    self.messages.append(f"exman: index link {path} points to a missing file ({target}); skipped")
+                    return
+            # Through the link when it resolves: the stat a warm call will compare.
+            stat_path = path if os.path.exists(path) else os.path.join(folder, pname)
+        else:
+            stem, ext = os.path.splitext(os.path.basename(path))
+            folder = os.path.join(self.root, "runs", stem)
+            pname = "params" + ext
+            stat_path = os.path.join(folder, pname)
+        rel = self.rel(folder)
+        self.links[key] = (rel, pname)
+        self.changed = True
+        self.read(rel, stat_path, pname, link=key)
+
+    def scan_mark(self, source: str) -> str:
+        """Walk ``marked/<source>``; return the link-key prefix it covers."""
+        parts = fs.check_relative_key(source, "mark")
+        start = os.path.join(self.root, "marked", *parts)
+        prefix = "marked/" + "/".join(parts)
+        if os.path.islink(start):
+            self.mark_link(prefix, start)
+            return prefix
+        if not os.path.isdir(start):
+            raise KeyError(source)
+        stack = [(start, prefix)]
+        while stack:
+            folder, key = stack.pop()
+            try:
+                it = os.scandir(folder)
+            except OSError as exc:
+                self.messages.append(f"exman: cannot list mark folder {folder}: {exc.strerror}")
+                continue
+            with it:
+                for e in it:
+                    if e.name[0] == ".":
+                        continue
+                    child = key + "/" + e.name
+                    if e.is_symlink():
+                        self.mark_link(child, e.path)
+                    elif e.is_dir(follow_symlinks=False):
+                        stack.append((e.path, child))
+        return prefix + "/"
+
+    def mark_link(self, key: str, path: str) -> None:
+        self.seen_links.add(key)
+        known = self.links.get(key)
+        if known is not None:
+            rel, pname = known
+            if self.check(rel, os.path.join(path, pname), pname, link=key):
+                return
+        try:
+            target = os.readlink(path)
+        except OSError as exc:
+            self.messages.append(f"exman: cannot read mark link {path}: {exc.strerror}")
+            return
+        folder = os.path.normpath(os.path.join(os.path.dirname(path), target))
+        if not os.path.isdir(folder):
+            self.messages.append(f"exman: mark {path} points to a missing run ({target}); skipped")
+            return
+        rel = self.rel(folder)
+        pname = self.params_name(rel)
+        self.links[key] = (rel, pname)
+        self.changed = True
+        self.read(rel, os.path.join(folder, pname), pname)
+
+    def scan_fails(self) -> None:
+        folder = os.path.join(self.root, "fails")
+        try:
+            it = os.scandir(folder)
+        except FileNotFoundError:
+            return
+        with it:
+            for e in it:
+                if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
+                    continue
+                rel = "fails/" + e.name
+                pname = self.params_name(rel)
+                stat_path = os.path.join(e.path, pname)
+                if not self.check(rel, stat_path, pname):
+                    self.read(rel, stat_path, pname, failed_dir=True)
+
+    # -- one run ------------------------------------------------------------
+    def check(self, rel: str, stat_path: str, pname: str, link: str | None = None) -> bool:
+        """Use the cached entry of ``rel`` when its files' stats are unchanged."""
+        entry = self.entries.get(rel)
+        if entry is None or entry[R.PARAMS_NAME] != pname:
+            return False
+        stat = os.stat
+        try:
+            pst = stat(stat_path)
+        except OSError:
+            return False
+        folder = self.root + "/" + rel
+        try:
+            mkey = stat(folder + "/metrics.jsonl")
+            mkey = (mkey.st_ino, mkey.st_mtime_ns, mkey.st_size)
+        except OSError:
+            mkey = R.NO_FILE
+        jst = None
+        if entry[R.STATUS] not in R.TERMINAL:
+            jst = R.try_stat(folder + "/run.json")
+        dkey = R.stat_key(R.try_stat(folder)) if self.plugins else R.NO_FILE
+        if hash(((pst.st_ino, pst.st_mtime_ns, pst.st_size), mkey, R.stat_key(jst), dkey)) != entry[R.KEY]:
+            return False
+        self.use(rel, entry, jst)
+        return True
+
+    def read(self, rel: str, stat_path: str, pname: str, link: str | None = None, failed_dir: bool = False) -> None:
+        folder = os.path.join(self.root, rel)
+        pst = R.try_stat(stat_path)
+        if pst is None and link is not None and link.startswith("index/"):
+            self.messages.append(f"exman: index link {os.path.join(self.root, link)} points to a missing file; skipped")
+            return
+        dkey = R.stat_key(R.try_stat(folder)) if self.plugins else R.NO_FILE
+        entry, mst, jst = R.read_run(
+            folder, os.path.basename(rel), pname, pst, pm=self.pm, intern=self.intern,
+            previous=self.entries.get(rel), plugins=self.plugins, failed_dir=failed_dir or rel.startswith("fails/"),
+        )
+        terminal = entry[R.STATUS] in R.TERMINAL
+        entry[R.KEY] = hash((R.stat_key(pst), R.stat_key(mst), R.NO_FILE if terminal else R.stat_key(jst), dkey))
+        newest = max([st.st_mtime for st in (pst, mst, jst) if st is not None], default=0.0)
+        if time.time() - newest < RACY_SECONDS:
+            entry[R.KEY] = None  # never matches: read again next call
+        self.entries[rel] = entry
+        self.changed = True
+        self.use(rel, entry, None if terminal else jst)
+
+    def use(self, rel: str, entry, run_stat) -> None:
+        if entry[R.WARNINGS]:
+            self.messages.extend(entry[R.WARNINGS])
+        if entry[R.OK]:
+            self.seen[rel] = entry
+            if run_stat is not None:
+                self.run_stats[rel] = run_stat
+        else:
+            self.seen.setdefault(rel, None)  # known but unreadable: keep its cache entry
+
+    def rel(self, folder: str) -> str:
+        root = self.root
+        if folder.startswith(root + os.sep):
+            return folder[len(root) + 1:]
+        return os.path.relpath(folder, root)
+
+    def params_name(self, rel: str) -> str:
+        entry = self.entries.get(rel)
+        if entry is not None:
+            return entry[R.PARAMS_NAME]
+        folder = os.path.join(self.root, rel)
+        if os.path.exists(os.path.join(folder, R.PARAMS_FILE)):
+            return R.PARAMS_FILE
+        meta, _ = R._read_json(os.path.join(folder, R.RUN_FILE), [])
+        name = meta.get("params_file") if meta else None
+        return name if isinstance(name, str) and name else R.PARAMS_FILE
+
+    # -- the answer ---------------------------------------------------------
+    def result(self):
+        pairs = [(rel, e) for rel, e in self.seen.items() if e is not None]
+        pairs.sort(key=lambda p: (p[1][R.ID], p[1][R.NAME]))
+        now = time.time()
+        statuses = [self.status(rel, e, now) for rel, e in pairs]
+        return [p[0] for p in pairs], [p[1] for p in pairs], statuses
+
+    def status(self, rel: str, entry, now: float) -> str:
+        status = entry[R.STATUS]
+        if status is None:
+            return "unknown"
+        if status != "running":
+            return status
+        if entry[R.HOST] == self.host:
+            return "running" if _alive(entry[R.PID]) else "crashed"
+        st = self.run_stats.get(rel)
+        if st is None or now - st.st_mtime > STALE_AFTER:
+            return "stale"
+        return "running"
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, owned by someone else
+        return True
+    return True
+
+
+def _indexing_plugins(pm) -> list:
+    """``name@mtime`` of every plugin implementing ``indexing``: editing one invalidates the cache."""
+    out = []
+    for impl in pm.hook.indexing.get_hookimpls():
+        stamp = ""
+        origin = getattr(impl.plugin, "__file__", None)
+        if origin:
+            try:
+                stamp = str(os.stat(origin).st_mtime_ns)
+            except OSError:
+                pass
+        out.append(f"{impl.plugin_name}@{stamp}")
+    return out
+
+
+def varying(df) -> list:
+    """Param columns whose values differ within ``df``, in declaration order.
+
+    The param columns are ``df.attrs["params"]`` (set by ``Index.info``); a
+    frame that lost its attrs falls back to every column that is not run
+    metadata. Missing values count as a value (NaN vs 1 differs); lists are
+    compared by content.
+    """
+    from exman.index_frame import GIT_COLUMNS, META_COLUMNS
+
+    names = df.attrs.get("params")
+    if names is None:
+        skip = set(META_COLUMNS) | set(GIT_COLUMNS) | set(df.attrs.get("metrics", ())) | set(df.attrs.get("plugins", ()))
+        names = [c for c in df.columns if c not in skip]
+    out = []
+    for name in names:
+        if name not in df.columns:
+            continue
+        seen = set()
+        for value in df[name].tolist():
+            seen.add(_hashable(value))
+            if len(seen) > 1:
+                out.append(name)
+                break
+    return out
+
+
+def _hashable(value):
+    if isinstance(value, float) and value != value:
+        return ("nan",)  # NaN != NaN, but two missing values are the same value
+    if value is None:
+        return ("nan",)
+    if isinstance(value, list):
+        return ("list", tuple(_hashable(v) for v in value))
+    try:
+        hash(value)
+    except TypeError:
+        return ("repr", repr(value))
+    return value
+
+
+def _metrics_frame(targets):
+    import numpy as np
+    import pandas as pd
+
+    from exman import index_frame
+
+    ids, steps, times, names, values = [], [], [], [], []
+    messages: list = []
+    for number, folder in targets:
+        for row in R.read_metric_rows(os.path.join(folder, R.METRICS_FILE), messages):
+            step = row.get("step")
+            when = row.get("time")
+            for key, value in row.items():
+                if key == "step" or key == "time":
+                    continue
+                ids.append(number)
+                steps.append(step)
+                times.append(when)
+                names.append(key)
+                values.append(value)
+    for message in messages:
+        warnings.warn(message, IndexWarning, stacklevel=3)
+    seconds = np.array([t if isinstance(t, (int, float)) else np.nan for t in times], dtype=np.float64)
+    df = pd.DataFrame({
+        "id": np.array(ids, dtype=np.int64),
+        "step": index_frame._infer(steps) if steps else np.array([], dtype=np.int64),
+        "time": _local_times(seconds),
+        "metric": index_frame._strings(names),
+        "value": index_frame._infer(values) if values else np.array([], dtype=np.float64),
+    })
+    if len(df):
+        df = df.sort_values(["id", "step"], kind="stable", ignore_index=True)
+    return df
+
+
+def _local_times(seconds):
+    """Unix seconds as naive local ``datetime64[ns]``, like ``info()``'s start and end."""
+    import numpy as np
+
+    if len(seconds) == 0:
+        return np.array([], dtype="datetime64[ns]")
+    # UTC offsets change at most every quarter hour: look each bucket up once.
+    finite = np.isfinite(seconds)
+    buckets = np.where(finite, seconds // 900, 0).astype(np.int64)
+    uniq, inverse = np.unique(buckets, return_inverse=True)
+    offsets = np.array([time.localtime(int(b) * 900).tm_gmtoff for b in uniq], dtype=np.float64)
+    local = seconds + offsets[inverse.reshape(-1)]
+    micros = np.where(finite, np.round(local * 1e6), 0).astype(np.int64)
+    micros[~finite] = np.iinfo(np.int64).min
+    return micros.view("datetime64[us]").astype("datetime64[ns]")
