@@ -80,16 +80,17 @@ class Index:
         return self._pm
 
     # -- public API ---------------------------------------------------------
-    def info(self, source=None, *, njobs=1, include_failed: bool = False):
+    def info(self, source=None, *, njobs=1, include_failed: bool = False, include_tmp: bool = False):
         """One row per run, sorted by id.
 
         ``source``: None for every indexed run, or a mark key (``"a/b"``,
         ``"arg1/"``) for the runs under ``marked/<key>`` at any depth; an
         unknown mark raises ``KeyError``. ``include_failed`` adds the runs in
-        ``fails/``. ``njobs`` is accepted for compatibility with 0.1.9 and
+        ``fails/``, ``include_tmp`` the debug runs in ``tmp/`` (``exman ls
+        --tmp``). ``njobs`` is accepted for compatibility with 0.1.9 and
         ignored: the cache makes reading in parallel moot.
         """
-        rels, entries, statuses = self._collect(source, include_failed)
+        rels, entries, statuses = self._collect(source, include_failed, include_tmp)
         from exman import index_frame
 
         df = index_frame.build(self.root, rels, entries, statuses)
@@ -116,7 +117,7 @@ class Index:
         return _metrics_frame(targets)
 
     # -- which runs ---------------------------------------------------------
-    def _collect(self, source, include_failed):
+    def _collect(self, source, include_failed, include_tmp=False):
         """``(rels, entries, statuses)`` of the covered runs, sorted by id."""
         pm = self.pm
         head = index_cache.header(_indexing_plugins(pm))
@@ -130,9 +131,12 @@ class Index:
         if source is None:
             ctx.scan_index()
             if include_failed:
-                ctx.scan_fails()
-            keep = ctx.seen if include_failed else None
-            for rel in [r for r in entries if r not in ctx.seen and (keep is not None or not r.startswith("fails/"))]:
+                ctx.scan_folder("fails")
+            if include_tmp:
+                ctx.scan_folder("tmp")
+            # Cached runs of a folder this call did not scan stay cached.
+            unscanned = tuple(p for p, on in (("fails/", include_failed), ("tmp/", include_tmp)) if not on)
+            for rel in [r for r in entries if r not in ctx.seen and not r.startswith(unscanned)]:
                 del entries[rel]
                 ctx.changed = True
             for key in [k for k in links if k.startswith("index/") and k not in ctx.seen_links]:
@@ -271,8 +275,9 @@ class _Context:
         self.changed = True
         self.read(rel, os.path.join(folder, pname), pname)
 
-    def scan_fails(self) -> None:
-        folder = os.path.join(self.root, "fails")
+    def scan_folder(self, name: str) -> None:
+        """Read every run folder in ``fails/`` or ``tmp/`` (they have no index links)."""
+        folder = os.path.join(self.root, name)
         try:
             it = os.scandir(folder)
         except FileNotFoundError:
@@ -281,11 +286,11 @@ class _Context:
             for e in it:
                 if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
                     continue
-                rel = "fails/" + e.name
+                rel = name + "/" + e.name
                 pname = self.params_name(rel)
                 stat_path = os.path.join(e.path, pname)
                 if not self.check(rel, stat_path, pname):
-                    self.read(rel, stat_path, pname, failed_dir=True)
+                    self.read(rel, stat_path, pname, failed_dir=name == "fails")
 
     # -- one run ------------------------------------------------------------
     def check(self, rel: str, stat_path: str, pname: str, link: str | None = None) -> bool:

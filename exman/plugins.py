@@ -44,6 +44,13 @@ DEFAULT_PLUGINS = {
 
 # Plugins only the command line needs: never imported by a training script.
 CLI_PLUGINS = {
+    "ls-command": "exman_plugins.commands.ls",
+    "show-command": "exman_plugins.commands.show",
+    "diff-command": "exman_plugins.commands.diff",
+    "mark-command": "exman_plugins.commands.mark",
+    "delete-command": "exman_plugins.commands.delete",
+    "rerun-command": "exman_plugins.commands.rerun",
+    "doctor-command": "exman_plugins.commands.doctor",
     "plugins-command": "exman_plugins.commands.plugins",
 }
 
@@ -212,7 +219,10 @@ def describe(pm: pluggy.PluginManager) -> list[dict]:
     """Name, origin and implemented hooks of every registered plugin."""
     rows = []
     for name, plugin in pm.list_name_plugin():
-        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        origin = plugin_dist(name) or ("default" if name in DEFAULT_PLUGINS or name in CLI_PLUGINS else "object")
-        rows.append({"name": name, "origin": origin, "module": getattr(plugin, "__name__", repr(plugin)), "hooks": hooks})
+        hooks = sorted({h.name for h in pm.get_hookcallers(plugin) or []})
+        dist = plugin_dist(name)
+        origin = dist or ("default" if name in DEFAULT_PLUGINS or name in CLI_PLUGINS else "object")
+        distribution, _, version = (dist or "").partition(" ")
+        rows.append({"name": name, "origin": origin, "distribution": distribution or None, "version": version or None,
+                     "module": getattr(plugin, "__name__", repr(plugin)), "hooks": hooks})
     return rows

@@ -73,6 +73,7 @@ def on_run_start(run):
         "user": _user(),
         "pid": os.getpid(),
         "python": "%d.%d.%d" % sys.version_info[:3],
+        "executable": sys.executable,  # so `exman rerun` uses the same interpreter
         "exman": __version__,
         # Set by `exman sweep` for its children: which sweep, which grid cell.
         "sweep": os.environ.get("EXMAN_SWEEP_ID") or None,

@@ -14,18 +14,20 @@ def register_commands(cli):
     @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
     @click.pass_obj
     def plugins_command(state, fmt):
-        """List loaded plugins and the hooks each implements.
+        """List loaded plugins, where each comes from and the hooks it implements.
+
+        Origin is "default" for exman's own plugins and "<distribution> <version>"
+        for plugins installed through the "exman" entry-point group.
 
         \b
         Example:
           exman plugins --format json
         """
         from exman.plugins import describe
+        from exman_plugins.commands._output import table
 
         rows = describe(state.pm)
         if fmt == "json":
             click.echo(json.dumps(rows, indent=2))
             return
-        width = max(len(r["name"]) for r in rows)
-        for r in rows:
-            click.echo(f"{r['name']:<{width}}  {r['origin']:<12}  {', '.join(r['hooks'])}")
+        table(["name", "origin", "hooks"], [[r["name"], r["origin"], ", ".join(r["hooks"])] for r in rows])

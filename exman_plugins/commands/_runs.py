@@ -1,0 +1,281 @@
+"""Finding runs on disk for the commands: id resolution, run files, safety checks.
+
+Every command turns its ID arguments into runs here, so ``3``, ``3-7`` and
+``000003-2026-01-01-12-00-00`` mean the same thing everywhere. Nothing here
+writes; it must stay free of pandas so ``mark``/``show`` start fast.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from exman.parser import RUN_NAME
+
+# Where runs live; searched in this order, so runs/ wins if a 0.1.9 root reused a number.
+FOLDERS = ("runs", "tmp", "fails")
+RANGE = re.compile(r"^(\d+)-(\d+)$")
+
+
+@dataclass(frozen=True)
+class RunRef:
+    id: int
+    name: str
+    path: Path  # root/<folder>/<name>
+    folder: str  # runs | tmp | fails (or marked, for a mark's links)
+
+
+def scan(root: Path, folders=FOLDERS) -> dict[int, RunRef]:
+    """Every run folder under ``folders``, by id (first folder wins)."""
+    found: dict[int, RunRef] = {}
+    for folder in folders:
+        try:
+            entries = list(os.scandir(root / folder))
+        except OSError:
+            continue
+        for entry in entries:
+            m = RUN_NAME.match(entry.name)
+            if m and entry.is_dir(follow_symlinks=False):
+                found.setdefault(int(m.group(1)), RunRef(int(m.group(1)), entry.name, Path(entry.path), folder))
+    return dict(sorted(found.items()))
+
+
+def resolve(root: Path, tokens, folders=FOLDERS, *, runs: dict | None = None) -> tuple[list[RunRef], list[str]]:
+    """(runs, unknown tokens) for IDs given as numbers, ranges ``a-b`` or run names.
+
+    A range only needs to hit one run: gaps left by deleted runs are normal.
+    A backwards range is a user mistake and stops the command.
+    """
+    if runs is None:
+        runs = scan(root, folders)
+    by_name = {r.name: r for r in runs.values()}
+    chosen: dict[int, RunRef] = {}
+    unknown: list[str] = []
+    for token in tokens:
+        text = str(token).strip()
+        # A path to a run folder or index link (shell completion) means that run.
+        name = os.path.basename(text.rstrip("/"))
+        for suffix in (".yaml", ".yml", ".json"):
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+        m = RANGE.match(text)
+        if text.isdigit():
+            hits = [runs[int(text)]] if int(text) in runs else []
+        elif m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if lo > hi:
+                raise click.ClickException(f"bad id range {text!r}: the first number must not exceed the second")
+            hits = [r for i, r in runs.items() if lo <= i <= hi]
+        elif name in by_name:
+            hits = [by_name[name]]
+        else:
+            hits = []
+        if not hits:
+            unknown.append(text)
+        for r in hits:
+            chosen.setdefault(r.id, r)
+    return sorted(chosen.values(), key=lambda r: r.id), unknown
+
+
+def scan_links(folder: Path) -> dict[int, RunRef]:
+    """Run-named symlinks in one folder (a mark), by id; ``path`` is the link."""
+    found = {}
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return found
+    for entry in entries:
+        m = RUN_NAME.match(entry.name)
+        if m and entry.is_symlink():
+            found[int(m.group(1))] = RunRef(int(m.group(1)), entry.name, Path(entry.path), "marked")
+    return dict(sorted(found.items()))
+
+
+def resolve_one(root: Path, token, folders=FOLDERS) -> RunRef:
+    runs, unknown = resolve(root, [token], folders)
+    if unknown or not runs:
+        raise click.ClickException(f"no run {token!r} in {root} (looked in {', '.join(f + '/' for f in folders)})")
+    if len(runs) > 1:
+        raise click.ClickException(f"{token!r} names {len(runs)} runs; give a single id")
+    return runs[0]
+
+
+def warn_unknown(unknown, where: str = "runs/") -> None:
+    if unknown:
+        click.echo(f"exman: warning: no such run in {where}: {', '.join(unknown)}", err=True)
+
+
+# -- reading a run's files ---------------------------------------------------
+
+RUN_FILE = "run.json"
+PARAMS_FILE = "params.yaml"
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_meta(path: Path) -> dict:
+    """run.json, or {} for a 0.1.9 run or a half-written one."""
+    try:
+        data = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_params(path: Path) -> dict:
+    """params.yaml as written (it wins over run.json when edited by hand)."""
+    from exman_plugins.params_yaml import loads
+
+    try:
+        data = loads((path / PARAMS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    except Exception:  # yaml.YAMLError: a damaged file must not stop `show`
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# Keys exman adds to params.yaml; everything else is the script's own.
+RECORDED = ("root", "time", "id", "commit", "dirty", "tmp", "git_dirty")
+
+
+def split_params(params: dict) -> tuple[dict, dict]:
+    own = {k: v for k, v in params.items() if k not in RECORDED}
+    extra = {k: v for k, v in params.items() if k in RECORDED}
+    return own, extra
+
+
+def last_metrics(path: Path) -> tuple[dict, dict, int]:
+    """({metric: last value}, {metric: its step}, number of rows); a torn last line is skipped."""
+    values: dict = {}
+    steps: dict = {}
+    rows = 0
+    try:
+        fh = open(path / METRICS_FILE, encoding="utf-8")
+    except OSError:
+        return values, steps, 0
+    with fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(row, dict):
+                continue
+            rows += 1
+            step = row.get("step")
+            for key, value in row.items():
+                if key not in ("step", "time"):
+                    values[key] = value
+                    steps[key] = step
+    return values, steps, rows
+
+
+def tail(path: Path, lines: int) -> list[str] | None:
+    """The last ``lines`` lines of a text file, reading only its end."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            chunk = min(size, max(4096, lines * 400))
+            fh.seek(size - chunk)
+            data = fh.read()
+    except OSError:
+        return None
+    text = data.decode("utf-8", errors="replace").splitlines()
+    if chunk < size and text:
+        text = text[1:]  # the first line is probably cut
+    return text[-lines:] if lines > 0 else []
+
+
+# -- safety --------------------------------------------------------------------
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, all symlinks resolved, is ``root`` or below it."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def parent_inside(root: Path, path: Path) -> bool:
+    """For unlinking ``path`` itself: its folder must resolve inside the root."""
+    return inside(root, path.parent)
+
+
+# -- liveness of runs recorded as running ----------------------------------------
+
+
+def liveness(path: Path, meta: dict) -> str:
+    """The recorded status, or ``crashed``/``stale`` for a ``running`` run that is not.
+
+    The same rule as ``exman.Index`` (its pid check and ``STALE_AFTER``), so
+    ``ls``, ``show`` and ``doctor`` agree on every run.
+    """
+    import time
+
+    from exman.index import STALE_AFTER, _alive
+
+    status = meta.get("status") or ""
+    if status != "running":
+        return status
+    if meta.get("host") == os.uname().nodename:
+        return "running" if _alive(meta.get("pid")) else "crashed"
+    try:
+        beat = os.stat(path / RUN_FILE).st_mtime
+    except OSError:
+        return "stale"
+    return "stale" if time.time() - beat > STALE_AFTER else "running"
+
+
+# -- shell completion ----------------------------------------------------------------
+
+
+def _root_for_completion(ctx) -> Path | None:
+    from exman.cli import find_root
+
+    top = ctx.find_root()
+    return find_root(top.params.get("root"))
+
+
+def complete_ids(ctx, param, incomplete: str):
+    """Run numbers and names for shell completion (``_EXMAN_COMPLETE=bash_source exman``)."""
+    root = _root_for_completion(ctx)
+    if root is None:
+        return []
+    runs = scan(root).values()
+    if incomplete.isdigit() or not incomplete:
+        return [str(r.id) for r in runs if str(r.id).startswith(incomplete)]
+    return [r.name for r in runs if r.name.startswith(incomplete)]
+
+
+def complete_marks(ctx, param, incomplete: str):
+    """Existing mark keys (folders under ``marked/``), not following links."""
+    root = _root_for_completion(ctx)
+    if root is None:
+        return []
+    marked = root / "marked"
+    keys = []
+    for folder, dirs, _ in os.walk(marked, followlinks=False):
+        for d in dirs:
+            path = Path(folder) / d
+            if not path.is_symlink():
+                keys.append(path.relative_to(marked).as_posix())
+    return sorted(k for k in keys if k.startswith(incomplete))
+
+
+class fs_errors:
+    """Turn an OSError from the file system (permissions, full disk) into one clean error line."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, OSError):
+            name = str(getattr(exc, "filename", None) or "")
+            where = f": {name if len(name) < 160 else name[:60] + '...' + name[-60:]}" if name else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+        return False

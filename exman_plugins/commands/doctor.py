@@ -1,0 +1,128 @@
+"""``exman doctor [--fix]``: find and repair broken links and runs that died without a word.
+
+Problems: dangling links in ``index/`` and ``marked/``, runs recorded as
+``running`` whose process is gone (same host) — ``--fix`` removes those links
+and records such runs as ``crashed`` in run.json. Notes: runs in ``runs/``
+that are not in the index (``exman delete`` does that on purpose, so only
+``--reindex`` links them again) and runs on other hosts whose heartbeat
+stopped (``stale``: that host may just be unreachable). Run data is never
+deleted.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+
+import click
+
+from exman import hookimpl
+from exman.fs import atomic_write, relative_symlink
+from exman_plugins.commands._runs import FOLDERS, RUN_FILE, fs_errors, inside, liveness, read_meta, scan
+
+
+def dangling_links(root: Path) -> list[Path]:
+    found = []
+    try:
+        entries = sorted(os.scandir(root / "index"), key=lambda e: e.name)
+    except OSError:
+        entries = []
+    for entry in entries:
+        if entry.is_symlink() and not os.path.exists(entry.path):
+            found.append(Path(entry.path))
+    for folder, dirs, files in os.walk(root / "marked", followlinks=False):
+        for name in sorted(dirs + files):
+            path = Path(folder) / name
+            if path.is_symlink() and not path.exists():
+                found.append(path)
+    return found
+
+
+def unindexed(root: Path) -> list:
+    try:
+        indexed = {e.name.rpartition(".")[0] for e in os.scandir(root / "index")}
+    except OSError:
+        indexed = set()
+    return [r for r in scan(root, ("runs",)).values() if r.name not in indexed]
+
+
+def mark_crashed(run_path: Path) -> bool:
+    """Record a dead run as crashed; its last heartbeat is taken as its end."""
+    file = run_path / RUN_FILE
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+        beat = os.stat(file).st_mtime
+    except (OSError, ValueError):
+        return False
+    if meta.get("status") != "running":
+        return False  # it ended while we looked
+    end = datetime.datetime.fromtimestamp(beat).astimezone()
+    meta["status"] = "crashed"
+    meta["end"] = end.isoformat(timespec="microseconds")
+    try:
+        start = datetime.datetime.fromisoformat(meta["start"])
+        meta["duration"] = round(max(0.0, (end - start).total_seconds()), 6)
+    except (KeyError, TypeError, ValueError):
+        pass
+    atomic_write(file, json.dumps(meta, ensure_ascii=False, indent=1))
+    return True
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("doctor")
+    @click.option("--fix", is_flag=True, help="remove dangling links and record dead runs as crashed")
+    @click.option("--reindex", is_flag=True, help="with --fix: link runs missing from index/ back into it")
+    @click.pass_obj
+    def doctor(state, fix, reindex):
+        """Check a root: dangling links, unindexed runs, dead 'running' runs.
+
+        Exits with status 1 when it finds problems it did not fix.
+
+        \b
+        Example:
+          exman doctor
+          exman doctor --fix
+        """
+        root = state.root
+        with fs_errors():
+            problems = _check(root, fix, reindex)
+        if problems:
+            raise click.ClickException(f"{problems} problem(s) found; `exman doctor --fix` repairs them")
+        click.echo("ok" if not fix else "done")
+
+
+def _check(root: Path, fix: bool, reindex: bool) -> int:
+    """Report (and with ``fix`` repair) what is wrong; return the problems left."""
+    problems = 0
+    for link in dangling_links(root):
+        rel, target = os.path.relpath(link, root), os.readlink(link)
+        if fix and inside(root, link.parent):
+            os.unlink(link)
+            click.echo(f"removed dangling link {rel} -> {target}")
+        else:
+            problems += 1
+            click.echo(f"dangling link: {rel} -> {target}")
+    for run in scan(root, FOLDERS).values():
+        meta = read_meta(run.path)
+        if meta.get("status") != "running":
+            continue
+        status = liveness(run.path, meta)
+        if status == "crashed":
+            if fix and mark_crashed(run.path):
+                click.echo(f"recorded run {run.id} as crashed ({run.folder}/{run.name}, pid {meta.get('pid')} is gone)")
+            else:
+                problems += 1
+                click.echo(f"dead run: {run.id} ({run.folder}/{run.name}) is 'running' but pid {meta.get('pid')} is gone")
+        elif status == "stale":
+            click.echo(f"note: run {run.id} on {meta.get('host')} has sent no heartbeat for a while (stale)")
+    for run in unindexed(root):
+        params = run.path / "params.yaml"
+        if fix and reindex and params.is_file():
+            relative_symlink(root / "index" / (run.name + params.suffix), params)
+            click.echo(f"indexed run {run.id} again ({run.name})")
+        else:
+            click.echo(f"note: run {run.id} ({run.name}) is not in index/ (deleted with `exman delete`?"
+                       f" `exman doctor --fix --reindex` adds it back)")
+    return problems

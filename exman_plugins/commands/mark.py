@@ -1,0 +1,128 @@
+"""``exman mark KEY ID...`` and ``exman unmark KEY ID...``: relative links under ``marked/KEY/``.
+
+A key is checked before anything is created: no absolute path, no ``..``,
+and no existing component of it may be a symlink or a file, so a mark can
+never be written outside ``marked/``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from exman import hookimpl
+from exman.fs import check_relative_key, relative_symlink
+from exman_plugins.commands._runs import complete_ids, complete_marks, fs_errors, inside, resolve, scan, scan_links, warn_unknown
+
+
+def mark_folder(root: Path, key: str, *, create: bool) -> Path:
+    """``root/marked/<key>``, refusing keys that would leave ``marked/``."""
+    try:
+        parts = check_relative_key(key, "mark key")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    marked = root / "marked"
+    if marked.is_symlink() or (marked.exists() and not inside(root, marked)):
+        raise click.ClickException(f"{marked} is a symlink; refusing to write marks through it")
+    folder = marked
+    with fs_errors():
+        for part in parts:
+            folder = folder / part
+            shown = os.path.relpath(folder, root)
+            if folder.is_symlink():
+                raise click.ClickException(f"mark key {key!r}: {shown} is a symlink, a key must stay inside marked/")
+            if folder.exists() and not folder.is_dir():
+                raise click.ClickException(f"mark key {key!r}: {shown} exists and is not a folder")
+            if not folder.exists() and not create:
+                raise click.ClickException(f"no mark {key!r} in {root} (see: ls {marked})")
+    return folder
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("mark")
+    @click.argument("key", shell_complete=complete_marks)
+    @click.argument("ids", nargs=-1, required=True, shell_complete=complete_ids)
+    @click.pass_obj
+    def mark(state, key, ids):
+        """Mark runs: link each under marked/KEY/ (KEY may be a/b/c).
+
+        IDS are numbers, ranges (3-7) or run names. Unknown ids are reported
+        on stderr; the others are still marked.
+
+        \b
+        Example:
+          exman mark best 3 5-7
+          exman mark paper/table1 000012-2026-01-02-10-00-00
+        """
+        root = state.root
+        folder = mark_folder(root, key, create=True)
+        runs, unknown = resolve(root, ids, ("runs",))
+        warn_unknown(unknown)
+        if not runs:
+            raise click.ClickException("nothing to mark")
+        with fs_errors():
+            _mark(root, key, folder, runs)
+
+    @cli.command("unmark")
+    @click.argument("key", shell_complete=complete_marks)
+    @click.argument("ids", nargs=-1, required=True, shell_complete=complete_ids)
+    @click.pass_obj
+    def unmark(state, key, ids):
+        """Remove the marked/KEY/ links of runs (the runs stay).
+
+        Folders of the key left empty are removed too.
+
+        \b
+        Example:
+          exman unmark best 5 6
+        """
+        root = state.root
+        folder = mark_folder(root, key, create=False)
+        # Links whose run was deleted can still be unmarked, by id or name.
+        candidates = {**scan(root, ("runs",)), **scan_links(folder)}
+        runs, unknown = resolve(root, ids, runs=candidates)
+        warn_unknown(unknown, where=f"runs/ or marked/{key}/")
+        with fs_errors():
+            removed = _unmark(key, folder, runs)
+            _prune(root / "marked", folder)
+        if not removed:
+            raise click.ClickException("nothing unmarked")
+
+
+def _mark(root: Path, key: str, folder: Path, runs) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for run in runs:
+        link = folder / run.name
+        if link.is_symlink() and os.path.realpath(link) == os.path.realpath(run.path):
+            click.echo(f"already marked {key}: {run.name}")
+            continue
+        if os.path.lexists(link):
+            click.echo(f"exman: warning: {os.path.relpath(link, root)} exists and is not a link to run {run.id}; skipped", err=True)
+            continue
+        relative_symlink(link, run.path, directory=True)
+        click.echo(f"marked {key}: {run.name}")
+
+
+def _unmark(key: str, folder: Path, runs) -> int:
+    removed = 0
+    for run in runs:
+        link = folder / run.name
+        if not link.is_symlink():
+            click.echo(f"exman: warning: run {run.id} is not marked {key!r}", err=True)
+            continue
+        os.unlink(link)
+        removed += 1
+        click.echo(f"unmarked {key}: {run.name}")
+    return removed
+
+
+def _prune(top: Path, folder: Path) -> None:
+    """Remove ``folder`` and its parents up to ``top`` while they are empty."""
+    while folder != top and top in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent

@@ -1,0 +1,161 @@
+"""``exman show ID``: everything about one run on one screen.
+
+Reads the run folder directly (params.yaml, run.json, metrics.jsonl, log.txt,
+traceback.txt) rather than through the Index, so it starts without pandas and
+works on a run that is still running or was set aside in fails/.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+
+import click
+
+from exman import hookimpl
+from exman_plugins.commands import _output as out
+from exman_plugins.commands._runs import complete_ids, last_metrics, liveness, read_meta, read_params, resolve_one, split_params, tail
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def files_of(path) -> list[tuple[str, int]]:
+    """(relative name, size) of the run's files, folders first level only."""
+    rows = []
+    for entry in sorted(os.scandir(path), key=lambda e: e.name):
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                count = sum(len(f) for _, _, f in os.walk(entry.path))
+                rows.append((entry.name + "/", -count))
+            else:
+                rows.append((entry.name, entry.stat(follow_symlinks=False).st_size))
+        except OSError:
+            continue
+    return rows
+
+
+def describe_run(run) -> dict:
+    """The plain data ``show`` prints (and ``--format json`` returns)."""
+    meta = read_meta(run.path)
+    params = read_params(run.path)
+    if not params and isinstance(meta.get("params"), dict):
+        params = dict(meta["params"], **(meta.get("extra") or {}))
+    own, extra = split_params(params)
+    values, steps, rows = last_metrics(run.path)
+    return {
+        "id": run.id,
+        "name": run.name,
+        "folder": run.folder,
+        "path": str(run.path),
+        "status": liveness(run.path, meta) if meta else None,
+        "meta": meta,
+        "params": own,
+        "commit": extra.get("commit"),
+        "dirty": extra.get("dirty", extra.get("git_dirty")),
+        "metrics": values,
+        "metric_steps": steps,
+        "metric_rows": rows,
+        "files": [{"name": n, "size": s} for n, s in files_of(run.path)],
+    }
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("show")
+    @click.argument("run_id", metavar="ID", shell_complete=complete_ids)
+    @click.option("-n", "--lines", default=20, show_default=True, help="lines of log.txt to show")
+    @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+    @click.pass_obj
+    def show(state, run_id, lines, fmt):
+        """Show one run: params, metadata, last metrics, files, end of its log.
+
+        ID is a number or a run name; runs in tmp/ and fails/ are found too.
+
+        \b
+        Example:
+          exman show 12
+          exman show 12 --format json | jq .params
+        """
+        run = resolve_one(state.root, run_id)
+        info = describe_run(run)
+        log = tail(run.path / "log.txt", lines)
+        traceback = tail(run.path / "traceback.txt", 200)
+        if fmt == "json":
+            info["log_tail"] = log
+            info["traceback"] = traceback
+            click.echo(json.dumps(info, indent=2, default=str))
+            return
+        _print(info, log, traceback, lines)
+
+
+def _print(info: dict, log, traceback, lines: int) -> None:
+    meta = info["meta"]
+    out.heading(f"run {info['id']}  {info['folder']}/{info['name']}")
+    items = []
+    if meta:
+        status = info["status"]
+        if status != meta.get("status"):
+            status = f"{status} (recorded: {meta.get('status')})"
+        items.append(("status", status))
+        items.append(("start", _when(meta.get("start"))))
+        if meta.get("end"):
+            items.append(("end", _when(meta["end"])))
+        items.append(("duration", out.duration(meta.get("duration"))))
+        if meta.get("argv"):
+            items.append(("command", " ".join(shlex.quote(a) for a in meta["argv"])))
+        items.append(("cwd", str(meta.get("cwd") or "")))
+        items.append(("host", f"{meta.get('host', '')}  user {meta.get('user', '')}  pid {meta.get('pid', '')}"))
+        items.append(("versions", f"python {meta.get('python', '?')}  exman {meta.get('exman', '?')}"))
+        if meta.get("sweep"):
+            items.append(("sweep", f"{meta['sweep']}  cell {meta.get('sweep_cell')}"))
+    else:
+        items.append(("status", "unknown (no run.json: recorded by exman 0.1.9?)"))
+    if info["commit"]:
+        items.append(("git", f"{info['commit']}{'  (dirty)' if info['dirty'] else ''}"))
+    out.pairs(items)
+
+    click.echo()
+    out.heading("params")
+    out.pairs([(k, _plain(v)) for k, v in info["params"].items()], indent="  ")
+
+    if info["metrics"]:
+        click.echo()
+        out.heading(f"metrics (last values, {info['metric_rows']} rows logged)")
+        out.pairs([(k, f"{out.value(v)}  (step {info['metric_steps'][k]})") for k, v in info["metrics"].items()], indent="  ")
+
+    click.echo()
+    out.heading("files")
+    out.pairs([(f["name"], _size(f["size"]) if f["size"] >= 0 else f"{-f['size']} files") for f in info["files"]], indent="  ")
+
+    if log:
+        click.echo()
+        out.heading(f"log.txt (last {min(lines, len(log))} lines)")
+        for line in log:
+            click.echo("  " + line)
+    if traceback:
+        click.echo()
+        out.heading("traceback.txt")
+        for line in traceback:
+            click.echo("  " + line)
+
+
+def _when(text) -> str:
+    """ISO 8601 from run.json as ``2026-01-02 10:00:00 +0100``."""
+    import datetime
+
+    try:
+        return datetime.datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M:%S %z").strip()
+    except (TypeError, ValueError):
+        return str(text or "")
+
+
+def _plain(v) -> str:
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, default=str)
+    return "null" if v is None else str(v)

@@ -1,0 +1,729 @@
+"""The ``exman`` command line on real roots made by ExParser.
+
+Each command runs at least once through the installed script in a
+subprocess (``exman_cmd``); the many small cases use click's CliRunner on a
+fresh ``make_cli()`` group to keep the suite fast. Roots come from one
+template built per module and copied (links and all) into each test.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from exman.cli import make_cli
+from exman_plugins.commands._runs import resolve
+
+from conftest import Script, env_for_subprocess
+
+
+# -- fixtures --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """Runs 1-3 in runs/ (lr 0.1, 0.2, 0.3; run 3 has seed 1), 4 in fails/, 5 in tmp/."""
+    s = Script(tmp_path_factory.mktemp("template"))
+    s.run("--lr", "0.1")
+    s.run("--lr", "0.2")
+    s.run("--lr", "0.3", "--seed", "1", "--name", "third")
+    s.run("--fail", "true", check=False)
+    s.run("--tmp")
+    return s.folder
+
+
+@pytest.fixture
+def proj(template, tmp_path) -> Script:
+    dst = tmp_path / "proj"
+    shutil.copytree(template, dst, symlinks=True)
+    return Script(dst, source=(template / "main.py").read_text())
+
+
+def name_of(root: Path, number: int) -> str:
+    for folder in ("runs", "tmp", "fails"):
+        for p in (root / folder).iterdir():
+            if p.name.startswith(f"{number:06d}-"):
+                return p.name
+    raise KeyError(number)
+
+
+def tree(path: Path) -> list[str]:
+    """Every path under ``path`` (links not followed), to check that nothing changed."""
+    out = []
+    for folder, dirs, files in os.walk(path):
+        for n in dirs + files:
+            out.append(os.path.relpath(os.path.join(folder, n), path))
+    return sorted(out)
+
+
+class Result:
+    def __init__(self, r):
+        self.code = r.exit_code
+        self.out = r.stdout
+        self.err = r.stderr
+        self.exception = r.exception
+
+
+def cli(root, *args, input=None, env=None) -> Result:
+    runner = CliRunner()
+    result = runner.invoke(make_cli(), ["--root", str(root), *map(str, args)], input=input, env=env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Result(result)
+
+
+def assert_error(r: Result, *words):
+    assert r.code != 0
+    assert "Traceback" not in r.err
+    lines = [line for line in r.err.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("Error: "), r.err
+    for word in words:
+        assert word in lines[-1], (word, r.err)
+
+
+# -- ids -------------------------------------------------------------------------
+
+
+def test_ids_numbers_ranges_names_paths(proj):
+    root = proj.root
+    third = name_of(root, 3)
+    runs, unknown = resolve(root, ["0001", "2-3", third, f"exman/runs/{third}/", f"index/{third}.yaml", "77", "x"])
+    assert [r.id for r in runs] == [1, 2, 3]
+    assert unknown == ["77", "x"]
+    runs, unknown = resolve(root, ["1-100"], ("runs",))
+    assert [r.id for r in runs] == [1, 2, 3] and not unknown
+    runs, _ = resolve(root, ["4", "5"])
+    assert [(r.id, r.folder) for r in runs] == [(4, "fails"), (5, "tmp")]
+
+
+def test_backwards_range_is_an_error(proj):
+    assert_error(cli(proj.root, "mark", "best", "3-1"), "3-1")
+
+
+# -- mark / unmark -------------------------------------------------------------------
+
+
+def test_mark_subprocess_makes_relative_links(proj, exman_cmd):
+    p = exman_cmd("--root", proj.root, "mark", "paper/table1", "1", "3")
+    assert "marked paper/table1" in p.stdout
+    folder = proj.root / "marked" / "paper" / "table1"
+    links = sorted(folder.iterdir())
+    assert [link.name for link in links] == [name_of(proj.root, 1), name_of(proj.root, 3)]
+    for link in links:
+        assert link.is_symlink() and not os.path.isabs(os.readlink(link))
+        assert link.resolve() == (proj.root / "runs" / link.name).resolve()
+    # The root still works after moving it: links are relative.
+    moved = proj.folder.parent / "moved"
+    proj.folder.rename(moved)
+    assert (moved / "exman" / "marked" / "paper" / "table1" / links[0].name / "params.yaml").is_file()
+
+
+def test_mark_unknown_ids_warn_and_known_are_marked(proj):
+    r = cli(proj.root, "mark", "best", "2", "99", "nope")
+    assert r.code == 0
+    assert "99" in r.err and "nope" in r.err
+    assert (proj.root / "marked" / "best" / name_of(proj.root, 2)).is_symlink()
+    assert len(list((proj.root / "marked" / "best").iterdir())) == 1
+
+
+def test_mark_only_unknown_ids_fails(proj):
+    before = tree(proj.root)
+    assert_error(cli(proj.root, "mark", "best", "99"), "nothing to mark")
+    assert tree(proj.root) == before
+
+
+def test_mark_twice_and_by_name(proj):
+    third = name_of(proj.root, 3)
+    assert cli(proj.root, "mark", "best", third).code == 0
+    r = cli(proj.root, "mark", "best", "3")
+    assert r.code == 0 and "already marked" in r.out
+
+
+def test_mark_run_outside_runs_is_unknown(proj):
+    r = cli(proj.root, "mark", "best", "4", "5", "1")
+    assert r.code == 0 and "4, 5" in r.err
+    assert [p.name for p in (proj.root / "marked" / "best").iterdir()] == [name_of(proj.root, 1)]
+
+
+@pytest.mark.parametrize("key", ["/etc/evil", "../evil", "a/../../evil", "a/./b", "", "a/\0b"])
+def test_mark_refuses_unsafe_keys(proj, key):
+    before = tree(proj.folder)
+    r = cli(proj.root, "mark", key, "1")
+    assert_error(r, "mark key")
+    assert tree(proj.folder) == before
+
+
+def test_mark_refuses_key_through_planted_symlink(proj, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, proj.root / "marked" / "evil")
+    assert_error(cli(proj.root, "mark", "evil/deeper", "1"), "symlink")
+    assert_error(cli(proj.root, "mark", "evil", "1"), "symlink")
+    assert list(outside.iterdir()) == []
+
+
+def test_unmark_removes_links_and_empty_key_folders(proj, exman_cmd):
+    assert cli(proj.root, "mark", "a/b", "1", "2").code == 0
+    p = exman_cmd("--root", proj.root, "unmark", "a/b", "1")
+    assert "unmarked a/b" in p.stdout
+    assert [x.name for x in (proj.root / "marked" / "a" / "b").iterdir()] == [name_of(proj.root, 2)]
+    assert cli(proj.root, "unmark", "a/b", "2").code == 0
+    assert not (proj.root / "marked" / "a").exists()
+    assert (proj.root / "runs" / name_of(proj.root, 2) / "params.yaml").is_file()
+
+
+def test_unmark_errors(proj):
+    assert_error(cli(proj.root, "unmark", "nosuch", "1"), "no mark 'nosuch'")
+    assert cli(proj.root, "mark", "best", "1").code == 0
+    r = cli(proj.root, "unmark", "best", "2")
+    assert_error(r, "nothing unmarked")
+    assert "not marked" in r.err
+    assert_error(cli(proj.root, "unmark", "../x", "1"), "mark key")
+
+
+# -- delete ------------------------------------------------------------------------
+
+
+def test_delete_index_only_subprocess(proj, exman_cmd):
+    first = name_of(proj.root, 1)
+    cli(proj.root, "mark", "best", "1")
+    p = exman_cmd("--root", proj.root, "delete", "1", "42")
+    assert "42" in p.stderr
+    assert not os.path.lexists(proj.root / "index" / f"{first}.yaml")
+    assert (proj.root / "runs" / first / "params.yaml").is_file()
+    assert (proj.root / "marked" / "best" / first).is_symlink()
+    assert os.path.lexists(proj.root / "index" / f"{name_of(proj.root, 2)}.yaml")
+
+
+def test_delete_all_subprocess_removes_folder_links_and_marks(proj, exman_cmd):
+    first = name_of(proj.root, 1)
+    cli(proj.root, "mark", "best", "1", "2")
+    cli(proj.root, "mark", "x/y", "1")
+    p = exman_cmd("--root", proj.root, "delete", "--all", "1", "4", input="")  # stdin not a terminal: no prompt
+    assert f"deleted runs/{first}" in p.stdout and "deleted fails/" in p.stdout
+    assert not (proj.root / "runs" / first).exists()
+    assert not os.path.lexists(proj.root / "index" / f"{first}.yaml")
+    assert not os.path.lexists(proj.root / "marked" / "best" / first)
+    assert not os.path.lexists(proj.root / "marked" / "x" / "y" / first)
+    assert (proj.root / "marked" / "best" / name_of(proj.root, 2)).is_symlink()
+    assert list((proj.root / "fails").iterdir()) == []
+    # The number stays taken.
+    out = proj.run("--lr", "0.5").stdout
+    assert "id: 6" in out
+
+
+def test_delete_dry_run_changes_nothing(proj):
+    before = tree(proj.folder)
+    r = cli(proj.root, "delete", "--all", "--dry-run", "1-5")
+    assert r.code == 0 and r.out.count("would remove") >= 5
+    r = cli(proj.root, "delete", "-n", "2")
+    assert "would remove index/" in r.out
+    assert tree(proj.folder) == before
+
+
+def test_delete_without_all_only_sees_runs(proj):
+    before = tree(proj.folder)
+    r = cli(proj.root, "delete", "5")
+    assert_error(r, "nothing to delete")
+    assert "5" in r.err
+    assert tree(proj.folder) == before
+
+
+def test_delete_never_leaves_the_root(proj, tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "data").mkdir(parents=True)
+    (outside / "data" / "precious.txt").write_text("keep")
+    first = name_of(proj.root, 1)
+    run1 = proj.root / "runs" / first
+    # Planted inside a run: a link to a folder outside, and a mark folder that is a link outside.
+    os.symlink(outside / "data", run1 / "data-link")
+    os.symlink(outside, proj.root / "marked" / "evil")
+    os.symlink(run1, outside / first)
+    # A fake run folder that is itself a symlink to the outside.
+    os.symlink(outside / "data", proj.root / "runs" / "000077-2026-01-01-00-00-00")
+    r = cli(proj.root, "delete", "--all", "--yes", "1", "77")
+    assert r.code == 0 and "77" in r.err
+    assert not run1.exists()
+    assert (outside / "data" / "precious.txt").read_text() == "keep"
+    assert (outside / first).is_symlink()
+    assert (proj.root / "runs" / "000077-2026-01-01-00-00-00").is_symlink()
+
+
+def test_delete_refuses_runs_folder_that_leaves_the_root(proj, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(str(proj.root / "tmp"), elsewhere)
+    os.symlink(elsewhere, proj.root / "tmp")
+    r = cli(proj.root, "delete", "--all", "--yes", "5")
+    assert_error(r, "outside")
+    assert (elsewhere / name_of(proj.root, 5)).is_dir()
+
+
+def _with_terminal(exman_args, answer: str):
+    """Run exman with a pseudo-terminal on stdin and type ``answer``."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        os.write(master, answer.encode())
+        cmd = Path(sys.executable).parent / "exman"
+        command = [str(cmd)] if cmd.exists() else [sys.executable, "-m", "exman"]
+        proc = subprocess.run([*command, *map(str, exman_args)], stdin=slave, capture_output=True, text=True,
+                              env=env_for_subprocess(), timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return proc
+
+
+def test_delete_all_asks_on_a_terminal(proj):
+    first = proj.root / "runs" / name_of(proj.root, 1)
+    proc = _with_terminal(["--root", proj.root, "delete", "--all", "1"], "n\n")
+    assert proc.returncode != 0 and "delete them?" in proc.stderr and "aborted" in proc.stderr
+    assert first.is_dir()
+    proc = _with_terminal(["--root", proj.root, "delete", "--all", "1"], "y\n")
+    assert proc.returncode == 0, proc.stderr
+    assert not first.exists()
+    proc = _with_terminal(["--root", proj.root, "delete", "--all", "--yes", "2"], "")
+    assert proc.returncode == 0 and "delete them?" not in proc.stderr
+
+
+# -- show / diff -----------------------------------------------------------------------
+
+
+def test_show_subprocess(proj, exman_cmd):
+    p = exman_cmd("--root", proj.root, "show", "3")
+    out = p.stdout
+    assert name_of(proj.root, 3) in out
+    assert "completed" in out and "lr" in out and "0.3" in out and "seed" in out
+    assert "metrics" in out and "acc" in out and "(step 1)" in out
+    assert "params.yaml" in out and "run.json" in out and "metrics.jsonl" in out
+
+
+def test_show_failed_run_has_traceback_and_log(proj):
+    r = cli(proj.root, "show", "4")
+    assert r.code == 0
+    assert "failed" in r.out and "traceback.txt" in r.out and "failing on purpose" in r.out
+
+
+def test_show_log_tail(tmp_path):
+    s = Script(tmp_path, source=textwrap.dedent('''
+        import exman
+        p = exman.ExParser(root=exman.simpleroot(__file__))
+        args = p.parse_args()
+        with args.safe_experiment:
+            for i in range(50):
+                print("line", i)
+    '''))
+    s.run()
+    r = cli(s.root, "show", "1", "-n", "3")
+    assert "line 49" in r.out and "line 47" in r.out and "line 46" not in r.out
+    data = json.loads(cli(s.root, "show", "1", "--format", "json").out)
+    assert data["id"] == 1 and data["status"] == "completed" and data["log_tail"][-1] == "line 49"
+
+
+def test_show_unknown_id(proj):
+    assert_error(cli(proj.root, "show", "42"), "no run '42'")
+
+
+def test_diff_subprocess_shows_only_differences(proj, exman_cmd):
+    p = exman_cmd("--root", proj.root, "diff", "1", "3")
+    lines = p.stdout.splitlines()
+    keys = [line.split()[1] for line in lines[1:]]
+    assert set(keys) == {"lr", "seed", "loss", "acc"}
+    assert "epochs" not in p.stdout and "optimizer" not in p.stdout
+    data = json.loads(cli(proj.root, "diff", "1", "4", "--format", "json").out)
+    by_key = {d["key"]: d for d in data}
+    assert by_key["status"]["a"] == "completed" and by_key["status"]["b"] == "failed"
+    assert by_key["fail"] == {"section": "params", "key": "fail", "a": False, "b": True}
+
+
+def test_diff_identical_runs(proj):
+    assert cli(proj.root, "mark", "x", "1").code == 0
+    r = cli(proj.root, "diff", "1", "1")
+    assert r.code == 0 and "do not differ" in r.out
+    assert_error(cli(proj.root, "diff", "1", "99"), "99")
+
+
+def test_diff_git_commit_and_dirty(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    s = Script(tmp_path, source=textwrap.dedent('''
+        import exman
+        p = exman.ExParser(root=exman.simpleroot(__file__), git=True)
+        p.add_argument("--lr", type=float, default=0.1)
+        args = p.parse_args()
+        with args.safe_experiment:
+            pass
+    '''))
+    git("init", "-q")
+    (tmp_path / ".gitignore").write_text("exman/\n")
+    git("add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "one")
+    s.run()
+    (tmp_path / "main.py").write_text(s.path.read_text() + "\n# edited\n")
+    s.run()
+    rows = {line.split()[1]: line.split()[2:] for line in cli(s.root, "diff", "1", "2").out.splitlines()[1:]}
+    assert rows["dirty"] == ["False", "True"]
+    assert "commit" not in rows and "lr" not in rows
+
+
+# -- rerun -----------------------------------------------------------------------------
+
+
+def test_rerun_subprocess_with_overrides(proj, exman_cmd, tmp_path):
+    proj.run("--epochs", "3", "--optimizer", "adam")  # run 6
+    p = exman_cmd("--root", proj.root, "rerun", "6", "--", "--lr", "0.5", cwd=tmp_path)
+    assert p.stdout.strip() == "7"
+    assert "lr: 0.5" in p.stderr  # the script's output goes to stderr
+    params = cli(proj.root, "show", "7", "--format", "json").out
+    data = json.loads(params)
+    assert data["params"]["lr"] == 0.5 and data["params"]["epochs"] == 3 and data["params"]["optimizer"] == "adam"
+    assert data["meta"]["cwd"] == str(proj.folder)
+
+
+def test_rerun_failed_run_returns_its_status(proj):
+    r = cli(proj.root, "rerun", "4")
+    assert r.code != 0
+    assert r.out.strip() == "6"
+    assert (proj.root / "fails" / name_of(proj.root, 6)).is_dir()
+    ok = cli(proj.root, "rerun", "4", "--", "--fail", "false")
+    assert ok.code == 0 and ok.out.strip() == "7"
+
+
+def test_rerun_dry_run_and_bad_override(proj):
+    r = cli(proj.root, "rerun", "2", "--dry-run", "--", "--lr", "1")
+    assert r.code == 0 and "--config" in r.out and "params.yaml --lr 1" in r.out
+    before = tree(proj.root / "runs")
+    r = cli(proj.root, "rerun", "2", "--", "--no-such-option")
+    assert_error(r, "recorded no new run")
+    assert tree(proj.root / "runs") == before
+
+
+def test_rerun_legacy_run_without_run_json(proj):
+    os.unlink(proj.root / "runs" / name_of(proj.root, 2) / "run.json")
+    assert_error(cli(proj.root, "rerun", "2"), "no recorded command line")
+
+
+def test_rerun_moved_script_or_folder(proj, tmp_path):
+    proj.run("--lr", "0.7")  # run 6, started in proj.folder
+    (proj.folder / "main.py").rename(proj.folder / "renamed.py")
+    assert_error(cli(proj.root, "rerun", "6"), "not a file")
+    shutil.move(str(proj.folder), str(tmp_path / "elsewhere"))
+    assert_error(cli(tmp_path / "elsewhere" / "exman", "rerun", "6"), "no longer exists")
+
+
+# -- doctor --------------------------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _set_running(run: Path, pid: int) -> None:
+    meta = json.loads((run / "run.json").read_text())
+    meta.update(status="running", pid=pid, end=None, duration=None)
+    (run / "run.json").write_text(json.dumps(meta))
+
+
+def test_doctor_clean_root(proj, exman_cmd):
+    p = exman_cmd("--root", proj.root, "doctor")
+    assert p.stdout.strip().endswith("ok")
+
+
+def test_doctor_finds_and_fixes(proj, exman_cmd):
+    root = proj.root
+    cli(root, "mark", "best", "1", "2")
+    shutil.rmtree(root / "runs" / name_of(root, 1))  # by hand: leaves dangling index and mark links
+    cli(root, "delete", "3")  # deliberately unindexed
+    run2 = root / "runs" / name_of(root, 2)
+    _set_running(run2, _dead_pid())
+    params_before = (run2 / "params.yaml").read_bytes()
+
+    p = exman_cmd("--root", root, "doctor", check=False)
+    assert p.returncode == 1
+    assert "dangling link: index/" in p.stdout and "dangling link: marked/best/" in p.stdout
+    assert "dead run: 2" in p.stdout and "run 3" in p.stdout and "not in index" in p.stdout
+    assert "Traceback" not in p.stderr
+
+    p = exman_cmd("--root", root, "doctor", "--fix")
+    assert "removed dangling link index/" in p.stdout and "recorded run 2 as crashed" in p.stdout
+    meta = json.loads((run2 / "run.json").read_text())
+    assert meta["status"] == "crashed" and meta["end"] and meta["duration"] >= 0
+    assert (run2 / "params.yaml").read_bytes() == params_before
+    assert [x.name for x in (root / "marked" / "best").iterdir()] == [name_of(root, 2)]
+    # Unindexed runs come back only on request.
+    assert not os.path.lexists(root / "index" / f"{name_of(root, 3)}.yaml")
+    cli(root, "doctor", "--fix", "--reindex")
+    assert (root / "index" / f"{name_of(root, 3)}.yaml").resolve() == (root / "runs" / name_of(root, 3) / "params.yaml").resolve()
+    r = cli(root, "doctor")
+    assert r.code == 0 and "dead run" not in r.out and "not in index" not in r.out
+
+
+def test_doctor_leaves_live_runs_alone(proj):
+    run2 = proj.root / "runs" / name_of(proj.root, 2)
+    _set_running(run2, os.getpid())
+    r = cli(proj.root, "doctor", "--fix")
+    assert r.code == 0 and "crashed" not in r.out
+    assert json.loads((run2 / "run.json").read_text())["status"] == "running"
+
+
+# -- plugins and third-party commands ------------------------------------------------------
+
+
+def test_plugins_lists_defaults_subprocess(proj, exman_cmd):
+    p = exman_cmd("plugins", "--format", "json")
+    rows = {r["name"]: r for r in json.loads(p.stdout)}
+    assert rows["mark-command"]["origin"] == "default" and rows["mark-command"]["hooks"] == ["register_commands"]
+    assert rows["tmp"]["hooks"] == sorted(set(rows["tmp"]["hooks"]))
+    assert "metadata" in exman_cmd("plugins").stdout
+
+
+def test_third_party_command_and_plugins_listing(tmp_path, exman_cmd):
+    site = tmp_path / "site"
+    (site / "exman_hello-1.2.3.dist-info").mkdir(parents=True)
+    (site / "exman_hello-1.2.3.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: exman-hello\nVersion: 1.2.3\n")
+    (site / "exman_hello-1.2.3.dist-info" / "entry_points.txt").write_text("[exman]\nhello = exman_hello\n")
+    (site / "exman_hello.py").write_text(textwrap.dedent('''
+        import click
+        from exman import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command("hello")
+            def hello():
+                """Say hello. Example: exman hello"""
+                click.echo("hello from a plugin")
+    '''))
+    env = {"PYTHONPATH": os.pathsep.join([env_for_subprocess()["PYTHONPATH"], str(site)]), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert exman_cmd("hello", env=env).stdout.strip() == "hello from a plugin"
+    rows = {r["name"]: r for r in json.loads(exman_cmd("plugins", "--format", "json", env=env).stdout)}
+    assert rows["hello"]["origin"] == "exman-hello 1.2.3"
+    assert rows["hello"]["distribution"] == "exman-hello" and rows["hello"]["version"] == "1.2.3"
+    assert "exman-hello 1.2.3" in exman_cmd("plugins", env=env).stdout
+    # Blocked by name, the command is gone.
+    p = exman_cmd("hello", env={**env, "EXMAN_DISABLE_PLUGINS": "hello"}, check=False)
+    assert p.returncode != 0 and "No such command" in p.stderr
+
+
+# -- root finding and errors -------------------------------------------------------------
+
+
+def test_no_root_is_one_clean_line(tmp_path, exman_cmd):
+    env = {"EXMAN_ROOT": ""}
+    p = exman_cmd("ls", check=False, cwd=tmp_path, env=env)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [p.stderr.strip()] and "no exman root" in p.stderr
+    p = exman_cmd("--root", tmp_path, "mark", "a", "1", check=False)
+    assert p.returncode != 0 and "is not an exman root" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_root_from_env_cwd_and_dot_exman(proj, exman_cmd):
+    assert "ok" in exman_cmd("doctor", env={"EXMAN_ROOT": str(proj.root)}, cwd=proj.folder.parent).stdout
+    assert "ok" in exman_cmd("doctor", cwd=proj.root, env={"EXMAN_ROOT": ""}).stdout
+    assert "ok" in exman_cmd("doctor", cwd=proj.folder, env={"EXMAN_ROOT": ""}).stdout
+
+
+@pytest.mark.parametrize("command", ["mark", "unmark", "delete", "ls", "show", "diff", "rerun", "doctor", "plugins"])
+def test_every_command_has_help_with_an_example(command):
+    r = CliRunner().invoke(make_cli(), [command, "--help"])
+    assert r.exit_code == 0 and "Example:" in r.output and "exman " in r.output.split("Example:")[1]
+
+
+# -- terminal output -----------------------------------------------------------------------
+
+
+def _on_terminal(args, env=None) -> str:
+    """Run exman with stdout on a pseudo-terminal and return what it drew."""
+    import pty
+
+    master, slave = pty.openpty()
+    cmd = Path(sys.executable).parent / "exman"
+    command = [str(cmd)] if cmd.exists() else [sys.executable, "-m", "exman"]
+    proc = subprocess.Popen([*command, *map(str, args)], stdout=slave, stderr=subprocess.PIPE,
+                            env=env_for_subprocess(COLUMNS="120", **(env or {})))
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    return b"".join(chunks).decode()
+
+
+def test_tables_on_a_terminal_with_and_without_rich(proj, tmp_path):
+    drawn = _on_terminal(["--root", proj.root, "diff", "1", "3"])
+    assert "run 1" in drawn and "0.3" in drawn and "seed" in drawn
+    assert "\x1b[1m" in drawn  # rich draws the header in bold
+    # Without rich installed (an import that fails), the same table in plain text.
+    fake = tmp_path / "norich"
+    (fake / "rich").mkdir(parents=True)
+    (fake / "rich" / "__init__.py").write_text("raise ImportError('rich is not installed')\n")
+    pythonpath = os.pathsep.join([str(fake), env_for_subprocess()["PYTHONPATH"]])
+    plain = _on_terminal(["--root", proj.root, "diff", "1", "3"], env={"PYTHONPATH": pythonpath})
+    lines = [line.rstrip() for line in plain.replace("\r", "").splitlines() if line.strip()]
+    assert lines[0].split() == ["run", "1", "run", "3"]
+    assert lines[1].split()[:2] == ["params", "lr"]
+    assert "\x1b[" not in plain
+
+
+# -- ls (through exman.Index) --------------------------------------------------------------
+
+
+def test_ls_subprocess_table_shows_varying_params_and_metrics(proj, exman_cmd):
+    p = exman_cmd("--root", proj.root, "ls")
+    lines = p.stdout.splitlines()
+    header = lines[0].split()
+    assert header[:5] == ["id", "name", "status", "start", "duration"]
+    assert "lr" in header and "seed" in header and "loss" in header and "acc" in header
+    assert "epochs" not in header and "optimizer" not in header  # the same in every run
+    assert [line.split()[0] for line in lines[1:]] == ["1", "2", "3"]
+    assert name_of(proj.root, 3) in p.stdout and "completed" in p.stdout
+
+
+def test_ls_json_has_real_types(proj):
+    rows = json.loads(cli(proj.root, "ls", "--format", "json").out)
+    assert [r["id"] for r in rows] == [1, 2, 3]
+    first = rows[0]
+    assert first["lr"] == 0.1 and isinstance(first["seed"], int) and first["status"] == "completed"
+    assert isinstance(first["duration"], float) and isinstance(first["start"], str) and first["start"][:4].isdigit()
+    assert isinstance(first["acc"], float)
+    everything = json.loads(cli(proj.root, "ls", "--format", "json", "--columns", "id,epochs,optimizer,fail").out)
+    assert everything[0] == {"id": 1, "epochs": 2, "optimizer": "sgd", "fail": False}
+
+
+def test_ls_csv(proj):
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(cli(proj.root, "ls", "--format", "csv", "--columns", "id,lr").out)))
+    assert rows == [{"id": "1", "lr": "0.1"}, {"id": "2", "lr": "0.2"}, {"id": "3", "lr": "0.3"}]
+
+
+def test_ls_where_sort_last_columns(proj):
+    ids = lambda r: [row["id"] for row in json.loads(r.out)]  # noqa: E731
+    assert ids(cli(proj.root, "ls", "--format", "json", "--where", "lr > 0.15 and status == 'completed'")) == [2, 3]
+    assert ids(cli(proj.root, "ls", "--format", "json", "--sort", "acc", "-r")) == [3, 2, 1]
+    assert ids(cli(proj.root, "ls", "--format", "json", "--sort", "lr", "--reverse", "--last", "2")) == [3, 2]
+    assert ids(cli(proj.root, "ls", "--format", "json", "--last", "1")) == [3]
+    r = cli(proj.root, "ls", "--columns", "id,lr")
+    assert r.out.splitlines()[0].split() == ["id", "lr"]
+
+
+def test_ls_errors_are_one_line(proj):
+    assert_error(cli(proj.root, "ls", "--where", "lr >>> 1"), "bad --where")
+    assert_error(cli(proj.root, "ls", "--where", "nosuchcolumn > 1"), "bad --where")
+    assert_error(cli(proj.root, "ls", "--sort", "nope"), "no column 'nope'")
+    assert_error(cli(proj.root, "ls", "--columns", "id,nope"), "nope")
+    assert_error(cli(proj.root, "ls", "--mark", "nosuch"), "no mark 'nosuch'")
+    assert_error(cli(proj.root, "ls", "--mark", "../up"), "mark key")
+
+
+def test_ls_mark_tmp_fails(proj):
+    cli(proj.root, "mark", "best", "1", "3")
+    assert [r["id"] for r in json.loads(cli(proj.root, "ls", "--mark", "best", "--format", "json").out)] == [1, 3]
+    assert [r["id"] for r in json.loads(cli(proj.root, "ls", "--tmp", "--format", "json").out)] == [5]
+    fails = json.loads(cli(proj.root, "ls", "--fails", "--format", "json").out)
+    assert [r["id"] for r in fails] == [4] and fails[0]["status"] == "failed"
+
+
+def test_ls_after_delete_and_empty(proj):
+    cli(proj.root, "delete", "2")
+    assert [r["id"] for r in json.loads(cli(proj.root, "ls", "--format", "json").out)] == [1, 3]
+    r = cli(proj.root, "ls", "--where", "lr > 5")
+    assert r.code == 0 and r.out == "" and "no runs" in r.err
+
+
+def test_quick_commands_do_not_import_pandas(proj):
+    code = textwrap.dedent(f'''
+        import sys
+        from exman.cli import make_cli
+        for args in (["show", "1"], ["mark", "m", "1"], ["diff", "1", "2"], ["doctor"], ["delete", "2"]):
+            make_cli().main(["--root", {str(proj.root)!r}, *args], standalone_mode=False)
+        print("heavy:", sorted(m for m in ("pandas", "rich", "numpy") if m in sys.modules))
+    ''')
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess(), check=True).stdout
+    assert out.strip().splitlines()[-1] == "heavy: []"
+
+
+def test_delete_all_refuses_a_live_run_without_force(proj):
+    run2 = proj.root / "runs" / name_of(proj.root, 2)
+    _set_running(run2, os.getpid())
+    assert_error(cli(proj.root, "delete", "--all", "--yes", "2"), "still running")
+    assert run2.is_dir()
+    assert cli(proj.root, "delete", "--all", "--yes", "--force", "2").code == 0
+    assert not run2.exists()
+
+
+@pytest.fixture
+def legacy(tmp_path) -> Path:
+    """An exman 0.1.9 root: params.yaml only (sorted keys, tmp, git_dirty), no run.json."""
+    root = tmp_path / "exman"
+    for folder in ("runs", "index", "marked", "tmp", "fails"):
+        (root / folder).mkdir(parents=True)
+    for number, lr in ((1, 0.1), (2, 0.5)):
+        name = f"{number:06d}-2019-05-01-10-00-0{number}"
+        (root / "runs" / name).mkdir()
+        (root / "runs" / name / "params.yaml").write_text(
+            f"git_dirty: false\nid: {number}\nlr: {lr}\nroot: {root / 'runs' / name}\n"
+            f"time: '2019-05-01T10:00:0{number}'\ntmp: false\n")
+        os.symlink(f"../runs/{name}/params.yaml", root / "index" / f"{name}.yaml")
+    return root
+
+
+def test_legacy_root_show_mark_diff_delete(legacy, exman_cmd):
+    r = cli(legacy, "show", "1")
+    assert r.code == 0 and "0.1" in r.out and "no run.json" in r.out
+    assert cli(legacy, "mark", "old", "1-2").code == 0
+    rows = {line.split()[1]: line.split()[2:] for line in cli(legacy, "diff", "1", "2").out.splitlines()[1:]}
+    assert rows == {"lr": ["0.1", "0.5"]}
+    assert_error(cli(legacy, "rerun", "1"), "no recorded command line")
+    assert "ok" in cli(legacy, "doctor").out
+    assert cli(legacy, "delete", "--all", "2").code == 0
+    assert not (legacy / "runs").joinpath("000002-2019-05-01-10-00-02").exists()
+    p = exman_cmd("--root", legacy, "ls", "--format", "json")
+    assert [(r["id"], r["lr"]) for r in json.loads(p.stdout)] == [(1, 0.1)]
+
+
+def test_index_include_tmp(proj):
+    import exman
+
+    index = exman.Index(proj.root)
+    assert index.info(include_tmp=True)["id"].tolist() == [1, 2, 3, 5]
+    assert index.info()["id"].tolist() == [1, 2, 3]
+    both = index.info(include_failed=True, include_tmp=True)
+    assert both["id"].tolist() == [1, 2, 3, 4, 5]
+    assert both.set_index("id").loc[[4, 5], "status"].tolist() == ["failed", "completed"]
+    assert exman.Index(proj.root, cache=False).info(include_tmp=True)["id"].tolist() == [1, 2, 3, 5]
+
+
+def test_shell_completion_of_ids_and_marks(proj, exman_cmd):
+    cli(proj.root, "mark", "paper/fig1", "1")
+
+    def complete(words: str) -> list[str]:
+        env = {"_EXMAN_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
+        return [line.split(",", 1)[1] for line in exman_cmd(env=env).stdout.splitlines()]
+
+    assert complete(f"exman --root {proj.root} show ") == ["1", "2", "3", "4", "5"]
+    assert complete(f"exman --root {proj.root} diff 1 {name_of(proj.root, 3)[:9]}") == [name_of(proj.root, 3)]
+    assert complete(f"exman --root {proj.root} ls --mark pa") == ["paper", "paper/fig1"]
+
+
+def test_file_system_errors_are_one_line(proj):
+    key = "/".join(["k" * 200] * 25)  # every part is legal; the whole path is too long for the OS
+    assert_error(cli(proj.root, "mark", key, "1"), "too long")
