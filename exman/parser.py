@@ -232,7 +232,9 @@ class ExParser(configargparse.ArgumentParser):
                 unknown.append(key)
                 continue
             try:
-                restored.append((action, _retype(action, value)))
+                # type=bool means exman's boolean: argparse maps it through the registry at parse time.
+                convert = action.type and self._registry_get("type", action.type, action.type)
+                restored.append((action, _retype(action, value, convert)))
             except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
                 self.error(f"--config {path}: bad value for {key!r}: {exc}")
         if unknown:
@@ -240,7 +242,7 @@ class ExParser(configargparse.ArgumentParser):
         return restored
 
 
-def _retype(action, value):
+def _retype(action, value, convert):
     """Give a recorded plain value its declared type back (e.g. Path) and check it
     as argparse checks argv: a config file must not bring in a value the command
     line would refuse (a wrong type, a list for a single value, a bad choice)."""
@@ -250,13 +252,13 @@ def _retype(action, value):
         if not isinstance(value, list):
             raise ValueError(f"expected a list, got {value!r}")
         # append + nargs records a list of lists
-        result = [[_retype_one(action, v) for v in item] if isinstance(item, list) else _retype_one(action, item)
+        result = [[_retype_one(convert, v) for v in item] if isinstance(item, list) else _retype_one(convert, item)
                   for item in value]
         items = [v for item in result for v in (item if isinstance(item, list) else [item])]
     else:
-        result = _retype_one(action, value)
+        result = _retype_one(convert, value)
         items = [result]
-    if action.choices is not None and (action.type in (None, str) or _scalar_type(action.type)):
+    if action.choices is not None and (convert in (None, str) or _scalar_type(convert)):
         for item in items:
             if item not in action.choices:
                 choices = ", ".join(map(repr, action.choices))
@@ -264,8 +266,7 @@ def _retype(action, value):
     return result
 
 
-def _retype_one(action, value):
-    convert = action.type
+def _retype_one(convert, value):
     scalar = _scalar_type(convert)
     if isinstance(value, (list, dict)):
         if scalar:
@@ -283,7 +284,7 @@ def _retype_one(action, value):
 def _scalar_type(convert) -> bool:
     """Types whose values are single numbers, bools or paths."""
     convert = getattr(convert, "exman_optional", convert)
-    if convert in (int, float, complex, bool, boolean):
+    if convert in (int, float, complex, boolean):
         return True
     return isinstance(convert, type) and issubclass(convert, os.PathLike)
 

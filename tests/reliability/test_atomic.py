@@ -86,9 +86,9 @@ APPEND_ONLY = {
     ("exman_plugins/logcapture.py", "on_experiment_enter"): "log.txt: a console log, appended as it comes",
     ("exman/fs.py", "atomic_write"): "the primitive itself",
 }
-WRITE_METHODS = {"write_text", "write_bytes", "touch"}
-WRITE_FUNCS = {"copy", "copyfile", "copy2", "copyfileobj", "dump", "safe_dump", "savetxt", "to_csv", "to_parquet",
-               "to_pickle", "to_json", "savefig"}
+WRITE_METHODS = {"write_text", "write_bytes", "touch", "copy", "copyfile", "copy2", "copyfileobj", "savetxt", "savefig"}
+# These return text without a destination (json.dumps-like) and write a file with one.
+WRITE_WITH_TARGET = {"dump": 2, "safe_dump": 2, "to_csv": 1, "to_json": 1, "to_parquet": 1, "to_pickle": 1}
 
 
 def _write_sites(path: Path, rel: str):
@@ -119,9 +119,10 @@ def _write_sites(path: Path, rel: str):
 def _is_write(name: str, node: ast.Call) -> bool:
     if name in WRITE_METHODS:
         return True
-    if name in WRITE_FUNCS:
-        # json.dump(obj, fh) / yaml.dump(obj, stream): a stream argument means a file.
-        return name not in ("dump", "safe_dump") or len(node.args) >= 2 or any(k.arg == "stream" for k in node.keywords)
+    if name in WRITE_WITH_TARGET:
+        # json.dump(obj, fh), yaml.dump(obj, stream), df.to_csv(path): a target argument means a file.
+        targets = {"stream", "fp", "path", "path_or_buf"}
+        return len(node.args) >= WRITE_WITH_TARGET[name] or any(k.arg in targets for k in node.keywords)
     if name in ("open", "fdopen"):
         mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
         if isinstance(node.func, ast.Attribute) and getattr(node.func.value, "id", "") == "os" and name == "open":

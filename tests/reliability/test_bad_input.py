@@ -262,3 +262,45 @@ def test_huge_values_are_recorded_and_restored(tmp_path, template):
     # The automark for a 100 kB value is cut to a legal file name, not refused.
     marks = list((folder / "exman" / "marked" / "tag").iterdir())
     assert all(len(m.name.encode()) <= 200 for m in marks)
+
+
+ROUND_TRIP = '''
+import pathlib
+import exman
+parser = exman.ExParser(root=exman.simpleroot(__file__))
+parser.add_argument("--flag", type=bool, default=True)
+parser.add_argument("--off", type=bool, default=False)
+parser.add_argument("--n", type=int, default=3)
+parser.add_argument("--x", type=float, default=2.0)
+parser.add_argument("--word", default="null")
+parser.add_argument("--yes", default="yes")
+parser.add_argument("--sci", default="1e3")
+parser.add_argument("--path", type=pathlib.Path, default=pathlib.Path("data/train"))
+parser.add_argument("--maybe", type=exman.optional(int), default=None)
+parser.add_argument("--opt", choices=["sgd", "adam"], default="adam")
+parser.add_argument("--dims", type=int, nargs="+", default=[1, 2])
+parser.add_argument("--pair", type=float, nargs=2, action="append", default=None)
+parser.add_argument("--switch", action="store_true")
+args = parser.parse_args()
+assert isinstance(args.path, pathlib.Path)
+'''
+
+
+def test_config_round_trip_keeps_every_value(tmp_path):
+    """Rerunning from a params file (the `exman rerun` path) restores each value with its type."""
+    import yaml
+
+    (tmp_path / "main.py").write_text(ROUND_TRIP)
+    first = ["--off", "false", "--flag", "true", "--n", "-4", "--x", "1e-3", "--maybe", "none",
+             "--pair", "1", "2", "--pair", "3", "4.5", "--switch"]
+    proc = subprocess.run([sys.executable, "main.py", *first], cwd=tmp_path, env=env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    (run,) = (tmp_path / "exman" / "runs").iterdir()
+    proc = subprocess.run([sys.executable, "main.py", "--config", run / "params.yaml"], cwd=tmp_path, env=env(),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    runs = sorted((tmp_path / "exman" / "runs").iterdir())
+    a, b = (yaml.safe_load((r / "params.yaml").read_text()) for r in runs)
+    for key in ("root", "time", "id"):
+        a.pop(key), b.pop(key)
+    assert a == b and a["off"] is False and a["flag"] is True and a["word"] == "null" and a["maybe"] is None
