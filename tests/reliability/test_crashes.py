@@ -12,11 +12,13 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
 from .tools import SLOW, assert_untouched, check_root, index_info, python, report, snapshot
+from .tools import env as tools_env
 
 # A plugin object kills its own process at a named point of the lifecycle
 # (the hook order is documented in exman/hookspecs.py).
@@ -164,6 +166,9 @@ def test_sigkill_at_each_stage_leaves_a_readable_root(tmp_path, template, stage)
         if status == "running" and (root / "index" / (killed[0].name + ".yaml")).is_symlink():
             assert info.set_index("name").loc[killed[0].name, "status"] == "crashed"
 
+    # `exman doctor --fix` records the dead run as crashed and removes what the kill left half-done.
+    doctor(root, killed)
+
     # The next run gets a fresh id: a killed run's number is never handed out again.
     proc = run_script(tmp_path)
     proc.communicate(timeout=120)
@@ -171,6 +176,26 @@ def test_sigkill_at_each_stage_leaves_a_readable_root(tmp_path, template, stage)
     rep = check_root(root, allow_partial=killed)
     ids = rep.ids()
     assert len(ids) == len(set(ids)) == 3 + len(killed)
+
+
+def doctor(root, killed):
+    """After ``doctor --fix`` a second ``doctor`` finds nothing, and no run is left 'running'."""
+    before = snapshot(root)
+    fixed = _exman("--root", root, "doctor", "--fix")
+    assert fixed.returncode == 0 and "Traceback" not in fixed.stderr, fixed.stdout + fixed.stderr
+    again = _exman("--root", root, "doctor")
+    assert again.returncode == 0, again.stdout + again.stderr
+    rep = check_root(root, allow_partial=killed)
+    assert not rep.temp, rep.temp
+    assert all(m["status"] != "running" for m in rep.meta.values())
+    # doctor only repairs: every earlier file is still there.
+    assert_untouched(before, root, ignore=lambda rel: any(k.name in rel for k in killed) or rel.endswith(".tmp"))
+    return rep
+
+
+def _exman(*args):
+    return subprocess.run([sys.executable, "-m", "exman", *map(str, args)], env=tools_env(), capture_output=True,
+                          text=True)
 
 
 def test_metrics_reader_skips_a_truncated_last_line(tmp_path, template):
@@ -227,9 +252,10 @@ def test_sigkill_at_random_moments(tmp_path):
         # Indexed runs and set-aside failures, nothing lost; none of them still "running".
         assert len(info) == len(rep.links) + len(rep.runs["fails"])
         assert "running" not in set(info["status"])
+    rep = doctor(root, killed_runs)
     statuses = sorted(m["status"] for m in rep.meta.values())
     report(f"random SIGKILL: {loadable}/{iterations} iterations left a readable root ({kills} killed mid-run, "
-           f"window {window * 1000:.0f} ms); half-written files: 0; temp files left by kills: {len(rep.temp)}; "
+           f"window {window * 1000:.0f} ms); half-written files: 0; after doctor --fix: {len(rep.temp)} temp files, "
            f"run statuses {dict((s, statuses.count(s)) for s in set(statuses))}")
 
 

@@ -111,3 +111,71 @@ def test_writers_on_a_root_made_by_an_older_exman(tmp_path):
     start_round(tmp_path, script, writers, 0)
     ids = sorted(int(p.name.split("-")[0]) for p in (root / "runs").iterdir())
     assert ids == [7, *range(8, 8 + writers)], ids
+
+
+# Each operation process waits at the same gate as the writers, then works on the root.
+OPS = Gate.WAIT + '''
+import sys
+from exman.cli import make_cli
+
+def cli(*args):
+    try:
+        make_cli().main(list(args), prog_name="exman", standalone_mode=False)
+    except SystemExit as exc:
+        if exc.code:
+            raise
+
+root = sys.argv[2]
+if sys.argv[1] == "delete":
+    cli("--root", root, "delete", "--all", "--yes", "1-5")
+    cli("--root", root, "delete", "6-8")
+elif sys.argv[1] == "mark":
+    for _ in range(3):
+        cli("--root", root, "mark", "mixed", "9-100000")
+elif sys.argv[1] == "info":
+    from exman import Index
+    for _ in range(3):
+        df = Index(root).info()
+        assert df["id"].is_unique and len(df) >= 2, df
+'''
+
+
+@pytest.mark.parametrize("writers", [pytest.param(16, id="16"), pytest.param(64, id="64", marks=slow_only)])
+def test_mixed_writers_with_delete_mark_and_info(tmp_path, writers):
+    """Starts race with `exman delete`, `exman mark` and `Index.info()` on the same root."""
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    ops = tmp_path / "ops.py"
+    ops.write_text(OPS)
+    root = tmp_path / "exman"
+    start_round(tmp_path, script, 10, 0)  # runs 1-10: 1-5 will be deleted, 6-8 unindexed, 9-10 marked
+    gate = Gate(tmp_path / "gate-mixed")
+    procs = [python([script, "--writer", i, "--round", 1], env_extra=gate.env(), stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True) for i in range(writers)]
+    procs += [python([ops, op, root], env_extra=gate.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for op in ("delete", "mark", "info")]
+    try:
+        gate.open_when(len(procs), procs)
+        for proc in procs:
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0 and "Traceback" not in err, f"{proc.args}: {proc.returncode}\n{err}"
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+
+    rep = check_root(root)
+    runs = {int(r.name.split("-")[0]): r for r in rep.runs["runs"]}
+    assert not set(runs) & {1, 2, 3, 4, 5}, "delete --all left a run"
+    new = [r for r in runs.values() if rep.params[r]["round"] == 1]
+    assert sorted(rep.params[r]["writer"] for r in new) == list(range(writers)), "a writer's run is missing"
+    assert min(int(r.name.split("-")[0]) for r in new) > 10, "a deleted run's id was handed out again"
+    assert len(set(runs)) == len(runs) == 5 + writers
+    indexed = {link.name[:-len(".yaml")] for link in rep.links}
+    assert indexed == {r.name for i, r in runs.items() if i not in (6, 7, 8)}
+    marked = {p.name for p in (root / "marked" / "mixed").iterdir()}
+    assert {runs[9].name, runs[10].name} <= marked and marked <= {r.name for r in runs.values()}
+    info = index_info(root)
+    assert info is not None and len(info) == 2 + writers and set(info["status"]) == {"completed"}
+    report(f"mixed writers: {writers} starts during delete/mark/Index.info(): {len(new)}/{writers} recorded, "
+           f"0 duplicate ids, deleted ids not reused")
