@@ -114,3 +114,18 @@ def test_private_root_keeps_the_users_umask(tmp_path, shared):
     run(tmp_path, shared=shared, umask=0o077)
     params = next((tmp_path / "exman" / "runs").iterdir()) / "params.yaml"
     assert params.stat().st_mode & 0o777 == (0o664 if shared else 0o600)
+
+
+def test_command_line_keeps_a_shared_root_shared(tmp_path):
+    """`exman mark` and `exman doctor --fix` run with the user's umask, yet write group-writable."""
+    (tmp_path / "main.py").write_text(SCRIPT)
+    run(tmp_path)
+    root = tmp_path / "exman"
+    proc = subprocess.run([*exman_prefix(), "--root", str(root), "mark", "team/best", "1"], env=env(),
+                          capture_output=True, text=True, preexec_fn=lambda: os.umask(0o077))
+    assert proc.returncode == 0, proc.stderr
+    assert_shared(root)
+
+
+def exman_prefix():
+    return [sys.executable, "-m", "exman"]

@@ -21,6 +21,7 @@ from exman.fs import is_temp
 REPO = Path(__file__).resolve().parents[2]
 SLOW = bool(os.environ.get("EXMAN_SLOW"))
 slow_only = pytest.mark.skipif(not SLOW, reason="heavy variant: set EXMAN_SLOW=1")
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 STATUSES = {"running", "completed", "failed", "interrupted", "crashed"}  # crashed: by `exman doctor --fix`
 
 
@@ -94,7 +95,7 @@ def _check_run(rep: RootReport, run: Path, partial: bool) -> None:
             assert partial, f"{run / name}: temp file left in a run that was not killed"
             rep.temp.append(run / name)
     if "params.yaml" in names:
-        data = yaml.safe_load((run / "params.yaml").read_text(encoding="utf-8"))
+        data = yaml.load((run / "params.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER)
         assert isinstance(data, dict), f"{run}/params.yaml is not a mapping"
         rep.params[run] = data
     else:
