@@ -38,6 +38,7 @@ while True:
 '''
 
 
+@pytest.mark.timeout(1800)
 def test_atomic_write_survives_sigkill_mid_write(tmp_path):
     target = tmp_path / "big.bin"
     atomic_write(target, b"\0" * SIZE)

@@ -186,8 +186,17 @@ def doctor(root, killed):
     again = _exman("--root", root, "doctor")
     assert again.returncode == 0, again.stdout + again.stderr
     rep = check_root(root, allow_partial=killed)
-    assert not rep.temp, rep.temp
     assert all(m["status"] != "running" for m in rep.meta.values())
+    # Left: only fresh temp files of runs killed before run.json, whose writer doctor cannot tell
+    # dead from busy. A minute later they are debris too.
+    assert all(not (t.parent / "run.json").exists() for t in rep.temp), rep.temp
+    if rep.temp:
+        for temp in rep.temp:
+            old = temp.stat().st_mtime - 120
+            os.utime(temp, (old, old))
+        assert _exman("--root", root, "doctor", "--fix").returncode == 0
+        rep = check_root(root, allow_partial=killed)
+    assert not rep.temp, rep.temp
     # doctor only repairs: every earlier file is still there.
     assert_untouched(before, root, ignore=lambda rel: any(k.name in rel for k in killed) or rel.endswith(".tmp"))
     return rep
@@ -212,6 +221,7 @@ def test_metrics_reader_skips_a_truncated_last_line(tmp_path, template):
         assert row["loss"] == json.loads(rows[-1])["loss"]
 
 
+@pytest.mark.timeout(1800)
 def test_sigkill_at_random_moments(tmp_path):
     """Kill a writer at a random moment, again and again; check the root every time.
 

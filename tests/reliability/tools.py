@@ -20,7 +20,7 @@ from exman.fs import is_temp
 
 REPO = Path(__file__).resolve().parents[2]
 SLOW = bool(os.environ.get("EXMAN_SLOW"))
-slow_only = pytest.mark.skipif(not SLOW, reason="heavy variant: set EXMAN_SLOW=1")
+slow_only = [pytest.mark.skipif(not SLOW, reason="heavy variant: set EXMAN_SLOW=1"), pytest.mark.timeout(1800)]
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 STATUSES = {"running", "completed", "failed", "interrupted", "crashed"}  # crashed: by `exman doctor --fix`
 
