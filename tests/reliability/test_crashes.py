@@ -283,3 +283,19 @@ def _time_after(go, proc) -> float:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     return time.monotonic() - start
+
+
+@pytest.mark.parametrize("hint", ["-5", "abc", "", "99999999999999999999999", "dir"])
+def test_damaged_claim_hint_never_gives_a_bad_id(tmp_path, template, hint):
+    """``.exman/last_id`` is only a hint: garbage in it costs a scan, never a wrong or huge id."""
+    root = earlier_runs(template, tmp_path)
+    last = root / ".exman" / "last_id"
+    last.unlink()
+    if hint == "dir":
+        last.mkdir()
+    else:
+        last.write_text(hint)
+    proc = run_script(tmp_path)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert sorted(check_root(root).ids()) == [1, 2, 3]

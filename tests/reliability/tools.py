@@ -74,7 +74,7 @@ def check_root(root: Path, *, allow_partial=(), only=None) -> RootReport:
         if is_temp(path.name):
             rep.temp.append(path)
     hint = root / ".exman" / "last_id"
-    if hint.exists():
+    if hint.is_file():
         assert hint.read_text().strip().isdigit(), f"{hint}: {hint.read_text()!r}"
     for link in sorted((root / "index").iterdir()) if (root / "index").is_dir() else ():
         assert link.is_symlink(), f"{link}: index entries are links"
