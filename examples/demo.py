@@ -2,41 +2,47 @@
 
     python examples/demo.py
 
-Runs examples/train.py over learning rates x optimizers x seeds (plus one
-learning rate that diverges on purpose and lands in fails/), then prints the
-recorded runs as a table, as a notebook would see them with exman.Index.
+Sweeps examples/train.py over learning rates x optimizers x 3 seeds on two
+workers, adds one learning rate that diverges on purpose (it lands in fails/),
+then shows the runs as a notebook sees them: the table from exman.Index, the
+mean accuracy over seeds with 95% confidence intervals, and a plot.
 """
-import itertools
-import subprocess
 import sys
 from pathlib import Path
+
+import exman
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE / "exman"
 
 
 def main():
-    grid = list(itertools.product(["0.03", "0.3"], ["sgd", "momentum"], ["0", "1"]))
-    grid.append(("100", "sgd", "0"))  # diverges: recorded, then moved to fails/
-    for lr, optimizer, seed in grid:
-        cmd = [sys.executable, str(HERE / "train.py"), "--lr", lr, "--optimizer", optimizer, "--seed", seed, "--epochs", "15"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        outcome = "ok" if proc.returncode == 0 else "failed (kept in fails/)"
-        print(f"train.py --lr {lr:<5} --optimizer {optimizer:<8} --seed {seed}: {outcome}")
+    train = [sys.executable, str(HERE / "train.py"), "--epochs", "15"]
+    grid = {"lr": [0.003, 0.01, 0.03, 0.1, 0.3, 1.0], "optimizer": ["sgd", "momentum"]}
+    print(f"sweep: {len(grid['lr']) * len(grid['optimizer']) * 3} runs of train.py on 2 workers")
+    exman.sweep(train, grid, repeat=3, jobs=2, root=ROOT, quiet=True)
+    print("one more run with --lr 100, which diverges on purpose:")
+    failed = exman.sweep(train, {"lr": [100]}, root=ROOT, quiet=True)
+    print(f"  failed as expected: {len(failed.failures)} run set aside in {ROOT / 'fails'}\n")
 
     import pandas as pd
 
-    import exman
-
     index = exman.Index(ROOT)
     runs = index.info()
-    columns = ["id", "status", *index.varying(runs), "loss", "acc"]
-    with pd.option_context("display.width", 120, "display.max_columns", 20):
-        print(f"\n{len(runs)} runs recorded under {ROOT} (failed runs are in {ROOT / 'fails'}):")
-        print(runs[columns].to_string(index=False))
-        print("\nmean final accuracy by learning rate and optimizer (over seeds):")
-        print(runs.groupby(["lr", "optimizer"], observed=True)["acc"].agg(["mean", "std", "count"]).round(3))
-    print(f"\nNext: `exman --root {ROOT.relative_to(Path.cwd()) if ROOT.is_relative_to(Path.cwd()) else ROOT} ls`")
+    with pd.option_context("display.width", 120, "display.max_columns", 20, "display.max_rows", 12):
+        print(f"{len(runs)} runs recorded under {ROOT}:")
+        print(runs[["id", "status", *index.varying(runs), "loss", "acc"]])
+        print("\naccuracy over seeds, per learning rate and optimizer (Index.summary):")
+        summary = index.summary("acc", df=runs)
+        print(summary[["lr", "optimizer", "acc_mean", "acc_std", "acc_count", "acc_ci_low", "acc_ci_high"]].round(3))
+    try:
+        figure = index.plot("loss", x="lr", hue="optimizer", df=runs)
+    except ImportError as exc:
+        print(f"\n(no plot: {exc})")
+    else:
+        figure.savefig(ROOT / "demo-plot.png", dpi=100)
+        print(f"\nplot of loss ~ lr by optimizer: {ROOT / 'demo-plot.png'}")
+    print(f"\nNext: exman --root {ROOT} ls   (or open examples/analysis.ipynb)")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ def __getattr__(name):
 
         return Index
     if name == "sweep":
-        from exman.sweep import sweep
+        # The module itself: callable as exman.sweep(...), with .status and .resume.
+        import exman.sweep as module
 
-        return sweep
+        return module
     raise AttributeError(f"module 'exman' has no attribute {name!r}")

@@ -184,9 +184,29 @@ def register_commands(cli: Any) -> None:
     """
 
 
+@hookspec
+def launchers() -> list[str]:
+    """Names of the sweep launchers a plugin provides. **collector**
+
+    Called by ``exman.sweep`` before anything is written, to refuse an unknown
+    ``--launcher`` in one line and to list the known ones. Return a list of names.
+    """
+
+
 @hookspec(firstresult=True)
-def launch(name: str, jobs: list, options: dict) -> Any:
+def launch(name: str, jobs: list, options: dict, progress: Any) -> dict | None:
     """Run a sweep's jobs with the launcher called ``name``. **provider**
 
-    Return None when ``name`` is not yours. Stops at the first non-None result.
+    Called by ``exman.sweep`` (and ``exman sweep``) once per sweep or resume,
+    in the main thread. ``jobs`` are ``exman.sweep_jobs.Job`` objects (picklable:
+    ``argv``, ``cwd``, ``env`` to add, ``log`` file, ``cell``, ``params``);
+    ``exman.sweep_jobs.start_job(job)`` / ``run_job(job, should_stop)`` run one as a
+    child in its own session. ``options`` holds ``jobs`` (parallelism),
+    ``scheduler``, ``root``, ``sweep_id`` and any ``-o KEY=VALUE``.
+
+    Report to ``progress.started(job)`` and ``progress.finished(job, returncode)``.
+    When ``progress.stopping`` is set (SIGINT/SIGTERM), start nothing new, send
+    SIGTERM to running children and wait for them; when ``progress.killing`` is
+    set, SIGKILL them. Return ``{cell: returncode}`` (None for a job never
+    started), or None when ``name`` is not yours. Stops at the first non-None result.
     """

@@ -116,6 +116,42 @@ class Index:
             targets = [(e[R.ID], os.path.join(root, rel)) for rel, e in zip(rels, entries)]
         return _metrics_frame(targets)
 
+    # -- analysis: thin wrappers over exman.analysis / exman.plotting --------
+    def summary(self, interest, by=None, over="seed", agg=("mean", "std", "count"), include=("completed",),
+                ci=0.95, *, source=None, df=None):
+        """One row per group of runs: aggregates and t-based CI of ``interest`` over replicates.
+
+        ``df`` defaults to ``info(source, include_failed=True)``, so failed runs
+        are counted as ``excluded``. See ``exman.analysis.summary`` and docs/analysis.md.
+        """
+        from exman.analysis import summary
+
+        df = self.info(source, include_failed=True) if df is None else df
+        return summary(df, interest, by=by, over=over, agg=agg, include=include, ci=ci, stacklevel=3)
+
+    def plot(self, y, x, hue=None, col=None, over="seed", include=("completed",), ci=0.95, logx=None, *,
+             source=None, df=None, **kwargs):
+        """Figure: mean of ``y`` against ``x`` with CI error bars, lines by ``hue``, panels by ``col``.
+
+        Needs matplotlib (``pip install 'exman[plot]'``). See ``exman.plotting.plot``.
+        """
+        from exman.plotting import plot
+
+        df = self.info(source, include_failed=True) if df is None else df
+        return plot(df, y, x, hue=hue, col=col, over=over, include=include, ci=ci, logx=logx, stacklevel=3, **kwargs)
+
+    def plot_metric(self, metric, by=None, over="seed", include=("completed",), ci=0.95, *, source=None, df=None,
+                    **kwargs):
+        """Figure: learning curves of ``metric``, mean ± CI band over replicates per step, one line per group.
+
+        Needs matplotlib (``pip install 'exman[plot]'``). See ``exman.plotting.plot_metric``.
+        """
+        from exman.plotting import plot_metric
+
+        df = self.info(source, include_failed=True) if df is None else df
+        return plot_metric(df, self.metrics(df), metric, by=by, over=over, include=include, ci=ci, stacklevel=3,
+                           **kwargs)
+
     # -- which runs ---------------------------------------------------------
     def _collect(self, source, include_failed, include_tmp=False):
         """``(rels, entries, statuses)`` of the covered runs, sorted by id."""
@@ -374,17 +410,23 @@ class _Context:
         return [p[0] for p in pairs], [p[1] for p in pairs], statuses
 
     def status(self, rel: str, entry, now: float) -> str:
-        status = entry[R.STATUS]
-        if status is None:
-            return "unknown"
-        if status != "running":
-            return status
-        if entry[R.HOST] == self.host:
-            return "running" if _alive(entry[R.PID]) else "crashed"
         st = self.run_stats.get(rel)
-        if st is None or now - st.st_mtime > STALE_AFTER:
-            return "stale"
-        return "running"
+        return live_status(entry[R.STATUS], entry[R.HOST], entry[R.PID], st.st_mtime if st else None, now, self.host)
+
+
+def live_status(status, host, pid, heartbeat: float | None, now: float, this_host: str) -> str:
+    """A run's status as of ``now``: ``running`` turns ``crashed`` (its pid gone on this
+    host) or ``stale`` (run.json's mtime, the heartbeat, too old on another host).
+    Also used by ``exman.sweep_records``, so a sweep and the Index agree."""
+    if status is None:
+        return "unknown"
+    if status != "running":
+        return status
+    if host == this_host:
+        return "running" if _alive(pid) else "crashed"
+    if heartbeat is None or now - heartbeat > STALE_AFTER:
+        return "stale"
+    return "running"
 
 
 def _alive(pid) -> bool:

@@ -52,6 +52,11 @@ CLI_PLUGINS = {
     "rerun-command": "exman_plugins.commands.rerun",
     "doctor-command": "exman_plugins.commands.doctor",
     "plugins-command": "exman_plugins.commands.plugins",
+    "report-command": "exman_plugins.commands.report",
+    "sweep-command": "exman_plugins.commands.sweep",
+    "local-launcher": "exman_plugins.launchers.local",
+    "dask-launcher": "exman_plugins.launchers.dask",
+    "submitit-launcher": "exman_plugins.launchers.submitit",
 }
 
 

@@ -1,0 +1,396 @@
+"""Parameter sweeps: ``exman.sweep(command, grid, ...)``, ``resume``, ``status``.
+
+This module runs a sweep from start to summary: expand the grid
+(``exman.sweep_grid``), save the spec and read the cells' runs
+(``exman.sweep_records``), hand the jobs (``exman.sweep_jobs``) to the launcher
+plugin behind the ``launch`` hook, stop cleanly on SIGINT/SIGTERM, and say what
+failed. How jobs run belongs to launchers (``exman_plugins/launchers/``).
+Nothing heavy is imported at module level: yaml, pandas and rich load inside
+the functions that need them.
+
+The module is callable: ``exman.sweep(command, grid, ...)`` is :func:`sweep`,
+and ``exman.sweep.status(root, sweep_id)`` / ``exman.sweep.resume(...)`` work too.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from exman.sweep_grid import (SweepError, argument, check_name, command_line, describe, expand, parse_assignment,
+                              parse_values)
+from exman.sweep_jobs import GRACE, Job, run_job, signal_group, start_job, stop_local_child
+from exman.sweep_progress import Progress
+from exman.sweep_records import (COUNTS, SPEC_FOLDER, Owner, cell_counts, list_sweeps, load_spec, mark_interrupted,
+                                 new_sweep_id, save_spec, spec_path, sweep_runs)
+
+__all__ = [
+    "sweep", "resume", "status", "SweepResult", "CellRun", "SweepError", "expand", "parse_values",
+    "parse_assignment", "command_line", "argument", "check_name", "describe", "Job", "run_job", "start_job",
+    "signal_group", "stop_local_child", "GRACE", "Progress", "cell_counts", "list_sweeps", "load_spec",
+    "spec_path", "sweep_runs", "SPEC_FOLDER",
+]
+
+
+# ---------------------------------------------------------------------------
+# the result a caller gets back
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class CellRun:
+    cell: int
+    params: dict
+    returncode: int | None  # None: never started (stopped before its turn)
+    status: str  # completed, failed, interrupted, crashed, not started, no run
+    run_id: int | None = None
+    run_path: str | None = None
+    log: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.status in ("completed", "no run")
+
+
+@dataclass
+class SweepResult:
+    """What ``exman.sweep(...)`` returns: every cell run this time, and the failed ones."""
+
+    sweep_id: str
+    root: Path
+    spec: Path
+    total: int  # cells in the whole sweep
+    runs: list = field(default_factory=list)  # CellRun per cell run this time, in cell order
+    stopped_by: int | None = None  # the signal that stopped the sweep
+    seconds: float = 0.0
+
+    @property
+    def failures(self) -> list:
+        return [r for r in self.runs if not r.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and self.stopped_by is None
+
+    @property
+    def exit_code(self) -> int:
+        if self.stopped_by is not None:
+            return 128 + self.stopped_by
+        return 0 if not self.failures else 1
+
+    def summary(self, root_arg: str | None = None) -> str:
+        done = sum(r.ok for r in self.runs)
+        lines = [f"sweep {self.sweep_id}: {len(self.runs)} run(s) of {self.total} cell(s), {done} completed, "
+                 f"{len(self.failures)} not completed, {self.seconds:.1f} s"]
+        if self.stopped_by is not None:
+            lines.append(f"stopped by {signal.Signals(self.stopped_by).name}: no new combination was started")
+        unstarted = [r.cell for r in self.failures if r.status == "not started"]
+        for r in self.failures:
+            if r.status == "not started":
+                continue
+            where = f"run {r.run_id}" if r.run_id is not None else "no run recorded"
+            code = "no exit status" if r.returncode is None else f"exit {r.returncode}"
+            detail = os.path.relpath(r.run_path, self.root) if r.run_path else os.path.relpath(r.log, self.root)
+            lines.append(f"  failed: cell {r.cell} {describe(r.params)}  {where}  {r.status}, {code}  ({detail})")
+            if r.run_id is None and r.log:
+                # No run folder: the script stopped before ExParser recorded it (bad option, import error).
+                last = _last_line(r.log)
+                if last:
+                    lines.append(f"          {last}")
+        if unstarted:
+            lines.append(f"  not started: {len(unstarted)} cell(s): {', '.join(map(str, unstarted))}")
+        if self.failures or self.stopped_by is not None:
+            root = f" --root {shlex.quote(root_arg)}" if root_arg else ""
+            lines.append(f"rerun what is missing with: exman{root} sweep --resume {self.sweep_id}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _last_line(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 4096))
+            tail = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+# ---------------------------------------------------------------------------
+# the API: sweep, resume, status
+# ---------------------------------------------------------------------------
+
+
+def _existing_root(root) -> Path:
+    from exman.fs import is_root
+
+    if root is None:
+        from exman.cli import find_root
+
+        found = find_root()
+        if found is None:
+            raise SweepError("no exman root found: pass root=... (--root ROOT) or set EXMAN_ROOT")
+        return found
+    root = Path(root)
+    if not is_root(root):
+        raise SweepError(f"{root} is not an exman root (no runs/ and index/ folders)")
+    return root.resolve()
+
+
+def prepare_root(root) -> Path:
+    """The root a sweep writes to; a missing or empty folder gets the exman layout."""
+    from exman.fs import LAYOUT, is_root
+
+    if root is None:
+        return _existing_root(None)
+    root = Path(root)
+    if not is_root(root):
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise SweepError(f"{root} is not an exman root and not empty; refusing to write into it")
+        for sub in LAYOUT:
+            (root / sub).mkdir(parents=True, exist_ok=True)
+    return root.resolve()
+
+
+def load_file(path) -> dict:
+    """A YAML sweep file: command, grid, zip, repeat, jobs, launcher, scheduler, options."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise SweepError(f"--file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SweepError(f"--file {path}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise SweepError(f"--file {path}: expected a mapping (command, grid, zip, jobs, launcher)")
+    unknown = set(data) - {"command", "grid", "zip", "repeat", "jobs", "launcher", "scheduler", "options"}
+    if unknown:
+        raise SweepError(f"--file {path}: unknown key(s) {', '.join(sorted(unknown))}")
+    if data.get("grid") is not None and not isinstance(data["grid"], dict):
+        raise SweepError(f"--file {path}: grid must map parameter names to values")
+    return data
+
+
+def _command(command) -> list[str]:
+    if isinstance(command, str):
+        command = shlex.split(command)
+    command = [str(c) for c in (command or [])]
+    if not command:
+        raise SweepError("no command to run: give it after --, e.g. exman sweep -p lr=0.1,0.01 -- python train.py")
+    return command
+
+
+def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher=None, root=None,
+          scheduler=None, options=None, file=None, dry_run=False, cwd=None, quiet=False, stream=None,
+          pm=None):
+    """Run ``command`` once per grid cell, in parallel, recorded under ``root``.
+
+    ``grid`` maps names to values (a list, ``"a,b"``, or ``"log:1e-4:1e-1:4"``),
+    ``zip`` one or more groups of names that vary together, ``repeat`` a seed
+    count. ``file`` is a YAML sweep file; explicit arguments override it.
+    Returns a :class:`SweepResult`, or the list of command lines with ``dry_run``.
+    """
+    data = load_file(file) if file is not None else {}
+    command = _command(command if command else data.get("command"))
+    full_grid = dict(data.get("grid") or {})
+    full_grid.update(grid or {})
+    zips = data.get("zip") or []
+    zips = [zips] if isinstance(zips, dict) else list(zips)
+    if zip:
+        zips += [zip] if isinstance(zip, dict) else list(zip)
+    repeat = repeat if repeat is not None else data.get("repeat")
+    cells = expand(full_grid, zips, repeat)
+    launcher = launcher or data.get("launcher") or "local"
+    opts = dict(data.get("options") or {})
+    opts.update(options or {})
+    jobs = jobs or data.get("jobs") or opts.get("jobs") or os.cpu_count() or 1
+    scheduler = scheduler or data.get("scheduler") or opts.get("scheduler")
+    opts.update(jobs=int(jobs), scheduler=scheduler)
+    if dry_run:
+        return [command_line(command, cell) for cell in cells]
+    pm = pm or _plugin_manager()
+    _check_launcher(pm, launcher)
+    root = prepare_root(root)
+    sweep_id = new_sweep_id(root)
+    spec = {
+        "id": sweep_id,
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": command,
+        "cwd": os.path.abspath(cwd or os.getcwd()),
+        "grid": full_grid,
+        "zip": zips,
+        "repeat": repeat,
+        "launcher": launcher,
+        "options": opts,
+        "cells": cells,
+    }
+    with Owner(root, sweep_id):
+        save_spec(root, spec)
+        return _execute(root, spec, list(range(len(cells))), pm=pm, quiet=quiet, stream=stream)
+
+
+def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None, options=None,
+           dry_run=False, quiet=False, stream=None, pm=None):
+    """Rerun the cells of ``sweep_id`` that have no completed run (and none running), same id."""
+    root = _existing_root(root)
+    spec = load_spec(root, sweep_id)
+    if dry_run:
+        return [command_line(spec["command"], row) for row in _todo(root, spec)[1]]
+    pm = pm or _plugin_manager()
+    _check_launcher(pm, launcher or spec.get("launcher") or "local")
+    with Owner(root, sweep_id):
+        todo, _ = _todo(root, spec)
+        if launcher:
+            spec["launcher"] = launcher
+        opts = spec.setdefault("options", {})
+        opts.update(options or {})
+        if jobs:
+            opts["jobs"] = int(jobs)
+        if scheduler:
+            opts["scheduler"] = scheduler
+        if todo:
+            spec.setdefault("resumed", []).append(datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
+            save_spec(root, spec)
+        return _execute(root, spec, todo, pm=pm, quiet=quiet, stream=stream)
+
+
+def _todo(root: Path, spec: dict) -> tuple[list[int], list[dict]]:
+    """The cells ``--resume`` reruns: the ``missing`` ones of ``cell_counts`` (what ``--status`` shows)."""
+    cells = [row["cell"] for row in cell_counts(root, spec) if row["missing"]]
+    return cells, [spec["cells"][i] for i in cells]
+
+
+def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, stream=None) -> SweepResult:
+    sweep_id = spec["id"]
+    opts = dict(spec.get("options") or {})
+    opts.update(root=str(root), sweep_id=sweep_id)
+    logs = root / SPEC_FOLDER / sweep_id
+    jobs = [
+        Job(sweep_id=sweep_id, cell=i, params=spec["cells"][i], argv=command_line(spec["command"], spec["cells"][i]),
+            cwd=spec.get("cwd") or os.getcwd(),
+            env={"EXMAN_RUN_ROOT": str(root), "EXMAN_SWEEP_ID": sweep_id, "EXMAN_SWEEP_CELL": str(i)},
+            log=str(logs / f"cell-{i:04d}.log"))
+        for i in todo
+    ]
+    result = SweepResult(sweep_id=sweep_id, root=root, spec=spec_path(root, sweep_id), total=len(spec["cells"]))
+    progress = Progress(len(jobs), sweep_id, stream=stream, quiet=quiet)
+    if not jobs:
+        progress.note(f"sweep {sweep_id}: every cell has a completed run; nothing to do")
+        return result
+    pm = pm or _plugin_manager()
+    name = spec.get("launcher") or "local"
+    progress.note(f"sweep {sweep_id}: {len(jobs)} run(s), launcher {name}, {opts.get('jobs')} job(s)")
+    stopped = []
+    began = time.monotonic()
+    restore = _catch_signals(progress, stopped)
+    try:
+        codes = pm.hook.launch(name=name, jobs=jobs, options=opts, progress=progress)
+    except SweepError as exc:
+        raise SweepError(f"{exc}; the sweep is saved, run it later with: exman sweep --resume {sweep_id}") from None
+    finally:
+        progress.close()
+        restore()
+    if codes is None:
+        raise SweepError(f"the launcher plugin for {name!r} did not run the sweep")
+    result.seconds = time.monotonic() - began
+    result.stopped_by = stopped[0] if stopped else None
+    records = _latest_by_cell(root, sweep_id, stopping=progress.stopping.is_set())
+    for job in jobs:
+        code = codes.get(job.cell)
+        meta = records.get(job.cell)
+        if code is None and meta is None:
+            state = "not started"
+        else:
+            state = meta["status"] if meta else "no run"
+        result.runs.append(CellRun(cell=job.cell, params=job.params, returncode=code, status=state,
+                                   run_id=meta.get("id") if meta else None, run_path=meta.get("path") if meta else None,
+                                   log=job.log))
+    return result
+
+
+def status(root, sweep_id: str):
+    """Completeness of a sweep: a pandas DataFrame, one row per cell (see ``cell_counts``).
+
+    Columns: ``cell``, the cell's params, ``completed``, ``failed`` (crashed
+    included), ``interrupted``, ``running``, ``missing`` (1: ``--resume`` reruns
+    it), ``last_id``. ``df.attrs["params"]`` names the param columns.
+    """
+    import pandas as pd
+
+    root = _existing_root(root)
+    spec = load_spec(root, sweep_id)
+    df = pd.DataFrame(cell_counts(root, spec))
+    df["last_id"] = df["last_id"].astype("Int64")
+    df.attrs["sweep"] = sweep_id
+    df.attrs["params"] = [c for c in df.columns if c not in ("cell", *COUNTS, "missing", "last_id")]
+    return df
+
+
+def _plugin_manager():
+    # Launchers are command-line plugins; a sweep from Python loads them too.
+    from exman.plugins import get_plugin_manager
+
+    return get_plugin_manager(cli=True)
+
+
+def _check_launcher(pm, name: str) -> None:
+    known = sorted({n for names in pm.hook.launchers() for n in (names or [])})
+    if name not in known:
+        raise SweepError(f"no launcher called {name!r} (known: {', '.join(known) or 'none'})")
+
+
+def _latest_by_cell(root: Path, sweep_id: str, *, stopping: bool) -> dict[int, dict]:
+    """The newest run of each cell; a stopped sweep records dead ``running`` runs as interrupted."""
+    latest = {}
+    for meta in sweep_runs(root, sweep_id):
+        if stopping and meta["status"] == "crashed":
+            mark_interrupted(meta)
+        try:
+            latest[int(meta.get("sweep_cell"))] = meta
+        except (TypeError, ValueError):
+            continue
+    return latest
+
+
+def _catch_signals(progress: Progress, stopped: list):
+    """First SIGINT/SIGTERM: stop starting, SIGTERM the children. Second: SIGKILL them."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        if not progress.stopping.is_set():
+            stopped.append(signum)
+            progress.stopping.set()
+            progress.note(f"exman sweep: {signal.Signals(signum).name}: stopping; waiting for running children "
+                          "(again to kill them)")
+        else:
+            progress.killing.set()
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore():
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+    return restore
+
+
+class _CallableModule(types.ModuleType):
+    # `exman.sweep(...)` runs a sweep while `exman.sweep.status(...)` stays a module function.
+    def __call__(self, *args, **kwargs):
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

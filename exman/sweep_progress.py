@@ -1,0 +1,94 @@
+"""Sweep progress: a rich bar on a terminal (rich imported lazily), plain lines otherwise.
+
+It also carries the stop flags the signal handler sets and launchers watch.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from exman.sweep_jobs import Job
+
+
+class Progress:
+    """What a launcher reports to, and the stop flags it must watch.
+
+    ``stopping`` is set on the first SIGINT/SIGTERM (start nothing new, SIGTERM
+    the running children, wait for them); ``killing`` on the second (SIGKILL).
+    """
+
+    def __init__(self, total: int, sweep_id: str, *, stream=None, live: bool | None = None, quiet: bool = False):
+        self.total = total
+        self.sweep_id = sweep_id
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.done = self.failed = self.running = 0
+        self.stopping = threading.Event()
+        self.killing = threading.Event()
+        self.started_at = time.monotonic()
+        self._lock = threading.Lock()
+        self._starts: dict[int, float] = {}
+        self._bar = None
+        if live is None:
+            live = not quiet and hasattr(self.stream, "isatty") and self.stream.isatty()
+        if live:
+            self._bar = self._make_bar()
+
+    def _make_bar(self):
+        try:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        except ImportError:
+            return None  # plain lines then
+        bar = Bar(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[failed]} failed, {task.fields[running]} running"),
+                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                  console=Console(file=self.stream), transient=False)
+        self._task = bar.add_task(self.sweep_id, total=self.total, failed=0, running=0)
+        bar.start()
+        return bar
+
+    def _refresh(self) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, failed=self.failed, running=self.running)
+
+    def started(self, job: Job) -> None:
+        with self._lock:
+            if job.cell in self._starts:
+                return
+            self._starts[job.cell] = time.monotonic()
+            self.running += 1
+            self._refresh()
+
+    def finished(self, job: Job, returncode: int | None) -> None:
+        with self._lock:
+            began = self._starts.pop(job.cell, None)
+            if began is not None:
+                self.running -= 1
+            self.done += 1
+            ok = returncode == 0
+            if not ok:
+                self.failed += 1
+            self._refresh()
+            if self._bar is None and not self.quiet:
+                took = f" {time.monotonic() - began:.1f}s" if began is not None else ""
+                verdict = "ok" if ok else ("not started" if returncode is None else f"exit {returncode}")
+                print(f"[{self.done}/{self.total}] {job}: {verdict}{took}", file=self.stream, flush=True)
+            elif self._bar is not None and not ok:
+                self._bar.console.print(f"{job}: exit {returncode}")
+
+    def note(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.console.print(text)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

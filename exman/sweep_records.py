@@ -1,0 +1,217 @@
+"""What the root knows about a sweep: its saved spec and the runs of each cell.
+
+``root/sweeps/<id>.yaml`` is written before the first run; the runs are found
+by their ``run.json`` (``sweep``, ``sweep_cell``, ``status``). ``cell_counts``
+is the one place that decides which cells are done: ``--status`` prints it and
+``--resume`` reruns its missing cells.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+
+from exman.sweep_grid import SweepError
+
+SPEC_FOLDER = "sweeps"
+
+
+def spec_path(root: Path, sweep_id: str) -> Path:
+    from exman.fs import check_component
+
+    try:
+        check_component(sweep_id, "sweep id")
+    except ValueError as exc:
+        raise SweepError(str(exc)) from None
+    return Path(root) / SPEC_FOLDER / f"{sweep_id}.yaml"
+
+
+def new_sweep_id(root: Path) -> str:
+    folder = Path(root) / SPEC_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        sweep_id = f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+        try:
+            # Exclusive: two sweeps started in the same second never share an id.
+            (folder / sweep_id).mkdir()
+            return sweep_id
+        except FileExistsError:
+            continue
+
+
+def save_spec(root: Path, spec: dict) -> Path:
+    import yaml
+
+    from exman.fs import atomic_write
+
+    path = spec_path(root, spec["id"])
+    atomic_write(path, yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, allow_unicode=True))
+    return path
+
+
+def load_spec(root: Path, sweep_id: str) -> dict:
+    import yaml
+
+    path = spec_path(root, sweep_id)
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        known = list_sweeps(root)
+        hint = f" (known: {', '.join(known[-5:])})" if known else ""
+        raise SweepError(f"no sweep {sweep_id!r} under {root}{hint}") from None
+    except yaml.YAMLError as exc:
+        raise SweepError(f"{path}: not a sweep spec ({exc.__class__.__name__})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("cells"), list) or not spec.get("command"):
+        raise SweepError(f"{path}: not a sweep spec (needs id, command and cells)")
+    return spec
+
+
+def list_sweeps(root: Path) -> list[str]:
+    folder = Path(root) / SPEC_FOLDER
+    try:
+        return sorted(p.stem for p in folder.glob("*.yaml"))
+    except OSError:
+        return []
+
+
+def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
+    """run.json of every run recorded for ``sweep_id`` (runs/, fails/, tmp/), sorted by id.
+
+    Reads one small JSON file per run and skips the ones that do not mention
+    the id before parsing them, so a large root costs little and no pandas is
+    imported (``Index.info`` would cost ~0.6 s at the end of every sweep, and
+    it does not cover ``tmp/``). Statuses come from the Index's ``live_status``.
+    """
+    from exman.index import live_status
+
+    needle = f'"{sweep_id}"'
+    host = os.uname().nodename
+    found = []
+    for sub in ("runs", "fails", "tmp"):
+        try:
+            entries = list(os.scandir(Path(root) / sub))
+        except OSError:
+            continue
+        for entry in entries:
+            file = os.path.join(entry.path, "run.json")
+            try:
+                with open(file, encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            if needle not in text:
+                continue
+            try:
+                meta = json.loads(text)
+            except ValueError:
+                continue  # being rewritten right now; atomic writes make this rare
+            if meta.get("sweep") != sweep_id:
+                continue
+            meta["path"] = entry.path
+            try:
+                beat = os.stat(file).st_mtime
+            except OSError:
+                beat = None
+            meta["status"] = live_status(meta.get("status") or "running", meta.get("host"), meta.get("pid"), beat,
+                                         time.time(), host)
+            found.append(meta)
+    found.sort(key=lambda m: m.get("id") or 0)
+    return found
+
+
+COUNTS = ("completed", "failed", "interrupted", "running")
+
+
+def cell_counts(root: Path, spec: dict) -> list[dict]:
+    """One dict per cell: ``cell``, its params, run counts by status, ``missing``, ``last_id``.
+
+    ``failed`` counts crashed and stale runs too (statuses as ``Index.info`` gives them). ``missing`` is 1 when the cell has no
+    completed run and none running: exactly the cells ``--resume`` reruns.
+    """
+    by_cell: dict[int, list[dict]] = {}
+    for meta in sweep_runs(root, spec["id"]):
+        try:
+            by_cell.setdefault(int(meta.get("sweep_cell")), []).append(meta)
+        except (TypeError, ValueError):
+            continue
+    rows = []
+    for index, params in enumerate(spec["cells"]):
+        runs = by_cell.get(index, [])
+        counts = dict.fromkeys(COUNTS, 0)
+        for meta in runs:
+            status = meta["status"]
+            key = "failed" if status in ("crashed", "stale") else status
+            if key in counts:
+                counts[key] += 1
+        missing = int(counts["completed"] == 0 and counts["running"] == 0)
+        rows.append({"cell": index, **params, **counts, "missing": missing,
+                     "last_id": runs[-1].get("id") if runs else None})
+    return rows
+
+
+def mark_interrupted(meta: dict) -> None:
+    # A child killed before it entered safe_experiment could not record itself.
+    from exman.fs import atomic_write
+
+    file = Path(meta["path"]) / "run.json"
+    try:
+        record = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return
+    if record.get("status") != "running":
+        return
+    end = datetime.datetime.now().astimezone()
+    record["status"] = "interrupted"
+    record["end"] = end.isoformat(timespec="microseconds")
+    try:
+        record["duration"] = round((end - datetime.datetime.fromisoformat(record["start"])).total_seconds(), 6)
+    except (KeyError, TypeError, ValueError):
+        pass
+    atomic_write(file, json.dumps(record, ensure_ascii=False, indent=1))
+    meta["status"] = "interrupted"
+
+
+class Owner:
+    """``sweeps/<id>/owner`` (host pid) while a process runs the sweep: a second
+    ``--resume`` of a live sweep would start the same cells twice."""
+
+    def __init__(self, root: Path, sweep_id: str):
+        self.path = Path(root) / SPEC_FOLDER / sweep_id / "owner"
+        self.mine = f"{os.uname().nodename} {os.getpid()}\n"
+
+    def __enter__(self) -> "Owner":
+        from exman.index import live_status
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                try:
+                    host, pid = self.path.read_text().split()
+                except (OSError, ValueError):
+                    host, pid = None, None
+                if host is not None and live_status("running", host, int(pid), time.time(), time.time(),
+                                                    os.uname().nodename) == "running":
+                    raise SweepError(f"sweep {self.path.parent.name} is being run by pid {pid} on {host}; "
+                                     f"if that process is gone, remove {self.path}") from None
+                # Its owner died without cleaning up (SIGKILL, power loss): take it over.
+                try:
+                    os.unlink(self.path)
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.mine)
+            return self
+        raise SweepError(f"cannot claim {self.path}: another process keeps taking it")
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.path.read_text() == self.mine:
+                os.unlink(self.path)
+        except OSError:
+            pass

@@ -1,0 +1,89 @@
+"""``exman report``: one self-contained HTML page about the runs (tables and plots)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from exman import hookimpl
+from exman_plugins.commands._runs import complete_marks
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("report")
+    @click.option("-m", "--mark", "mark", metavar="KEY", shell_complete=complete_marks,
+                  help="only the runs marked KEY (a/b/c allowed)")
+    @click.option("-w", "--where", "where", metavar="EXPR", help="pandas query on the runs table, e.g. \"lr < 0.1\"")
+    @click.option("--interest", "interest", multiple=True, metavar="COLUMN",
+                  help="column to summarise and plot (repeatable; default: every numeric metric)")
+    @click.option("--over", multiple=True, default=["seed"], show_default=True, metavar="KEY",
+                  help="replicate parameter averaged over (repeatable)")
+    @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default="report.html",
+                  show_default=True, help="HTML file to write")
+    @click.option("--title", default=None, help="page title (default: the root's folder name)")
+    @click.pass_obj
+    def report_command(state, mark, where, interest, over, out, title):
+        """Write one static HTML page: summaries and plots per metric, and the runs table.
+
+        \b
+        Example:
+          exman report --mark best --where "epochs >= 10" --out report.html
+        """
+        import importlib.util
+
+        from exman.fs import atomic_write
+        from exman.plotting import PLOT_EXTRA
+        from exman.report import render
+
+        # find_spec, not import: a bad option should fail before matplotlib's import cost.
+        if importlib.util.find_spec("matplotlib") is None:
+            raise click.ClickException(f"exman report draws plots with matplotlib: pip install '{PLOT_EXTRA}'")
+        out = out.resolve()
+        if not out.parent.is_dir():
+            raise click.ClickException(f"--out {out}: folder {out.parent} does not exist")
+        root = state.root
+        info, index = load(root, mark)
+        if where:
+            try:
+                info = info.query(where).copy()
+            except Exception as exc:  # pandas raises many kinds for a bad expression
+                message = f"bad --where expression {where!r}: {type(exc).__name__}: {exc}"
+                raise click.ClickException(message.splitlines()[0]) from None
+        if info.empty:
+            raise click.ClickException("no runs to report" + (f" (after --mark {mark})" if mark else "")
+                                       + (f" (after --where {where!r})" if where else ""))
+        metrics = index.metrics(info)
+        filters = " · ".join(f for f in (f"mark {mark}" if mark else "", f"where {where}" if where else "") if f)
+        try:
+            page = render(info, metrics, interest=list(interest) or None, over=list(over),
+                          title=title or f"exman report: {root.parent.name}/{root.name}",
+                          subtitle=" · ".join(p for p in (str(root), filters) if p))
+        except KeyError as exc:
+            raise click.ClickException(str(exc.args[0]) if exc.args else str(exc)) from None
+        atomic_write(out, page)
+        click.echo(f"wrote {out} ({len(info)} runs, {len(page) // 1024} KiB)")
+
+
+def load(root: Path, mark: str | None):
+    """The runs table (failed runs too, marked ones with ``mark``) and its Index.
+
+    Errors and the Index's warnings read as ``exman ls`` shows them: one line each.
+    """
+    import warnings
+
+    from exman.index import Index
+    from exman_plugins.commands.mark import mark_folder
+
+    if mark:
+        mark_folder(root, mark, create=False)  # a clean error for an unknown or unsafe key
+    index = Index(root)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            info = index.info(mark or None, include_failed=True)
+        except (ValueError, KeyError, OSError) as exc:
+            raise click.ClickException(str(exc).strip("'\"")) from None
+    for w in caught:
+        click.echo(f"exman: warning: {str(w.message).removeprefix('exman: ')}", err=True)
+    return info, index

@@ -1,0 +1,130 @@
+"""``exman sweep`` and ``exman sweeps``: run a grid of an argparse script, resume it, show its cells.
+
+The command only turns options into a call of ``exman.sweep`` (which owns the
+logic) and prints; launchers are plugins behind the ``launch`` hook.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from exman import hookimpl
+
+
+def _options(pairs) -> dict:
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r}: expected KEY=VALUE", param_hint="-o/--option")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _print_status(root, sweep_id) -> None:
+    from exman import sweep as sw
+
+    df = sw.status(root, sweep_id)
+    click.echo(df.to_string(index=False))
+    counts = {c: int(df[c].sum()) for c in ("completed", "failed", "interrupted", "running", "missing")}
+    click.echo(f"sweep {sweep_id}: {len(df)} cell(s); " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("sweep", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+    @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUES",
+                  help="grid axis: lr=0.1,0.01 | lr=log:1e-4:1e-1:4 | n=lin:0:1:5 | seed=range:0:5[:STEP]")
+    @click.option("-z", "--zip", "zipped", multiple=True, metavar="NAME=VALUES",
+                  help="parameters that vary together (equal lengths): -z a=1,2 -z b=x,y")
+    @click.option("--repeat", type=click.IntRange(min=1), metavar="N", help="repeat every combination with --seed 0..N-1")
+    @click.option("--repeat-key", default="seed", show_default=True, metavar="NAME", help="the option --repeat varies")
+    @click.option("--file", "file", type=click.Path(dir_okay=False), metavar="SWEEP.yaml",
+                  help="YAML sweep file: command, grid, zip, repeat, jobs, launcher, scheduler, options")
+    @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N", help="runs at a time (default: the CPU count)")
+    @click.option("--launcher", metavar="NAME", help="local (default), dask, submitit, or a plugin's")
+    @click.option("--scheduler", metavar="ADDRESS", help="dask scheduler, e.g. tcp://host:8786")
+    @click.option("-o", "--option", "launcher_options", multiple=True, metavar="KEY=VALUE",
+                  help="launcher option, e.g. -o cluster=local -o timeout_min=60 (submitit)")
+    @click.option("--dry-run", is_flag=True, help="print one command line per combination; start nothing")
+    @click.option("--resume", metavar="SWEEP_ID", help="rerun the cells of SWEEP_ID without a completed run")
+    @click.option("--status", "status_id", metavar="SWEEP_ID", help="show each cell's runs by status")
+    @click.option("-q", "--quiet", is_flag=True, help="no progress output, only the summary")
+    @click.argument("command", nargs=-1, type=click.UNPROCESSED)
+    @click.pass_context
+    def sweep_command(ctx, params, zipped, repeat, repeat_key, file, jobs, launcher, scheduler, launcher_options,
+                      dry_run, resume, status_id, quiet, command):
+        """Run COMMAND once per combination of parameters, in parallel, as recorded exman runs.
+
+        Each combination runs `COMMAND ARGS --NAME VALUE ...` with EXMAN_RUN_ROOT,
+        EXMAN_SWEEP_ID and EXMAN_SWEEP_CELL set, so the script records into this
+        root and each run knows its sweep. The spec is saved as ROOT/sweeps/ID.yaml.
+        Exits non-zero when any combination failed or the sweep was stopped.
+
+        \b
+        Examples:
+          exman --root exman sweep -p lr=0.1,0.01 -p bs=32,64 --jobs 2 -- python train.py
+          exman sweep -p lr=log:1e-4:1e-1:4 --repeat 3 --dry-run -- python train.py
+          exman sweep --resume 20260101-120000-ab12
+          exman sweep --status 20260101-120000-ab12
+        """
+        from exman import sweep as sw
+
+        state = ctx.obj
+        explicit_root = ctx.parent.params.get("root") if ctx.parent else None
+        try:
+            if status_id:
+                _print_status(state.root, status_id)
+                return
+            opts = _options(launcher_options)
+            common = dict(jobs=jobs, launcher=launcher, scheduler=scheduler, options=opts, quiet=quiet)
+            if resume:
+                if command or params or zipped or repeat or file:
+                    raise click.UsageError("--resume takes no command, -p, -z, --repeat or --file: the spec has them")
+                result = sw.resume(resume, root=state.root, dry_run=dry_run, **common)
+            else:
+                grid = dict(sw.parse_assignment(p) for p in params)
+                if len(grid) != len(params):
+                    raise sw.SweepError("a parameter is given twice with -p")
+                zip_group = dict(sw.parse_assignment(z) for z in zipped) or None
+                root = None if dry_run else (explicit_root if explicit_root is not None else state.root)
+                result = sw.sweep(list(command) or None, grid, zip=zip_group,
+                                  repeat={"count": repeat, "key": repeat_key} if repeat else None,
+                                  file=file, dry_run=dry_run, root=root, pm=state.pm, **common)
+        except sw.SweepError as exc:
+            raise click.ClickException(str(exc)) from None
+        if dry_run:
+            for argv in result:
+                click.echo(shlex.join(argv))
+            return
+        click.echo(result.summary(str(explicit_root) if explicit_root is not None else None))
+        sys.exit(result.exit_code)
+
+    @cli.command("sweeps")
+    @click.pass_obj
+    def sweeps_command(state):
+        """List the sweeps saved under the root with their cells' state.
+
+        \b
+        Example:
+          exman sweeps
+        """
+        from exman import sweep as sw
+
+        root = state.root
+        for sweep_id in sw.list_sweeps(root):
+            try:
+                spec = sw.load_spec(root, sweep_id)
+            except sw.SweepError as exc:
+                click.echo(f"{sweep_id}  unreadable: {exc}")
+                continue
+            rows = sw.cell_counts(root, spec)
+            done = sum(1 for r in rows if r["completed"])
+            failed = sum(1 for r in rows if r["failed"] and not r["completed"])
+            missing = sum(r["missing"] for r in rows)
+            click.echo(f"{sweep_id}  {len(rows)} cells  {done} completed  {failed} failed  {missing} missing  "
+                       f"{shlex.join(spec['command'])}")

@@ -1,0 +1,69 @@
+"""The ``local`` launcher: ``--jobs`` children at a time on this machine.
+
+One loop in the main thread starts children (each in its own session),
+polls them and reacts to the stop flags; no threads, so signals are handled
+where they arrive and nothing outlives the loop.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import deque
+
+from exman import hookimpl
+
+POLL = 0.02  # seconds between polls: small against a run, cheap for the CPU
+
+
+@hookimpl
+def launchers():
+    return ["local"]
+
+
+@hookimpl(trylast=True)
+def launch(name, jobs, options, progress):
+    if name != "local":
+        return None
+    from exman.sweep_jobs import GRACE, signal_group, start_job
+
+    workers = max(1, int(options.get("jobs") or os.cpu_count() or 1))
+    pending = deque(jobs)
+    running = {}
+    codes = {job.cell: None for job in jobs}
+    term_sent = None
+    killed = False
+    while pending or running:
+        if progress.stopping.is_set():
+            pending.clear()
+            if term_sent is None:
+                term_sent = time.monotonic()
+                for proc in running:
+                    signal_group(proc, signal.SIGTERM)
+            if not killed and (progress.killing.is_set() or time.monotonic() - term_sent > GRACE):
+                killed = True
+                for proc in running:
+                    signal_group(proc, signal.SIGKILL)
+        while pending and len(running) < workers:
+            job = pending.popleft()
+            try:
+                proc = start_job(job)
+            except OSError as exc:
+                codes[job.cell] = 127
+                progress.note(f"{job}: cannot start: {exc}")
+                progress.finished(job, 127)
+                continue
+            running[proc] = job
+            progress.started(job)
+        for proc in list(running):
+            code = proc.poll()
+            if code is not None:
+                job = running.pop(proc)
+                codes[job.cell] = code
+                if term_sent is not None:
+                    # Anything the child left in its group goes with it.
+                    signal_group(proc, signal.SIGKILL)
+                progress.finished(job, code)
+        if running:
+            time.sleep(POLL)
+    return codes

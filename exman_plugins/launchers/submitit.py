@@ -1,0 +1,90 @@
+"""The ``submitit`` launcher: a sweep as a SLURM job array, through submitit.
+
+``-o cluster=local`` (or ``debug``) uses submitit's local executor, which is
+how it is tested; without it submitit picks SLURM when ``sbatch`` exists.
+Other ``-o KEY=VALUE`` options go to ``executor.update_parameters`` (e.g.
+``timeout_min``, ``slurm_partition``, ``mem_gb``); ``--jobs`` becomes the array
+parallelism. Each array task runs the run as its child (``exman.sweep_jobs.run_job``),
+forwarding SLURM's SIGTERM to it, so a cancelled run ends ``interrupted``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from exman import hookimpl
+
+POLL = 0.2
+OWN = {"jobs", "scheduler", "root", "sweep_id", "cluster"}
+
+
+def _remote(job):
+    from exman.sweep_jobs import run_job
+
+    return run_job(job, poll=0.5)
+
+
+@hookimpl
+def launchers():
+    return ["submitit"]
+
+
+@hookimpl
+def launch(name, jobs, options, progress):
+    if name != "submitit":
+        return None
+    try:
+        import submitit
+    except ImportError:
+        from exman.sweep_grid import SweepError
+
+        raise SweepError("the submitit launcher needs submitit: pip install 'exman[submitit]'") from None
+    workers = max(1, int(options.get("jobs") or os.cpu_count() or 1))
+    folder = Path(options["root"]) / "sweeps" / options["sweep_id"] / "submitit"
+    executor = submitit.AutoExecutor(folder=folder, cluster=options.get("cluster"))
+    params = {k: v for k, v in options.items() if k not in OWN and v is not None}
+    executor.update_parameters(name=f"exman-{options['sweep_id']}", **params)
+    array = executor.cluster not in ("local", "debug")
+    if array:
+        executor.update_parameters(slurm_array_parallelism=workers)
+    return _run(executor, jobs, workers, array, progress)
+
+
+def _run(executor, jobs, workers, array, progress):
+    from exman.sweep_jobs import stop_local_child
+
+    codes = {job.cell: None for job in jobs}
+    queue = list(jobs)
+    running = {}
+    if array:
+        # One array: SLURM keeps `workers` of its tasks running at a time.
+        running = dict(zip(executor.map_array(_remote, queue), queue))
+        queue = []
+    stopped = False
+    while queue or running:
+        if progress.stopping.is_set() and not stopped:
+            stopped = True
+            queue = []
+            for sub, job in running.items():
+                # On this host signal the child directly; elsewhere scancel (SIGTERM, forwarded).
+                if not stop_local_child(job):
+                    sub.cancel(check=False)
+        while queue and len(running) < workers:
+            # The local executor has no array throttle: keep `workers` jobs in flight by hand.
+            job = queue.pop(0)
+            running[executor.submit(_remote, job)] = job
+        for sub, job in list(running.items()):
+            if sub.state in ("RUNNING",) or sub.done():
+                progress.started(job)
+            if sub.done():
+                del running[sub]
+                try:
+                    codes[job.cell] = sub.result()
+                except Exception as exc:
+                    progress.note(f"{job}: submitit job {sub.job_id} failed: {str(exc).splitlines()[0] if str(exc) else exc}")
+                    codes[job.cell] = -1
+                progress.finished(job, codes[job.cell])
+        if running:
+            time.sleep(POLL)
+    return codes

@@ -1,0 +1,98 @@
+"""A small grid of real runs for the analysis, report and notebook tests.
+
+One subprocess records every run through ``ExParser``: lr x optimizer x seed,
+one grid cell missing a seed, one extra run that fails. The metrics are made
+up but deterministic, so the tests can recompute every number themselves.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from conftest import env_for_subprocess
+
+LRS = (0.001, 0.01, 0.1, 1.0)
+OPTIMIZERS = ("sgd", "adam")
+SEEDS = (0, 1, 2)
+MISSING = (1.0, "adam", 2)  # this replicate is never run
+FAILING = (0.1, "sgd", 3)  # an extra replicate that raises (the script fails on seed 3)
+
+GRID_SCRIPT = '''
+import math, sys
+import exman
+
+LRS = {lrs!r}
+OPTIMIZERS = {optimizers!r}
+SEEDS = {seeds!r}
+MISSING = {missing!r}
+FAILING = {failing!r}
+
+
+def score(lr, optimizer, seed, epoch):
+    # Peaks at lr=0.01, adam a bit better, a seed-dependent wobble.
+    base = 0.9 - 0.1 * abs(math.log10(lr) + 2) + (0.03 if optimizer == "adam" else 0.0)
+    return base - 0.2 / (epoch + 1) + 0.013 * ((seed * 7 + epoch * 3) % 5 - 2)
+
+
+def one(argv):
+    parser = exman.ExParser(root=exman.simpleroot(__file__))
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    args = parser.parse_args(argv)
+    with args.safe_experiment as run:
+        for epoch in range(args.epochs):
+            acc = score(args.lr, args.optimizer, args.seed, epoch)
+            run.log(loss=1.0 - acc, acc=acc)
+        if args.seed == 3:
+            raise RuntimeError("seed 3 diverges, on purpose")
+
+
+for lr in LRS:
+    for optimizer in OPTIMIZERS:
+        for seed in SEEDS:
+            if (lr, optimizer, seed) != MISSING:
+                one(["--lr", str(lr), "--optimizer", optimizer, "--seed", str(seed)])
+lr, optimizer, seed = FAILING
+try:
+    one(["--lr", str(lr), "--optimizer", optimizer, "--seed", str(seed)])
+except RuntimeError:
+    pass
+'''
+
+
+def score(lr, optimizer, seed, epoch, epochs=4):
+    """The same made-up metric as the script, for independent checks."""
+    import math
+
+    base = 0.9 - 0.1 * abs(math.log10(lr) + 2) + (0.03 if optimizer == "adam" else 0.0)
+    return base - 0.2 / (epoch + 1) + 0.013 * ((seed * 7 + epoch * 3) % 5 - 2)
+
+
+def make_grid(folder: Path) -> Path:
+    """Record the grid under ``folder/exman``; return that root."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "grid.py"
+    script.write_text(textwrap.dedent(GRID_SCRIPT.format(
+        lrs=LRS, optimizers=OPTIMIZERS, seeds=SEEDS, missing=MISSING, failing=FAILING,
+    )))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=env_for_subprocess(), cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    return folder / "exman"
+
+
+def load_info(root: Path):
+    """``Index(root).info()`` with failed runs, the table the analysis works on."""
+    import exman
+
+    return exman.Index(root).info(include_failed=True)
+
+
+def load_metrics(root: Path):
+    import exman
+
+    return exman.Index(root).metrics()

@@ -1,0 +1,342 @@
+"""Sweeps through the installed ``exman`` command: real scripts, real children, real clusters."""
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import Script, env_for_subprocess
+
+SWEEP_SCRIPT = '''
+import os, pathlib, time
+import exman
+
+parser = exman.ExParser(root=exman.simpleroot(__file__))
+parser.add_argument("--lr", type=float, default=0.1)
+parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--sleep", type=float, default=0.0)
+parser.add_argument("--tag", default="x")
+args = parser.parse_args()
+with args.safe_experiment as run:
+    # The "cause" of a failure lives outside the params, so it can be fixed before --resume.
+    if args.lr == 0.01 and pathlib.Path("broken").exists():
+        raise RuntimeError("broken on purpose")
+    time.sleep(args.sleep)
+    run.log(loss=args.lr * (args.seed + 1), ppid=os.getppid())
+'''
+
+
+@pytest.fixture
+def sweep_script(tmp_path) -> Script:
+    return Script(tmp_path, SWEEP_SCRIPT)
+
+
+def records(root: Path) -> list[dict]:
+    out = []
+    for sub in ("runs", "fails"):
+        for file in sorted((root / sub).glob("*/run.json")):
+            meta = json.loads(file.read_text())
+            meta["folder"] = sub
+            out.append(meta)
+    return out
+
+
+def sweep_id_of(root: Path) -> str:
+    (spec,) = (root / "sweeps").glob("*.yaml")
+    return spec.stem
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is gone for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_dry_run_prints_each_combination_and_starts_nothing(exman_cmd, sweep_script, tmp_path):
+    root = tmp_path / "fresh"
+    proc = exman_cmd("--root", root, "sweep", "-p", "lr=log:1e-3:1e-1:3", "-p", "tag=a b,c", "--dry-run",
+                     "--", sys.executable, sweep_script.path, "--sleep", "0")
+    lines = proc.stdout.splitlines()
+    expected = [
+        shlex.join([sys.executable, str(sweep_script.path), "--sleep", "0", "--lr", lr, "--tag", tag])
+        for lr, tag in itertools.product(["0.001", "0.01", "0.1"], ["a b", "c"])
+    ]
+    assert lines == expected
+    assert not root.exists()
+
+
+def test_file_zip_and_repeat_expand_in_order(exman_cmd, sweep_script, tmp_path):
+    file = tmp_path / "sweep.yaml"
+    file.write_text(yaml.safe_dump({
+        "command": f"{sys.executable} {sweep_script.path}",
+        "grid": {"lr": [0.1, 0.2]},
+        "zip": {"tag": ["p", "q"], "sleep": [0, 0.5]},
+        "repeat": 2,
+    }, sort_keys=False))
+    proc = exman_cmd("sweep", "--file", file, "--dry-run")
+    got = [shlex.split(line)[2:] for line in proc.stdout.splitlines()]
+    want = [["--lr", lr, "--tag", tag, "--sleep", sl, "--seed", seed]
+            for lr, (tag, sl), seed in itertools.product(["0.1", "0.2"], [("p", "0"), ("q", "0.5")], ["0", "1"])]
+    assert got == want
+
+
+def test_bad_input_is_one_line(exman_cmd, sweep_script, tmp_path):
+    for args in (["-p", "lr"], ["-z", "a=1,2", "-z", "b=1"], ["-p", "lr=log:0:1:3"], ["--launcher", "nope", "-p", "lr=1"]):
+        proc = exman_cmd("--root", tmp_path / "r", "sweep", *args, "--", sys.executable, sweep_script.path, check=False)
+        assert proc.returncode != 0, args
+        assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("Error:"), proc.stderr
+    assert not (tmp_path / "r").exists(), "refused input must not leave a root behind"
+    for sub in ("runs", "index"):
+        (tmp_path / "r" / sub).mkdir(parents=True)
+    proc = exman_cmd("--root", tmp_path / "r", "sweep", "--resume", "nosuchid", check=False)
+    assert proc.returncode != 0 and "no sweep 'nosuchid'" in proc.stderr
+
+
+def test_local_two_workers(exman_cmd, sweep_script, tmp_path):
+    root = tmp_path / "new-root"  # a fresh project starts with a sweep
+    started = time.monotonic()
+    proc = exman_cmd("--root", root, "sweep", "-p", "lr=0.1,0.2", "-p", "seed=range:0:2", "--jobs", "2",
+                     "--", sys.executable, sweep_script.path, "--sleep", "1", cwd=sweep_script.folder)
+    elapsed = time.monotonic() - started
+    sweep_id = sweep_id_of(root)
+    spec = yaml.safe_load((root / "sweeps" / f"{sweep_id}.yaml").read_text())
+    assert spec["cells"] == [{"lr": "0.1", "seed": 0}, {"lr": "0.1", "seed": 1}, {"lr": "0.2", "seed": 0},
+                             {"lr": "0.2", "seed": 1}]
+    assert spec["launcher"] == "local" and spec["options"]["jobs"] == 2
+    runs = records(root)
+    assert len(runs) == 4 and all(r["status"] == "completed" and r["folder"] == "runs" for r in runs)
+    assert all(r["sweep"] == sweep_id for r in runs)
+    by_cell = {int(r["sweep_cell"]): r for r in runs}
+    assert sorted(by_cell) == [0, 1, 2, 3]
+    for cell, params in enumerate(spec["cells"]):
+        assert by_cell[cell]["params"]["lr"] == float(params["lr"])
+        assert by_cell[cell]["params"]["seed"] == params["seed"]
+    # Children of `exman sweep` itself, and at most two at a time, at least two at once.
+    intervals = sorted((r["start"], r["end"]) for r in runs)
+    overlaps = [max(0, sum(1 for s, e in intervals if s <= start < e)) for start, _ in intervals]
+    assert max(overlaps) == 2, intervals
+    assert elapsed < 60
+    assert f"sweep {sweep_id}: 4 run(s) of 4 cell(s), 4 completed" in proc.stdout
+    status = exman_cmd("--root", root, "sweep", "--status", sweep_id).stdout
+    assert "4 cell(s); 4 completed, 0 failed, 0 interrupted, 0 running, 0 missing" in status
+    import exman
+
+    df = exman.Index(root).info()
+    assert (df["sweep"] == sweep_id).all() and sorted(df["sweep_cell"].astype(int)) == [0, 1, 2, 3]
+    listed = exman_cmd("--root", root, "ls", "--where", f"sweep == '{sweep_id}'").stdout
+    assert all(r["name"] in listed for r in runs)
+    assert exman_cmd("--root", root, "ls", "--where", "sweep == 'other'", check=False).stdout.count("\n") <= 1
+
+
+def test_failures_then_resume_reruns_only_the_failed(exman_cmd, sweep_script, tmp_path):
+    root = tmp_path / "exman"
+    (sweep_script.folder / "broken").write_text("")
+    proc = exman_cmd("--root", root, "sweep", "-p", "lr=0.1,0.01", "-p", "seed=0,1", "--jobs", "2",
+                     "--", sys.executable, sweep_script.path, cwd=sweep_script.folder, check=False)
+    assert proc.returncode == 1
+    sweep_id = sweep_id_of(root)
+    first = records(root)
+    failed = sorted((r for r in first if r["status"] == "failed"), key=lambda r: int(r["sweep_cell"]))
+    assert [r["params"]["lr"] for r in failed] == [0.01, 0.01] and all(r["folder"] == "fails" for r in failed)
+    for r in failed:
+        seed = r["params"]["seed"]
+        line = next(ln for ln in proc.stdout.splitlines() if f"lr=0.01 seed={seed} " in ln)
+        assert line.strip().startswith(f"failed: cell {r['sweep_cell']} ") and f"run {r['id']} " in line
+    assert f"sweep --resume {sweep_id}" in proc.stdout
+
+    planned = exman_cmd("--root", root, "sweep", "--resume", sweep_id, "--dry-run").stdout.splitlines()
+    assert planned == [shlex.join([sys.executable, str(sweep_script.path), "--lr", "0.01", "--seed", str(r["params"]["seed"])])
+                       for r in failed]
+    # Fix the cause, resume from elsewhere: no command, same sweep id, only the two failed cells rerun.
+    (sweep_script.folder / "broken").unlink()
+    proc = exman_cmd("--root", root, "sweep", "--resume", sweep_id, "--jobs", "2", cwd=tmp_path.parent)
+    assert f"sweep {sweep_id}: 2 run(s) of 4 cell(s), 2 completed" in proc.stdout
+    after = records(root)
+    new = [r for r in after if r["id"] not in {f["id"] for f in first}]
+    assert sorted(int(r["sweep_cell"]) for r in new) == sorted(int(r["sweep_cell"]) for r in failed)
+    assert all(r["sweep"] == sweep_id and r["status"] == "completed" for r in new)
+    status = exman_cmd("--root", root, "sweep", "--status", sweep_id).stdout
+    assert "4 cell(s); 4 completed, 2 failed, 0 interrupted, 0 running, 0 missing" in status
+    listing = exman_cmd("--root", root, "sweeps").stdout
+    assert listing.startswith(f"{sweep_id}  4 cells  4 completed  0 failed  0 missing")
+    # Nothing left to do: a second resume starts nothing and succeeds.
+    proc = exman_cmd("--root", root, "sweep", "--resume", sweep_id)
+    assert len(records(root)) == len(after)
+
+
+def test_python_api(sweep_script, tmp_path, monkeypatch):
+    import exman
+
+    monkeypatch.setenv("PYTHONPATH", env_for_subprocess()["PYTHONPATH"])
+    monkeypatch.chdir(sweep_script.folder)
+    (sweep_script.folder / "broken").write_text("")
+    root = tmp_path / "api-root"
+    result = exman.sweep([sys.executable, str(sweep_script.path)], {"lr": [0.1, 0.01]}, jobs=2, root=root, quiet=True)
+    assert result.exit_code == 1 and not result.ok
+    assert [f.params for f in result.failures] == [{"lr": 0.01}]
+    (bad,) = result.failures
+    assert bad.status == "failed" and Path(bad.run_path).parent == root / "fails"
+    assert json.loads((Path(bad.run_path) / "run.json").read_text())["id"] == bad.run_id
+    df = exman.sweep.status(root, result.sweep_id)
+    assert df[["completed", "failed", "missing"]].values.tolist() == [[1, 0, 0], [0, 1, 1]]
+
+
+def _wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+SLOW = pytest.mark.skipif(not os.environ.get("EXMAN_SLOW"), reason="slow variant: set EXMAN_SLOW=1")
+LAUNCHERS = [
+    pytest.param(["--launcher", "local"], id="local"),
+    pytest.param(["--launcher", "dask"], id="dask", marks=[SLOW, pytest.mark.skipif(
+        importlib.util.find_spec("distributed") is None, reason="distributed not installed")]),
+    pytest.param(["--launcher", "submitit", "-o", "cluster=local"], id="submitit", marks=[SLOW, pytest.mark.skipif(
+        importlib.util.find_spec("submitit") is None, reason="submitit not installed")]),
+]
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_sigint_stops_cleanly(sweep_script, tmp_path, launcher):
+    root = tmp_path / "exman"
+    exe = Path(sys.executable).parent / "exman"
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
+    proc = subprocess.Popen(
+        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2,0.3,0.4,0.5", "--jobs", "2", *launcher,
+         "--", sys.executable, str(sweep_script.path), "--sleep", "60"],
+        env=env_for_subprocess(), cwd=sweep_script.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        assert _wait_for(lambda: (root / "runs").is_dir()
+                         and sum(r["status"] == "running" for r in records(root)) == 2), "two runs never started"
+        # Ctrl-C on a terminal: SIGINT to the foreground process group.
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    runs = records(root)
+    assert len(runs) == 2, "a new combination started after SIGINT"
+    assert all(r["status"] == "interrupted" for r in runs), [r["status"] for r in runs]
+    assert not any(pid_alive(r["pid"]) for r in runs)
+    assert "stopped by SIGINT" in out and "sweep --resume" in out and "not started: 3 cell(s): 2, 3, 4" in out
+    # Every cell is still to do, so --resume would run all five.
+    sweep_id = sweep_id_of(root)
+    status = subprocess.run([*command, "--root", str(root), "sweep", "--status", sweep_id], capture_output=True,
+                            text=True, env=env_for_subprocess())
+    assert "5 cell(s); 0 completed, 0 failed, 2 interrupted, 0 running, 5 missing" in status.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="distributed not installed (exman[dask])")
+def test_dask_local_cluster(exman_cmd, sweep_script, tmp_path):
+    root = tmp_path / "exman"
+    proc = exman_cmd("--root", root, "sweep", "--launcher", "dask", "--jobs", "2", "-p", "lr=0.1,0.2,0.3",
+                     "--", sys.executable, sweep_script.path, cwd=sweep_script.folder)
+    runs = records(root)
+    assert len(runs) == 3 and all(r["status"] == "completed" and r["sweep"] == sweep_id_of(root) for r in runs)
+    assert sorted(int(r["sweep_cell"]) for r in runs) == [0, 1, 2]
+    # Each run is the child of a dask worker process, not of `exman sweep`.
+    parents = set()
+    for r in runs:
+        lines = (Path(root / "runs" / r["name"]) / "metrics.jsonl").read_text().splitlines()
+        parents.add(json.loads(lines[-1])["ppid"])
+    assert 1 <= len(parents) <= 2
+    assert "3 completed" in proc.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("submitit") is None, reason="submitit not installed (exman[submitit])")
+def test_submitit_local_executor(exman_cmd, sweep_script, tmp_path):
+    root = tmp_path / "exman"
+    (sweep_script.folder / "broken").write_text("")
+    proc = exman_cmd("--root", root, "sweep", "--launcher", "submitit", "-o", "cluster=local", "-o", "timeout_min=5",
+                     "--jobs", "2", "-p", "lr=0.1,0.01", "--", sys.executable, sweep_script.path,
+                     cwd=sweep_script.folder, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    sweep_id = sweep_id_of(root)
+    runs = {r["params"]["lr"]: r for r in records(root)}
+    assert runs[0.1]["status"] == "completed" and runs[0.01]["status"] == "failed"
+    assert all(r["sweep"] == sweep_id for r in runs.values())
+    assert (root / "sweeps" / sweep_id / "submitit").is_dir()
+    assert f"failed: cell 1 lr=0.01  run {runs[0.01]['id']} " in proc.stdout
+
+
+def test_sigterm_to_sweep_alone(sweep_script, tmp_path):
+    """`kill PID` (a batch system's stop) rather than Ctrl-C: same clean stop, exit 143."""
+    root = tmp_path / "exman"
+    exe = Path(sys.executable).parent / "exman"
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
+    proc = subprocess.Popen(
+        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2,0.3", "--jobs", "2",
+         "--", sys.executable, str(sweep_script.path), "--sleep", "60"],
+        env=env_for_subprocess(), cwd=sweep_script.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert _wait_for(lambda: (root / "runs").is_dir()
+                         and sum(r["status"] == "running" for r in records(root)) == 2), "two runs never started"
+        # While it runs, nobody else may run its cells.
+        second = subprocess.run([*command, "--root", str(root), "sweep", "--resume", sweep_id_of(root)],
+                                capture_output=True, text=True, env=env_for_subprocess())
+        assert second.returncode != 0 and f"is being run by pid {proc.pid}" in second.stderr, second.stderr
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM
+    runs = records(root)
+    assert len(runs) == 2 and all(r["status"] == "interrupted" for r in runs)
+    assert not any(pid_alive(r["pid"]) for r in runs)
+    assert "stopped by SIGTERM" in out
+
+
+def test_help_imports_no_launcher_library():
+    code = ("import sys\nfrom exman.cli import make_cli\n"
+            "try:\n    make_cli().main(['sweep', '--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+            "import exman\nexman.sweep\n"
+            "print(sorted(m for m in ('distributed', 'dask', 'submitit', 'pandas', 'rich') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess(),
+                          check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert "--launcher" in proc.stdout
+
+
+def test_grid_syntax():
+    from exman.sweep_grid import SweepError, expand, parse_values
+
+    assert parse_values("log:1e-4:1e-1:4") == pytest.approx([10.0 ** k for k in range(-4, 0)], rel=1e-12)
+    assert parse_values("lin:0:1:5") == pytest.approx([i / 4 for i in range(5)])
+    assert parse_values("range:0:5") == list(range(5)) and parse_values("range:10:0:-3") == list(range(10, 0, -3))
+    assert parse_values("range:0:1:0.25") == pytest.approx([0, 0.25, 0.5, 0.75])
+    assert parse_values("a,b") == ["a", "b"] and parse_values(["x,y", "range:0:2"]) == ["x,y", 0, 1]
+    cells = expand({"a": [1, 2]}, [{"b": "x,y", "c": [True, False]}], {"count": 2, "key": "rep"})
+    assert cells == [{"a": a, "b": b, "c": c, "rep": r}
+                     for a in (1, 2) for b, c in (("x", True), ("y", False)) for r in (0, 1)]
+    for bad in ("range:0:5:0", "log:-1:1:3", "lin:0:1:x", "a,,b"):
+        with pytest.raises(SweepError):
+            parse_values(bad)
+    with pytest.raises(SweepError):
+        expand({"a": [1]}, {"a": [2]})
+    with pytest.raises(SweepError):
+        expand({"--a": [1]})
