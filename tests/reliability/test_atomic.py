@@ -86,10 +86,15 @@ APPEND_ONLY = {
     ("exman_plugins/metrics.py", "on_log"): "metrics.jsonl: one append per row; readers skip a cut last line",
     ("exman_plugins/logcapture.py", "on_experiment_enter"): "log.txt: a console log, appended as it comes",
     ("exman/fs.py", "atomic_write"): "the primitive itself",
+    ("exman/sweep_jobs.py", "start_job"): "a sweep child's console log, streamed as it runs",
+    ("exman/sweep_records.py", "__enter__"): "exclusive-create lock file; an empty one reads as a dead owner",
+    ("exman/plotting.py", "_repr_png_"): "savefig into an in-memory buffer",
+    ("exman/plotting.py", "to_svg"): "savefig into an in-memory buffer",
 }
-WRITE_METHODS = {"write_text", "write_bytes", "touch", "copy", "copyfile", "copy2", "copyfileobj", "savetxt", "savefig"}
-# These return text without a destination (json.dumps-like) and write a file with one.
-WRITE_WITH_TARGET = {"dump": 2, "safe_dump": 2, "to_csv": 1, "to_json": 1, "to_parquet": 1, "to_pickle": 1}
+WRITE_METHODS = {"write_text", "write_bytes", "touch", "copyfileobj", "savetxt", "savefig"}
+# These return a value without a destination (json.dumps, DataFrame.copy) and write a file with one.
+WRITE_WITH_TARGET = {"dump": 2, "safe_dump": 2, "to_csv": 1, "to_json": 1, "to_parquet": 1, "to_pickle": 1,
+                     "copy": 2, "copyfile": 2, "copy2": 2, "copytree": 2}
 
 
 def _write_sites(path: Path, rel: str):
