@@ -4,10 +4,11 @@ Writing a plugin takes three steps::
 
     # my_plugin.py
     import exman
+    from exman.fs import atomic_write
 
     @exman.hookimpl
     def on_run_start(run):
-        (run.path / "hello.txt").write_text(f"run {run.id}\\n")
+        atomic_write(run.path / "hello.txt", f"run {run.id}\\n")
 
     # pyproject.toml of your distribution
     [project.entry-points.exman]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from exman.fs import is_root
+from exman.fs import is_root, is_shared, set_shared
 
 
 class State:
@@ -26,12 +26,15 @@ class State:
         if self._root is not None:
             if not is_root(self._root):
                 raise click.ClickException(f"{self._root} is not an exman root (no runs/ and index/ folders)")
-            return self._root.resolve()
-        found = find_root()
+            found = self._root.resolve()
+        else:
+            found = find_root()
         if found is None:
             raise click.ClickException(
                 "no exman root found: pass --root ROOT, set EXMAN_ROOT, or run inside a root or beside ./exman"
             )
+        if is_shared(found):
+            set_shared(True)  # marks and repairs in a team's root stay group-writable
         return found
 
 

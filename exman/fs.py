@@ -6,33 +6,58 @@ writes a file in place or builds a path from user input by hand.
 from __future__ import annotations
 
 import os
-import tempfile
+import stat
 from pathlib import Path
 
-# Set by ExParser(shared=True): files 0o664 and folders 0o2775 instead of the umask's choice.
+# Set by ExParser(shared=True), or by a root that is already shared (see is_shared).
 _SHARED = {"on": False}
 
 
 def set_shared(on: bool) -> None:
+    """umask 002 semantics for this process: group-writable, never world-writable.
+
+    Folders exman makes in a shared root keep the root's setgid bit (Linux
+    inherits it), so files stay in the team's group.
+    """
     _SHARED["on"] = bool(on)
     if on:
-        # umask 002 semantics: group-writable, never world-writable.
         os.umask(0o002)
+
+
+def is_shared(root: os.PathLike) -> bool:
+    """A root made with ``shared=True``: setgid and group-writable.
+
+    Lets a team member's script, or the command line, that did not say
+    ``shared=True`` keep a shared root shared.
+    """
+    try:
+        mode = os.stat(root).st_mode
+    except OSError:
+        return False
+    return bool(mode & stat.S_ISGID) and bool(mode & stat.S_IWGRP)
 
 
 def atomic_write(path: os.PathLike, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temp file and a rename in the same folder.
 
-    A reader sees the old file or the new one, never half of either.
+    A reader sees the old file or the new one, never half of either. The temp
+    file is created with mode 0o666 so the kernel applies the umask in force
+    now (002 in a shared root): no chmod, and no reading the umask, which
+    would briefly set it to 0 for every thread of the process.
     """
     path = Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    while True:
+        tmp = path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        # mkstemp makes 0600 files; give them what a plain open() would.
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -42,13 +67,9 @@ def atomic_write(path: os.PathLike, data: str | bytes) -> None:
         raise
 
 
-def _umask() -> int:
-    # os.umask can only be read by setting it; cache per process.
-    if "umask" not in _SHARED:
-        mask = os.umask(0)
-        os.umask(mask)
-        _SHARED["umask"] = mask
-    return 0o002 if _SHARED["on"] else _SHARED["umask"]
+def is_temp(name: str) -> bool:
+    """A temp file ``atomic_write`` left behind when its process was killed."""
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 def relative_symlink(link: Path, target: Path, *, directory: bool = False) -> None:
@@ -61,7 +82,12 @@ def check_component(value: str, what: str) -> str:
     """Refuse a user-given name that could leave its folder; return it unchanged."""
     if not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
         raise ValueError(f"{what} {value!r} must be a plain name: no '/', '..', or NUL")
-    if len(value.encode("utf-8", "surrogateescape")) > 200:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # Undecodable bytes from argv: no YAML or JSON file could record the name.
+        raise ValueError(f"{what} {value!r} is not valid UTF-8 text") from None
+    if len(value.encode("utf-8")) > 200:
         raise ValueError(f"{what} is longer than 200 bytes")
     return value
 

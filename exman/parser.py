@@ -15,10 +15,15 @@ import configargparse
 
 from exman import fs
 from exman.plugins import get_plugin_manager
-from exman.types import boolean, schema_of
+from exman.types import boolean, schema_of, to_plain
 
 FOLDER_DEFAULT = "exman"
 RUN_NAME = re.compile(r"^(\d+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}(?:-.*)?$")
+
+# A params file is a few kB; these bound what a hostile or broken --config can cost.
+MAX_CONFIG_BYTES = 64 << 20
+MAX_CONFIG_VALUES = 1_000_000  # a YAML alias bomb expands far past this
+MAX_CONFIG_DEPTH = 64
 
 # Keys exman itself writes into params.yaml (or 0.1.9 did): never restored by --config.
 RECORDED_KEYS = frozenset({"root", "time", "id", "commit", "dirty", "tmp", "git_dirty", "config", "name", "safe_experiment"})
@@ -169,9 +174,16 @@ class ExParser(configargparse.ArgumentParser):
         namespace = super().parse_args(args, namespace)
         options = {d: namespace.__dict__.pop(d) for d in list(vars(namespace)) if d in self._exman_dests}
         self.pm.hook.on_parse(parser=self, namespace=namespace, options=options)
+        for dest, value in vars(namespace).items():
+            if _undecodable(value):
+                self.error(f"argument {dest}: {value!r} is not valid UTF-8 text, which params files need")
         from exman.run import start_run
 
-        run = start_run(self, namespace, options)
+        try:
+            run = start_run(self, namespace, options)
+        except OSError as exc:
+            # A root that is a file, read-only, full, ...: start_run already removed the half-made run.
+            self.error(f"cannot record the run under {self.root}: {_os_reason(exc)}")
         namespace.root = run.path
         namespace.safe_experiment = run.safe_experiment
         return namespace
@@ -196,12 +208,19 @@ class ExParser(configargparse.ArgumentParser):
             self.error(f"--config {path}: no such file")
         if file.is_dir():
             self.error(f"--config {path}: is a directory, expected a params file")
+        if not file.is_file():
+            # A FIFO or a device would block or never end.
+            self.error(f"--config {path}: not a regular file")
+        if file.stat().st_size > MAX_CONFIG_BYTES:
+            self.error(f"--config {path}: larger than {MAX_CONFIG_BYTES >> 20} MB, not a params file")
         try:
             data = self.pm.hook.load_params(path=file)
-        except (OSError, ValueError) as exc:
-            self.error(f"--config {path}: {exc}")
-        if not isinstance(data, dict):
-            self.error(f"--config {path}: expected a mapping of parameter names to values")
+            if not isinstance(data, dict):
+                raise ValueError("expected a mapping of parameter names to values")
+            _check_size(data)
+        except (OSError, ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            self.error(f"--config {path}: {reason}")
         by_dest = {a.dest: a for a in self.user_actions()}
         restored, unknown = [], []
         for key, value in data.items():
@@ -213,7 +232,9 @@ class ExParser(configargparse.ArgumentParser):
                 unknown.append(key)
                 continue
             try:
-                restored.append((action, _retype(action, value)))
+                # type=bool means exman's boolean: argparse maps it through the registry at parse time.
+                convert = action.type and self._registry_get("type", action.type, action.type)
+                restored.append((action, _retype(action, value, convert)))
             except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
                 self.error(f"--config {path}: bad value for {key!r}: {exc}")
         if unknown:
@@ -221,21 +242,95 @@ class ExParser(configargparse.ArgumentParser):
         return restored
 
 
-def _retype(action, value):
-    """Recorded values are plain; give strings back their declared type (e.g. Path)."""
-    convert = action.type
+def _retype(action, value, convert):
+    """Give a recorded plain value its declared type back (e.g. Path) and check it
+    as argparse checks argv: a config file must not bring in a value the command
+    line would refuse (a wrong type, a list for a single value, a bad choice)."""
+    if value is None:
+        return None
+    if schema_of(action)["list"]:
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {value!r}")
+        # append + nargs records a list of lists
+        result = [[_retype_one(convert, v) for v in item] if isinstance(item, list) else _retype_one(convert, item)
+                  for item in value]
+        items = [v for item in result for v in (item if isinstance(item, list) else [item])]
+    else:
+        result = _retype_one(convert, value)
+        items = [result]
+    if action.choices is not None and (convert in (None, str) or _scalar_type(convert)):
+        for item in items:
+            if item not in action.choices:
+                choices = ", ".join(map(repr, action.choices))
+                raise ValueError(f"{item!r} is not one of the choices ({choices})")
+    return result
+
+
+def _retype_one(convert, value):
+    scalar = _scalar_type(convert)
+    if isinstance(value, (list, dict)):
+        if scalar:
+            raise ValueError(f"expected a single value, got {value!r}")
+        return value
     if convert is None or convert is str or not callable(convert):
         return value
-    if isinstance(value, list):
-        return [convert(v) if isinstance(v, str) else v for v in value]
     if isinstance(value, str):
         return convert(value)
+    if scalar and value is not None:
+        return convert(str(value))  # 2 for a float, "1" for a bool; 1.5 for an int fails
     return value
+
+
+def _scalar_type(convert) -> bool:
+    """Types whose values are single numbers, bools or paths."""
+    convert = getattr(convert, "exman_optional", convert)
+    if convert in (int, float, complex, boolean):
+        return True
+    return isinstance(convert, type) and issubclass(convert, os.PathLike)
+
+
+def _check_size(data) -> None:
+    """Refuse what no recorded run holds: a YAML alias bomb (billion laughs) or absurd nesting."""
+    count, stack = 0, [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ValueError(f"more than {MAX_CONFIG_VALUES:,} values (YAML aliases expanding?); not a params file")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_CONFIG_DEPTH} levels; not a params file")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def _undecodable(value) -> bool:
+    """True for text holding bytes argv could not decode (surrogate escapes)."""
+    value = to_plain(value)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, list):
+        return any(_undecodable(v) for v in value)
+    if isinstance(value, dict):
+        return any(_undecodable(k) or _undecodable(v) for k, v in value.items())
+    return False
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    return str(exc)
 
 
 class _SkipKeys:
     """Wrap configargparse's config-file parser so that local config files
-    (``default_config_files``) never override what ``--config`` restored."""
+    (``default_config_files``) never override what ``--config`` restored, and
+    a broken one is refused in one line."""
 
     def __init__(self, inner, parser):
         self._inner = inner
@@ -245,7 +340,14 @@ class _SkipKeys:
         return getattr(self._inner, item)
 
     def parse(self, stream):
-        items = self._inner.parse(stream)
+        try:
+            items = self._inner.parse(stream)
+            _check_size(dict(items))
+        except (configargparse.ConfigFileParserException, ValueError, RecursionError) as exc:
+            # configargparse passes YAML's multi-line message through; say it on one line.
+            where = getattr(stream, "name", "config file")
+            reason = " ".join(str(exc).split()) if not isinstance(exc, RecursionError) else "nested too deeply"
+            raise configargparse.ConfigFileParserException(f"{where}: {reason}") from None
         skip = self._parser._config_dests
         if not skip:
             return items

@@ -164,6 +164,8 @@ def _ask(question: str, default: bool, timeout: float) -> bool:
 def start_run(parser, namespace, options: dict) -> Run:
     """Claim an id, create the folder, let plugins record the run; return it."""
     pm = parser.pm
+    if not parser.shared and fs.is_shared(parser.root):
+        parser.shared = True  # a team's root stays shared even if this script forgot to say so
     if parser.shared:
         fs.set_shared(True)
     _make_layout(parser)
@@ -219,11 +221,20 @@ def _make_layout(parser) -> None:
         except FileExistsError:
             raise NotADirectoryError(f"exman: {folder} exists and is not a folder") from None
         if parser.shared:
-            try:
-                os.chmod(folder, 0o2775)
-            except PermissionError:
-                pass  # another team member owns it; their mode stands
+            _share(folder)
+    if parser.shared:
+        # Claim folders made before the root was shared must take claims from the whole group.
+        for folder in (root / ".exman", root / ".exman" / "ids"):
+            if folder.is_dir():
+                _share(folder)
     parser._layout_made = True
+
+
+def _share(folder: Path) -> None:
+    try:
+        os.chmod(folder, 0o2775)
+    except PermissionError:
+        pass  # another team member owns it; their mode stands
 
 
 def _unlink(path: Path) -> None:

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from exman.fs import atomic_write
 from exman.sweep_grid import describe
 
 # A child that ignores SIGTERM this long after a stop gets SIGKILL.
@@ -67,7 +68,8 @@ def _pid_file(job: Job) -> Path:
 def _write_pid(job: Job, pid: int) -> None:
     # Lets a launcher whose workers run on this host stop the child directly.
     try:
-        _pid_file(job).write_text(f"{os.uname().nodename} {pid}\n")
+        # Atomic: a reader that saw half a pid would signal some other process group.
+        atomic_write(_pid_file(job), f"{os.uname().nodename} {pid}\n")
     except OSError:
         pass
 

@@ -73,7 +73,7 @@ def schema_of(action: argparse.Action) -> dict:
     elif isinstance(action, argparse._StoreConstAction):
         const_type = type(action.const).__name__ if action.const is not None else "str"
     nargs = action.nargs
-    listy = nargs not in (None, "?") or isinstance(action, (argparse._AppendAction, argparse._ExtendAction))
+    listy = nargs not in (None, "?", 0) or isinstance(action, (argparse._AppendAction, argparse._ExtendAction))
     choices = None
     if action.choices is not None:
         try:

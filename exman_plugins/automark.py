@@ -13,7 +13,8 @@ def safe_value(value) -> str:
     text = str(value).replace("/", "_").replace("\\", "_").replace("\0", "_")
     if text in ("", ".", ".."):
         text = f"_{text}_"
-    return text[:200]
+    # File names are limited in bytes (255 on most file systems), not characters.
+    return text.encode("utf-8")[:200].decode("utf-8", "ignore")
 
 
 def mark_parts(automark, params) -> list[str]:

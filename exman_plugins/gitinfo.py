@@ -21,16 +21,18 @@ def _repo(parser) -> str:
     return os.getcwd() if parser.git in (None, True) else os.fspath(parser.git)
 
 
-def _git(parser, *args) -> str:
+def _git(parser, *args, raw: bool = False):
+    """git's output as text, or as bytes with ``raw`` (a diff of non-UTF-8 files)."""
     import subprocess  # only scripts that ask for git pay for it
 
     try:
-        out = subprocess.run(["git", "-C", _repo(parser), *args], capture_output=True, text=True, check=False)
+        out = subprocess.run(["git", "-C", _repo(parser), *args], capture_output=True, check=False)
     except FileNotFoundError:
         parser.error("git=... was given but the git command is not installed")
     if out.returncode != 0:
-        parser.error(f"git=...: {_repo(parser)} is not a usable git repository ({out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})")
-    return out.stdout
+        err = out.stderr.decode("utf-8", "replace").strip()
+        parser.error(f"git=...: {_repo(parser)} is not a usable git repository ({err.splitlines()[-1] if err else out.returncode})")
+    return out.stdout if raw else out.stdout.decode("utf-8", "replace")
 
 
 @hookimpl
@@ -62,4 +64,4 @@ def collect_params(parser):
 def on_run_start(run):
     parser = run.parser
     if _enabled(parser) and parser._git_state[1]:
-        atomic_write(run.path / DIFF_FILE, _git(parser, "diff", "HEAD"))
+        atomic_write(run.path / DIFF_FILE, _git(parser, "diff", "HEAD", raw=True))

@@ -20,9 +20,11 @@ def _ids(parser):
 def _hint(parser) -> int:
     """Last number known to be taken; a full scan only when the hint is missing."""
     try:
-        return int((parser.root / ".exman" / "last_id").read_text())
+        hint = int((parser.root / ".exman" / "last_id").read_text())
     except (OSError, ValueError):
         return _scan(parser)
+    # The hint always names a claimed number; a damaged one (negative, huge) is not trusted.
+    return hint if hint >= 0 and (_ids(parser) / str(hint)).is_dir() else _scan(parser)
 
 
 def _scan(parser) -> int:

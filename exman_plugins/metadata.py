@@ -48,8 +48,10 @@ def write(run) -> None:
     atomic_write(run.path / RUN_FILE, json.dumps(run.meta, ensure_ascii=False, allow_nan=False))
 
 
-@hookimpl
+@hookimpl(tryfirst=True)
 def on_run_start(run):
+    # First, before index links and marks: a process killed at any later point
+    # leaves a run that says "running" with its pid, so it reads as crashed.
     from exman import __version__
 
     stat = None

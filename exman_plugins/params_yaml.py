@@ -20,7 +20,25 @@ def dumps(data: dict) -> str:
     return yaml.dump(data, Dumper=Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
 
 
+# libyaml's C composer recurses once per nesting level and overflows the C
+# stack (a segfault, not an exception) somewhere past 20,000 levels. Each level
+# costs at least two bytes, so only longer texts need the depth check first.
+SHALLOW_BYTES = 32 << 10
+MAX_DEPTH = 1000
+
+
 def loads(text: str):
+    """Safe-load YAML; a nesting bomb raises ValueError instead of crashing the process."""
+    if len(text) > SHALLOW_BYTES:
+        depth = 0
+        # The event parser keeps its state on the heap: it cannot overflow.
+        for event in yaml.parse(text, Loader=Loader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
     return yaml.load(text, Loader=Loader)
 
 

@@ -154,7 +154,8 @@ def last_metrics(path: Path) -> tuple[dict, dict, int]:
     steps: dict = {}
     rows = 0
     try:
-        fh = open(path / METRICS_FILE, encoding="utf-8")
+        # errors="replace": a damaged (binary) line is skipped like a torn one, not a traceback.
+        fh = open(path / METRICS_FILE, encoding="utf-8", errors="replace")
     except OSError:
         return values, steps, 0
     with fh:

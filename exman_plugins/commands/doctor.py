@@ -1,8 +1,9 @@
 """``exman doctor [--fix]``: find and repair broken links and runs that died without a word.
 
 Problems: dangling links in ``index/`` and ``marked/``, runs recorded as
-``running`` whose process is gone (same host) — ``--fix`` removes those links
-and records such runs as ``crashed`` in run.json. Notes: runs in ``runs/``
+``running`` whose process is gone (same host), temp files of writes a kill cut
+short — ``--fix`` removes those links and temp files and records such runs as
+``crashed`` in run.json. Notes: runs in ``runs/``
 that are not in the index (``exman delete`` does that on purpose, so only
 ``--reindex`` links them again) and runs on other hosts whose heartbeat
 stopped (``stale``: that host may just be unreachable). Run data is never
@@ -18,7 +19,7 @@ from pathlib import Path
 import click
 
 from exman import hookimpl
-from exman.fs import atomic_write, relative_symlink
+from exman.fs import atomic_write, is_temp, relative_symlink
 from exman_plugins.commands._runs import FOLDERS, RUN_FILE, fs_errors, inside, liveness, read_meta, scan
 
 
@@ -37,6 +38,42 @@ def dangling_links(root: Path) -> list[Path]:
             if path.is_symlink() and not path.exists():
                 found.append(path)
     return found
+
+
+# An atomic write lasts milliseconds; a temp file this old lost its writer.
+TEMP_AGE = 60.0
+
+
+def leftover_temps(root: Path) -> list[Path]:
+    """Temp files of ``atomic_write`` whose writer was killed before its rename.
+
+    One in a run folder is debris once the run has ended or died; elsewhere (or
+    when the run's state is unknown) only once it is older than ``TEMP_AGE``,
+    so a writer in the middle of its write is never robbed of its file.
+    """
+    import time
+
+    found = []
+    now = time.time()
+
+    def old(path: Path) -> bool:
+        try:
+            return now - os.lstat(path).st_mtime > TEMP_AGE
+        except OSError:
+            return False
+
+    for run in scan(root, FOLDERS).values():
+        try:
+            names = [e.name for e in os.scandir(run.path) if is_temp(e.name) and e.is_file(follow_symlinks=False)]
+        except OSError:
+            continue
+        if not names:
+            continue
+        ended = liveness(run.path, read_meta(run.path)) in ("crashed", "completed", "failed", "interrupted")
+        found += [run.path / n for n in names if ended or old(run.path / n)]
+    for folder, _dirs, files in os.walk(root / ".exman", followlinks=False):
+        found += [Path(folder) / n for n in files if is_temp(n) and old(Path(folder) / n)]
+    return sorted(found)
 
 
 def unindexed(root: Path) -> list:
@@ -117,6 +154,14 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
                 click.echo(f"dead run: {run.id} ({run.folder}/{run.name}) is 'running' but pid {meta.get('pid')} is gone")
         elif status == "stale":
             click.echo(f"note: run {run.id} on {meta.get('host')} has sent no heartbeat for a while (stale)")
+    for temp in leftover_temps(root):
+        rel = os.path.relpath(temp, root)
+        if fix and inside(root, temp.parent):
+            os.unlink(temp)
+            click.echo(f"removed temp file {rel} (its writer was killed mid-write)")
+        else:
+            problems += 1
+            click.echo(f"temp file left by a killed writer: {rel}")
     for run in unindexed(root):
         params = run.path / "params.yaml"
         if fix and reindex and params.is_file():

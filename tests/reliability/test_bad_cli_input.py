@@ -1,0 +1,169 @@
+"""Bad input to the ``exman`` command line, and links planted to lead it outside the root.
+
+Each error case checks: a non-zero exit, ``Error: ...`` naming the problem
+as the last line of stderr, no traceback, and the root unchanged. The planted
+links check that nothing outside the root is read through them or removed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from exman.cli import make_cli
+
+from .tools import assert_untouched, env, snapshot
+
+SCRIPT = '''
+import exman
+parser = exman.ExParser(root=exman.simpleroot(__file__))
+parser.add_argument("--lr", type=float, default=0.1)
+args = parser.parse_args()
+with args.safe_experiment as run:
+    run.log(loss=args.lr)
+'''
+
+NON_UTF8 = os.fsdecode(b"caf\xe9")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A root with three runs, run 1 marked ``best``."""
+    folder = tmp_path_factory.mktemp("cli-template")
+    (folder / "main.py").write_text(SCRIPT)
+    for lr in ("0.1", "0.2", "0.3"):
+        proc = subprocess.run([sys.executable, "main.py", "--lr", lr], cwd=folder, env=env(), capture_output=True)
+        assert proc.returncode == 0, proc.stderr
+    runner = CliRunner()
+    assert runner.invoke(make_cli(), ["--root", str(folder / "exman"), "mark", "best", "1"]).exit_code == 0
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path, template):
+    folder = tmp_path / "project"
+    shutil.copytree(template, folder, symlinks=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("not exman's")
+    return folder
+
+
+def run_name(root, number):
+    return next(p.name for p in (root / "runs").iterdir() if p.name.startswith(f"{number:06d}-"))
+
+
+def _plant_mark_symlink(root, outside):
+    os.symlink(outside, root / "marked" / "evil")
+    return ["mark", "evil/x", "1"]
+
+
+def _plant_run_symlink(root, outside):
+    os.symlink(outside, root / "runs" / "000009-2019-01-01-00-00-00")
+    return ["delete", "--all", "--yes", "9"]
+
+
+def _plant_runs_folder_symlink(root, outside):
+    # runs/ itself swapped for a link to somewhere else, with a run-shaped folder there
+    victim = outside / "000001-2019-01-01-00-00-00"
+    victim.mkdir()
+    (victim / "params.yaml").write_text("lr: 1\n")
+    shutil.rmtree(root / "runs")
+    os.symlink(outside, root / "runs")
+    return ["delete", "--all", "--yes", "1"]
+
+
+# name: (argv after --root, or a function (root, outside) -> argv; words in the last stderr line)
+CASES = {
+    "mark-key-dot-dot": (["mark", "../escape", "1"], "must not contain '.' or '..'"),
+    "mark-key-inner-dot-dot": (["mark", "a/../../escape", "1"], "must not contain '.' or '..'"),
+    "mark-key-absolute": (["mark", "/tmp/escape", "1"], "must be a relative path"),
+    "mark-key-too-long": (["mark", "k" * 300, "1"], "longer than 200 bytes"),
+    "mark-key-not-utf-8": (["mark", NON_UTF8, "1"], "not valid UTF-8"),
+    "mark-key-through-planted-symlink": (_plant_mark_symlink, "is a symlink"),
+    "mark-unknown-id": (["mark", "k", "99"], "nothing to mark"),
+    "unmark-unknown-key": (["unmark", "nokey", "1"], "no mark 'nokey'"),
+    "show-unknown-id": (["show", "99"], "no run '99'"),
+    "show-garbage-id": (["show", "1-"], "no run '1-'"),
+    "diff-unknown-id": (["diff", "1", "99"], "no run '99'"),
+    "rerun-unknown-id": (["rerun", "99"], "no run '99'"),
+    "delete-unknown-id": (["delete", "99"], "nothing to delete"),
+    "delete-backwards-range": (["delete", "3-1"], "3-1"),
+    "delete-planted-run-symlink": (_plant_run_symlink, "nothing to delete"),
+    "delete-through-planted-runs-folder": (_plant_runs_folder_symlink, "refusing"),
+    "ls-where-runs-code": (["ls", "--where", "__import__('os').system('touch PWNED')"], "bad --where expression"),
+    "root-is-a-file": (None, "is not an exman root"),
+    "root-missing": (None, "is not an exman root"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_cli_input_gets_one_clear_line(project, exman_cmd, case):
+    spec, words = CASES[case]
+    root = project / "exman"
+    outside = project.parent / "outside"
+    target = root
+    if case == "root-is-a-file":
+        target = project / "main.py"
+        args = ["ls"]
+    elif case == "root-missing":
+        target = project / "nowhere"
+        args = ["ls"]
+    else:
+        args = spec(root, outside) if callable(spec) else spec
+    before, outside_before = snapshot(root), snapshot(outside)
+    proc = exman_cmd("--root", target, *args, check=False, cwd=project)
+    err = proc.stderr
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and words in last, last
+    assert_untouched(before, root)
+    assert snapshot(outside) == outside_before and (outside / "precious.txt").read_text() == "not exman's"
+    assert not (project / "PWNED").exists()
+
+
+def test_mark_key_with_nul_is_refused(project):
+    """argv cannot carry NUL; click's runner calls the same command in-process."""
+    root = project / "exman"
+    result = CliRunner().invoke(make_cli(), ["--root", str(root), "mark", "a\0b", "1"])
+    assert result.exit_code == 1 and "without NUL" in result.output
+    assert sorted(p.name for p in (root / "marked").iterdir()) == ["best"]
+
+
+def test_delete_never_follows_links_planted_in_a_run_or_the_index(project, exman_cmd):
+    root = project / "exman"
+    outside = project.parent / "outside"
+    first, second = run_name(root, 1), run_name(root, 2)
+    os.symlink(outside, root / "runs" / first / "evil-dir")
+    os.symlink(outside / "precious.txt", root / "runs" / first / "evil-file")
+    # An index link swapped for one that points outside the root.
+    os.unlink(root / "index" / f"{second}.yaml")
+    os.symlink(outside / "precious.txt", root / "index" / f"{second}.yaml")
+
+    exman_cmd("--root", root, "delete", "--all", "--yes", "1")
+    exman_cmd("--root", root, "delete", "2")
+    assert not (root / "runs" / first).exists() and not (root / "marked" / "best" / first).exists()
+    assert not os.path.lexists(root / "index" / f"{second}.yaml")
+    assert (outside / "precious.txt").read_text() == "not exman's"
+    assert (root / "runs" / second / "params.yaml").is_file()
+
+
+def test_damaged_run_files_are_shown_not_crashed_on(project, exman_cmd):
+    root = project / "exman"
+    one, two, three = (root / "runs" / run_name(root, i) for i in (1, 2, 3))
+    (one / "run.json").write_text('{"status": "runn')
+    (two / "metrics.jsonl").write_bytes(bytes(range(256)) * 4)
+    (three / "params.yaml").write_bytes(b"\xff\xfe\x00")
+    for args in (["show", "1"], ["show", "2"], ["show", "3"], ["diff", "1", "2"], ["ls"], ["doctor"]):
+        proc = exman_cmd("--root", root, *args, check=False)
+        assert "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert proc.returncode in (0, 1), (args, proc.returncode)
+    # The damaged files are left for the user to look at: nothing rewrote them.
+    assert (two / "metrics.jsonl").read_bytes() == bytes(range(256)) * 4
+    assert json.loads((root / "runs" / run_name(root, 2) / "run.json").read_text())["status"] == "completed"
