@@ -13,7 +13,7 @@ from collections import deque
 
 from exman import hookimpl
 
-POLL = 0.02  # seconds between polls: small against a run, cheap for the CPU
+POLL = 0.005  # seconds between polls: a short run waits ~2 ms for its slot; 200 wakeups/s cost no CPU to speak of
 
 
 @hookimpl
