@@ -20,8 +20,8 @@ import threading
 
 from exman import hookimpl
 from exman.fs import atomic_write
+from exman.runinfo import RUN_FILE
 
-RUN_FILE = "run.json"
 FORMAT = 1
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from exman.parser import RUN_NAME
+from exman.runinfo import RUN_FILE
 
 # Where runs live; searched in this order, so runs/ wins if a 0.1.9 root reused a number.
 FOLDERS = ("runs", "tmp", "fails")
@@ -111,7 +112,6 @@ def warn_unknown(unknown, where: str = "runs/") -> None:
 
 # -- reading a run's files ---------------------------------------------------
 
-RUN_FILE = "run.json"
 PARAMS_FILE = "params.yaml"
 METRICS_FILE = "metrics.jsonl"
 
@@ -213,23 +213,12 @@ def parent_inside(root: Path, path: Path) -> bool:
 def liveness(path: Path, meta: dict) -> str:
     """The recorded status, or ``crashed``/``stale`` for a ``running`` run that is not.
 
-    The same rule as ``exman.Index`` (its pid check and ``STALE_AFTER``), so
-    ``ls``, ``show`` and ``doctor`` agree on every run.
+    ``exman.runinfo``'s rule, the Index's too, so ``ls``, ``show`` and
+    ``doctor`` agree on every run.
     """
-    import time
+    from exman.runinfo import run_status
 
-    from exman.index import STALE_AFTER, _alive
-
-    status = meta.get("status") or ""
-    if status != "running":
-        return status
-    if meta.get("host") == os.uname().nodename:
-        return "running" if _alive(meta.get("pid")) else "crashed"
-    try:
-        beat = os.stat(path / RUN_FILE).st_mtime
-    except OSError:
-        return "stale"
-    return "stale" if time.time() - beat > STALE_AFTER else "running"
+    return run_status(path, meta)
 
 
 # -- shell completion ----------------------------------------------------------------
