@@ -1,15 +1,23 @@
-"""A run's status as of now: the one rule that turns a recorded ``running``
-into ``crashed`` (its pid is gone on this host) or ``stale`` (no heartbeat
-from another host for ``STALE_AFTER`` seconds).
+"""A run's status in ``run.json``: reading it as of now, and recording an ending.
 
-The Index, the command line (``ls``, ``show``, ``doctor``, ``delete``) and
-sweeps all ask here, so they agree on every run. Standard library only: the
-command line's quick commands and sweeps must not import pandas.
+The one rule that turns a recorded ``running`` into ``crashed`` (its pid is
+gone on this host) or ``stale`` (no heartbeat from another host for
+``STALE_AFTER`` seconds), and the one way an ending is written into
+``run.json`` (the metadata plugin at the end of a run, ``doctor --fix`` for a
+crashed run, a stopped sweep for a child killed early). The Index, the command
+line and sweeps all come here, so they agree on every run. Standard library
+only: training scripts, the command line's quick commands and sweeps must not
+import pandas.
 """
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import time
+from pathlib import Path
+
+from exman.fs import atomic_write
 
 RUN_FILE = "run.json"  # written by exman_plugins.metadata; its mtime is the heartbeat
 
@@ -59,3 +67,37 @@ def run_status(folder, meta: dict, missing: str = "") -> str:
         except OSError:
             pass
     return live_status(status, meta.get("host"), meta.get("pid"), beat, time.time(), os.uname().nodename)
+
+
+def end_record(meta: dict, status: str, end: datetime.datetime) -> None:
+    """Set ``status``, ``end`` and the duration since ``start`` in a run.json dict."""
+    meta["status"] = status
+    meta["end"] = end.isoformat(timespec="microseconds")
+    try:
+        start = datetime.datetime.fromisoformat(meta["start"])
+        meta["duration"] = round(max(0.0, (end - start).total_seconds()), 6)
+    except (KeyError, TypeError, ValueError):
+        pass
+
+
+def write_record(folder, meta: dict) -> None:
+    # No indent: json's C encoder only runs without one, and a run writes this on every start.
+    atomic_write(Path(folder) / RUN_FILE, json.dumps(meta, ensure_ascii=False, allow_nan=False))
+
+
+def end_dead_run(folder, status: str, *, at_heartbeat: bool) -> bool:
+    """Record a run that died while ``running`` as ``status``; False when its run.json
+    cannot be read or no longer says running. Its end is its last heartbeat
+    (``at_heartbeat``) or now."""
+    file = Path(folder) / RUN_FILE
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+        beat = os.stat(file).st_mtime if at_heartbeat else None
+    except (OSError, ValueError):
+        return False
+    if not isinstance(meta, dict) or meta.get("status") != "running":
+        return False  # it ended while we looked
+    end = datetime.datetime.fromtimestamp(beat) if beat is not None else datetime.datetime.now()
+    end_record(meta, status, end.astimezone())
+    write_record(folder, meta)
+    return True

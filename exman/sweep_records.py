@@ -149,24 +149,10 @@ def cell_counts(root: Path, spec: dict) -> list[dict]:
 
 def mark_interrupted(meta: dict) -> None:
     # A child killed before it entered safe_experiment could not record itself.
-    from exman.fs import atomic_write
+    from exman.runinfo import end_dead_run
 
-    file = Path(meta["path"]) / RUN_FILE
-    try:
-        record = json.loads(file.read_text())
-    except (OSError, ValueError):
-        return
-    if record.get("status") != "running":
-        return
-    end = datetime.datetime.now().astimezone()
-    record["status"] = "interrupted"
-    record["end"] = end.isoformat(timespec="microseconds")
-    try:
-        record["duration"] = round((end - datetime.datetime.fromisoformat(record["start"])).total_seconds(), 6)
-    except (KeyError, TypeError, ValueError):
-        pass
-    atomic_write(file, json.dumps(record, ensure_ascii=False, indent=1))
-    meta["status"] = "interrupted"
+    if end_dead_run(meta["path"], "interrupted", at_heartbeat=False):
+        meta["status"] = "interrupted"
 
 
 class Owner:
