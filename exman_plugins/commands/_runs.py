@@ -149,30 +149,20 @@ def split_params(params: dict) -> tuple[dict, dict]:
 
 
 def last_metrics(path: Path) -> tuple[dict, dict, int]:
-    """({metric: last value}, {metric: its step}, number of rows); a torn last line is skipped."""
+    """({metric: last value}, {metric: its step}, number of rows), read as the Index reads
+    metrics.jsonl: a cut last line and unreadable lines are skipped."""
+    from exman.index_read import read_metric_rows
+
     values: dict = {}
     steps: dict = {}
-    rows = 0
-    try:
-        # errors="replace": a damaged (binary) line is skipped like a torn one, not a traceback.
-        fh = open(path / METRICS_FILE, encoding="utf-8", errors="replace")
-    except OSError:
-        return values, steps, 0
-    with fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(row, dict):
-                continue
-            rows += 1
-            step = row.get("step")
-            for key, value in row.items():
-                if key not in ("step", "time"):
-                    values[key] = value
-                    steps[key] = step
-    return values, steps, rows
+    rows = read_metric_rows(os.path.join(path, METRICS_FILE), [])
+    for row in rows:
+        step = row.get("step")
+        for key, value in row.items():
+            if key not in ("step", "time"):
+                values[key] = value
+                steps[key] = step
+    return values, steps, len(rows)
 
 
 def tail(path: Path, lines: int) -> list[str] | None:
