@@ -113,3 +113,8 @@ def is_root(path: os.PathLike) -> bool:
     """A folder exman made: it has ``runs/`` and ``index/`` folders."""
     path = Path(path)
     return (path / "runs").is_dir() and (path / "index").is_dir()
+
+
+def not_a_root(path: os.PathLike) -> str:
+    """The error for a ``path`` that ``is_root`` refuses."""
+    return f"{path} is not an exman root (no runs/ and index/ folders)"

@@ -50,7 +50,7 @@ class Index:
     def __init__(self, root, *, plugins=(), disable_plugins=(), cache: bool | None = None):
         path = Path(os.fspath(root)).expanduser()
         if not fs.is_root(path):
-            raise NotARootError(f"{path} is not an exman root (no runs/ and index/ folders)")
+            raise NotARootError(fs.not_a_root(path))
         self.root = path.resolve()
         self._plugins = list(plugins)
         self._disable = list(disable_plugins)
