@@ -38,7 +38,7 @@ class IndexWarning(UserWarning):
     """A run (or one of its files) could not be read; the rest of the index is fine."""
 
 
-class Index:
+class Index(fs.RootFolders):
     """The runs recorded under ``root``.
 
     ``Index(root).info()`` is the table of runs; ``info("some/mark")`` the runs
@@ -61,12 +61,6 @@ class Index:
 
     def __repr__(self) -> str:
         return f"<exman.Index {self.root}>"
-
-    runs = property(lambda self: self.root / "runs")
-    index = property(lambda self: self.root / "index")
-    marked = property(lambda self: self.root / "marked")
-    tmp = property(lambda self: self.root / "tmp")
-    fails = property(lambda self: self.root / "fails")
 
     @property
     def pm(self):
