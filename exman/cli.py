@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from exman.fs import is_root, is_shared, set_shared
+from exman.fs import is_root, is_shared, not_a_root, set_shared
 
 
 class State:
@@ -25,7 +25,7 @@ class State:
     def root(self) -> Path:
         if self._root is not None:
             if not is_root(self._root):
-                raise click.ClickException(f"{self._root} is not an exman root (no runs/ and index/ folders)")
+                raise click.ClickException(not_a_root(self._root))
             found = self._root.resolve()
         else:
             found = find_root()

@@ -20,10 +20,7 @@ from pathlib import Path
 from exman import fs
 from exman import index_cache
 from exman import index_read as R
-
-# A run on another host whose run.json heartbeat is older than this is `stale`.
-# It must exceed the writers' EXMAN_HEARTBEAT (60 s by default).
-STALE_AFTER = float(os.environ.get("EXMAN_STALE_AFTER", "300"))
+from exman.runinfo import STALE_AFTER, live_status  # noqa: F401 (STALE_AFTER: public here too)
 
 # A file modified less than this long ago may change again within the same
 # mtime tick (coarse on NFS), unseen by its stat: such entries are re-read next
@@ -41,7 +38,7 @@ class IndexWarning(UserWarning):
     """A run (or one of its files) could not be read; the rest of the index is fine."""
 
 
-class Index:
+class Index(fs.RootFolders):
     """The runs recorded under ``root``.
 
     ``Index(root).info()`` is the table of runs; ``info("some/mark")`` the runs
@@ -53,7 +50,7 @@ class Index:
     def __init__(self, root, *, plugins=(), disable_plugins=(), cache: bool | None = None):
         path = Path(os.fspath(root)).expanduser()
         if not fs.is_root(path):
-            raise NotARootError(f"{path} is not an exman root (no runs/ and index/ folders)")
+            raise NotARootError(fs.not_a_root(path))
         self.root = path.resolve()
         self._plugins = list(plugins)
         self._disable = list(disable_plugins)
@@ -64,12 +61,6 @@ class Index:
 
     def __repr__(self) -> str:
         return f"<exman.Index {self.root}>"
-
-    runs = property(lambda self: self.root / "runs")
-    index = property(lambda self: self.root / "index")
-    marked = property(lambda self: self.root / "marked")
-    tmp = property(lambda self: self.root / "tmp")
-    fails = property(lambda self: self.root / "fails")
 
     @property
     def pm(self):
@@ -611,21 +602,6 @@ class _Context:
         return live_status(entry[R.STATUS], entry[R.HOST], entry[R.PID], st.st_mtime if st else None, now, self.host)
 
 
-def live_status(status, host, pid, heartbeat: float | None, now: float, this_host: str) -> str:
-    """A run's status as of ``now``: ``running`` turns ``crashed`` (its pid gone on this
-    host) or ``stale`` (run.json's mtime, the heartbeat, too old on another host).
-    Also used by ``exman.sweep_records``, so a sweep and the Index agree."""
-    if status is None:
-        return "unknown"
-    if status != "running":
-        return status
-    if host == this_host:
-        return "running" if _alive(pid) else "crashed"
-    if heartbeat is None or now - heartbeat > STALE_AFTER:
-        return "stale"
-    return "running"
-
-
 _EXTRA_FOLDERS = ("fails", "tmp")
 
 
@@ -635,18 +611,6 @@ def _folders(include_failed: bool, include_tmp: bool) -> tuple:
 
 def _frame_file(folders: tuple) -> str:
     return index_cache.FRAME_FILE.format("+".join(("index",) + folders))
-
-
-def _alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: alive, owned by someone else
-        return True
-    return True
 
 
 def _indexing_plugins(pm) -> list:

@@ -34,7 +34,7 @@ def simpleroot(file) -> Path:
     return Path(os.path.dirname(os.path.abspath(file))) / FOLDER_DEFAULT
 
 
-class ExParser(configargparse.ArgumentParser):
+class ExParser(fs.RootFolders, configargparse.ArgumentParser):
     """Drop-in ``argparse.ArgumentParser`` that records each parsed run under ``root``."""
 
     def __init__(
@@ -73,13 +73,7 @@ class ExParser(configargparse.ArgumentParser):
         self._config_file_parser = _SkipKeys(self._config_file_parser, self)
         self.pm = get_plugin_manager(disable=disable_plugins, plugins=plugins)
 
-    # -- layout -------------------------------------------------------------
-    runs = property(lambda self: self.root / "runs")
-    index = property(lambda self: self.root / "index")
-    marked = property(lambda self: self.root / "marked")
-    tmp = property(lambda self: self.root / "tmp")
-    fails = property(lambda self: self.root / "fails")
-
+    # -- layout (runs, index, marked, tmp, fails: fs.RootFolders) ---------------
     def num_ex(self) -> int:
         """Number of run folders in ``runs/``."""
         try:

@@ -215,7 +215,7 @@ def _make_layout(parser) -> None:
     root = parser.root
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"exman root {root} exists and is not a folder")
-    for folder in (root, parser.runs, parser.index, parser.marked, parser.tmp, parser.fails):
+    for folder in (root, *(root / sub for sub in fs.LAYOUT)):
         try:
             folder.mkdir(exist_ok=True)
         except FileExistsError:

@@ -133,7 +133,7 @@ def _last_line(path: str) -> str:
 
 
 def _existing_root(root) -> Path:
-    from exman.fs import is_root
+    from exman.fs import is_root, not_a_root
 
     if root is None:
         from exman.cli import find_root
@@ -144,7 +144,7 @@ def _existing_root(root) -> Path:
         return found
     root = Path(root)
     if not is_root(root):
-        raise SweepError(f"{root} is not an exman root (no runs/ and index/ folders)")
+        raise SweepError(not_a_root(root))
     return root.resolve()
 
 

@@ -37,6 +37,11 @@ class Job:
         return f"cell {self.cell} {describe(self.params)}"
 
 
+def job_slots(options: dict) -> int:
+    """How many jobs a launcher runs at a time: ``--jobs``, else the CPU count."""
+    return max(1, int(options.get("jobs") or os.cpu_count() or 1))
+
+
 def start_job(job: Job) -> subprocess.Popen:
     """Start the child in its own session, so signals reach its whole process group and only it."""
     Path(job.log).parent.mkdir(parents=True, exist_ok=True)

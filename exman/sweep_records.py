@@ -14,6 +14,7 @@ import secrets
 import time
 from pathlib import Path
 
+from exman.runinfo import RUN_FILE
 from exman.sweep_grid import SweepError
 
 SPEC_FOLDER = "sweeps"
@@ -83,12 +84,11 @@ def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
     Reads one small JSON file per run and skips the ones that do not mention
     the id before parsing them, so a large root costs little and no pandas is
     imported (``Index.info`` would cost ~0.6 s at the end of every sweep, and
-    it does not cover ``tmp/``). Statuses come from the Index's ``live_status``.
+    it does not cover ``tmp/``). Statuses follow ``exman.runinfo``, as the Index's do.
     """
-    from exman.index import live_status
+    from exman.runinfo import run_status
 
     needle = f'"{sweep_id}"'
-    host = os.uname().nodename
     found = []
     for sub in ("runs", "fails", "tmp"):
         try:
@@ -96,7 +96,7 @@ def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
         except OSError:
             continue
         for entry in entries:
-            file = os.path.join(entry.path, "run.json")
+            file = os.path.join(entry.path, RUN_FILE)
             try:
                 with open(file, encoding="utf-8") as fh:
                     text = fh.read()
@@ -111,12 +111,7 @@ def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
             if meta.get("sweep") != sweep_id:
                 continue
             meta["path"] = entry.path
-            try:
-                beat = os.stat(file).st_mtime
-            except OSError:
-                beat = None
-            meta["status"] = live_status(meta.get("status") or "running", meta.get("host"), meta.get("pid"), beat,
-                                         time.time(), host)
+            meta["status"] = run_status(entry.path, meta, missing="running")
             found.append(meta)
     found.sort(key=lambda m: m.get("id") or 0)
     return found
@@ -154,24 +149,10 @@ def cell_counts(root: Path, spec: dict) -> list[dict]:
 
 def mark_interrupted(meta: dict) -> None:
     # A child killed before it entered safe_experiment could not record itself.
-    from exman.fs import atomic_write
+    from exman.runinfo import end_dead_run
 
-    file = Path(meta["path"]) / "run.json"
-    try:
-        record = json.loads(file.read_text())
-    except (OSError, ValueError):
-        return
-    if record.get("status") != "running":
-        return
-    end = datetime.datetime.now().astimezone()
-    record["status"] = "interrupted"
-    record["end"] = end.isoformat(timespec="microseconds")
-    try:
-        record["duration"] = round((end - datetime.datetime.fromisoformat(record["start"])).total_seconds(), 6)
-    except (KeyError, TypeError, ValueError):
-        pass
-    atomic_write(file, json.dumps(record, ensure_ascii=False, indent=1))
-    meta["status"] = "interrupted"
+    if end_dead_run(meta["path"], "interrupted", at_heartbeat=False):
+        meta["status"] = "interrupted"
 
 
 class Owner:
@@ -183,7 +164,7 @@ class Owner:
         self.mine = f"{os.uname().nodename} {os.getpid()}\n"
 
     def __enter__(self) -> "Owner":
-        from exman.index import live_status
+        from exman.runinfo import live_status
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):

@@ -13,15 +13,13 @@ a live run on another host from a dead one.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import sys
 import threading
 
 from exman import hookimpl
-from exman.fs import atomic_write
+from exman.runinfo import RUN_FILE, end_record, write_record
 
-RUN_FILE = "run.json"
 FORMAT = 1
 
 
@@ -44,8 +42,7 @@ def _user() -> str:
 
 
 def write(run) -> None:
-    # No indent: json's C encoder only runs without one, and this is on every start.
-    atomic_write(run.path / RUN_FILE, json.dumps(run.meta, ensure_ascii=False, allow_nan=False))
+    write_record(run.path, run.meta)
 
 
 @hookimpl(tryfirst=True)
@@ -91,11 +88,7 @@ def on_run_start(run):
 
 @hookimpl
 def on_run_end(run, status):
-    meta = run.meta
-    meta["status"] = status
-    end = datetime.datetime.now().astimezone()
-    meta["end"] = end.isoformat(timespec="microseconds")
-    meta["duration"] = round((end - datetime.datetime.fromisoformat(meta["start"])).total_seconds(), 6)
+    end_record(run.meta, status, datetime.datetime.now().astimezone())
     write(run)
 
 

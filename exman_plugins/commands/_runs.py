@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from exman.parser import RUN_NAME
+from exman.runinfo import RUN_FILE
 
 # Where runs live; searched in this order, so runs/ wins if a 0.1.9 root reused a number.
 FOLDERS = ("runs", "tmp", "fails")
@@ -111,7 +112,6 @@ def warn_unknown(unknown, where: str = "runs/") -> None:
 
 # -- reading a run's files ---------------------------------------------------
 
-RUN_FILE = "run.json"
 PARAMS_FILE = "params.yaml"
 METRICS_FILE = "metrics.jsonl"
 
@@ -149,30 +149,20 @@ def split_params(params: dict) -> tuple[dict, dict]:
 
 
 def last_metrics(path: Path) -> tuple[dict, dict, int]:
-    """({metric: last value}, {metric: its step}, number of rows); a torn last line is skipped."""
+    """({metric: last value}, {metric: its step}, number of rows), read as the Index reads
+    metrics.jsonl: a cut last line and unreadable lines are skipped."""
+    from exman.index_read import read_metric_rows
+
     values: dict = {}
     steps: dict = {}
-    rows = 0
-    try:
-        # errors="replace": a damaged (binary) line is skipped like a torn one, not a traceback.
-        fh = open(path / METRICS_FILE, encoding="utf-8", errors="replace")
-    except OSError:
-        return values, steps, 0
-    with fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(row, dict):
-                continue
-            rows += 1
-            step = row.get("step")
-            for key, value in row.items():
-                if key not in ("step", "time"):
-                    values[key] = value
-                    steps[key] = step
-    return values, steps, rows
+    rows = read_metric_rows(os.path.join(path, METRICS_FILE), [])
+    for row in rows:
+        step = row.get("step")
+        for key, value in row.items():
+            if key not in ("step", "time"):
+                values[key] = value
+                steps[key] = step
+    return values, steps, len(rows)
 
 
 def tail(path: Path, lines: int) -> list[str] | None:
@@ -213,23 +203,12 @@ def parent_inside(root: Path, path: Path) -> bool:
 def liveness(path: Path, meta: dict) -> str:
     """The recorded status, or ``crashed``/``stale`` for a ``running`` run that is not.
 
-    The same rule as ``exman.Index`` (its pid check and ``STALE_AFTER``), so
-    ``ls``, ``show`` and ``doctor`` agree on every run.
+    ``exman.runinfo``'s rule, the Index's too, so ``ls``, ``show`` and
+    ``doctor`` agree on every run.
     """
-    import time
+    from exman.runinfo import run_status
 
-    from exman.index import STALE_AFTER, _alive
-
-    status = meta.get("status") or ""
-    if status != "running":
-        return status
-    if meta.get("host") == os.uname().nodename:
-        return "running" if _alive(meta.get("pid")) else "crashed"
-    try:
-        beat = os.stat(path / RUN_FILE).st_mtime
-    except OSError:
-        return "stale"
-    return "stale" if time.time() - beat > STALE_AFTER else "running"
+    return run_status(path, meta)
 
 
 # -- shell completion ----------------------------------------------------------------

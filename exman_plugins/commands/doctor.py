@@ -11,16 +11,15 @@ deleted.
 """
 from __future__ import annotations
 
-import datetime
-import json
 import os
 from pathlib import Path
 
 import click
 
 from exman import hookimpl
-from exman.fs import atomic_write, is_temp, relative_symlink
-from exman_plugins.commands._runs import FOLDERS, RUN_FILE, fs_errors, inside, liveness, read_meta, scan
+from exman.fs import is_temp, relative_symlink
+from exman.runinfo import end_dead_run
+from exman_plugins.commands._runs import FOLDERS, fs_errors, inside, liveness, read_meta, scan
 
 
 def dangling_links(root: Path) -> list[Path]:
@@ -86,24 +85,7 @@ def unindexed(root: Path) -> list:
 
 def mark_crashed(run_path: Path) -> bool:
     """Record a dead run as crashed; its last heartbeat is taken as its end."""
-    file = run_path / RUN_FILE
-    try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-        beat = os.stat(file).st_mtime
-    except (OSError, ValueError):
-        return False
-    if meta.get("status") != "running":
-        return False  # it ended while we looked
-    end = datetime.datetime.fromtimestamp(beat).astimezone()
-    meta["status"] = "crashed"
-    meta["end"] = end.isoformat(timespec="microseconds")
-    try:
-        start = datetime.datetime.fromisoformat(meta["start"])
-        meta["duration"] = round(max(0.0, (end - start).total_seconds()), 6)
-    except (KeyError, TypeError, ValueError):
-        pass
-    atomic_write(file, json.dumps(meta, ensure_ascii=False, indent=1))
-    return True
+    return end_dead_run(run_path, "crashed", at_heartbeat=True)
 
 
 @hookimpl

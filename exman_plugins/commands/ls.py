@@ -22,10 +22,10 @@ from exman_plugins.commands.mark import mark_folder
 BASE = ["id", "name", "status", "start", "duration"]
 
 
-def load(index, mark: str | None, folder: str):
-    """The Index frame for ``runs`` (optionally one mark), ``tmp`` or ``fails``.
-
-    The Index's warnings about unreadable runs become one stderr line each.
+def index_info(index, mark: str | None = None, **options):
+    """``index.info(mark, **options)`` for a command: a bad or unknown mark, or an
+    unreadable root, is one clean error; the Index's warnings about unreadable
+    runs become one stderr line each. ``exman report`` reads its runs here too.
     """
     import warnings
 
@@ -34,16 +34,18 @@ def load(index, mark: str | None, folder: str):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            if folder == "runs":
-                df = index.info(mark)
-            elif folder == "fails":
-                df = index.info(include_failed=True)
-            else:
-                df = index.info(include_tmp=True)
+            df = index.info(mark, **options)
         except (ValueError, KeyError, OSError) as exc:
             raise click.ClickException(str(exc).strip("'\"")) from None
     for w in caught:
         click.echo(f"exman: warning: {str(w.message).removeprefix('exman: ')}", err=True)
+    return df
+
+
+def load(index, mark: str | None, folder: str):
+    """The Index frame for ``runs`` (optionally one mark), ``tmp`` or ``fails``."""
+    options = {"fails": {"include_failed": True}, "tmp": {"include_tmp": True}}.get(folder, {})
+    df = index_info(index, mark, **options)
     if folder != "runs":
         # Those calls add the folder's runs to the indexed ones; keep only the folder's.
         keep = [Path(p).parent.name == folder for p in df["root"]]

@@ -68,22 +68,10 @@ def register_commands(cli):
 def load(root: Path, mark: str | None):
     """The runs table (failed runs too, marked ones with ``mark``) and its Index.
 
-    Errors and the Index's warnings read as ``exman ls`` shows them: one line each.
+    Errors and the Index's warnings read as ``exman ls`` shows them: it is ``ls``'s reader.
     """
-    import warnings
-
     from exman.index import Index
-    from exman_plugins.commands.mark import mark_folder
+    from exman_plugins.commands.ls import index_info
 
-    if mark:
-        mark_folder(root, mark, create=False)  # a clean error for an unknown or unsafe key
     index = Index(root)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            info = index.info(mark or None, include_failed=True)
-        except (ValueError, KeyError, OSError) as exc:
-            raise click.ClickException(str(exc).strip("'\"")) from None
-    for w in caught:
-        click.echo(f"exman: warning: {str(w.message).removeprefix('exman: ')}", err=True)
-    return info, index
+    return index_info(index, mark or None, include_failed=True), index

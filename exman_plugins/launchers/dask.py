@@ -43,7 +43,9 @@ def launch(name, jobs, options, progress):
         from exman.sweep_grid import SweepError
 
         raise SweepError("the dask launcher needs distributed: pip install 'exman[dask]'") from None
-    workers = max(1, int(options.get("jobs") or os.cpu_count() or 1))
+    from exman.sweep_jobs import job_slots
+
+    workers = job_slots(options)
     scheduler = options.get("scheduler")
     cluster = None
     # Worker processes inherit an ignored SIGINT, so a Ctrl-C on the terminal

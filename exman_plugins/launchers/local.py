@@ -6,7 +6,6 @@ where they arrive and nothing outlives the loop.
 """
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections import deque
@@ -25,9 +24,9 @@ def launchers():
 def launch(name, jobs, options, progress):
     if name != "local":
         return None
-    from exman.sweep_jobs import GRACE, signal_group, start_job
+    from exman.sweep_jobs import GRACE, job_slots, signal_group, start_job
 
-    workers = max(1, int(options.get("jobs") or os.cpu_count() or 1))
+    workers = job_slots(options)
     pending = deque(jobs)
     running = {}
     codes = {job.cell: None for job in jobs}

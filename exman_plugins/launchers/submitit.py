@@ -9,7 +9,6 @@ forwarding SLURM's SIGTERM to it, so a cancelled run ends ``interrupted``.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -40,7 +39,9 @@ def launch(name, jobs, options, progress):
         from exman.sweep_grid import SweepError
 
         raise SweepError("the submitit launcher needs submitit: pip install 'exman[submitit]'") from None
-    workers = max(1, int(options.get("jobs") or os.cpu_count() or 1))
+    from exman.sweep_jobs import job_slots
+
+    workers = job_slots(options)
     folder = Path(options["root"]) / "sweeps" / options["sweep_id"] / "submitit"
     executor = submitit.AutoExecutor(folder=folder, cluster=options.get("cluster"))
     params = {k: v for k, v in options.items() if k not in OWN and v is not None}
