@@ -25,8 +25,10 @@ MAX_CONFIG_BYTES = 64 << 20
 MAX_CONFIG_VALUES = 1_000_000  # a YAML alias bomb expands far past this
 MAX_CONFIG_DEPTH = 64
 
-# Keys exman itself writes into params.yaml (or 0.1.9 did): never restored by --config.
-RECORDED_KEYS = frozenset({"root", "time", "id", "commit", "dirty", "tmp", "git_dirty", "config", "name", "safe_experiment"})
+# Keys exman writes into every params.yaml (over any script argument of that name): never restored.
+RECORDED_KEYS = frozenset({"root", "time", "id", "commit", "dirty"})
+# Keys 0.1.9 wrote for its own options: skipped unless the script defines an argument of that name.
+LEGACY_KEYS = frozenset({"tmp", "git_dirty", "config", "name", "safe_experiment"})
 
 
 def simpleroot(file) -> Path:
@@ -223,7 +225,8 @@ class ExParser(fs.RootFolders, configargparse.ArgumentParser):
                 continue
             action = by_dest.get(key)
             if action is None:
-                unknown.append(key)
+                if key not in LEGACY_KEYS:
+                    unknown.append(key)
                 continue
             try:
                 # type=bool means exman's boolean: argparse maps it through the registry at parse time.

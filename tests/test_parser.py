@@ -276,6 +276,17 @@ def test_exman_options_never_take_the_scripts_names(tmp_path):
     args = p.parse_args(["--name", "resnet", "--tmp", "4"])
     assert args.name == "resnet" and args.tmp == 4
     assert args.root.parent == p.runs and args.root.name.count("-") == 6
+    # and --config gives the script's own --name and --tmp back
+    again = p.parse_args(["--config", str(args.root / "params.yaml")])
+    assert again.name == "resnet" and again.tmp == 4
+
+
+def test_config_of_a_0_1_9_run_skips_its_option_keys(tmp_path):
+    old = tmp_path / "params.yaml"
+    old.write_text("lr: 0.5\ntmp: false\ngit_dirty: false\nroot: runs/000001-x\ntime: '2019-01-01T00:00:00'\nid: 1\n")
+    p = make(tmp_path)
+    p.add_argument("--lr", type=float, default=0.1)
+    assert p.parse_args(["--config", str(old)]).lr == 0.5
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):
