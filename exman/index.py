@@ -61,6 +61,8 @@ class Index:
         if cache is None:
             cache = os.environ.get("EXMAN_INDEX_CACHE", "1").strip().lower() not in ("0", "no", "false", "off")
         self.cache = bool(cache)
+        # The last full answer per (include_failed, include_tmp): see _recall.
+        self._answers: dict = {}
 
     def __repr__(self) -> str:
         return f"<exman.Index {self.root}>"
@@ -95,12 +97,15 @@ class Index:
         folders = _folders(include_failed, include_tmp)
         known = None
         if source is None and self.cache:
-            df, known = self._fast_info(folders)
+            df, known = self._recall(folders)
+            if df is None and known is None:
+                df, known = self._fast_info(folders)
             if df is not None:
                 return df
         ctx = self._walk(source, folders, known)
         rels, entries, statuses = ctx.result()
         df = index_frame.build(self.root, rels, entries, statuses)
+        df.attrs["root"] = self.root
         if source is None and self.cache:
             memo = ctx.memo(folders)
             if memo is not None:
@@ -111,8 +116,50 @@ class Index:
                     "rels": rels, "statuses": statuses, "live": live,
                     "messages": ctx.messages, "frame": index_frame.pack(df),
                 })
-        df.attrs["root"] = self.root
+                self._remember(folders, ctx.head, memo, df, live, ctx.messages)
+                return _handout(df)
         return df
+
+    def _remember(self, folders: tuple, head: dict, memo: dict, df, live: list, messages: list) -> None:
+        """Keep this call's answer in memory: the next call checks the same files, and reads none."""
+        index = memo["index"]
+        # The paths the check stats, made once per process instead of once per call.
+        index = dict(index, ppaths=[r + "/" + p for r, p in zip(index["rels"], index["pnames"])],
+                     mpaths=[r + "/" + R.METRICS_FILE for r in index["rels"]])
+        self._answers[folders] = (head, dict(memo, index=index), df, live, list(messages))
+
+    def _recall(self, folders: tuple):
+        """``(frame, None)`` from memory when not one file it came from changed, else ``(None, known)``.
+
+        The check is the same as ``_fast_info``'s (every run's files are
+        stat-ed: a finished run can still get a metric or a hand edit), minus
+        reading and unpacking the cache file. ``known`` is None when there is
+        nothing in memory.
+        """
+        saved = self._answers.pop(folders, None)
+        if saved is None:
+            return None, None
+        head, memo, df, live_rows, messages = saved
+        if index_cache.header(_indexing_plugins(self.pm)) != head:
+            return None, None
+        ctx = _Context(os.fspath(self.root), self.pm, {}, {}, bool(head["plugins"]))
+        live, known = ctx.fast(memo, folders)
+        if live is None:
+            return None, known
+        self._answers[folders] = saved
+        out = _handout(df)
+        if live_rows:
+            from exman import index_frame
+
+            statuses = df["status"].tolist()
+            now = time.time()
+            for i, rel, status, host, pid in live_rows:
+                beat = live.get(rel)
+                statuses[i] = live_status(status, host, pid, beat.st_mtime if beat else None, now, ctx.host)
+            out["status"] = index_frame._strings(statuses)
+        for message in messages:
+            warnings.warn(message, IndexWarning, stacklevel=3)
+        return out, None
 
     def _fast_info(self, folders: tuple):
         """``(frame, None)``: the last full answer again, when not one file it came from changed.
@@ -143,7 +190,8 @@ class Index:
         for message in tail["messages"]:
             warnings.warn(message, IndexWarning, stacklevel=3)
         df.attrs["root"] = self.root
-        return df, None
+        self._remember(folders, head, state["memo"], df, tail["live"], tail["messages"])
+        return _handout(df), None
 
     def varying(self, df=None) -> list:
         """Param columns of ``df`` (default: ``info()``) whose values differ, in declaration order."""
@@ -502,32 +550,36 @@ class _Context:
         known: dict = {}
         checks = memo["index"]
         listing = memo["listing"]
-        rows = zip(checks["rels"], checks["pnames"], checks["keys"], checks["terminal"])
         if listing is not None and R.stat_key(R.try_stat(self.root + "/index")) == listing:
-            same = self.fast_unlisted(rows, live, known)
+            same = self.fast_unlisted(checks, live, known)
         else:
+            rows = zip(checks["rels"], checks["pnames"], checks["keys"], checks["terminal"])
             same = self.fast_listed(dict(zip(checks["links"], rows)), live, known)
         for folder in folders:
             same = self.fast_folder(folder, memo["folders"][folder], live, known) and same
         return (live if same else None), known
 
-    def fast_unlisted(self, checks, live: dict, known: dict) -> bool:
+    def fast_unlisted(self, checks: dict, live: dict, known: dict) -> bool:
         """The index folder is as it was: stat each run's files, paths relative to the root.
 
-        The hot loop of a warm call, inlined: two stats for a finished run.
+        The hot loop of a warm call, inlined: two stats for a finished run
+        (about three quarters of its time is those two system calls).
         """
         stat, no_file, plugins = os.stat, R.NO_FILE, self.plugins
+        rels = checks["rels"]
+        ppaths = checks.get("ppaths") or [r + "/" + p for r, p in zip(rels, checks["pnames"])]
+        mpaths = checks.get("mpaths") or [r + "/metrics.jsonl" for r in rels]
         same = True
         fd = os.open(self.root, os.O_RDONLY)
         try:
-            for rel, pname, key, terminal in checks:
+            for rel, ppath, mpath, key, terminal in zip(rels, ppaths, mpaths, checks["keys"], checks["terminal"]):
                 try:
-                    p = stat(rel + "/" + pname, dir_fd=fd)
+                    p = stat(ppath, dir_fd=fd)
                 except OSError:
                     same = False
                     continue
                 try:
-                    m = stat(rel + "/metrics.jsonl", dir_fd=fd)
+                    m = stat(mpath, dir_fd=fd)
                     mkey = (m.st_ino, m.st_mtime_ns, m.st_size)
                 except OSError:
                     mkey = no_file
@@ -539,11 +591,14 @@ class _Context:
                         pass
                 dkey = R.stat_key(R.try_stat(self.root + "/" + rel)) if plugins else no_file
                 now = hash(((p.st_ino, p.st_mtime_ns, p.st_size), mkey, R.stat_key(jst), dkey))
-                known[rel] = (now, jst)
                 if now != key:
                     same = False
+                    known[rel] = (now, jst)
                 elif not terminal:
                     live[rel] = jst
+                    known[rel] = (now, jst)
+                else:
+                    known[rel] = (now, None)
         finally:
             os.close(fd)
         return same
@@ -635,6 +690,17 @@ def _folders(include_failed: bool, include_tmp: bool) -> tuple:
 
 def _frame_file(folders: tuple) -> str:
     return index_cache.FRAME_FILE.format("+".join(("index",) + folders))
+
+
+def _handout(df):
+    """A copy of a remembered frame the caller may change freely (lists in cells included)."""
+    out = df.copy(deep=False)  # copy-on-write: the columns are shared until either side writes
+    for name in out.columns:
+        if out[name].dtype == object:
+            values = out[name].tolist()
+            if any(type(v) is list for v in values):
+                out[name] = [list(v) if type(v) is list else v for v in values]
+    return out
 
 
 def _alive(pid) -> bool:
