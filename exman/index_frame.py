@@ -84,18 +84,24 @@ def _gather(keys_col, vals_col, ids, n) -> dict:
     """
     if n == 0:
         return {}
-    # Equal key tuples read in different calls are different objects: compare by value.
-    if len(set(map(id, keys_col))) == 1 or len(set(keys_col)) == 1:
+    # Group by object first (a tuple's hash is not cached: hashing 100,000 tuples of 20
+    # strings costs seconds), then merge equal tuples read in different calls by value.
+    by_object: dict = {}
+    for i, keys in enumerate(map(id, keys_col)):
+        rows = by_object.get(keys)
+        if rows is None:
+            by_object[keys] = rows = []
+        rows.append(i)
+    groups: dict = {}
+    for rows in by_object.values():
+        groups.setdefault(keys_col[rows[0]], []).extend(rows)
+    if len(groups) == 1:
         keys = keys_col[0]
         if not keys:
             return {}
         return {k: list(col) for k, col in zip(keys, zip(*vals_col))}
-    groups: dict = {}
-    for i, keys in enumerate(keys_col):
-        group = groups.get(keys)
-        if group is None:
-            groups[keys] = group = []
-        group.append(i)
+    for rows in groups.values():
+        rows.sort()
     order: dict = {}
     for keys, rows in sorted(groups.items(), key=lambda kv: -int(ids[kv[1]].max())):
         for k in keys:
