@@ -154,3 +154,61 @@ def test_rewritten_run_json_of_a_running_run_is_seen(root):
     os.utime(live.root / "run.json", ns=(stat.st_atime_ns, stat.st_mtime_ns - 3_600 * 10 ** 9))
     assert same_as_cold(ix).status.tolist()[-1] == "crashed"
     live.safe_experiment.__exit__(None, None, None)
+
+
+def walks(monkeypatch):
+    """Count the long way (every run checked against the per-run cache, the frame rebuilt)."""
+    count = {"n": 0}
+    real = Index._walk
+
+    def counting(self, *args, **kwargs):
+        count["n"] += self.cache  # the uncached reads to compare with do not count
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Index, "_walk", counting)
+    return count
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["same-index", "new-index"])
+def test_few_changes_patch_the_last_answer(root, monkeypatch, fresh):
+    """New, changed and failed runs replace or add rows without rebuilding; the answer equals a full build."""
+    p = three_runs(root)
+    ix = Index(root)
+    ix.info(include_failed=True)
+    ix.info()
+    count = walks(monkeypatch)
+
+    def check(**which):
+        df = (Index(root) if fresh else ix).info(**which)
+        cold = Index(root, cache=False).info(**which)
+        pd.testing.assert_frame_equal(df, cold)
+        assert df.attrs == cold.attrs
+        return df
+
+    live = p.parse_args(["--lr", "0.4", "--seed", "5"])  # running, no metric yet: NaN in float columns
+    age(root)
+    assert check(include_failed=True).status.tolist() == ["completed"] * 3 + ["running"]
+    with live.safe_experiment as run:
+        run.log(loss=0.04)
+    age(root)
+    assert check(include_failed=True).loss.tolist() == [0.1, 0.2, 0.3, 0.04]
+    make_run(p, "--opt", "adam", fail=True)
+    age(root)
+    assert check(include_failed=True).status.tolist()[-1] == "failed"
+    params = sorted((root / "runs").iterdir())[0] / "params.yaml"
+    params.write_text(params.read_text().replace("epochs: 2", "epochs: 9"))
+    age(params, 900)
+    assert check(include_failed=True).epochs.tolist()[:4] == [9, 2, 2, 2]
+    runs = sorted((root / "runs").iterdir())
+    (root / "index" / (runs[1].name + ".yaml")).unlink()  # a deleted run
+    shutil.rmtree(runs[1])
+    shutil.rmtree(sorted((root / "fails").iterdir())[0])  # a failed run cleaned up
+    age(root)
+    assert check(include_failed=True).id.tolist() == [1, 3, 4]
+    assert check().id.tolist() == [1, 3, 4]
+    assert count["n"] == 0
+    # a new column (a metric no run had) needs the long way, and gets it
+    make_run(p, logs=[{"brand_new": 1.5}])
+    age(root)
+    assert check(include_failed=True).brand_new.tolist()[-1] == 1.5
+    assert count["n"] == 1
