@@ -240,7 +240,8 @@ class Index:
         checks = memo["index"]
         ctx = _Context(root, self.pm, {}, {}, bool(base["head"]["plugins"]))
         old_rels = base["rels"]
-        changed: list = []  # (rel, stat path, pname, failed_dir)
+        changed: list = []  # runs in fails/ or tmp/: (rel, stat path, pname, failed_dir)
+        relinked: list = []  # index rows whose files changed: (link, rel), read through the link
         index_st = R.try_stat(root + "/index")
         if memo["listing"] is not None and R.stat_key(index_st) == memo["listing"]:
             added, removed = [], set()
@@ -259,7 +260,7 @@ class Index:
             if now is None:
                 return None
             if now[0] != key:
-                changed.append((rel, root + "/" + rel + "/" + pname, pname, False))
+                relinked.append((link, rel))
         for folder in folders:
             rows = memo["folders"][folder]
             try:
@@ -281,11 +282,18 @@ class Index:
                     changed.append((rel, root + "/" + rel + "/" + row[0], row[0], folder == "fails"))
         if removed and dropped & {r for link, r in zip(checks["links"], checks["rels"]) if link not in removed}:
             return None  # a second link to the same run is still there
-        if len(changed) + len(added) + len(dropped) > max(100, len(old_rels) // 20):
+        if len(changed) + len(relinked) + len(added) + len(dropped) > max(100, len(old_rels) // 20):
             return None  # many changes: the long way, which also refreshes the per-run cache file
         for key, e in added:
             ctx.index_link(key, e.path, e.is_symlink())
-        for rel, stat_path, pname, failed_dir in changed:
+        for link, rel in relinked:
+            # Through the link: it may point elsewhere now (ln -sf).
+            path = root + "/" + link
+            ctx.index_link(link, path, os.path.islink(path))
+            if ctx.links.get(link, (None,))[0] != rel:
+                return None
+            changed.append((rel,))
+        for rel, stat_path, pname, failed_dir in (c for c in changed if len(c) == 4):
             ctx.read(rel, stat_path, pname, failed_dir=failed_dir)
         if ctx.messages or any(e is None or e[R.KEY] is None for e in ctx.seen.values()):
             return None

@@ -84,6 +84,13 @@ def test_new_and_deleted_run(root):
     (root / "index" / (new.root.name + ".yaml")).unlink()
     shutil.rmtree(new.root)
     assert same_as_cold(ix).lr.tolist() == [0.1, 0.2, 0.3]
+    # an index link re-pointed by hand (ln -sf) to another run: read through the link
+    runs = sorted((root / "runs").iterdir())
+    link = root / "index" / (runs[0].name + ".yaml")
+    link.unlink()
+    link.symlink_to(f"../runs/{runs[2].name}/params.yaml")
+    age(root / "index", 1800)
+    assert same_as_cold(ix).lr.tolist() == [0.2, 0.3]
 
 
 def test_new_and_removed_mark(root):
