@@ -311,9 +311,11 @@ class Index:
         old_shape, new_shape = base["shape"], index_frame.shape(entries)
         shape = {k: [old_shape[k][i] for i in keep] + new_shape[k] for k in old_shape} if gone else \
             {k: old_shape[k] + new_shape[k] for k in old_shape}
-        layout = index_frame.layout_of(shape)
-        if layout != base["layout"]:
-            return None
+        layout = base["layout"]
+        if gone or not _same_as_newest(old_shape, new_shape):
+            layout = index_frame.layout_of(shape)
+            if layout != base["layout"]:
+                return None
         try:
             rows = index_frame.build(self.root, rels, entries, statuses, layout=layout)
         except Exception:
@@ -852,6 +854,18 @@ def _folders(include_failed: bool, include_tmp: bool) -> tuple:
 
 def _frame_file(folders: tuple) -> str:
     return index_cache.FRAME_FILE.format("+".join(("index",) + folders))
+
+
+def _same_as_newest(old: dict, new: dict) -> bool:
+    """True when ``new`` rows only follow the newest old row with its exact keys and declarations.
+
+    Then the layout cannot change: the newest group of keys stays the newest.
+    """
+    if not old["ids"] or not new["ids"] or min(new["ids"]) <= max(old["ids"]):
+        return False
+    last = old["ids"].index(max(old["ids"]))
+    return all(all(v == old[k][last] for v in new[k]) for k in ("pkeys", "mkeys", "xkeys", "schemas")) and \
+        (any(old["commit"]) or not any(new["commit"]))
 
 
 def _missing(df, layout: dict, entries: list) -> dict:
