@@ -1,14 +1,18 @@
 """``exman.Index``: every run of a root as one typed pandas DataFrame.
 
 This module owns *which* runs a call covers (the ``index/`` links, a mark's
-subtree, ``fails/``), the on-disk cache check, and run statuses as of now.
-Reading one run lives in ``exman.index_read``, the cache file in
-``exman.index_cache``, typing columns in ``exman.index_frame``. pandas is
-imported only when a DataFrame is built, never by ``import exman``.
+subtree, ``fails/``), the cache check, the last answer kept in memory per
+``Index`` and arguments, patching that answer when few runs changed, and run
+statuses as of now. Reading one run lives in ``exman.index_read``, the cache
+files in ``exman.index_cache``, typing and merging columns in
+``exman.index_frame``. pandas is imported only when a DataFrame is built,
+never by ``import exman``.
 
 Cache check per run, in system calls: the params file (through the index
-link), ``metrics.jsonl``, plus ``run.json`` while the run has not reached a
-final status, plus the run folder when an ``indexing`` plugin is installed.
+link when ``index/`` changed), ``metrics.jsonl``, plus ``run.json`` while the
+run has not reached a final status, plus the run folder when an ``indexing``
+plugin is installed. Finished runs are checked too: a metric appended later or
+a hand edit of ``params.yaml`` must show on the next call.
 """
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ Columns are built as whole lists and typed once each (never row by row in
 pandas): a column's dtype comes from the argparse schemas its runs declared,
 and only columns without a usable declaration (exman 0.1.9 runs, metrics,
 plugin columns, conflicting declarations) are typed from their values.
+``layout``/``merge`` let a few rows join an existing frame exactly as a full
+build would have typed them (or refuse).
 """
 from __future__ import annotations
 
