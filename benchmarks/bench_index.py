@@ -1,4 +1,4 @@
-"""Time ``Index.info()`` on roots of N runs: cold (no cache), first call (builds it), warm.
+"""Time ``Index.info()`` on roots of N runs: cold, first call, warm, again, after one new run.
 
     python benchmarks/bench_index.py [N ...] [--keep DIR] [--repeat 3]
     EXMAN_BENCH_BIG=1 python benchmarks/bench_index.py      # adds N = 100,000
@@ -12,7 +12,11 @@ lines, relative index links), because starting 100,000 real runs takes hours.
 
 "cold" is ``Index(root, cache=False).info()``: every run's files are read and
 parsed; the OS page cache is warm (dropping it needs root and hurts others).
-Best of ``--repeat`` is printed for each figure.
+"first" has no cache file yet (reads every run and writes the cache), "warm" is
+a new ``Index`` in a process that has one on disk, "again" a repeated call on
+the same ``Index`` object (answered from memory after checking the files),
+"one new run" a new ``Index``'s call after one run was added (more than the
+racy window before). Best of ``--repeat`` is printed for each figure.
 """
 from __future__ import annotations
 
@@ -60,28 +64,58 @@ def generate(root: Path, n: int) -> None:
     shutil.rmtree(args.root)
     for link in (root / "index").iterdir():
         link.unlink()
-    runs, index = root / "runs", root / "index"
-    opts = ["sgd", "adam", "rmsprop"]
+    (root / ".exman" / "template.json").write_text(json.dumps(tpl))
     for number in range(1, n + 1):
-        name = f"{number:06d}-2026-01-01-00-00-00"
-        folder = runs / name
-        folder.mkdir()
-        params = dict(tpl["params"])
-        params.update(i1=number, i2=number % 7, f1=number / 1000, f2=(number % 13) / 10, s1=f"v{number % 5}",
-                      opt=opts[number % 3], b1=bool(number % 2), layers=[64, number % 4 + 1],
-                      seed=number if number % 2 else None)
-        record = dict(params, root=f"runs/{name}", time="2026-01-01T00:00:00", id=number)
-        (folder / "params.yaml").write_text(dumps(record))
-        st = os.stat(folder / "params.yaml")
-        meta = dict(tpl, id=number, name=name, params=params,
-                    extra={"root": f"runs/{name}", "time": "2026-01-01T00:00:00", "id": number},
-                    params_stat=[st.st_mtime_ns, st.st_size])
-        (folder / "run.json").write_text(json.dumps(meta, ensure_ascii=False, allow_nan=False))
-        with open(folder / "metrics.jsonl", "w") as fh:
-            for step in range(5):
-                fh.write(json.dumps({"step": step, "time": 1767225600.0 + step, "loss": 1 / (step + 1 + number % 10),
-                                     "acc": step / 10, "lr": 0.1}) + "\n")
-        os.symlink(f"../runs/{name}/params.yaml", index / f"{name}.yaml")
+        write_run(root, tpl, number)
+
+
+def write_run(root: Path, tpl: dict, number: int) -> Path:
+    """Run ``number``'s folder and index link, in the format exman writes."""
+    opts = ["sgd", "adam", "rmsprop"]
+    name = f"{number:06d}-2026-01-01-00-00-00"
+    folder = root / "runs" / name
+    folder.mkdir()
+    params = dict(tpl["params"])
+    params.update(i1=number, i2=number % 7, f1=number / 1000, f2=(number % 13) / 10, s1=f"v{number % 5}",
+                  opt=opts[number % 3], b1=bool(number % 2), layers=[64, number % 4 + 1],
+                  seed=number if number % 2 else None)
+    record = dict(params, root=f"runs/{name}", time="2026-01-01T00:00:00", id=number)
+    (folder / "params.yaml").write_text(dumps(record))
+    st = os.stat(folder / "params.yaml")
+    meta = dict(tpl, id=number, name=name, params=params,
+                extra={"root": f"runs/{name}", "time": "2026-01-01T00:00:00", "id": number},
+                params_stat=[st.st_mtime_ns, st.st_size])
+    (folder / "run.json").write_text(json.dumps(meta, ensure_ascii=False, allow_nan=False))
+    with open(folder / "metrics.jsonl", "w") as fh:
+        for step in range(5):
+            fh.write(json.dumps({"step": step, "time": 1767225600.0 + step, "loss": 1 / (step + 1 + number % 10),
+                                 "acc": step / 10, "lr": 0.1}) + "\n")
+    os.symlink(f"../runs/{name}/params.yaml", root / "index" / f"{name}.yaml")
+    return folder
+
+
+def after_new_run(root: Path, n: int, repeat: int) -> str:
+    """A new run appears (written more than the racy window ago), then one info() in a new Index."""
+    template = root / ".exman" / "template.json"
+    if not template.exists():  # a root kept by an older version of this script: any run will do
+        template = root / "runs" / "000001-2026-01-01-00-00-00" / "run.json"
+    tpl = json.loads(template.read_text())
+    runs = []
+
+    times = []
+    for k in range(repeat):
+        runs.append(write_run(root, tpl, n + 1 + k))
+        time.sleep(2.1)  # past the Index's racy window: the usual case, a run that ended a while ago
+        start, cpu = time.perf_counter(), time.process_time()
+        df = exman.Index(root).info()
+        times.append((time.perf_counter() - start, time.process_time() - cpu))
+        assert len(df) == n + 1 + k
+    for folder in runs:  # back to N runs for the next invocation
+        (root / "index" / (folder.name + ".yaml")).unlink()
+        shutil.rmtree(folder)
+    exman.Index(root).info()
+    wall, cpu = min(times)
+    return f"{wall:.3f} ({cpu:.3f})"
 
 
 def best(fn, repeat: int) -> str:
@@ -107,7 +141,7 @@ def main() -> None:
 
     print(f"seconds, best of {opts.repeat}: wall (cpu of this process); {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at start")
-    print(f"{'N':>8} {'generate':>9} {'cold':>16} {'first':>16} {'warm':>16}")
+    print(f"{'N':>8} {'generate':>9} {'cold':>16} {'first':>16} {'warm':>16} {'again':>16} {'one new run':>16}")
     for n in sizes:
         root = base / f"n{n}" / "exman"
         gen = float("nan")
@@ -129,7 +163,11 @@ def main() -> None:
 
         build = best(first, opts.repeat)
         warm = best(lambda: exman.Index(root).info(), opts.repeat)
-        print(f"{n:>8} {gen:>9.1f} {cold:>16} {build:>16} {warm:>16}", flush=True)
+        same = exman.Index(root)
+        same.info()
+        again = best(same.info, opts.repeat)
+        new = after_new_run(root, n, opts.repeat)
+        print(f"{n:>8} {gen:>9.1f} {cold:>16} {build:>16} {warm:>16} {again:>16} {new:>16}", flush=True)
     if not opts.keep:
         shutil.rmtree(base, ignore_errors=True)
 

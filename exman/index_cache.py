@@ -4,6 +4,8 @@ It maps each run folder (relative to the root) to the entry read from it
 (see ``exman.index_read``) and the stat key of the files the entry came from.
 A warm ``info()`` re-reads only runs whose key changed, so the cache can never
 serve stale data: it is a memo of file contents keyed by the files' stats.
+``index-frame-*.pickle`` holds the last full answer (the stat keys it came
+from first, then the packed frame and what ``Index`` needs to patch it).
 
 Safety: a shared root may be writable by a whole team, so the file is loaded
 with an unpickler that refuses every global: it can only build plain lists,

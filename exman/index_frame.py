@@ -4,6 +4,8 @@ Columns are built as whole lists and typed once each (never row by row in
 pandas): a column's dtype comes from the argparse schemas its runs declared,
 and only columns without a usable declaration (exman 0.1.9 runs, metrics,
 plugin columns, conflicting declarations) are typed from their values.
+``layout``/``merge`` let a few rows join an existing frame exactly as a full
+build would have typed them (or refuse).
 """
 from __future__ import annotations
 
@@ -18,8 +20,12 @@ GIT_COLUMNS = ("commit", "dirty")
 _NAT = np.iinfo(np.int64).min
 
 
-def build(root, rels: list, entries: list, statuses: list) -> pd.DataFrame:
-    """``entries`` are sorted by id; ``statuses`` are their statuses as of now."""
+def build(root, rels: list, entries: list, statuses: list, layout=None) -> pd.DataFrame:
+    """``entries`` are sorted by id; ``statuses`` are their statuses as of now.
+
+    ``layout`` (from ``layout()`` over a larger set of runs) forces that set's
+    columns, order and declarations: rows built this way merge into its frame.
+    """
     n = len(entries)
     fields = list(zip(*entries)) if n else [()] * (R.OK + 1)
     data: dict = {
@@ -36,26 +42,33 @@ def build(root, rels: list, entries: list, statuses: list) -> pd.DataFrame:
         "host": _strings(fields[R.HOST]),
         "user": _strings(fields[R.USER]),
     }
-    if any(v is not None for v in fields[R.COMMIT]):
+    if (layout["commit"] if layout else any(v is not None for v in fields[R.COMMIT])):
         data["commit"] = _strings(fields[R.COMMIT])
         data["dirty"] = _infer(list(fields[R.DIRTY]))
     taken = set(data)
     ids = data["id"]
 
-    specs = _schema_specs(fields[R.SCHEMA], ids) if n else {}
-    params = _gather(fields[R.PKEYS], fields[R.PVALS], ids, n)
+    if layout is not None:
+        specs = layout["specs"]
+        gather = _gather_as
+        orders = layout["params"], layout["metrics"], layout["plugins"]
+    else:
+        specs = _schema_specs(fields[R.SCHEMA], ids) if n else {}
+        gather = _gather
+        orders = None, None, None
+    params = gather(fields[R.PKEYS], fields[R.PVALS], ids, n, orders[0])
     param_names = []
     for key, values in params.items():
         name = _free(key, "_param", taken)
         data[name] = _typed(values, specs.get(key))
         param_names.append(name)
     metric_names = []
-    for key, values in _gather(fields[R.MKEYS], fields[R.MVALS], ids, n).items():
+    for key, values in gather(fields[R.MKEYS], fields[R.MVALS], ids, n, orders[1]).items():
         name = _free(key, "_metric", taken)
         data[name] = _infer(values)
         metric_names.append(name)
     plugin_names = []
-    for key, values in _gather(fields[R.XKEYS], fields[R.XVALS], ids, n).items():
+    for key, values in gather(fields[R.XKEYS], fields[R.XVALS], ids, n, orders[2]).items():
         name = _free(key, "_plugin", taken)
         data[name] = _infer(values)
         plugin_names.append(name)
@@ -76,7 +89,7 @@ def _free(key: str, suffix: str, taken: set) -> str:
     return name
 
 
-def _gather(keys_col, vals_col, ids, n) -> dict:
+def _gather(keys_col, vals_col, ids, n, order=None) -> dict:
     """``{column: list of n values}`` from per-row (keys, values) tuples.
 
     Rows share key tuples (one per script version), so each group is
@@ -84,22 +97,13 @@ def _gather(keys_col, vals_col, ids, n) -> dict:
     """
     if n == 0:
         return {}
-    # Equal key tuples read in different calls are different objects: compare by value.
-    if len(set(map(id, keys_col))) == 1 or len(set(keys_col)) == 1:
+    groups = _groups(keys_col)
+    if len(groups) == 1:
         keys = keys_col[0]
         if not keys:
             return {}
         return {k: list(col) for k, col in zip(keys, zip(*vals_col))}
-    groups: dict = {}
-    for i, keys in enumerate(keys_col):
-        group = groups.get(keys)
-        if group is None:
-            groups[keys] = group = []
-        group.append(i)
-    order: dict = {}
-    for keys, rows in sorted(groups.items(), key=lambda kv: -int(ids[kv[1]].max())):
-        for k in keys:
-            order.setdefault(k, None)
+    order = _order(groups, ids)
     out = {}
     for k in order:
         out[k] = np.full(n, None, dtype=object)
@@ -112,6 +116,106 @@ def _gather(keys_col, vals_col, ids, n) -> dict:
             arr[:] = col
             out[k][idx] = arr
     return {k: v.tolist() for k, v in out.items()}
+
+
+def _groups(keys_col) -> dict:
+    """``{keys tuple: [row, ...]}``.
+
+    Grouped by object first (a tuple's hash is not cached: hashing 100,000
+    tuples of 20 strings costs seconds), then equal tuples read in different
+    calls are merged by value.
+    """
+    by_object: dict = {}
+    for i, keys in enumerate(map(id, keys_col)):
+        rows = by_object.get(keys)
+        if rows is None:
+            by_object[keys] = rows = []
+        rows.append(i)
+    groups: dict = {}
+    for rows in by_object.values():
+        groups.setdefault(keys_col[rows[0]], []).extend(rows)
+    return groups
+
+
+def _order(groups: dict, ids) -> tuple:
+    """Column order: as the newest run declared them, then older runs' extra keys."""
+    order: dict = {}
+    for keys, rows in sorted(groups.items(), key=lambda kv: -int(ids[kv[1]].max())):
+        for k in keys:
+            order.setdefault(k, None)
+    return tuple(order)
+
+
+def _gather_as(keys_col, vals_col, ids, n, order) -> dict:
+    """``_gather`` for a few rows, in a column order decided over more runs."""
+    rows = [dict(zip(keys, vals)) for keys, vals in zip(keys_col, vals_col)]
+    return {k: [row.get(k) for row in rows] for k in order}
+
+
+def layout(entries: list) -> dict:
+    """What decides a frame's columns beyond its rows' values: key orders, declarations, git.
+
+    Two sets of runs with equal layouts get the same columns with the same
+    names, so rows built with ``build(..., layout=...)`` can join a frame.
+    """
+    return layout_of(shape(entries))
+
+
+def shape(entries: list) -> dict:
+    """Per row, what ``layout_of`` needs (tuples shared between rows: cheap to keep and pickle)."""
+    fields = list(zip(*entries)) if entries else [()] * (R.OK + 1)
+    return {"ids": list(fields[R.ID]), "pkeys": list(fields[R.PKEYS]), "mkeys": list(fields[R.MKEYS]),
+            "xkeys": list(fields[R.XKEYS]), "schemas": list(fields[R.SCHEMA]),
+            "commit": [v is not None for v in fields[R.COMMIT]]}
+
+
+def layout_of(shape: dict) -> dict:
+    if not shape["ids"]:
+        return {"params": (), "metrics": (), "plugins": (), "specs": {}, "commit": False}
+    ids = np.array(shape["ids"], dtype=np.int64)
+    return {
+        "params": _order(_groups(shape["pkeys"]), ids),
+        "metrics": _order(_groups(shape["mkeys"]), ids),
+        "plugins": _order(_groups(shape["xkeys"]), ids),
+        "specs": _schema_specs(shape["schemas"], ids),
+        "commit": any(shape["commit"]),
+    }
+
+
+def merge(old: pd.DataFrame, new: pd.DataFrame, missing: dict) -> pd.DataFrame | None:
+    """``old`` then ``new`` rows, typed as ``build`` would type them together; None when unsure.
+
+    Both come from ``build`` with one layout. ``missing[name]`` is True when
+    every new value of that column is missing (a run that logged nothing yet).
+    """
+    if list(old.columns) != list(new.columns):
+        return None
+    data = {}
+    for name in old.columns:
+        a, b = old[name], new[name]
+        if a.dtype == b.dtype:
+            data[name] = b.array
+            continue
+        kinds = {str(a.dtype), str(b.dtype)}
+        if kinds == {"int64", "float64"}:
+            data[name] = b.to_numpy(dtype=np.float64)
+        elif missing.get(name) and a.dtype.kind in "ifbM" and isinstance(a.dtype, np.dtype):
+            # int -> float with NaN, bool -> object with NaN: what typing the whole column gives
+            data[name] = np.full(len(b), np.nan, dtype=np.float64 if a.dtype.kind in "if" else object)
+            if a.dtype.kind == "M":
+                data[name] = np.full(len(b), np.datetime64("NaT"), dtype=a.dtype)
+        elif missing.get(name) and (a.dtype == object or not isinstance(a.dtype, np.dtype)):
+            data[name] = pd.Series([None] * len(b), dtype=a.dtype).array  # string NA, Categorical -1
+        else:
+            return None
+    extra = pd.DataFrame(data, copy=False)
+    out = pd.concat([old, extra], ignore_index=True)
+    out.attrs = {k: list(v) if isinstance(v, list) else v for k, v in old.attrs.items()}
+    for name in old.columns:
+        a, c = old[name].dtype, out[name].dtype
+        if c != a and not (a.kind in "ib" and c.kind in "fO" if isinstance(a, np.dtype) else False):
+            return None  # concat chose a type the whole column would not get
+    return out
 
 
 def _schema_specs(schemas, ids) -> dict:
