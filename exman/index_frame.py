@@ -5,14 +5,21 @@ pandas): a column's dtype comes from the argparse schemas its runs declared,
 and only columns without a usable declaration (exman 0.1.9 runs, metrics,
 plugin columns, conflicting declarations) are typed from their values.
 ``layout``/``merge`` let a few rows join an existing frame exactly as a full
-build would have typed them (or refuse).
+build would have typed them (or refuse). ``metrics`` builds the long frame
+of logged rows for ``Index.metrics``. Imported only when a frame is built:
+this module imports pandas, so ``exman.index`` must import it lazily.
 """
 from __future__ import annotations
+
+import os
+import time
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from exman import index_read as R
+from exman.index import IndexWarning
 
 META_COLUMNS = ("id", "name", "root", "time", "status", "start", "end", "duration", "sweep", "sweep_cell",
                 "host", "user")
@@ -423,3 +430,49 @@ def _objects_raw(values: list):
     arr = np.empty(len(values), dtype=object)
     arr[:] = values
     return arr
+
+
+def metrics(targets) -> pd.DataFrame:
+    """Every logged row of ``targets`` (``(id, run folder)`` pairs) as ``Index.metrics`` returns it."""
+    ids, steps, times, names, values = [], [], [], [], []
+    messages: list = []
+    for number, folder in targets:
+        for row in R.read_metric_rows(os.path.join(folder, R.METRICS_FILE), messages):
+            step = row.get("step")
+            when = row.get("time")
+            for key, value in row.items():
+                if key == "step" or key == "time":
+                    continue
+                ids.append(number)
+                steps.append(step)
+                times.append(when)
+                names.append(key)
+                values.append(value)
+    for message in messages:
+        warnings.warn(message, IndexWarning, stacklevel=3)
+    seconds = np.array([t if isinstance(t, (int, float)) else np.nan for t in times], dtype=np.float64)
+    df = pd.DataFrame({
+        "id": np.array(ids, dtype=np.int64),
+        "step": _infer(steps) if steps else np.array([], dtype=np.int64),
+        "time": _local_times(seconds),
+        "metric": _strings(names),
+        "value": _infer(values) if values else np.array([], dtype=np.float64),
+    })
+    if len(df):
+        df = df.sort_values(["id", "step"], kind="stable", ignore_index=True)
+    return df
+
+
+def _local_times(seconds):
+    """Unix seconds as naive local ``datetime64[ns]``, like ``info()``'s start and end."""
+    if len(seconds) == 0:
+        return np.array([], dtype="datetime64[ns]")
+    # UTC offsets change at most every quarter hour: look each bucket up once.
+    finite = np.isfinite(seconds)
+    buckets = np.where(finite, seconds // 900, 0).astype(np.int64)
+    uniq, inverse = np.unique(buckets, return_inverse=True)
+    offsets = np.array([time.localtime(int(b) * 900).tm_gmtoff for b in uniq], dtype=np.float64)
+    local = seconds + offsets[inverse.reshape(-1)]
+    micros = np.where(finite, np.round(local * 1e6), 0).astype(np.int64)
+    micros[~finite] = np.iinfo(np.int64).min
+    return micros.view("datetime64[us]").astype("datetime64[ns]")
