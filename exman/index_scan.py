@@ -176,20 +176,11 @@ class Context:
 
     def scan_folder(self, name: str) -> None:
         """Read every run folder in ``fails/`` or ``tmp/`` (they have no index links)."""
-        folder = os.path.join(self.root, name)
-        try:
-            it = os.scandir(folder)
-        except FileNotFoundError:
-            return
-        with it:
-            for e in it:
-                if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
-                    continue
-                rel = name + "/" + e.name
-                pname = self.params_name(rel)
-                stat_path = e.path + "/" + pname
-                if not self.check(rel, stat_path, pname):
-                    self.read(rel, stat_path, pname, failed_dir=name == "fails")
+        for rel, e in run_dirs(self.root, name):
+            pname = self.params_name(rel)
+            stat_path = e.path + "/" + pname
+            if not self.check(rel, stat_path, pname):
+                self.read(rel, stat_path, pname, failed_dir=name == "fails")
 
     # -- one run ------------------------------------------------------------
     def check(self, rel: str, stat_path: str, pname: str) -> bool:
@@ -385,27 +376,19 @@ class Context:
     def fast_folder(self, folder: str, checks: dict, live: dict, known: dict) -> bool:
         """The same for ``fails/`` or ``tmp/``, whose runs have no links."""
         seen, same = 0, True
-        try:
-            it = os.scandir(self.root + "/" + folder)
-        except FileNotFoundError:
-            return not checks
-        with it:
-            for e in it:
-                if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
-                    continue
-                rel = folder + "/" + e.name
-                check = checks.get(rel)
-                if check is None:
-                    same = False
-                    continue
-                seen += 1
-                pname, key, terminal = check
-                now = self.key_now(rel, e.path + "/" + pname, terminal)
-                known[rel] = now
-                if now is None or now[0] != key:
-                    same = False
-                elif not terminal:
-                    live[rel] = now[1]
+        for rel, e in run_dirs(self.root, folder):
+            check = checks.get(rel)
+            if check is None:
+                same = False
+                continue
+            seen += 1
+            pname, key, terminal = check
+            now = self.key_now(rel, e.path + "/" + pname, terminal)
+            known[rel] = now
+            if now is None or now[0] != key:
+                same = False
+            elif not terminal:
+                live[rel] = now[1]
         return same and seen == len(checks)
 
     # -- the answer ---------------------------------------------------------
@@ -421,3 +404,15 @@ class Context:
         st = self.run_stats.get(rel)
         return live_status(entry[R.STATUS], entry[R.HOST], entry[R.PID], st.st_mtime if st else None, now, self.host)
 
+
+def run_dirs(root: str, name: str):
+    """``(rel, DirEntry)`` for each run folder in ``root/name`` (``fails/``, ``tmp/``);
+    nothing when that folder is missing. Hidden entries and links are not runs."""
+    try:
+        it = os.scandir(os.path.join(root, name))
+    except FileNotFoundError:
+        return
+    with it:
+        for e in it:
+            if e.name[0] != "." and e.is_dir(follow_symlinks=False):
+                yield name + "/" + e.name, e
