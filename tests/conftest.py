@@ -79,3 +79,16 @@ def exman_cmd():
         return proc
 
     return run
+
+
+def count_calls(monkeypatch, module, name: str) -> dict:
+    """Wrap ``module.name`` so each call is counted in the returned ``{"n": ...}``; it still runs."""
+    count = {"n": 0}
+    real = getattr(module, name)
+
+    def counting(*args, **kwargs):
+        count["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    return count

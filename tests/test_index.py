@@ -25,7 +25,7 @@ from exman import index_cache, index_read
 from exman.index import Index, IndexWarning, NotARootError
 from exman.index_frame import META_COLUMNS
 
-from conftest import Script, env_for_subprocess
+from conftest import Script, count_calls, env_for_subprocess
 from plugins import results_columns
 
 
@@ -68,15 +68,7 @@ def age(path, seconds=3600.0):
 
 def reads(monkeypatch):
     """Count the runs read from disk (not served from the cache)."""
-    count = {"n": 0}
-    real = index_read.read_run
-
-    def counting(*args, **kwargs):
-        count["n"] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(index_read, "read_run", counting)
-    return count
+    return count_calls(monkeypatch, index_read, "read_run")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from exman import index_cache
 from exman.index import Index
 
+from conftest import count_calls
 from test_index import age, make_run, parser_v1
 
 
@@ -34,15 +35,7 @@ def same_as_cold(ix, **which):
 
 def disk_reads(monkeypatch):
     """Count reads of the packed answer on disk: zero means the call was answered from memory."""
-    count = {"n": 0}
-    real = index_cache.load_split
-
-    def counting(*args, **kwargs):
-        count["n"] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(index_cache, "load_split", counting)
-    return count
+    return count_calls(monkeypatch, index_cache, "load_split")
 
 
 def three_runs(root):
