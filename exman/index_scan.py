@@ -366,11 +366,7 @@ class Context:
                 seen += 1
                 rel, pname, key, terminal = check
                 now = key_now(rel, e.path if e.is_symlink() else root + "/" + rel + "/" + pname, terminal)
-                known[rel] = now
-                if now is None or now[0] != key:
-                    same = False
-                elif not terminal:
-                    live[rel] = now[1]
+                same = _unchanged(rel, now, key, terminal, live, known) and same
         return same and seen == len(checks)
 
     def fast_folder(self, folder: str, checks: dict, live: dict, known: dict) -> bool:
@@ -384,11 +380,7 @@ class Context:
             seen += 1
             pname, key, terminal = check
             now = self.key_now(rel, e.path + "/" + pname, terminal)
-            known[rel] = now
-            if now is None or now[0] != key:
-                same = False
-            elif not terminal:
-                live[rel] = now[1]
+            same = _unchanged(rel, now, key, terminal, live, known) and same
         return same and seen == len(checks)
 
     # -- the answer ---------------------------------------------------------
@@ -403,6 +395,17 @@ class Context:
     def status(self, rel: str, entry, now: float) -> str:
         st = self.run_stats.get(rel)
         return live_status(entry[R.STATUS], entry[R.HOST], entry[R.PID], st.st_mtime if st else None, now, self.host)
+
+
+def _unchanged(rel: str, now, key, terminal: bool, live: dict, known: dict) -> bool:
+    """Record ``rel``'s fresh key in ``known`` (and its run.json stat in ``live`` while it
+    runs); True when the key still matches the remembered one."""
+    known[rel] = now
+    if now is None or now[0] != key:
+        return False
+    if not terminal:
+        live[rel] = now[1]
+    return True
 
 
 def run_dirs(root: str, name: str):
