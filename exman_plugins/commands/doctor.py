@@ -112,17 +112,24 @@ def register_commands(cli):
         click.echo("ok" if not fix else "done")
 
 
+def _remove(root: Path, path: Path, fix: bool, removed: str, problem: str) -> int:
+    """With ``fix``, unlink ``path`` (never outside the root) and say so; else report it.
+    Return the number of problems left (0 or 1)."""
+    if fix and inside(root, path.parent):
+        os.unlink(path)
+        click.echo(removed)
+        return 0
+    click.echo(problem)
+    return 1
+
+
 def _check(root: Path, fix: bool, reindex: bool) -> int:
     """Report (and with ``fix`` repair) what is wrong; return the problems left."""
     problems = 0
     for link in dangling_links(root):
         rel, target = os.path.relpath(link, root), os.readlink(link)
-        if fix and inside(root, link.parent):
-            os.unlink(link)
-            click.echo(f"removed dangling link {rel} -> {target}")
-        else:
-            problems += 1
-            click.echo(f"dangling link: {rel} -> {target}")
+        problems += _remove(root, link, fix, f"removed dangling link {rel} -> {target}",
+                            f"dangling link: {rel} -> {target}")
     for run in scan(root, FOLDERS).values():
         meta = read_meta(run.path)
         if meta.get("status") != "running":
@@ -138,12 +145,8 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
             click.echo(f"note: run {run.id} on {meta.get('host')} has sent no heartbeat for a while (stale)")
     for temp in leftover_temps(root):
         rel = os.path.relpath(temp, root)
-        if fix and inside(root, temp.parent):
-            os.unlink(temp)
-            click.echo(f"removed temp file {rel} (its writer was killed mid-write)")
-        else:
-            problems += 1
-            click.echo(f"temp file left by a killed writer: {rel}")
+        problems += _remove(root, temp, fix, f"removed temp file {rel} (its writer was killed mid-write)",
+                            f"temp file left by a killed writer: {rel}")
     for run in unindexed(root):
         params = run.path / "params.yaml"
         if fix and reindex and params.is_file():
