@@ -151,9 +151,12 @@ def status_mask(df, include):
     """Rows whose status is in ``include``; ``include=None`` or ``"all"`` keeps every row."""
     import pandas as pd
 
-    if include is None or include == "all" or "status" not in df.columns:
+    from exman.index import meta_column
+
+    status = meta_column(df, "status")
+    if include is None or include == "all" or status not in df.columns:
         return pd.Series(True, index=df.index)
-    return df["status"].isin(names(include))
+    return df[status].isin(names(include))
 
 
 def hashable(col):

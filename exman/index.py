@@ -24,7 +24,7 @@ from exman import index_read as R
 from exman import index_scan as S
 from exman.runinfo import STALE_AFTER  # noqa: F401 (public here too)
 
-__all__ = ["Index", "NotARootError", "IndexWarning", "varying", "STALE_AFTER"]
+__all__ = ["Index", "NotARootError", "IndexWarning", "varying", "meta_column", "STALE_AFTER"]
 
 
 class NotARootError(ValueError):
@@ -218,6 +218,16 @@ class Index(fs.RootFolders):
         ctx.head = head
         return ctx
 
+
+
+def meta_column(df, key: str) -> str:
+    """The column of ``df`` that holds run metadata ``key`` (``status``, ``start``, ``host``, ...).
+
+    A parameter always keeps its own name, so metadata may sit under another
+    column in a root whose script has an argument of the same name: code that
+    reads metadata from an ``info()`` table asks here instead of assuming.
+    """
+    return df.attrs.get("meta", {}).get(key, key)
 
 
 def varying(df) -> list:

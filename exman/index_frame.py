@@ -84,6 +84,8 @@ def build(root, rels: list, entries: list, statuses: list, layout=None) -> pd.Da
     df.attrs["params"] = param_names
     df.attrs["metrics"] = metric_names
     df.attrs["plugins"] = plugin_names
+    # Where each piece of run metadata landed: read it through exman.index.meta_column.
+    df.attrs["meta"] = {key: key for key in (*META_COLUMNS, *GIT_COLUMNS) if key in data}
     return df
 
 
@@ -217,7 +219,8 @@ def merge(old: pd.DataFrame, new: pd.DataFrame, missing: dict) -> pd.DataFrame |
             return None
     extra = pd.DataFrame(data, copy=False)
     out = pd.concat([old, extra], ignore_index=True)
-    out.attrs = {k: list(v) if isinstance(v, list) else v for k, v in old.attrs.items()}
+    out.attrs = {k: list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v
+                 for k, v in old.attrs.items()}
     for name in old.columns:
         a, c = old[name].dtype, out[name].dtype
         if c != a and not (a.kind in "ib" and c.kind in "fO" if isinstance(a, np.dtype) else False):
@@ -378,7 +381,8 @@ def pack(df: pd.DataFrame) -> dict:
         if name == "root":
             continue
         columns.append((name, _pack_column(df[name])))
-    return {"columns": columns, "attrs": {k: list(v) for k, v in df.attrs.items() if k != "root"}}
+    attrs = {k: dict(v) if isinstance(v, dict) else list(v) for k, v in df.attrs.items() if k != "root"}
+    return {"columns": columns, "attrs": attrs}
 
 
 def unpack(packed: dict, root, rels: list, statuses: list) -> pd.DataFrame:
@@ -390,7 +394,7 @@ def unpack(packed: dict, root, rels: list, statuses: list) -> pd.DataFrame:
     data["status"] = _strings(statuses)
     df = pd.DataFrame(data, copy=False)
     for key, value in packed["attrs"].items():
-        df.attrs[key] = list(value)
+        df.attrs[key] = dict(value) if isinstance(value, dict) else list(value)
     return df
 
 
