@@ -24,26 +24,55 @@ class State:
     @property
     def root(self) -> Path:
         if self._root is not None:
-            if not is_root(self._root):
-                raise click.ClickException(not_a_root(self._root))
-            found = self._root.resolve()
+            found = root_in(self._root)
+            if found is None:
+                raise click.ClickException(f"{not_a_root(self._root)}; neither is its exman/ nor a folder above it")
         else:
             found = find_root()
         if found is None:
             raise click.ClickException(
-                "no exman root found: pass --root ROOT, set EXMAN_ROOT, or run inside a root or beside ./exman"
+                "no exman root found: pass --root ROOT, set EXMAN_ROOT, or run inside a root, "
+                "below one, or beside ./exman"
             )
         if is_shared(found):
             set_shared(True)  # marks and repairs in a team's root stay group-writable
         return found
 
 
+def root_in(folder: os.PathLike) -> Path | None:
+    """The root ``folder`` means: itself, its ``exman/`` (a project folder), or the
+    nearest folder above it that is one (``cd exman/runs``, a run folder).
+    """
+    folder = Path(folder).expanduser().resolve()
+    for candidate in (folder, folder / "exman", *folder.parents):
+        if is_root(candidate):
+            return candidate
+    return None
+
+
 def find_root(explicit: os.PathLike | None = None) -> Path | None:
-    """--root, else $EXMAN_ROOT, else the current folder, else ./exman."""
-    for candidate in (explicit, os.environ.get("EXMAN_ROOT"), ".", "exman"):
+    """--root, else $EXMAN_ROOT, else the current folder or ./exman or a folder above."""
+    for candidate in (explicit, os.environ.get("EXMAN_ROOT")):
         if candidate and is_root(candidate):
             return Path(candidate).resolve()
-    return None
+    return root_in(".")
+
+
+def _root_anywhere(cli: click.Group) -> None:
+    """``exman ls --root X`` means ``exman --root X ls``: every command takes --root too.
+
+    The group's callback runs before a command parses its options, so the
+    command's --root overrides the group's (and $EXMAN_ROOT).
+    """
+    def remember(ctx, param, value):
+        if value is not None:
+            ctx.find_object(State)._root = value
+
+    for command in cli.commands.values():
+        if not any("--root" in p.opts for p in command.params):
+            command.params.append(click.Option(
+                ["--root"], type=click.Path(path_type=Path), metavar="ROOT", expose_value=False,
+                callback=remember, is_eager=True, help="exman root (as before the command)"))
 
 
 def make_cli(pm=None) -> click.Group:
@@ -68,6 +97,7 @@ def make_cli(pm=None) -> click.Group:
         ctx.obj = State(root, pm)
 
     pm.hook.register_commands(cli=cli)
+    _root_anywhere(cli)
     return cli
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime
 import html
-import math
 import re
 import warnings
 
 from exman.analysis import replicate_keys, summary, varying
+from exman.formatting import text
 
 MAX_ROWS = 2000  # runs table rows; beyond that the page gets slow to open
 MAX_CURVES = 16  # groups in one learning-curve plot before it is skipped
@@ -38,25 +38,6 @@ figcaption { color: #666; font-size: 12px; }
 """
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return f"{value:.4g}"
-    if hasattr(value, "isoformat") and not isinstance(value, str):
-        try:
-            return value.strftime("%Y-%m-%d %H:%M:%S")
-        except (ValueError, AttributeError):
-            return ""
-    if hasattr(value, "item"):
-        return _fmt(value.item())
-    return str(value)
-
-
 def _is_text(value) -> bool:
     return isinstance(value, str) or value is None
 
@@ -71,7 +52,7 @@ def table_html(df, columns, row_class=None, status_column="status") -> str:
             cls = "s" if _is_text(value) else ""
             if col == status_column and isinstance(value, str):
                 cls += f" status-{html.escape(value)}"
-            cells.append(f'<td class="{cls.strip()}">{html.escape(_fmt(value))}</td>')
+            cells.append(f'<td class="{cls.strip()}">{html.escape(text(value))}</td>')
         extra = f' class="{row_class(i)}"' if row_class and row_class(i) else ""
         body.append(f"<tr{extra}>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

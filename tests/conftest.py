@@ -81,6 +81,35 @@ def exman_cmd():
     return run
 
 
+def on_terminal(args, env=None, columns: int = 120) -> str:
+    """Run the installed exman with stdout on a pseudo-terminal ``columns`` wide; what it drew."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    cmd = Path(sys.executable).parent / "exman"
+    command = [str(cmd)] if cmd.exists() else [sys.executable, "-m", "exman"]
+    env = env_for_subprocess(**(env or {}))
+    env.pop("COLUMNS", None)  # the terminal's own size, as a shell would leave it
+    proc = subprocess.Popen([*command, *map(str, args)], stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    return b"".join(chunks).decode()
+
+
 def count_calls(monkeypatch, module, name: str) -> dict:
     """Wrap ``module.name`` so each call is counted in the returned ``{"n": ...}``; it still runs."""
     count = {"n": 0}

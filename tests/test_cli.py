@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from exman.cli import make_cli
 from exman_plugins.commands._runs import resolve
 
-from conftest import Script, env_for_subprocess
+from conftest import Script, env_for_subprocess, on_terminal
 
 
 # -- fixtures --------------------------------------------------------------------
@@ -542,32 +542,8 @@ def test_every_command_has_help_with_an_example(command):
 # -- terminal output -----------------------------------------------------------------------
 
 
-def _on_terminal(args, env=None) -> str:
-    """Run exman with stdout on a pseudo-terminal and return what it drew."""
-    import pty
-
-    master, slave = pty.openpty()
-    cmd = Path(sys.executable).parent / "exman"
-    command = [str(cmd)] if cmd.exists() else [sys.executable, "-m", "exman"]
-    proc = subprocess.Popen([*command, *map(str, args)], stdout=slave, stderr=subprocess.PIPE,
-                            env=env_for_subprocess(COLUMNS="120", **(env or {})))
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=60) == 0, proc.stderr.read()
-    return b"".join(chunks).decode()
-
-
 def test_tables_on_a_terminal_with_and_without_rich(proj, tmp_path):
-    drawn = _on_terminal(["--root", proj.root, "diff", "1", "3"])
+    drawn = on_terminal(["--root", proj.root, "diff", "1", "3"])
     assert "run 1" in drawn and "0.3" in drawn and "seed" in drawn
     assert "\x1b[1m" in drawn  # rich draws the header in bold
     # Without rich installed (an import that fails), the same table in plain text.
@@ -575,7 +551,7 @@ def test_tables_on_a_terminal_with_and_without_rich(proj, tmp_path):
     (fake / "rich").mkdir(parents=True)
     (fake / "rich" / "__init__.py").write_text("raise ImportError('rich is not installed')\n")
     pythonpath = os.pathsep.join([str(fake), env_for_subprocess()["PYTHONPATH"]])
-    plain = _on_terminal(["--root", proj.root, "diff", "1", "3"], env={"PYTHONPATH": pythonpath})
+    plain = on_terminal(["--root", proj.root, "diff", "1", "3"], env={"PYTHONPATH": pythonpath})
     lines = [line.rstrip() for line in plain.replace("\r", "").splitlines() if line.strip()]
     assert lines[0].split() == ["run", "1", "run", "3"]
     assert lines[1].split()[:2] == ["params", "lr"]
@@ -593,7 +569,114 @@ def test_ls_subprocess_table_shows_varying_params_and_metrics(proj, exman_cmd):
     assert "lr" in header and "seed" in header and "loss" in header and "acc" in header
     assert "epochs" not in header and "optimizer" not in header  # the same in every run
     assert [line.split()[0] for line in lines[1:]] == ["1", "2", "3"]
-    assert name_of(proj.root, 3) in p.stdout and "completed" in p.stdout
+    assert lines[3].split()[:3] == ["3", "third", "completed"]  # the run's --name
+    # Nobody named a run: no name column.
+    assert exman_cmd("--root", proj.root, "ls", "--where", "id < 3").stdout.split()[:3] == ["id", "status", "start"]
+
+
+WIDE_SCRIPT = """
+import exman
+p = exman.ExParser(root=exman.simpleroot(__file__))
+for name, default in [("lr", 0.1), ("weight_decay", 0.0), ("dropout", 0.1), ("momentum", 0.9)]:
+    p.add_argument("--" + name, type=float, default=default)
+p.add_argument("--hidden", type=int, nargs="+", default=[64, 64])
+p.add_argument("--activation", default="relu")
+p.add_argument("--dataset", default="a-dataset-with-a-rather-long-name")
+p.add_argument("--seed", type=int, default=0)
+args = p.parse_args()
+with args.safe_experiment as run:
+    run.log(train_loss=args.lr / 2, val_accuracy=0.9, test_accuracy=0.88)
+"""
+
+
+def test_ls_fits_the_width_it_is_given(tmp_path, exman_cmd):
+    s = Script(tmp_path, source=WIDE_SCRIPT)
+    s.run("--lr", "0.01", "--name", "baseline")
+    s.run("--lr", "0.02", "--dropout", "0.3", "--hidden", "32", "32", "--activation", "gelu", "--dataset", "mnist")
+    s.run("--seed", "1", "--weight_decay", "1e-4", "--momentum", "0.8")
+    for columns in (80, 160):
+        p = exman_cmd("--root", s.root, "ls", env={"COLUMNS": str(columns)})
+        lines = p.stdout.splitlines()
+        assert len(lines) == 4 and max(map(len, lines)) <= columns, p.stdout
+        header = lines[0].split()
+        assert header[:3] == ["id", "name", "status"] and header[-1] == "test_accuracy"
+        assert lines[1].split()[:3] == ["1", "baseline", "completed"]
+        left_out = [c for c in ("start", "duration", "dataset", "seed", "hidden") if c not in header]
+        assert left_out and p.stderr.startswith(f"exman: left out to fit {columns} columns: ")
+        assert all(c in p.stderr for c in left_out)
+    # 160 columns: every param, a long text value shortened rather than a column lost.
+    assert "dataset" in header and "a-dataset-with-a-rather-long-name" not in p.stdout and "a-dataset-with-…" in p.stdout
+    wide = exman_cmd("--root", s.root, "ls", "--wide", env={"COLUMNS": "80"})
+    assert wide.stderr == "" and "a-dataset-with-a-rather-long-name" in wide.stdout and "[32, 32]" in wide.stdout
+    # Piped without $COLUMNS: no width to fit, nothing left out (awk/cut read it).
+    env = env_for_subprocess()
+    env.pop("COLUMNS", None)
+    command = [str(Path(sys.executable).parent / "exman")]
+    piped = subprocess.run([*command, "--root", str(s.root), "ls"], capture_output=True, text=True, env=env)
+    assert piped.stdout == wide.stdout and piped.stderr == ""
+    # The rich table on a real 80-column terminal: no line wider than the terminal.
+    drawn = on_terminal(["--root", s.root, "ls"], columns=80)
+    assert "\x1b[1m" in drawn
+    assert _widest(drawn) <= 80 and "test_accuracy" in drawn and "baseline" in drawn
+
+
+def _widest(drawn: str) -> int:
+    import re
+    import unicodedata
+
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn).replace("\r", "")
+    return max(sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+               for line in text.splitlines() if not line.startswith("exman: "))
+
+
+def test_ls_shows_the_same_params_whatever_the_filter(proj):
+    keys = lambda r: list(json.loads(r.out)[0])  # noqa: E731
+    everything = keys(cli(proj.root, "ls", "--format", "json"))
+    assert everything == ["id", "name", "status", "start", "duration", "lr", "seed", "loss", "acc"]
+    cli(proj.root, "mark", "best", "1", "2")
+    # Runs 1 and 2 differ only in lr, yet seed stays: the rule looks at every run of runs/.
+    assert keys(cli(proj.root, "ls", "--mark", "best", "--format", "json")) == everything
+    assert keys(cli(proj.root, "ls", "--where", "lr == 0.2", "--format", "json")) == everything
+    assert keys(cli(proj.root, "ls", "-n", "1", "--format", "json")) == everything
+    table = cli(proj.root, "ls", "--mark", "best", env={"COLUMNS": "200"}).out.splitlines()[0].split()
+    assert "lr" in table and "seed" in table
+    # A filter on a param that never varies shows it: what was filtered on is on screen.
+    assert "epochs" in keys(cli(proj.root, "ls", "--where", "epochs == 2", "--format", "json"))
+    assert "epochs" in cli(proj.root, "ls", "--sort", "epochs").out.splitlines()[0].split()
+    # The failed run differs from runs/ in --fail: the value that caused the failure is shown.
+    fails = json.loads(cli(proj.root, "ls", "--fails", "--format", "json").out)
+    assert fails[0]["fail"] is True and fails[0]["id"] == 4
+    assert "fail" in cli(proj.root, "ls", "--fails").out.splitlines()[0].split()
+
+
+@pytest.mark.parametrize("where, hint", [
+    ('optimizer = "sgd"', "'=' assigns; compare with '==', e.g. 'optimizer == \"sgd\"'"),
+    ("optimizer == sgd", "no column 'sgd'; quote text values: optimizer == 'sgd'"),
+    ("LR > 0.1", "no column 'LR'; did you mean 'lr'?"),
+    ("nosuch > 1", "no column 'nosuch'; columns: id, "),
+    ("lr >> 0.1", "unsupported operator; use ==, !=,"),
+    ("lr >>> 1", "not a valid expression"),
+])
+def test_ls_where_mistakes_get_a_hint(proj, where, hint):
+    r = cli(proj.root, "ls", "--where", where)
+    assert_error(r, f"bad --where expression {where!r}: ", hint)
+    assert "Pandas" not in r.err and "visit_" not in r.err and "target object" not in r.err
+
+
+def test_root_option_after_the_command_and_found_from_below(proj, exman_cmd):
+    ids = lambda p: [row["id"] for row in json.loads(p.stdout)]  # noqa: E731
+    assert ids(exman_cmd("ls", "--root", proj.root, "--format", "json", env={"EXMAN_ROOT": ""})) == [1, 2, 3]
+    # After the command, --root wins over the one before it and over $EXMAN_ROOT.
+    assert ids(exman_cmd("--root", proj.folder.parent, "ls", "--format", "json", "--root", proj.root)) == [1, 2, 3]
+    # The project folder means its exman/; a folder inside the root means the root.
+    assert ids(exman_cmd("--root", proj.folder, "ls", "--format", "json")) == [1, 2, 3]
+    below = proj.root / "runs" / name_of(proj.root, 2)
+    assert ids(exman_cmd("ls", "--format", "json", cwd=below, env={"EXMAN_ROOT": ""})) == [1, 2, 3]
+    p = exman_cmd("--root", proj.folder.parent, "ls", check=False)
+    assert p.returncode == 1 and "is not an exman root" in p.stderr and "exman/" in p.stderr
+    # A sweep's script keeps a --root after its command for itself.
+    p = exman_cmd("sweep", "--root", proj.root, "--dry-run", "-p", "lr=1,2", "--", "python", "main.py", "--root", "x")
+    assert p.stdout.count("--root x") == 2
 
 
 def test_ls_json_has_real_types(proj):
@@ -646,7 +729,7 @@ def test_ls_after_delete_and_empty(proj):
     cli(proj.root, "delete", "2")
     assert [r["id"] for r in json.loads(cli(proj.root, "ls", "--format", "json").out)] == [1, 3]
     r = cli(proj.root, "ls", "--where", "lr > 5")
-    assert r.code == 0 and r.out == "" and "no runs" in r.err
+    assert r.code == 0 and r.out == "" and "no run matches --where 'lr > 5' (2 runs in runs/)" in r.err
 
 
 def test_quick_commands_do_not_import_pandas(proj):

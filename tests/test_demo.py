@@ -1,21 +1,45 @@
-"""The README's demo runs end to end: a sweep, a failure set aside, the table, a summary, a plot."""
+"""The README's demo runs end to end: a sweep, a failure set aside, the table, a summary, a plot;
+then ``exman ls`` of its root fits an 80-column terminal."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 
-from conftest import REPO, env_for_subprocess
+import pytest
+
+from conftest import REPO, env_for_subprocess, on_terminal
 
 
-def test_demo_records_the_grid_and_prints_the_table(tmp_path):
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
     for name in ("demo.py", "train.py"):
-        shutil.copy(REPO / "examples" / name, tmp_path / name)
-    proc = subprocess.run([sys.executable, str(tmp_path / "demo.py")], capture_output=True, text=True,
+        shutil.copy(REPO / "examples" / name, folder / name)
+    proc = subprocess.run([sys.executable, str(folder / "demo.py")], capture_output=True, text=True,
                           env=env_for_subprocess(), timeout=240)
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    return folder, proc.stdout
+
+
+def test_demo_records_the_grid_and_prints_the_table(demo):
+    folder, out = demo
     assert "36 runs recorded" in out and "failed as expected: 1 run" in out
-    assert "acc_ci_low" in out and (tmp_path / "exman" / "demo-plot.png").stat().st_size > 10_000
-    root = tmp_path / "exman"
+    assert "acc_ci_low" in out and (folder / "exman" / "demo-plot.png").stat().st_size > 10_000
+    root = folder / "exman"
     assert len(list((root / "runs").iterdir())) == 36 and len(list((root / "fails").iterdir())) == 1
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_demo_ls_fits_the_terminal(demo, exman_cmd, columns):
+    root = demo[0] / "exman"
+    p = exman_cmd("--root", root, "ls", env={"COLUMNS": str(columns)})
+    lines = p.stdout.splitlines()
+    assert p.stderr == "" and len(lines) == 37 and max(map(len, lines)) <= 80  # nothing left out, even at 80
+    assert lines[0].split() == ["id", "status", "start", "duration", "lr", "optimizer", "seed", "loss", "acc"]
+    # The rich table on a real terminal of that size: no line (the rule under the header included) wraps.
+    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", on_terminal(["--root", root, "ls"], columns=columns))
+    drawn = [line for line in drawn.replace("\r", "").splitlines() if line.strip()]
+    assert len(drawn) == 38 and set(drawn[1]) == {"─"}, drawn[:3]
+    assert max(map(len, drawn)) <= 80 and drawn[0].split() == lines[0].split()

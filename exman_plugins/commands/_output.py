@@ -7,10 +7,12 @@ only when a terminal table is drawn.
 """
 from __future__ import annotations
 
-import datetime
-import math
+import os
+import shutil
 
 import click
+
+from exman.formatting import duration, text  # noqa: F401 (duration: the commands' one)
 
 
 def is_terminal() -> bool:
@@ -18,46 +20,59 @@ def is_terminal() -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def duration(seconds) -> str:
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
-        return ""
-    seconds = float(seconds)
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
-
-
 def value(v) -> str:
-    """One cell: short floats, readable times, empty for missing."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return ""
-        return f"{v:.4g}"
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)) and getattr(v, "ndim", None) == 0:
-        return value(v.item())  # numpy scalar
-    if isinstance(v, datetime.datetime):
-        return v.strftime("%Y-%m-%d %H:%M:%S")
-    text = str(v)
-    if text in ("NaT", "nan", "<NA>"):
-        return ""
-    return text
+    """One cell: the one formatter of exman (``exman.formatting.text``); empty for missing."""
+    return text(v)
 
 
 def is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) or type(v).__module__ == "numpy" and not isinstance(v, str)
+
+
+def width() -> int | None:
+    """The width to fit tables in: $COLUMNS, else the terminal's; None when piped (no limit)."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if is_terminal():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+LONG = 16  # a text cell longer than this is shortened before any column is left out
+
+
+def fit(headers: list[str], rows: list[list[str]], limit: int, *, right=frozenset(), drop_order=None):
+    """Make a table at most ``limit`` characters wide: shorten text cells longer
+    than ``LONG`` (ending in "…"), then leave out whole columns in ``drop_order``
+    (default: from the right, never the first). Numbers are never cut: a cut
+    number reads as another number. Returns (headers, rows, right, left out).
+    """
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    keep = list(range(len(headers)))
+
+    def total():
+        return sum(widths[i] for i in keep) + 2 * (len(keep) - 1)
+
+    for i in sorted(keep, key=lambda i: -widths[i]):
+        if total() <= limit:
+            break
+        if i not in right and widths[i] > LONG:
+            widths[i] = max(len(headers[i]), LONG, widths[i] - (total() - limit))
+    order = list(reversed(keep[1:])) if drop_order is None else list(drop_order)
+    dropped = set()
+    for i in order:
+        if total() <= limit:
+            break
+        keep.remove(i)
+        dropped.add(i)
+
+    def cut(cell, w):
+        return cell if len(cell) <= w else cell[: w - 1] + "…"
+
+    new_rows = [[cut(r[i], widths[i]) for i in keep] for r in rows]
+    new_right = {j for j, i in enumerate(keep) if i in right}
+    return [headers[i] for i in keep], new_rows, new_right, [headers[i] for i in sorted(dropped)]
 
 
 def table(headers: list[str], rows: list[list], *, right: set[int] = frozenset(), title: str | None = None) -> None:
@@ -80,12 +95,11 @@ def table(headers: list[str], rows: list[list], *, right: set[int] = frozenset()
                 t.add_column(h, justify="right" if i in right else "left", no_wrap=True)
             for row in rows:
                 t.add_row(*row)
-            console = Console(markup=False, highlight=False)
-            # Too wide for the terminal: let lines run on, as plain text would, rather
-            # than fold or cut values.
+            # The table was fitted to the terminal by the caller (or asked to be wide): never
+            # let rich fold or cut values; a wide table runs on, as plain text would.
             needed = sum(widths) + 2 * (len(widths) - 1)
-            if needed > console.width:
-                console = Console(markup=False, highlight=False, width=needed)
+            console = Console(markup=False, highlight=False)
+            console = Console(markup=False, highlight=False, width=max(needed, console.width))
             console.print(t)
             return
     if title:

@@ -1,22 +1,24 @@
 """``exman ls``: the runs of a root as a table, through the same ``exman.Index`` a notebook uses.
 
-The default columns are the ones worth a glance: id, name, status, start,
-duration, the params that vary between the listed runs (``Index.varying``)
-and the last value of each metric. pandas is imported when the command runs,
+The default columns are the ones worth a glance: id, name (when some run has
+one), status, start, duration, the params that vary between the runs of the
+folder (``Index.varying``; see ``shown_params``) and the last value of each
+metric, fitted to the terminal's width. pandas is imported when the command runs,
 not when the CLI starts.
 """
 from __future__ import annotations
 
-import datetime
 import json
-import math
 from pathlib import Path
 
 import click
 
 from exman import hookimpl
+from exman.formatting import plain, text
+from exman.index import meta_column
 from exman_plugins.commands import _output as out
 from exman_plugins.commands._runs import complete_marks
+from exman_plugins.commands._where import names, no_match, query
 from exman_plugins.commands.mark import mark_folder
 
 BASE = ["id", "name", "status", "start", "duration"]
@@ -55,39 +57,53 @@ def load(index, mark: str | None, folder: str):
     return df
 
 
-def default_columns(df, index) -> list[str]:
-    params = list(df.attrs.get("params", []))
-    if len(df) > 1:
-        params = [c for c in index.varying(df) if c in df.columns]
-    metrics = list(df.attrs.get("metrics", []))
-    base = [c for c in BASE if c in df.columns]
-    if "start" in base and "time" in df.columns and len(df) and df["start"].isna().all():
-        base[base.index("start")] = "time"  # exman 0.1.9 runs: no run.json, only params.yaml's time
-    return base + params + [m for m in metrics if m not in params]
+def shown_params(listed, every, index, mentioned=()) -> list[str]:
+    """The params ``ls`` shows, one rule for the table and ``--format json|csv``: those
+    that vary among ``every`` run of the folder (a filter does not change them, so
+    ``--mark best`` still shows the ``lr`` that made those runs best) plus any the
+    ``--where``/``--sort`` expression names. With at most one run, every param.
+    """
+    params = [c for c in listed.attrs.get("params", []) if c in listed.columns]
+    if len(every) <= 1:
+        return params
+    chosen = set(index.varying(every)) | set(mentioned)
+    return [c for c in params if c in chosen]
 
 
-def plain(v):
-    """A JSON-ready Python value: numpy scalars unwrapped, NaN/NaT as null, times in ISO 8601."""
-    if v is None:
-        return None
-    if hasattr(v, "item") and getattr(v, "ndim", None) == 0 and not isinstance(v, (str, bytes)):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if isinstance(v, (datetime.datetime, datetime.date)):
-        text = str(v)
-        return None if text == "NaT" else v.isoformat()
-    if isinstance(v, Path):
-        return str(v)
-    if isinstance(v, (list, tuple)):
-        return [plain(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): plain(x) for k, x in v.items()}
-    if v.__class__.__name__ in ("NaTType", "NAType"):
-        return None
-    if isinstance(v, (bool, int, float, str)):
-        return v
-    return str(v)
+def given_names(df) -> list:
+    """Each run's ``--name`` (None without one): the Index's ``name`` column holds it,
+    or (tables of this version) the run folder's name, which ends in it.
+    """
+    from exman.parser import RUN_NAME
+
+    column = meta_column(df, "name")
+    names = []
+    for name in (df[column].tolist() if column in df.columns else [None] * len(df)):
+        if isinstance(name, str) and RUN_NAME.match(name):
+            name = name.split("-", 7)[7] if name.count("-") >= 7 else None  # <id>-<Y-m-d-H-M-S>-<name>
+        names.append(name if isinstance(name, str) and name else None)
+    return names
+
+
+def select(df, every, index, *, columns: str | None = None, mentioned=()):
+    """The frame ``ls`` prints: ``--columns`` as given, else id, name, status, start,
+    duration, the shown params and every metric. ``name`` is the run's ``--name``.
+    """
+    if columns:
+        cols = [c.strip() for c in columns.split(",") if c.strip()]
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise click.ClickException(f"unknown column(s) {', '.join(missing)}; columns: {', '.join(map(str, df.columns))}")
+        return df[cols]
+    params = shown_params(df, every, index, mentioned)
+    metrics = [m for m in df.attrs.get("metrics", []) if m in df.columns and m not in params]
+    base = [meta_column(df, key) for key in BASE if key != "name"]
+    start, time = meta_column(df, "start"), meta_column(df, "time")
+    if start in df.columns and len(df) and df[start].isna().all() and time in df.columns:
+        base[base.index(start)] = time  # exman 0.1.9 runs: no run.json, only params.yaml's time
+    frame = df[[c for c in base if c in df.columns] + params + metrics].copy()
+    frame.insert(1, "name", given_names(df))
+    return frame
 
 
 @hookimpl
@@ -99,12 +115,19 @@ def register_commands(cli):
     @click.option("-r", "--reverse", is_flag=True, help="reverse the order")
     @click.option("-c", "--columns", metavar="A,B,C", help="show exactly these columns")
     @click.option("-n", "--last", type=click.IntRange(min=1), metavar="N", help="only the last N runs in sort order (with --sort: the N highest)")
+    @click.option("-W", "--wide", is_flag=True, help="every column in full, even wider than the terminal")
     @click.option("--tmp", "folder", flag_value="tmp", help="list debug runs in tmp/ instead")
     @click.option("--fails", "folder", flag_value="fails", help="list failed runs in fails/ instead")
     @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
     @click.pass_obj
-    def ls(state, mark, where, sort, reverse, columns, last, folder, fmt):
-        """List runs with their status, varying params and last metrics.
+    def ls(state, mark, where, sort, reverse, columns, last, wide, folder, fmt):
+        """List runs with their status, params and last metrics.
+
+        The params shown are those that differ between the runs of the folder
+        (whatever the filter) and those --where or --sort name; json and csv
+        get the same columns. On a terminal the table fits its width: long text
+        is shortened, then columns are left out (named on stderr); --wide
+        shows everything.
 
         \b
         Example:
@@ -119,11 +142,13 @@ def register_commands(cli):
 
         index = Index(root)
         df = load(index, mark, folder)
+        # The rule for which params to show looks at every run that could be listed here.
+        every = df
+        if mark or folder != "runs":
+            every = index_info(index, None, include_failed=folder == "fails", include_tmp=folder == "tmp")
+        total = len(df)
         if where:
-            try:
-                df = df.query(where)
-            except Exception as exc:  # pandas raises many types for a bad expression
-                raise click.ClickException(f"bad --where expression {where!r}: {type(exc).__name__}: {exc}") from None
+            df = query(df, where)
         if sort:
             if sort not in df.columns:
                 raise click.ClickException(f"no column {sort!r} to sort by; columns: {', '.join(map(str, df.columns))}")
@@ -132,14 +157,8 @@ def register_commands(cli):
             df = df.iloc[-last:]
         if reverse:
             df = df.iloc[::-1]
-        if columns:
-            cols = [c.strip() for c in columns.split(",") if c.strip()]
-            missing = [c for c in cols if c not in df.columns]
-            if missing:
-                raise click.ClickException(f"unknown column(s) {', '.join(missing)}; columns: {', '.join(map(str, df.columns))}")
-        else:
-            cols = default_columns(df, index)
-        view = df[cols]
+        view = select(df, every, index, columns=columns, mentioned=[*names(where), *([sort] if sort else [])])
+        cols = [str(c) for c in view.columns]
         if fmt == "json":
             records = [{c: plain(v) for c, v in zip(cols, row)} for row in view.itertuples(index=False, name=None)]
             click.echo(json.dumps(records, indent=1, ensure_ascii=False))
@@ -148,22 +167,41 @@ def register_commands(cli):
             click.echo(view.to_csv(index=False), nl=False)
             return
         if view.empty:
-            click.echo(f"no runs in {folder}/{' marked ' + mark if mark else ''}", err=True)
+            click.echo(no_match(where, total, f"{folder}/" + (f" marked {mark}" if mark else "")), err=True)
             return
+        if not columns and view["name"].isna().all():
+            view = view.drop(columns="name")  # nobody named a run: no empty column
+            cols.remove("name")
         right = {i for i, c in enumerate(cols) if c in ("id", "duration") or _numeric(view[c])}
+        duration, start = meta_column(df, "duration"), {meta_column(df, "start"), meta_column(df, "time")}
+        limit = None if wide else out.width()
         rows = []
         for row in view.itertuples(index=False, name=None):
-            rows.append([out.duration(v) if c == "duration" else out.value(plain_time(v)) for c, v in zip(cols, row)])
+            # Fitting a terminal: times to the minute, without the year.
+            rows.append([out.duration(v) if c == duration else text(v, short_time=limit is not None and c in start)
+                         for c, v in zip(cols, row)])
+        if limit is not None:
+            cols, rows, right, left_out = out.fit(cols, rows, limit, right=right, drop_order=leave_out_first(cols, df))
+            if left_out:
+                click.echo(f"exman: left out to fit {limit} columns: {', '.join(left_out)} "
+                           "(--wide shows all, --columns picks)", err=True)
         out.table(cols, rows, right=right)
+
+
+def leave_out_first(cols: list[str], df) -> list[int]:
+    """Which columns give way when the table is too wide: times first, then params
+    and metrics from the right, then the name; id and status stay.
+    """
+    meta = [meta_column(df, key) for key in ("duration", "start", "time")]
+    params = set(df.attrs.get("params", []))
+    order = [c for c in meta if c in cols]
+    order += [c for c in reversed(cols) if c in params]
+    order += [c for c in reversed(cols) if c not in order and c not in (meta_column(df, "id"), meta_column(df, "status"), "name")]
+    order += ["name"] if "name" in cols else []
+    return [cols.index(c) for c in order]
 
 
 def _numeric(series) -> bool:
     import pandas as pd
 
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
-def plain_time(v):
-    if hasattr(v, "to_pydatetime"):
-        return v.to_pydatetime() if str(v) != "NaT" else None
-    return v

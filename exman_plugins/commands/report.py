@@ -7,6 +7,7 @@ import click
 
 from exman import hookimpl
 from exman_plugins.commands._runs import complete_marks
+from exman_plugins.commands._where import query
 
 
 @hookimpl
@@ -45,11 +46,7 @@ def register_commands(cli):
         root = state.root
         info, index = load(root, mark)
         if where:
-            try:
-                info = info.query(where).copy()
-            except Exception as exc:  # pandas raises many kinds for a bad expression
-                message = f"bad --where expression {where!r}: {type(exc).__name__}: {exc}"
-                raise click.ClickException(message.splitlines()[0]) from None
+            info = query(info, where).copy()
         if info.empty:
             raise click.ClickException("no runs to report" + (f" (after --mark {mark})" if mark else "")
                                        + (f" (after --where {where!r})" if where else ""))

@@ -1,0 +1,68 @@
+"""``--where``: a pandas query on the runs table, with mistakes answered by a hint.
+
+The semantics are pandas' ``DataFrame.query``; only the error text is ours.
+The common mistakes are ``=`` for ``==`` and text values without quotes; pandas
+reports them in its own terms ("cannot assign without a target object", "name
+'relu' is not defined"), which say nothing to someone filtering runs.
+"""
+from __future__ import annotations
+
+import re
+
+import click
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`")
+_ASSIGN = re.compile(r"(?<![=!<>])=(?!=)")
+_NAME = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+_UNDEFINED = re.compile(r"name '([^']+)' is not defined")
+OPERATORS = "==, !=, <, <=, >, >=, and, or, not, in"
+
+
+def names(where: str | None) -> list[str]:
+    """The bare and `backticked` names an expression mentions (quoted text left out)."""
+    if not where:
+        return []
+    ticked = re.findall(r"`([^`]*)`", where)
+    bare = _NAME.findall(_QUOTED.sub(" ", where))
+    return list(dict.fromkeys(ticked + bare))
+
+
+def query(df, where: str):
+    """``df.query(where)``, attrs kept; a bad expression is one line with a hint."""
+    attrs = dict(df.attrs)
+    try:
+        result = df.query(where)
+    except Exception as exc:  # pandas raises many types for a bad expression
+        raise click.ClickException(f"bad --where expression {where!r}: {explain(where, exc, df)}") from None
+    result.attrs.update(attrs)
+    return result
+
+
+def explain(where: str, exc: Exception, df) -> str:
+    bare = _QUOTED.sub("''", where)
+    if _ASSIGN.search(bare):
+        return f"'=' assigns; compare with '==', e.g. {_ASSIGN.sub('==', where, count=1)!r}"
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    undefined = _UNDEFINED.search(message)
+    columns = [str(c) for c in df.columns]
+    if undefined:
+        name = undefined.group(1)
+        close = [c for c in columns if c.lower() == name.lower()]
+        if close:
+            return f"no column {name!r}; did you mean {close[0]!r}?"
+        compared = re.search(rf"([A-Za-z_]\w*)\s*(==|!=)\s*{re.escape(name)}\b", bare)
+        if compared and compared.group(1) in columns:
+            return f"no column {name!r}; quote text values: {compared.group(1)} {compared.group(2)} '{name}'"
+        return f"no column {name!r}; columns: {', '.join(columns)}"
+    if isinstance(exc, (AttributeError, NotImplementedError)) or "visit_" in message:
+        return f"unsupported operator; use {OPERATORS}"
+    if isinstance(exc, SyntaxError):
+        return f"not a valid expression; use {OPERATORS}, quote text values, `backtick` odd column names"
+    return message
+
+
+def no_match(where: str | None, total: int, where_from: str) -> str:
+    """The stderr line when a filter left nothing to show."""
+    if where:
+        return f"no run matches --where {where!r} ({total} run{'s' if total != 1 else ''} in {where_from})"
+    return f"no runs in {where_from}"
