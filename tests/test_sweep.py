@@ -140,7 +140,7 @@ def test_local_two_workers(exman_cmd, sweep_script, tmp_path):
     df = exman.Index(root).info()
     assert (df["sweep"] == sweep_id).all() and sorted(df["sweep_cell"].astype(int)) == [0, 1, 2, 3]
     listed = exman_cmd("--root", root, "ls", "--where", f"sweep == '{sweep_id}'").stdout
-    assert all(r["name"] in listed for r in runs)
+    assert sorted(int(line.split()[0]) for line in listed.splitlines()[1:]) == sorted(r["id"] for r in runs)
     assert exman_cmd("--root", root, "ls", "--where", "sweep == 'other'", check=False).stdout.count("\n") <= 1
 
 
