@@ -359,12 +359,13 @@ def _paths(root, rels: list) -> np.ndarray:
 
 
 def _has_str_dtype() -> bool:
-    # pandas >= 3 has a real string dtype for ``str``; older pandas maps it to object and
-    # would turn None into the text "None" in some paths.
+    # pandas >= 3 has a real string dtype for ``str``, with missing values as NA. pandas 1.5 and
+    # 2.x map ``dtype=str`` to object and turn None into the text "None": use object + NaN there.
     try:
-        return pd.array(["a", None], dtype=str).dtype != object
+        probe = pd.array(["a", None], dtype=str)
     except (TypeError, ValueError):
         return False
+    return isinstance(probe.dtype, pd.StringDtype) and bool(probe.isna()[1])
 
 
 _HAS_STR = _has_str_dtype()

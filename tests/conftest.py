@@ -11,6 +11,27 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def _separate_stderr_in_old_click() -> None:
+    """click >= 8.2 keeps a CliRunner's stderr apart from stdout; 8.1 (the oldest we allow, and the
+    newest on Python 3.9) mixes them unless told not to. Make every CliRunner in the tests behave
+    the same on both, so ``result.stderr`` is what the command wrote to stderr."""
+    import inspect
+
+    from click.testing import CliRunner
+
+    init = CliRunner.__init__
+    if "mix_stderr" not in inspect.signature(init).parameters:
+        return
+
+    def __init__(self, *args, mix_stderr=False, **kwargs):
+        init(self, *args, mix_stderr=mix_stderr, **kwargs)
+
+    CliRunner.__init__ = __init__
+
+
+_separate_stderr_in_old_click()
+
 SCRIPT = '''
 import pathlib, sys
 import exman

@@ -68,13 +68,14 @@ def test_hook_call_order_for_one_run(tmp_path):
         def __getattr__(self, item):
             raise AttributeError(item)
 
+    def recorder(name):
+        # No parameters: pluggy hands an implementation only the hook arguments it names,
+        # so this records the call whatever the hook passes.
+        return exman.hookimpl(tryfirst=True)(lambda: calls.append(name))
+
     for name in ("add_arguments", "on_parse", "collect_params", "claim_id", "naming", "storage",
                  "on_run_start", "on_experiment_enter", "on_log", "on_run_end", "on_fail"):
-        def impl(name=name, **kwargs):
-            calls.append(name)
-        impl.__name__ = name
-        # pluggy reads the argument names: accept none, record the call.
-        setattr(Recorder, name, staticmethod(exman.hookimpl(tryfirst=True)(lambda name=name: calls.append(name))))
+        setattr(Recorder, name, staticmethod(recorder(name)))
 
     p = exman.ExParser(root=tmp_path / "exman", plugins=[Recorder()])
     args = p.parse_args([])

@@ -126,7 +126,7 @@ def test_report_mark_and_errors(grid, tmp_path, exman_cmd):
         (["--out", tmp_path / "missing" / "r.html"], "does not exist"),
     ]:
         result = CliRunner().invoke(cli, ["--root", str(grid), "report", *map(str, args)])
-        assert result.exit_code == 1, result.output
+        assert result.exit_code == 1, result.stderr
         assert result.exception is None or isinstance(result.exception, SystemExit)
-        (line,) = result.output.strip().splitlines()
+        (line,) = result.stderr.strip().splitlines()
         assert line.startswith("Error: ") and message in line, line

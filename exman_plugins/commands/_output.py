@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import click
 
@@ -16,8 +17,8 @@ from exman.formatting import duration, text  # noqa: F401 (duration: the command
 
 
 def is_terminal() -> bool:
-    stream = click.get_text_stream("stdout")
-    return bool(getattr(stream, "isatty", lambda: False)())
+    # sys.stdout, not click.get_text_stream (deprecated in click 8.5): click's test runner swaps it too.
+    return bool(getattr(sys.stdout, "isatty", lambda: False)())
 
 
 def value(v) -> str:
@@ -129,5 +130,4 @@ def heading(text: str) -> None:
 
 def can_prompt() -> bool:
     """Only ask when someone can answer: stdin is a terminal."""
-    stdin = click.get_text_stream("stdin")
-    return bool(getattr(stdin, "isatty", lambda: False)())
+    return bool(getattr(sys.stdin, "isatty", lambda: False)())

@@ -132,7 +132,7 @@ def test_mark_key_with_nul_is_refused(project):
     """argv cannot carry NUL; click's runner calls the same command in-process."""
     root = project / "exman"
     result = CliRunner().invoke(make_cli(), ["--root", str(root), "mark", "a\0b", "1"])
-    assert result.exit_code == 1 and "without NUL" in result.output
+    assert result.exit_code == 1 and "without NUL" in result.stderr
     assert sorted(p.name for p in (root / "marked").iterdir()) == ["best"]
 
 
