@@ -19,17 +19,28 @@ Importing this package stays cheap: pandas loads only when ``Index`` is used.
 """
 from __future__ import annotations
 
-from exman.hookspecs import hookimpl
-from exman.parser import ExParser, simpleroot
+from typing import TYPE_CHECKING
+
+from exman.markers import hookimpl
 from exman.types import ArgumentError, optional
 
+if TYPE_CHECKING:  # pragma: no cover - loaded lazily below
+    from exman.index import Index
+    from exman.parser import ExParser, simpleroot
+
+# The one place the version is written: pyproject.toml reads it from here.
 __version__ = "0.2.0"
 
 __all__ = ["ExParser", "Index", "simpleroot", "optional", "ArgumentError", "hookimpl", "sweep", "__version__"]
 
 
 def __getattr__(name):
-    # Lazy: pandas costs ~0.6 s and a training script never needs it.
+    # Lazy: a plugin's `from exman import hookimpl` must not load the parser (configargparse),
+    # and pandas costs ~0.6 s that a training script never needs.
+    if name in ("ExParser", "simpleroot"):
+        from exman import parser
+
+        return getattr(parser, name)
     if name == "Index":
         from exman.index import Index
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pluggy
+from exman.markers import hookimpl, hookspec  # noqa: F401 (hookimpl: public here too)
 
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
@@ -22,9 +22,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from exman.parser import ExParser
     from exman.run import Run
-
-hookspec = pluggy.HookspecMarker("exman")
-hookimpl = pluggy.HookimplMarker("exman")
 
 # ---------------------------------------------------------------------------
 # setup: building the parser
