@@ -145,7 +145,11 @@ class ExParser(fs.RootFolders, configargparse.ArgumentParser):
         ]
 
     def schema(self) -> dict:
-        return {a.dest: schema_of(a) for a in self.user_actions()}
+        """Each argument's declaration, as run.json records it (``volatile`` only when set)."""
+        out = {a.dest: schema_of(a) for a in self.user_actions()}
+        for dest in self._volatile & set(out):
+            out[dest]["volatile"] = True
+        return out
 
     # -- parsing ------------------------------------------------------------
     def parse_known_args(self, args=None, namespace=None, **kwargs):

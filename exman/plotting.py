@@ -67,9 +67,10 @@ def _numeric_axis(values) -> bool:
 
 
 def _label(value) -> str:
-    if isinstance(value, float) and math.isnan(value):
-        return "None"
-    return str(value)
+    """A tick or legend label: the one formatter (``exman.formatting``), missing said as such."""
+    from exman.formatting import text
+
+    return text(value, missing="missing")
 
 
 def _wants_log(values) -> bool:

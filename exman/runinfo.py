@@ -26,6 +26,18 @@ RUN_FILE = "run.json"  # written by exman_plugins.metadata; its mtime is the hea
 STALE_AFTER = float(os.environ.get("EXMAN_STALE_AFTER", "300"))
 
 
+def given_name(name) -> str | None:
+    """A run's ``--name`` from the Index's ``name`` column: the name itself, or a run
+    folder's name (``<id>-<YYYY-mm-dd-HH-MM-SS>[-<name>]``) that ends in it; None without one.
+    """
+    if not isinstance(name, str) or not name:
+        return None
+    parts = name.split("-", 7)
+    if len(parts) >= 7 and all(p.isdigit() for p in parts[:7]):
+        return parts[7] if len(parts) == 8 and parts[7] else None
+    return name
+
+
 def alive(pid) -> bool:
     """Whether a process ``pid`` exists on this host."""
     if not isinstance(pid, int) or pid <= 0:

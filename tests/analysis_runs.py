@@ -96,3 +96,51 @@ def load_metrics(root: Path):
     import exman
 
     return exman.Index(root).metrics()
+
+
+MESSY_SCRIPT = '''
+import sys
+import exman
+
+LRS = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "a-rather-long-optimizer-name")
+
+
+def one(argv, later):
+    parser = exman.ExParser(root=exman.simpleroot(__file__))
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--optimizer", default="sgd")
+    parser.add_argument("--seed", type=int, default=0)
+    if later:  # the project grew: an argument added halfway, and one that never changes a result
+        parser.add_argument("--width", type=int, default=128)
+        parser.add_argument("--workers", type=int, default=1, volatile=True)
+    args = parser.parse_args(argv)
+    with args.safe_experiment as run:
+        for epoch in range(5):
+            acc = 0.5 + 0.08 * epoch + 0.01 * args.seed - 0.02 * OPTIMIZERS.index(args.optimizer)
+            run.log(epoch=epoch, loss=1.0 - acc, acc=acc)
+
+
+n = 0
+for lr in LRS[:4]:  # the older runs: no --width, no --workers
+    for optimizer in OPTIMIZERS:
+        one(["--lr", str(lr), "--optimizer", optimizer], later=False)
+for lr in LRS[4:]:
+    for optimizer in OPTIMIZERS:
+        for seed in range(4):
+            n += 1
+            one(["--lr", str(lr), "--optimizer", optimizer, "--seed", str(seed), "--workers", str(1 + n % 3)], later=True)
+'''
+
+
+def make_messy(folder: Path) -> Path:
+    """A root as a real project leaves it: 100 runs in 40 groups (lr x optimizer, and
+    whether --width existed yet), an argument added after 20 runs, a volatile
+    argument, a logged step counter (``epoch``) next to ``loss`` and ``acc``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "messy.py"
+    script.write_text(textwrap.dedent(MESSY_SCRIPT))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=env_for_subprocess(), cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    return folder / "exman"

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from analysis_runs import OPTIMIZERS, SEEDS, load_info, load_metrics, make_grid
+from analysis_runs import OPTIMIZERS, SEEDS, load_info, load_metrics, make_grid, make_messy
 
 pytest.importorskip("matplotlib")
 
@@ -45,7 +45,7 @@ def test_page_is_self_contained_and_complete(grid, page):
     assert "<script" not in page and "<link" not in page and "@import" not in page
     # Nothing fetched from anywhere: every src/href is a fragment inside the page.
     refs = re.findall(r'(?:src|href)="([^"]*)"', page)
-    assert refs and all(r.startswith("#") for r in refs), {r for r in refs if not r.startswith("#")}
+    assert all(r.startswith("#") for r in refs), {r for r in refs if not r.startswith("#")}
     ids = re.findall(r'\bid="([^"]+)"', page)
     assert len(ids) == len(set(ids))
     assert all(r[1:] in set(ids) for r in refs)
@@ -60,16 +60,20 @@ def test_page_is_self_contained_and_complete(grid, page):
     assert page.count('<tr class="missing">') == 2  # one cell short of a seed, in each metric's table
 
 
-def test_page_in_a_real_browser(page, tmp_path):
+def browser_flags(tmp_path) -> list[str]:
     exe = browser()
     if exe is None:
         if os.environ.get("EXMAN_REQUIRE_BROWSER"):  # set by CI, which must have one
             pytest.fail("EXMAN_REQUIRE_BROWSER is set but no chromium/chrome is on PATH")
         pytest.skip("no headless browser installed (Debian: apt-get install chromium)")
+    return [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]
+
+
+def test_page_in_a_real_browser(page, tmp_path):
+    flags = browser_flags(tmp_path)
     out = tmp_path / "report.html"
     out.write_text(page)
-    flags = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*flags, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=60)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<svg") == 6 and "</html>" in dom.stdout
@@ -130,3 +134,85 @@ def test_report_mark_and_errors(grid, tmp_path, exman_cmd):
         assert result.exception is None or isinstance(result.exception, SystemExit)
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("Error: ") and message in line, line
+
+
+# What the browser laid out, measured by a script added to a copy of the page (the page itself
+# has none): the page's width against the window's, and where every chart title, legend and
+# SVG label landed against the window and against its own chart.
+MEASURE = """<script>
+const win = document.documentElement.clientWidth, out = {win, page: document.documentElement.scrollWidth,
+  titles: [], clipped: [], outside: []};
+const inside = (r, box) => r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+for (const el of document.querySelectorAll("figure .title, .legend span, figcaption, h1, h2, .meta, .note")) {
+  const r = el.getBoundingClientRect();
+  if (el.matches("figure .title")) out.titles.push(el.textContent);
+  if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).display !== "inline") out.clipped.push(el.textContent);
+  if (r.left < -1 || r.right > win + 1) out.outside.push(el.textContent);
+}
+for (const svg of document.querySelectorAll("svg")) {
+  const box = svg.getBoundingClientRect();
+  if (box.left < -1 || box.right > win + 1) out.outside.push(svg.getAttribute("aria-label"));
+  for (const t of svg.querySelectorAll("text")) {
+    if (!inside(t.getBoundingClientRect(), box)) out.clipped.push(svg.getAttribute("aria-label") + ": " + t.textContent);
+  }
+}
+const pre = document.createElement("pre"); pre.id = "measured"; pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory):
+    return make_messy(tmp_path_factory.mktemp("messy"))
+
+
+def test_messy_root_report_reads_well_in_a_browser(messy, tmp_path, exman_cmd):
+    import json
+    import time
+
+    import exman
+    from exman.report import render
+
+    out = tmp_path / "messy.html"
+    exman_cmd("--root", messy, "report", "--out", out)
+    page = out.read_text()
+    sections = re.findall(r"<h2>([^<]*)</h2>", page)
+    assert sections == ["loss", "acc", "Runs"]  # epoch counts steps: not a result to study
+    titles = [html_unescape(t) for t in re.findall(r'<div class="title">([^<]*)</div>', page)]
+    for y in ("loss", "acc"):
+        # workers is volatile: never an axis, pooled like the seeds.
+        assert {t for t in titles if t.startswith(f"{y} against")} == {
+            f"{y} against lr, one colour per width", f"{y} against optimizer, one colour per width",
+            f"{y} against width, one colour per optimizer"}
+        # 40 groups: one small chart per group on one scale, not 40 overlapping bands.
+        assert len([t for t in titles if t.startswith("lr=")]) == 2 * 40
+    assert "over seed, workers" in page and "against workers" not in page
+    assert ">missing<" in page  # width did not exist for the first 20 runs: said so, not "None" or "nan"
+    assert "None" not in page and "nan" not in page.lower().replace("nano", "")
+
+    # Render time for 100 runs, the table and metrics already read.
+    index = exman.Index(messy)
+    info, metrics = index.info(include_failed=True), index.metrics()
+    started = time.perf_counter()
+    render(info, metrics, volatile=["workers"])
+    assert time.perf_counter() - started < 1.0
+
+    flags = browser_flags(tmp_path)
+    measured = tmp_path / "measured.html"
+    measured.write_text(page.replace("</body>", MEASURE + "</body>"))
+    for width in (1280, 800):
+        dom = subprocess.run([*flags, f"--window-size={width},900", "--virtual-time-budget=5000", "--dump-dom",
+                              measured.as_uri()], capture_output=True, text=True, timeout=90)
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        found = re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S)
+        assert found, dom.stdout[-2000:]
+        m = json.loads(html_unescape(found.group(1)))
+        assert m["win"] > 0 and m["page"] <= m["win"], m  # nothing sticks out sideways: tables scroll inside
+        assert sorted(m["titles"]) == sorted(titles)  # every chart title laid out, in full
+        assert m["clipped"] == [] and m["outside"] == [], m
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)

@@ -16,6 +16,7 @@ import click
 from exman import hookimpl
 from exman.formatting import plain, text
 from exman.index import meta_column
+from exman.runinfo import given_name
 from exman_plugins.commands import _output as out
 from exman_plugins.commands._runs import complete_marks
 from exman_plugins.commands._where import names, no_match, query
@@ -71,18 +72,9 @@ def shown_params(listed, every, index, mentioned=()) -> list[str]:
 
 
 def given_names(df) -> list:
-    """Each run's ``--name`` (None without one): the Index's ``name`` column holds it,
-    or (tables of this version) the run folder's name, which ends in it.
-    """
-    from exman.parser import RUN_NAME
-
+    """Each run's ``--name``, None without one (see ``exman.runinfo.given_name``)."""
     column = meta_column(df, "name")
-    names = []
-    for name in (df[column].tolist() if column in df.columns else [None] * len(df)):
-        if isinstance(name, str) and RUN_NAME.match(name):
-            name = name.split("-", 7)[7] if name.count("-") >= 7 else None  # <id>-<Y-m-d-H-M-S>-<name>
-        names.append(name if isinstance(name, str) and name else None)
-    return names
+    return [given_name(v) for v in df[column].tolist()] if column in df.columns else [None] * len(df)
 
 
 def select(df, every, index, *, columns: str | None = None, mentioned=()):

@@ -31,15 +31,9 @@ def register_commands(cli):
         Example:
           exman report --mark best --where "epochs >= 10" --out report.html
         """
-        import importlib.util
-
         from exman.fs import atomic_write
-        from exman.plotting import PLOT_EXTRA
         from exman.report import render
 
-        # find_spec, not import: a bad option should fail before matplotlib's import cost.
-        if importlib.util.find_spec("matplotlib") is None:
-            raise click.ClickException(f"exman report draws plots with matplotlib: pip install '{PLOT_EXTRA}'")
         out = out.resolve()
         if not out.parent.is_dir():
             raise click.ClickException(f"--out {out}: folder {out.parent} does not exist")
@@ -53,13 +47,31 @@ def register_commands(cli):
         metrics = index.metrics(info)
         filters = " · ".join(f for f in (f"mark {mark}" if mark else "", f"where {where}" if where else "") if f)
         try:
-            page = render(info, metrics, interest=list(interest) or None, over=list(over),
+            page = render(info, metrics, interest=list(interest) or None, over=list(over), volatile=volatile(info),
                           title=title or f"exman report: {root.parent.name}/{root.name}",
                           subtitle=" · ".join(p for p in (str(root), filters) if p))
         except KeyError as exc:
             raise click.ClickException(str(exc.args[0]) if exc.args else str(exc)) from None
         atomic_write(out, page)
         click.echo(f"wrote {out} ({len(info)} runs, {len(page) // 1024} KiB)")
+
+
+def volatile(info) -> list[str]:
+    """The arguments the newest run's script declared ``volatile=True`` (its run.json schema)."""
+    import json
+
+    from exman.index import meta_column
+    from exman.runinfo import RUN_FILE
+
+    root, id_ = meta_column(info, "root"), meta_column(info, "id")
+    if root not in info.columns or not len(info):
+        return []
+    try:
+        newest = info.loc[info[id_].idxmax(), root]
+        schema = json.loads((Path(newest) / RUN_FILE).read_text()).get("schema") or {}
+    except (OSError, ValueError, AttributeError):
+        return []  # a 0.1.9 run or an unreadable file: nothing is known to be volatile
+    return [k for k, v in schema.items() if isinstance(v, dict) and v.get("volatile")]
 
 
 def load(root: Path, mark: str | None):
