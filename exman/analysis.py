@@ -220,6 +220,9 @@ def summary(
     ``attrs`` records ``interest``, ``by``, ``over``, ``level`` and
     ``excluded`` ({status: count}); a warning reports excluded runs
     (``warn=False`` to silence it; ``stacklevel`` is for wrappers).
+    Non-finite values (a diverged run's NaN or inf loss) are numbers: NaN is
+    skipped by every aggregate and by ``count`` (as in pandas), while ±inf is
+    counted and carried into ``mean``/``max``/... (so a mean may be inf or NaN).
     """
     import numpy as np
     import pandas as pd

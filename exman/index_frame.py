@@ -318,6 +318,11 @@ def _infer(values: list):
         return _ints(values)
     if kinds <= {int, float}:
         return np.array(values, dtype=np.float64)
+    if str in kinds and kinds <= {int, float, str} and len(kinds) > 1:
+        # Roots written before exman kept NaN/inf metrics as floats hold them as text.
+        out = _floats(values)
+        if out is not None:
+            return out
     if kinds == {str}:
         return _strings(values)
     return _objects(values)

@@ -15,7 +15,7 @@ import time as _time
 from pathlib import Path
 
 from exman import fs
-from exman.types import to_plain
+from exman.types import metric_value, to_plain
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 SCALARS = (bool, int, float, str, type(None))
@@ -64,7 +64,7 @@ class Run:
             raise ValueError(f"metric name(s) {', '.join(clash)} clash with a parameter or an exman column; rename the metric")
         row = {}
         for key, value in scalars.items():
-            value = to_plain(value)
+            value = metric_value(value)
             if not isinstance(value, SCALARS):
                 raise TypeError(f"metric {key!r} must be a scalar (number, bool or string), got {type(value).__name__}")
             row[key] = value

@@ -89,6 +89,26 @@ def schema_of(action: argparse.Action) -> dict:
     }
 
 
+def metric_value(value):
+    """``to_plain`` for a logged metric: NaN and infinities stay floats.
+
+    JSON lines hold them (``NaN``, ``Infinity``), and a diverged run's loss must
+    stay a number in every table; params keep ``to_plain``'s text because
+    ``run.json`` is strict JSON.
+    """
+    if isinstance(value, float):
+        return float(value)
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item) and not isinstance(value, (bool, int, str)):
+        try:
+            plain = item()
+        except (TypeError, ValueError):
+            plain = None
+        if isinstance(plain, float):
+            return plain
+    return to_plain(value)
+
+
 def to_plain(value):
     """Turn any parsed value into something YAML and JSON both represent exactly.
 
