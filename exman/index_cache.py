@@ -27,7 +27,7 @@ CACHE_FILE = "index-cache.pickle"
 # The last full answer of info() (and of info(include_failed=True)), packed.
 FRAME_FILE = "index-frame-{}.pickle"
 # Bump when the entry layout in exman.index_read changes.
-FORMAT = 1
+FORMAT = 2  # 2: an entry's PID holds (pid, boot id, pid namespace)
 
 
 class _PlainUnpickler(pickle.Unpickler):

@@ -22,6 +22,7 @@ import os
 import re
 import time
 
+from exman.runinfo import process_key
 from exman.types import to_plain
 
 RUN_FILE = "run.json"
@@ -147,7 +148,7 @@ def read_run(folder: str, name: str, params_name: str, params_st, *, pm, intern:
         _str(meta.get("sweep_cell")),
         intern(_str(meta.get("host"))),
         intern(_str(meta.get("user"))),
-        meta.get("pid") if isinstance(meta.get("pid"), int) else None,
+        process_key(meta),  # PID: the pid with where it runs, for the liveness rule
         _str(extra.get("commit")),
         extra.get("dirty") if isinstance(extra.get("dirty"), bool) else None,
         pkeys,

@@ -1,8 +1,8 @@
 """A run's status in ``run.json``: reading it as of now, and recording an ending.
 
-The one rule that turns a recorded ``running`` into ``crashed`` (its pid is
-gone on this host) or ``stale`` (no heartbeat from another host for
-``STALE_AFTER`` seconds), and the one way an ending is written into
+The one rule that turns a recorded ``running`` into ``crashed`` (its process
+is gone, seen from its own boot and pid namespace) or ``stale`` (no heartbeat
+for ``STALE_AFTER`` seconds, from anywhere else), and the one way an ending is written into
 ``run.json`` (the metadata plugin at the end of a run, ``doctor --fix`` for a
 crashed run, a stopped sweep for a child killed early). The Index, the command
 line and sweeps all come here, so they agree on every run. Standard library
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -21,9 +22,55 @@ from exman.fs import atomic_write
 
 RUN_FILE = "run.json"  # written by exman_plugins.metadata; its mtime is the heartbeat
 
-# A run on another host whose run.json heartbeat is older than this is `stale`.
+
+def env_seconds(name: str, default: float, minimum: float) -> float:
+    """A duration from the environment; a bad one warns and keeps the default (never kills a script)."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= minimum or math.isinf(value):
+        import warnings
+
+        warnings.warn(f"exman: ignoring {name}={text!r} (expected seconds >= {minimum:g}); using {default:g}")
+        return default
+    return value
+
+
+# A run whose run.json heartbeat is older than this is `stale` unless its pid can be checked.
 # It must exceed the writers' EXMAN_HEARTBEAT (60 s by default).
-STALE_AFTER = float(os.environ.get("EXMAN_STALE_AFTER", "300"))
+STALE_AFTER = env_seconds("EXMAN_STALE_AFTER", 300.0, 1.0)
+_PLACE: list = []
+
+
+def place() -> tuple:
+    """``(boot id, pid namespace inode)`` of this process: where a pid means this process.
+
+    Two containers with the same host name differ in their pid namespace; two
+    machines (or two boots of one) in their boot id. ``(None, None)`` without /proc.
+    """
+    if not _PLACE:
+        try:
+            with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+                boot = fh.read().strip()
+            _PLACE.append((boot, os.stat("/proc/self/ns/pid").st_ino))
+        except OSError:
+            _PLACE.append((None, None))
+    return _PLACE[0]
+
+
+def process_key(meta: dict):
+    """What ``live_status`` needs of a record to check its process: ``(pid, boot id, pid ns)``,
+    or the bare pid of a record made before exman recorded where it ran."""
+    pid = meta.get("pid")
+    pid = pid if isinstance(pid, int) and not isinstance(pid, bool) else None
+    boot, ns = meta.get("boot_id"), meta.get("pid_ns")
+    if isinstance(boot, str) and isinstance(ns, int) and not isinstance(ns, bool):
+        return (pid, boot, ns)
+    return pid
 
 
 def given_name(name) -> str | None:
@@ -39,27 +86,47 @@ def given_name(name) -> str | None:
 
 
 def alive(pid) -> bool:
-    """Whether a process ``pid`` exists on this host."""
-    if not isinstance(pid, int) or pid <= 0:
+    """Whether a process ``pid`` exists in this pid namespace and is not a zombie."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:  # EPERM: alive, owned by someone else
-        return True
-    return True
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return True  # no /proc here: kill's answer stands
+    # "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ")".
+    state = stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3]
+    return state not in (b"Z", b"X")  # killed but not reaped: it runs no more
 
 
 def live_status(status, host, pid, heartbeat: float | None, now: float, this_host: str) -> str:
-    """A run's status as of ``now``: ``running`` turns ``crashed`` (its pid gone on this
-    host) or ``stale`` (run.json's mtime, the heartbeat, too old on another host)."""
+    """A run's status as of ``now``; ``pid`` is ``process_key(meta)``.
+
+    The heartbeat (run.json's mtime) is the authority. Only where the pid means
+    the same process (same boot id and pid namespace as this one) does a pid
+    check refine it: a gone or zombie process is ``crashed`` at once, a live one
+    is ``running`` even with a late heartbeat. Elsewhere (another machine,
+    container or pid namespace) a fresh heartbeat is ``running`` and an old one
+    ``stale``. A record without its place (older exman) is checked by pid only
+    once its heartbeat is old, and only on a host of the same name.
+    """
     if status is None:
         return "unknown"
     if status != "running":
         return status
-    if host == this_host:
-        return "running" if alive(pid) else "crashed"
+    if isinstance(pid, tuple):
+        if pid[1:] == place():
+            return "running" if alive(pid[0]) else "crashed"
+    elif heartbeat is not None and now - heartbeat <= STALE_AFTER:
+        return "running"
+    elif host == this_host and not alive(pid):
+        return "crashed"
     if heartbeat is None or now - heartbeat > STALE_AFTER:
         return "stale"
     return "running"
@@ -78,7 +145,7 @@ def run_status(folder, meta: dict, missing: str = "") -> str:
             beat = os.stat(os.path.join(folder, RUN_FILE)).st_mtime
         except OSError:
             pass
-    return live_status(status, meta.get("host"), meta.get("pid"), beat, time.time(), os.uname().nodename)
+    return live_status(status, meta.get("host"), process_key(meta), beat, time.time(), os.uname().nodename)
 
 
 def end_record(meta: dict, status: str, end: datetime.datetime) -> None:

@@ -11,7 +11,6 @@ import datetime
 import json
 import os
 import secrets
-import time
 from pathlib import Path
 
 from exman.runinfo import RUN_FILE
@@ -156,43 +155,44 @@ def mark_interrupted(meta: dict) -> None:
 
 
 class Owner:
-    """``sweeps/<id>/owner`` (host pid) while a process runs the sweep: a second
-    ``--resume`` of a live sweep would start the same cells twice."""
+    """``sweeps/<id>/owner`` is locked (``flock``) while a process runs the sweep: a
+    second ``--resume`` of a live sweep would start the same cells twice.
+
+    The kernel drops the lock when its process dies however it dies, so there is
+    no stale owner to judge and take over; the file's text (host pid) only names
+    the holder in the refusal. Locks hold on local file systems and NFS.
+    """
 
     def __init__(self, root: Path, sweep_id: str):
         self.path = Path(root) / SPEC_FOLDER / sweep_id / "owner"
-        self.mine = f"{os.uname().nodename} {os.getpid()}\n"
+        self.mine = f"{os.uname().nodename} {os.getpid()}\n".encode()
+        self.fd = None
 
     def __enter__(self) -> "Owner":
-        from exman.runinfo import live_status
+        import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:
-                try:
-                    host, pid = self.path.read_text().split()
-                except (OSError, ValueError):
-                    host, pid = None, None
-                if host is not None and live_status("running", host, int(pid), time.time(), time.time(),
-                                                    os.uname().nodename) == "running":
-                    raise SweepError(f"sweep {self.path.parent.name} is being run by pid {pid} on {host}; "
-                                     f"if that process is gone, remove {self.path}") from None
-                # Its owner died without cleaning up (SIGKILL, power loss): take it over.
-                try:
-                    os.unlink(self.path)
-                except FileNotFoundError:
-                    pass
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(self.mine)
-            return self
-        raise SweepError(f"cannot claim {self.path}: another process keeps taking it")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+            os.close(fd)
+            who = f"pid {holder[1]} on {holder[0]}" if len(holder) == 2 else "another process"
+            raise SweepError(f"sweep {self.path.parent.name} is being run by {who}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, self.mine, 0)
+        self.fd = fd
+        return self
 
     def __exit__(self, *exc) -> None:
-        try:
-            if self.path.read_text() == self.mine:
-                os.unlink(self.path)
-        except OSError:
-            pass
+        if self.fd is not None:
+            try:
+                os.ftruncate(self.fd, 0)  # nobody holds it now
+            except OSError:
+                pass
+            os.close(self.fd)
+            self.fd = None

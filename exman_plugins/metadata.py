@@ -18,7 +18,7 @@ import sys
 import threading
 
 from exman import hookimpl
-from exman.runinfo import RUN_FILE, end_record, write_record
+from exman.runinfo import RUN_FILE, env_seconds, end_record, place, write_record
 
 FORMAT = 1
 
@@ -69,6 +69,9 @@ def on_run_start(run):
         "host": os.uname().nodename,
         "user": _user(),
         "pid": os.getpid(),
+        # Where the pid means this process: the liveness rule checks it only from there.
+        "boot_id": place()[0],
+        "pid_ns": place()[1],
         "python": "%d.%d.%d" % sys.version_info[:3],
         "executable": sys.executable,  # so `exman rerun` uses the same interpreter
         "exman": __version__,
@@ -111,7 +114,7 @@ class _Heartbeat:
     def _beat(cls) -> None:
         import time
 
-        period = float(os.environ.get("EXMAN_HEARTBEAT", "60"))
+        period = env_seconds("EXMAN_HEARTBEAT", 60.0, 0.05)  # 0 would busy-loop
         while True:
             time.sleep(period)
             with cls.lock:

@@ -242,6 +242,7 @@ def test_run_on_another_host_is_stale_without_heartbeat(root):
     path = args.root / "run.json"
     meta = json.loads(path.read_text())
     meta["host"] = "some-other-host"
+    meta["boot_id"] = "another-machine"  # what tells machines apart (see the liveness rule)
     path.write_text(json.dumps(meta))
     ix = Index(root)
     assert ix.info().status.tolist() == ["running"]

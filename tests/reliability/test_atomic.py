@@ -87,7 +87,7 @@ APPEND_ONLY = {
     ("exman_plugins/logcapture.py", "on_experiment_enter"): "log.txt: a console log, appended as it comes",
     ("exman/fs.py", "atomic_write"): "the primitive itself",
     ("exman/sweep_jobs.py", "start_job"): "a sweep child's console log, streamed as it runs",
-    ("exman/sweep_records.py", "__enter__"): "exclusive-create lock file; an empty one reads as a dead owner",
+    ("exman/sweep_records.py", "__enter__"): "the owner lock file: its text only names the holder",
     ("exman/plotting.py", "_repr_png_"): "savefig into an in-memory buffer",
     ("exman/plotting.py", "to_svg"): "savefig into an in-memory buffer",
 }
