@@ -11,16 +11,17 @@ import subprocess
 
 from .tools import SLOW, Gate, python, report
 
-CONTENDER = Gate.WAIT + '''
+CONTENDER = '''
 import sys, time
 from pathlib import Path
 from exman.sweep_records import Owner
 from exman.sweep_grid import SweepError
-
+''' + Gate.WAIT + '''
 try:
     with Owner(Path(sys.argv[1]), "s1"):
-        print("owner", flush=True)
-        time.sleep(1.0)
+        start = time.time()
+        time.sleep(0.5)
+        print("owner", start, time.time(), flush=True)
 except SweepError as exc:
     print("refused", exc, flush=True)
 '''
@@ -42,9 +43,10 @@ def test_one_owner_among_simultaneous_resumes(tmp_path):
         gate.open_when(procs_per_round, procs)
         outs = [p.communicate(timeout=120) for p in procs]
         assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
-        owners = sum(o[0].startswith("owner") for o in outs)
-        assert owners >= 1
-        doubled += owners > 1
+        spans = sorted(tuple(map(float, o[0].split()[1:3])) for o in outs if o[0].startswith("owner"))
+        assert spans, "nobody became the owner"
+        # Owners one after the other are fine (a late starter); two at once are the fault.
+        doubled += any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
         for out, _ in outs:
             if out.startswith("refused"):
                 assert "is being run by" in out
