@@ -22,6 +22,11 @@ class State:
         self.pm = pm
 
     @property
+    def given(self) -> Path | None:
+        """The root as given (--root or $EXMAN_ROOT), which may not exist yet; None if not given."""
+        return self._root
+
+    @property
     def root(self) -> Path:
         if self._root is not None:
             found = root_in(self._root)

@@ -31,7 +31,8 @@ def _number(text: str, spec: str):
 
 
 def parse_values(text) -> list:
-    """``"a,b"`` -> ["a", "b"]; ``log:1e-4:1e-1:4``, ``lin:0:1:5``, ``range:0:5[:step]`` -> numbers.
+    """``"a,b"`` -> ["a", "b"]; ``"[32,32],[128]"`` -> [["32", "32"], ["128"]] (list arguments);
+    ``log:1e-4:1e-1:4``, ``lin:0:1:5``, ``range:0:5[:step]`` -> numbers.
 
     Plain values stay strings (the child parses them with its own types); a
     list or scalar (from YAML or Python) is taken as it is.
@@ -67,10 +68,20 @@ def parse_values(text) -> list:
             a, b = math.log10(start), math.log10(stop)
             return [_clean(10 ** (a + (b - a) * i / (count - 1))) if count > 1 else _clean(start) for i in range(count)]
         return [_clean(start + (stop - start) * i / (count - 1)) if count > 1 else _clean(start) for i in range(count)]
-    values = text.split(",")
-    if any(v == "" for v in values):
-        raise SweepError(f"{text!r}: empty value (values are separated by single commas)")
-    return values
+    if not any(v.startswith("[") for v in text.split(",")):
+        values = text.split(",")
+        if any(v == "" for v in values):
+            raise SweepError(f"{text!r}: empty value (values are separated by single commas)")
+        return values
+    # A bracketed value is a list, for an nargs argument: "[32,32],[128]" -> --hidden 32 32 | --hidden 128.
+    values = _LIST_OR_VALUE.findall(text + ",")
+    if "".join(values) != text + "," or "," in values:
+        raise SweepError(f"{text!r}: expected values separated by single commas, a list as [a,b] (e.g. [32,32],[128])")
+    return [[w for w in v[1:-2].split(",") if w] if v.startswith("[") else v[:-1] for v in values]
+
+
+# One value and its comma: a bracketed list, or text without a comma (or bracket).
+_LIST_OR_VALUE = re.compile(r"\[[^\[\],]*(?:,[^\[\],]+)*\],|[^,\[\]]*,")
 
 
 def _is_range(text: str) -> bool:

@@ -146,6 +146,22 @@ def cell_counts(root: Path, spec: dict) -> list[dict]:
     return rows
 
 
+def counts_line(rows: list[dict]) -> str:
+    """The one wording of a sweep's state, from ``cell_counts`` rows: cells by where
+    they stand (a cell is completed when one of its runs is; *missing* cells are
+    what ``--resume`` reruns), then runs by status, so a retried cell is not
+    counted twice nor a failed retry hidden.
+    """
+    cells = {"completed": 0, "running": 0, "missing": 0}
+    for row in rows:
+        cells["completed" if row["completed"] else "running" if row["running"] else "missing"] += 1
+    runs = {key: sum(row[key] for row in rows) for key in COUNTS}
+    total = sum(runs.values())
+    return (f"{len(rows)} cell{'s' if len(rows) != 1 else ''}: "
+            + ", ".join(f"{v} {k}" for k, v in cells.items())
+            + f"; {total} run{'s' if total != 1 else ''}: " + ", ".join(f"{v} {k}" for k, v in runs.items()))
+
+
 def mark_interrupted(meta: dict) -> None:
     # A child killed before it entered safe_experiment could not record itself.
     from exman.runinfo import end_dead_run

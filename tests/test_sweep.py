@@ -79,6 +79,8 @@ def test_dry_run_prints_each_combination_and_starts_nothing(exman_cmd, sweep_scr
     ]
     assert lines == expected
     assert not root.exists()
+    proc = exman_cmd("sweep", "-p", "hidden=[32,32],[128]", "--dry-run", "--", "python", "train.py")
+    assert proc.stdout.splitlines() == ["python train.py --hidden 32 32", "python train.py --hidden 128"]
 
 
 def test_file_zip_and_repeat_expand_in_order(exman_cmd, sweep_script, tmp_path):
@@ -134,7 +136,7 @@ def test_local_two_workers(exman_cmd, sweep_script, tmp_path):
     assert elapsed < 60
     assert f"sweep {sweep_id}: 4 run(s) of 4 cell(s), 4 completed" in proc.stdout
     status = exman_cmd("--root", root, "sweep", "--status", sweep_id).stdout
-    assert "4 cell(s); 4 completed, 0 failed, 0 interrupted, 0 running, 0 missing" in status
+    assert "4 cells: 4 completed, 0 running, 0 missing; 4 runs: 4 completed, 0 failed, 0 interrupted, 0 running" in status
     import exman
 
     df = exman.Index(root).info()
@@ -172,9 +174,12 @@ def test_failures_then_resume_reruns_only_the_failed(exman_cmd, sweep_script, tm
     assert sorted(int(r["sweep_cell"]) for r in new) == sorted(int(r["sweep_cell"]) for r in failed)
     assert all(r["sweep"] == sweep_id and r["status"] == "completed" for r in new)
     status = exman_cmd("--root", root, "sweep", "--status", sweep_id).stdout
-    assert "4 cell(s); 4 completed, 2 failed, 0 interrupted, 0 running, 0 missing" in status
+    # Cells and runs counted apart and worded the same in both commands: the two retried
+    # cells are completed now; their first, failed runs are still counted as runs.
+    line = "4 cells: 4 completed, 0 running, 0 missing; 6 runs: 4 completed, 2 failed, 0 interrupted, 0 running"
+    assert f"sweep {sweep_id}: {line}" in status
     listing = exman_cmd("--root", root, "sweeps").stdout
-    assert listing.startswith(f"{sweep_id}  4 cells  4 completed  0 failed  0 missing")
+    assert listing.startswith(f"{sweep_id}  {line}  ")
     # Nothing left to do: a second resume starts nothing and succeeds.
     proc = exman_cmd("--root", root, "sweep", "--resume", sweep_id)
     assert len(records(root)) == len(after)
@@ -246,7 +251,7 @@ def test_sigint_stops_cleanly(sweep_script, tmp_path, launcher):
     sweep_id = sweep_id_of(root)
     status = subprocess.run([*command, "--root", str(root), "sweep", "--status", sweep_id], capture_output=True,
                             text=True, env=env_for_subprocess())
-    assert "5 cell(s); 0 completed, 0 failed, 2 interrupted, 0 running, 5 missing" in status.stdout
+    assert "5 cells: 0 completed, 0 running, 5 missing; 2 runs: 0 completed, 0 failed, 2 interrupted, 0 running" in status.stdout
 
 
 @pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="distributed not installed (exman[dask])")
@@ -330,10 +335,14 @@ def test_grid_syntax():
     assert parse_values("range:0:5") == list(range(5)) and parse_values("range:10:0:-3") == list(range(10, 0, -3))
     assert parse_values("range:0:1:0.25") == pytest.approx([0, 0.25, 0.5, 0.75])
     assert parse_values("a,b") == ["a", "b"] and parse_values(["x,y", "range:0:2"]) == ["x,y", 0, 1]
+    # A list argument (nargs) from -p: bracketed values; brackets inside a plain value stay text.
+    assert parse_values("[32,32],[128],[]") == [["32", "32"], ["128"], []]
+    assert parse_values("x[1],y") == ["x[1]", "y"]
+    assert expand({"hidden": "[32,32],[128]"}) == [{"hidden": ["32", "32"]}, {"hidden": ["128"]}]
     cells = expand({"a": [1, 2]}, [{"b": "x,y", "c": [True, False]}], {"count": 2, "key": "rep"})
     assert cells == [{"a": a, "b": b, "c": c, "rep": r}
                      for a in (1, 2) for b, c in (("x", True), ("y", False)) for r in (0, 1)]
-    for bad in ("range:0:5:0", "log:-1:1:3", "lin:0:1:x", "a,,b"):
+    for bad in ("range:0:5:0", "log:-1:1:3", "lin:0:1:x", "a,,b", "[32,32", "[1,,2]"):
         with pytest.raises(SweepError):
             parse_values(bad)
     with pytest.raises(SweepError):

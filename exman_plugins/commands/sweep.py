@@ -28,17 +28,19 @@ def _options(pairs) -> dict:
 def _print_status(root, sweep_id) -> None:
     from exman import sweep as sw
 
+    from exman.sweep_records import counts_line
+
     df = sw.status(root, sweep_id)
     click.echo(df.to_string(index=False))
-    counts = {c: int(df[c].sum()) for c in ("completed", "failed", "interrupted", "running", "missing")}
-    click.echo(f"sweep {sweep_id}: {len(df)} cell(s); " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    click.echo(f"sweep {sweep_id}: {counts_line(df.to_dict('records'))}")
 
 
 @hookimpl
 def register_commands(cli):
     @cli.command("sweep", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
     @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUES",
-                  help="grid axis: lr=0.1,0.01 | lr=log:1e-4:1e-1:4 | n=lin:0:1:5 | seed=range:0:5[:STEP]")
+                  help="grid axis: lr=0.1,0.01 | lr=log:1e-4:1e-1:4 | n=lin:0:1:5 | seed=range:0:5[:STEP] | "
+                       "hidden=[32,32],[128] (a list argument)")
     @click.option("-z", "--zip", "zipped", multiple=True, metavar="NAME=VALUES",
                   help="parameters that vary together (equal lengths): -z a=1,2 -z b=x,y")
     @click.option("--repeat", type=click.IntRange(min=1), metavar="N", help="repeat every combination with --seed 0..N-1")
@@ -75,7 +77,7 @@ def register_commands(cli):
         from exman import sweep as sw
 
         state = ctx.obj
-        explicit_root = ctx.parent.params.get("root") if ctx.parent else None
+        explicit_root = state.given  # --root or $EXMAN_ROOT, before or after the command
         try:
             if status_id:
                 _print_status(state.root, status_id)
@@ -114,6 +116,7 @@ def register_commands(cli):
           exman sweeps
         """
         from exman import sweep as sw
+        from exman.sweep_records import counts_line
 
         root = state.root
         for sweep_id in sw.list_sweeps(root):
@@ -122,9 +125,4 @@ def register_commands(cli):
             except sw.SweepError as exc:
                 click.echo(f"{sweep_id}  unreadable: {exc}")
                 continue
-            rows = sw.cell_counts(root, spec)
-            done = sum(1 for r in rows if r["completed"])
-            failed = sum(1 for r in rows if r["failed"] and not r["completed"])
-            missing = sum(r["missing"] for r in rows)
-            click.echo(f"{sweep_id}  {len(rows)} cells  {done} completed  {failed} failed  {missing} missing  "
-                       f"{shlex.join(spec['command'])}")
+            click.echo(f"{sweep_id}  {counts_line(sw.cell_counts(root, spec))}  {shlex.join(spec['command'])}")
