@@ -1,14 +1,14 @@
 """``interest ~ parameters``: replicate-aware summaries of an ``Index.info()`` table.
 
 Owns the grouping rules (group by the varying parameters minus the replicate
-keys, keep completed runs unless asked), the aggregates with their t-based
-confidence intervals, and the Student t quantile those need (scipy is not a
-core dependency). Plotting lives in ``exman.plotting``; this module never
-imports matplotlib, and pandas only inside functions.
+keys, keep completed runs unless asked), the replicate rule (runs that share a
+cell and replicate key count once, as their mean) and the aggregates with
+their t-based confidence intervals (t quantiles from scipy, the optional extra
+``exman[stats]``). Tests and models live in ``exman.inference``, plotting in
+``exman.plotting``; this module imports pandas and scipy only inside functions.
 """
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from typing import Iterable, Sequence
@@ -16,96 +16,17 @@ from typing import Iterable, Sequence
 DEFAULT_AGG = ("mean", "std", "count")
 DEFAULT_INCLUDE = ("completed",)
 
-# ---------------------------------------------------------------------------
-# Student t quantile without scipy
-# ---------------------------------------------------------------------------
+STATS_EXTRA = 'pip install "exman[stats]"'
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the regularized incomplete beta (modified Lentz)."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 20000):
-        m2 = 2 * m
-        # even step
-        num = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2))
-        d = 1.0 + num * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + num / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        # odd step
-        num = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0))
-        d = 1.0 + num * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + num / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return h
+def scipy_stats():
+    """``scipy.stats``, or one clear ImportError naming the extra."""
+    try:
+        from scipy import stats
+    except ImportError:
+        raise ImportError(f"confidence intervals and tests need scipy, the optional extra exman[stats]: {STATS_EXTRA}") from None
+    return stats
 
-
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    front = math.exp(log_front)
-    # The continued fraction converges fast only on this side of the mode.
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def t_sf(t: float, dof: float) -> float:
-    """Upper tail P(T > t) of Student's t with ``dof`` degrees of freedom."""
-    tail = 0.5 * betainc(dof / 2.0, 0.5, dof / (dof + t * t))
-    return tail if t >= 0 else 1.0 - tail
-
-
-@functools.lru_cache(maxsize=1024)
-def t_ppf(q: float, dof: float) -> float:
-    """Quantile of Student's t: the ``t`` with P(T <= t) = q. Accurate to ~1e-12."""
-    if not 0.0 < q < 1.0:
-        raise ValueError(f"quantile level must be in (0, 1), got {q}")
-    if not dof > 0:
-        raise ValueError(f"degrees of freedom must be positive, got {dof}")
-    if q == 0.5:
-        return 0.0
-    if q < 0.5:
-        return -t_ppf(1.0 - q, dof)
-    tail = 1.0 - q
-    if dof == 1.0:  # Cauchy: exact
-        return math.tan(math.pi * (q - 0.5))
-    if dof == 2.0:  # exact closed form
-        a = 4.0 * q * (1.0 - q)
-        return 2.0 * (q - 0.5) * math.sqrt(2.0 / a)
-    if q < 0.75:
-        # Near the median 1 - tail cancels; compare the mass between 0 and t instead.
-        def below(t):
-            return 0.5 * betainc(0.5, dof / 2.0, t * t / (dof + t * t)) < q - 0.5
-    else:
-        def below(t):
-            return t_sf(t, dof) > tail
-    lo, hi = 0.0, 1.0
-    while below(hi):
-        lo, hi = hi, hi * 2.0
-    # Bisection: both criteria are monotone in t, so this cannot miss the root.
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if below(mid):
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-14 * hi:
-            break
-    return 0.5 * (lo + hi)
 
 # ---------------------------------------------------------------------------
 # grouping rules
@@ -192,6 +113,89 @@ def _agg_name(func) -> str:
     return func if isinstance(func, str) else getattr(func, "__name__", str(func))
 
 # ---------------------------------------------------------------------------
+# replicates
+# ---------------------------------------------------------------------------
+
+
+def cell_keys(df, over="seed", interest=(), by=()) -> list[str]:
+    """What makes one grid cell: ``by`` plus every varying param but the replicate keys and interest."""
+    skip = set(replicate_keys(df, over)) | set(names(interest))
+    return list(dict.fromkeys([*names(by), *[c for c in varying(df) if c not in skip]]))
+
+
+def replicate_ids(df, cell: Sequence[str], over_keys: Sequence[str]):
+    """Per row of ``df``, the number of its replicate, or None when every run is its own.
+
+    A replicate is one value of the ``over_keys`` within a cell: runs sharing
+    both (a re-run sweep, a demo run twice) are copies, not independent
+    replicates. Returns ``(ids, copies)``: ``ids`` an int array (rows with the
+    same id are one replicate), ``copies`` {runs per replicate: replicates},
+    only for the replicates with more than one run.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from exman.index import _hashable
+
+    over_keys = [k for k in over_keys if k not in cell]
+    if not over_keys or len(df) < 2:
+        return None, {}
+    keys = list(dict.fromkeys([*cell, *over_keys]))
+    frame = pd.DataFrame({k: hashable(df[k]) for k in keys}, index=df.index)
+    dup = frame.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return None, {}
+    ids = np.arange(len(df), dtype=np.int64)
+    first: dict = {}
+    # Only the few duplicated rows take the slow path; NaN and lists compare by value there.
+    rows = frame.to_numpy(dtype=object)
+    for i in np.flatnonzero(dup):
+        key = tuple(_hashable(v) for v in rows[i])
+        ids[i] = first.setdefault(key, i)
+    sizes = np.bincount(ids, minlength=len(df))
+    copies: dict = {}
+    for size in sizes[sizes > 1].tolist():
+        copies[size] = copies.get(size, 0) + 1
+    return ids, copies
+
+
+def warn_copies(copies: dict, keys: Sequence[str], stacklevel: int = 2) -> None:
+    """One warning: how many runs repeat a replicate, and the rule that combined them."""
+    if not copies:
+        return
+    runs = sum(size * count for size, count in copies.items())
+    detail = ", ".join(f"{count} recorded {size} times" for size, count in sorted(copies.items()))
+    warnings.warn(
+        f"{runs} run(s) share a replicate with another run (same {', '.join(keys)}): {detail}; "
+        "each replicate counts once, as the mean of its runs",
+        stacklevel=stacklevel + 1,
+    )
+
+
+def collapse(data, ids, values: Sequence[str]):
+    """One row per replicate: the mean of ``values``, ``runs`` = how many runs it had.
+
+    ``data`` holds the included runs; ``ids`` come from ``replicate_ids``
+    (None: nothing to combine). Other columns keep their first row's value,
+    which every run of a replicate shares for the keys.
+    """
+    import numpy as np
+
+    if ids is None:
+        out = data.copy()
+        out["__runs"] = np.ones(len(out), dtype=np.int64)
+        return out
+    grouped = data.groupby(ids, sort=False)
+    rest = [c for c in data.columns if c not in set(values)]
+    out = data.iloc[np.unique(ids, return_index=True)[1]][rest].copy()
+    order = np.unique(ids)
+    means = grouped[list(values)].mean() if values else None
+    for c in values:
+        out[c] = means[c].reindex(order).to_numpy()
+    out["__runs"] = grouped.size().reindex(order).to_numpy()
+    return out
+
+# ---------------------------------------------------------------------------
 # summary
 # ---------------------------------------------------------------------------
 
@@ -212,14 +216,18 @@ def summary(
     ``df`` is an ``Index.info()`` table. Groups are the distinct values of the
     ``by`` columns (default: the varying params minus the replicate keys in
     ``over``). Only runs whose status is in ``include`` are aggregated; the
-    others still make their group appear, counted in ``excluded``. Columns:
-    the group keys, ``runs`` (included runs), ``excluded``,
-    ``missing_replicates`` (fewer runs than the largest group), then
-    ``<interest>_<agg>`` for each aggregate and ``<interest>_ci_low`` /
-    ``<interest>_ci_high`` (t-based, level ``ci``; NaN below two values).
-    ``attrs`` records ``interest``, ``by``, ``over``, ``level`` and
-    ``excluded`` ({status: count}); a warning reports excluded runs
-    (``warn=False`` to silence it; ``stacklevel`` is for wrappers).
+    others still make their group appear, counted in ``excluded``. Runs that
+    share a cell and replicate key are one replicate, their mean (a warning
+    says how many). Columns: the group keys, ``runs`` (included runs),
+    ``replicates``, ``excluded``, ``missing_replicates`` (fewer replicates
+    than the largest group), ``pooled`` (only when ``by`` leaves out a varying
+    param: the params whose cells were pooled into one group), then
+    ``<interest>_<agg>`` for each aggregate over replicates and
+    ``<interest>_ci_low`` / ``<interest>_ci_high`` (t-based, level ``ci``; NaN
+    below two values). ``attrs`` records ``interest``, ``by``, ``over``,
+    ``pooled``, ``level``, ``excluded`` ({status: count}) and ``copies``
+    ({runs per replicate: replicates}); warnings report excluded and repeated
+    runs (``warn=False`` to silence them; ``stacklevel`` is for wrappers).
     Non-finite values (a diverged run's NaN or inf loss) are numbers: NaN is
     skipped by every aggregate and by ``count`` (as in pandas), while ±inf is
     counted and carried into ``mean``/``max``/... (so a mean may be inf or NaN).
@@ -233,18 +241,32 @@ def summary(
     _check_interest(df, interest)
     keys = group_keys(df, by, over, interest)
     over_keys = replicate_keys(df, over)
+    cell = cell_keys(df, over, interest, keys)
+    pooled = [c for c in cell if c not in keys]
     mask = status_mask(df, include)
-    excluded = {str(k): int(v) for k, v in df.loc[~mask, "status"].value_counts().items()} if "status" in df else {}
+    excluded = excluded_counts(df, mask)
     aggs = list(agg)
     names_ = [_agg_name(a) for a in aggs]
+    if ci:
+        stats = scipy_stats()
 
     values = _numeric(df, interest)
-    data = pd.DataFrame({c: hashable(df[c]) for c in keys}, index=df.index)
+    data = pd.DataFrame({c: hashable(df[c]) for c in dict.fromkeys([*cell, *over_keys])}, index=df.index)
     for c in interest:
-        # Excluded runs keep their group alive but contribute no values.
-        data["__v_" + c] = values[c].where(mask)
-    data["__in"] = mask.astype(np.int64)
-    data["__out"] = (~mask).astype(np.int64)
+        data["__v_" + c] = values[c]
+    included = data[mask.to_numpy()]
+    ids, copies = replicate_ids(included, cell, over_keys)
+    reps = collapse(included, ids, ["__v_" + c for c in interest])
+    # Excluded runs keep their group alive but contribute no values.
+    out_rows = data[~mask.to_numpy()].copy()
+    for c in interest:
+        out_rows["__v_" + c] = np.nan
+    out_rows["__runs"] = 0
+    reps["__rep"], out_rows["__rep"] = 1, 0
+    reps["__out"], out_rows["__out"] = 0, 1
+    data = pd.concat([reps, out_rows]) if len(out_rows) else reps
+    for c in ("__runs", "__rep", "__out"):
+        data[c] = data[c].astype(np.int64)
     if keys:
         grouped = data.groupby(keys, dropna=False, sort=True, observed=True)
     else:
@@ -252,22 +274,25 @@ def summary(
 
     need = list(dict.fromkeys(names_ + (["mean", "std", "count"] if ci else [])))
     plain = [a for a in need if isinstance(a, str)]
-    stats = grouped[["__v_" + c for c in interest]].agg(plain)
-    out = pd.DataFrame(index=stats.index)
-    out["runs"] = grouped["__in"].sum()
+    aggregated = grouped[["__v_" + c for c in interest]].agg(plain)
+    out = pd.DataFrame(index=aggregated.index)
+    out["runs"] = grouped["__runs"].sum()
+    out["replicates"] = grouped["__rep"].sum()
     out["excluded"] = grouped["__out"].sum()
-    out["missing_replicates"] = out["runs"] < (out["runs"].max() if len(out) else 0)
+    out["missing_replicates"] = out["replicates"] < (out["replicates"].max() if len(out) else 0)
+    if pooled:
+        out["pooled"] = ", ".join(pooled)
     for c in interest:
         source = "__v_" + c
         for func, label in zip(aggs, names_):
             if isinstance(func, str):
-                out[f"{c}_{label}"] = stats[(source, func)]
+                out[f"{c}_{label}"] = aggregated[(source, func)]
             else:
                 out[f"{c}_{label}"] = grouped[source].agg(func)
         if ci:
-            n = stats[(source, "count")].to_numpy(dtype=float)
-            half = _half_width(stats[(source, "std")].to_numpy(dtype=float), n, ci)
-            mean = stats[(source, "mean")].to_numpy(dtype=float)
+            n = aggregated[(source, "count")].to_numpy(dtype=float)
+            half = half_width(aggregated[(source, "std")].to_numpy(dtype=float), n, ci, stats)
+            mean = aggregated[(source, "mean")].to_numpy(dtype=float)
             out[f"{c}_ci_low"] = mean - half
             out[f"{c}_ci_high"] = mean + half
     out = out.reset_index(drop=not keys)
@@ -275,13 +300,26 @@ def summary(
         "interest": interest,
         "by": keys,
         "over": over_keys,
+        "pooled": pooled,
         "level": ci,
         "include": include,
         "excluded": excluded,
+        "copies": copies,
     }
     if warn:
         warn_excluded(excluded, stacklevel=stacklevel)
+        warn_copies(copies, [*cell, *over_keys], stacklevel=stacklevel)
     return out
+
+
+def excluded_counts(df, mask) -> dict:
+    """{status: runs} of the rows ``mask`` leaves out."""
+    from exman.index import meta_column
+
+    status = meta_column(df, "status")
+    if status not in df.columns:
+        return {}
+    return {str(k): int(v) for k, v in df.loc[~mask, status].value_counts().items()}
 
 
 def warn_excluded(excluded: dict, stacklevel: int = 2) -> None:
@@ -299,32 +337,17 @@ def warn_excluded(excluded: dict, stacklevel: int = 2) -> None:
         )
 
 
-def _half_width(std, n, level):
+def half_width(std, n, level, stats=None):
     """t_{(1+level)/2, n-1} * std / sqrt(n), NaN where n < 2."""
     import numpy as np
 
-    q = (1.0 + level) / 2.0
+    stats = stats or scipy_stats()
+    n = np.asarray(n, dtype=float)
     half = np.full(len(n), np.nan)
-    for count in np.unique(n[np.isfinite(n)]):
-        if count >= 2:
-            sel = n == count
-            half[sel] = t_ppf(q, float(count - 1)) * std[sel] / math.sqrt(count)
+    ok = np.isfinite(n) & (n >= 2)
+    half[ok] = stats.t.ppf((1.0 + level) / 2.0, n[ok] - 1) * np.asarray(std, dtype=float)[ok] / np.sqrt(n[ok])
     return half
 
 
-def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high) of a 1-D sequence; the bounds are NaN below two values."""
-    import numpy as np
-
-    arr = np.asarray([v for v in values if v is not None], dtype=float)
-    arr = arr[np.isfinite(arr)]
-    if len(arr) == 0:
-        return (math.nan, math.nan, math.nan)
-    mean = float(arr.mean())
-    if len(arr) < 2:
-        return (mean, math.nan, math.nan)
-    half = t_ppf((1.0 + level) / 2.0, len(arr) - 1) * float(arr.std(ddof=1)) / math.sqrt(len(arr))
-    return (mean, mean - half, mean + half)
-
-
-__all__ = ["summary", "t_ppf", "t_sf", "betainc", "mean_ci", "group_keys", "replicate_keys", "status_mask", "varying"]
+__all__ = ["summary", "group_keys", "cell_keys", "replicate_keys", "replicate_ids", "collapse", "status_mask",
+           "varying", "half_width", "scipy_stats", "STATS_EXTRA"]

@@ -175,6 +175,29 @@ class Index(fs.RootFolders):
         return plot_metric(df, self.metrics(df), metric, by=by, over=over, include=include, ci=ci, stacklevel=3,
                            **kwargs)
 
+    def compare(self, interest, between, *, within=None, over="seed", include=("completed",), level=0.95,
+                correction="holm", test="t", source=None, df=None):
+        """One row per pair of ``between`` values: difference, its CI, test, p, adjusted p, Hedges' g.
+
+        Needs scipy and statsmodels (``pip install "exman[stats]"``). See
+        ``exman.inference.compare`` and docs/analysis.md.
+        """
+        from exman.inference import compare
+
+        df = self.info(source, include_failed=True) if df is None else df
+        return compare(df, interest, between, within=within, over=over, include=include, level=level,
+                       correction=correction, test=test, stacklevel=3)
+
+    def fit(self, formula, *, include=("completed",), over="seed", source=None, df=None):
+        """``interest ~ parameters`` as an OLS model over the replicates: ``.model`` and ``.anova`` (type II).
+
+        Needs statsmodels (``pip install "exman[stats]"``). See ``exman.inference.fit``.
+        """
+        from exman.inference import fit
+
+        df = self.info(source, include_failed=True) if df is None else df
+        return fit(df, formula, include=include, over=over, stacklevel=3)
+
     # -- which runs ---------------------------------------------------------
     def _walk(self, source, folders: tuple, known: dict | None = None, stacklevel: int = 3):
         """Check or read every covered run; the returned context holds the answer.

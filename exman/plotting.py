@@ -15,13 +15,17 @@ import math
 
 from exman.analysis import (
     DEFAULT_INCLUDE,
-    _half_width,
+    cell_keys,
+    excluded_counts,
     group_keys,
+    half_width,
+    replicate_ids,
     replicate_keys,
+    scipy_stats,
     status_mask,
     summary,
+    warn_copies,
     warn_excluded,
-    varying,
 )
 
 PLOT_EXTRA = "exman[plot]"
@@ -121,6 +125,20 @@ def _caption(over_keys, pooled, level, what="mean") -> str:
     return "; ".join(parts)
 
 
+def _title(fig, text: str, fontsize: float = 9) -> None:
+    """The caption as the figure's title, wrapped to the figure's width so no part is cut off.
+
+    matplotlib never wraps a title: a caption wider than the figure loses its
+    ends (the "pooled over ..." part) in notebooks, PNGs and the report alike.
+    Constrained layout then makes room for however many lines it takes.
+    """
+    import textwrap
+
+    # An average glyph of DejaVu Sans is about 0.6 em wide; keep a margin on both sides.
+    chars = max(20, int(fig.get_figwidth() * 72 * 0.92 / (0.6 * fontsize)))
+    fig.suptitle("\n".join(textwrap.wrap(text, chars, break_on_hyphens=False)), fontsize=fontsize)
+
+
 def plot(
     df,
     y: str,
@@ -148,8 +166,10 @@ def plot(
     table = summary(df, y, by=keys, over=over, include=include, ci=ci, agg=("mean", "std", "count"), warn=False)
     if warn:
         warn_excluded(table.attrs["excluded"], stacklevel=stacklevel)
-    over_keys = replicate_keys(df, over)
-    pooled = [v for v in varying(df) if v not in keys and v not in over_keys]
+    over_keys = table.attrs["over"]
+    pooled = table.attrs["pooled"]
+    if warn:
+        warn_copies(table.attrs["copies"], [*keys, *pooled, *over_keys], stacklevel=stacklevel)
 
     drawn = table[table[f"{y}_count"] > 0]  # a cell with no completed run draws nothing
     # A None among numbers (optional(float) left unset) is a level of its own: draw categories.
@@ -196,7 +216,7 @@ def plot(
         if hue:
             ax.legend(fontsize=8, title=hue, title_fontsize=8)
     axes[0].set_ylabel(y)
-    fig.suptitle(_caption(over_keys, pooled, ci), fontsize=9)
+    _title(fig, _caption(over_keys, pooled, ci))
     return fig
 
 
@@ -223,28 +243,51 @@ def _zero_nan(arr):
 
 
 def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFAULT_INCLUDE, ci: float | None = 0.95):
-    """Per group and step: mean, std, count and CI of one metric over replicates (long table)."""
+    """Per group and step: mean, std, count and CI of one metric over replicates (long table).
+
+    The same replicate rule as ``summary``: runs sharing a cell and replicate
+    key are one replicate (their mean at each step). ``count`` is the number
+    of replicates behind a step, ``runs`` the runs; the CI is NaN below two
+    replicates. ``attrs["pooled"]`` names the varying params ``by`` pooled.
+    """
+    import numpy as np
     import pandas as pd
+
+    from exman.analysis import hashable
 
     _not_empty(info)
     keys = group_keys(info, by, over)
+    over_keys = replicate_keys(info, over)
+    cell = cell_keys(info, over, (), keys)
     rows = metrics[metrics["metric"] == metric]
     if rows.empty:
         known = sorted(metrics["metric"].unique()) if len(metrics) else []
         raise KeyError(f"no history for metric {metric!r}; logged metrics are: {', '.join(known) or '(none)'}")
+    stats = scipy_stats() if ci else None
     mask = status_mask(info, include)
-    runs = info.loc[mask, ["id", *keys]]
+    runs = info.loc[mask.to_numpy(), ["id", *dict.fromkeys([*cell, *over_keys])]]
+    ids, copies = replicate_ids(runs, cell, over_keys)
+    # Every run of a replicate is read as the replicate's first run; their values are averaged per step.
+    runs = pd.DataFrame({"id": runs["id"].to_numpy(),
+                         "__rep": runs["id"].to_numpy() if ids is None else runs["id"].to_numpy()[ids],
+                         **{k: hashable(runs[k]).to_numpy() for k in keys}})
     data = rows[["id", "step", "value"]].merge(runs, on="id", how="inner")
     data["value"] = pd.to_numeric(data["value"], errors="coerce")
-    grouped = data.groupby([*keys, "step"], dropna=False, sort=True)["value"]
-    out = grouped.agg(["mean", "std", "count"]).reset_index()
+    data["__one"] = np.ones(len(data), dtype=np.int64)
+    per_rep = data.groupby(["__rep", "step"], sort=False).agg(
+        value=("value", "mean"), runs=("__one", "sum")).reset_index()
+    per_rep = per_rep.merge(runs.drop(columns="id").drop_duplicates("__rep"), on="__rep", how="left")
+    grouped = per_rep.groupby([*keys, "step"], dropna=False, sort=True, observed=True)
+    out = grouped["value"].agg(["mean", "std", "count"])
+    out["runs"] = grouped["runs"].sum()
+    out = out.reset_index()
     if ci:
-        half = _half_width(out["std"].to_numpy(dtype=float), out["count"].to_numpy(dtype=float), ci)
+        half = half_width(out["std"].to_numpy(dtype=float), out["count"].to_numpy(dtype=float), ci, stats)
         out["ci_low"] = out["mean"] - half
         out["ci_high"] = out["mean"] + half
-    excluded = info.loc[~mask, "status"].value_counts() if "status" in info else {}
-    out.attrs = {"by": keys, "over": replicate_keys(info, over), "metric": metric, "level": ci,
-                 "excluded": {str(k): int(v) for k, v in dict(excluded).items()}}
+    out.attrs = {"by": keys, "over": over_keys, "pooled": [c for c in cell if c not in keys], "metric": metric,
+                 "level": ci, "excluded": excluded_counts(info, mask), "copies": copies,
+                 "replicate_keys": [*cell, *over_keys]}
     return out
 
 
@@ -262,10 +305,15 @@ def plot_metric(
     warn: bool = True,
     stacklevel: int = 2,
 ):
-    """Learning curves: mean of ``metric`` per step, one line per ``by`` group, CI band over replicates."""
+    """Learning curves: mean of ``metric`` per step, one line per ``by`` group, CI band over replicates.
+
+    The band is drawn only where at least two replicates reach a step; the
+    title names the params pooled into each line.
+    """
     curves = metric_curves(info, metrics, metric, by=by, over=over, include=include, ci=ci)
     if warn:
         warn_excluded(curves.attrs["excluded"], stacklevel=stacklevel)
+        warn_copies(curves.attrs["copies"], curves.attrs["replicate_keys"], stacklevel=stacklevel)
     keys = curves.attrs["by"]
     groups = list(curves.groupby(keys, dropna=False, sort=True, observed=True)) if keys else [((), curves)]
     many = len(groups) > 6
@@ -281,8 +329,8 @@ def plot_metric(
         label = ", ".join(f"{k}={_label(v)}" for k, v in zip(keys, key)) or metric
         color = colors[i % len(colors)] if colors else None
         (line,) = ax.plot(rows["step"], rows["mean"], linewidth=1.4, label=label, color=color)
-        if ci:
-            ax.fill_between(rows["step"], rows["ci_low"], rows["ci_high"],
+        if ci:  # the CI is NaN below two replicates: no band there
+            ax.fill_between(rows["step"], rows["ci_low"], rows["ci_high"], where=rows["count"].to_numpy() >= 2,
                             color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
@@ -293,7 +341,7 @@ def plot_metric(
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     elif keys:
         ax.legend(fontsize=7)
-    fig.suptitle(_caption(curves.attrs["over"], [], ci), fontsize=9)
+    _title(fig, _caption(curves.attrs["over"], curves.attrs["pooled"], ci))
     return fig
 
 

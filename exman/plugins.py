@@ -53,6 +53,7 @@ CLI_PLUGINS = {
     "doctor-command": "exman_plugins.commands.doctor",
     "plugins-command": "exman_plugins.commands.plugins",
     "report-command": "exman_plugins.commands.report",
+    "compare-command": "exman_plugins.commands.compare",
     "sweep-command": "exman_plugins.commands.sweep",
     "local-launcher": "exman_plugins.launchers.local",
     "dask-launcher": "exman_plugins.launchers.dask",

@@ -13,6 +13,7 @@ import html
 import re
 import warnings
 
+from exman import report_significance as significance
 from exman.analysis import replicate_keys, summary, varying
 from exman.formatting import text
 from exman.runinfo import given_name
@@ -249,14 +250,16 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the header already counts runs by status
             table = summary(info, y, over=over, warn=False)
-            columns = [*table.attrs["by"], "runs", "excluded", f"{y}_mean", f"{y}_std", f"{y}_ci_low", f"{y}_ci_high"]
+            columns = [*table.attrs["by"], "runs", "replicates", "excluded", f"{y}_mean", f"{y}_std", f"{y}_ci_low",
+                       f"{y}_ci_high"]
             flags = table["missing_replicates"].tolist()
             for key in table.attrs["by"]:  # a group without the param (added later) says so
                 if table[key].isna().any():
                     table[key] = [label(v) for v in table[key].tolist()]
             parts.append(table_html(table, columns, row_class=lambda i: "missing" if flags[i] else ""))
+            parts.extend(significance.copies_note(table.attrs["copies"]))
             if any(flags):
-                parts.append('<p class="note">Highlighted rows have fewer runs than the largest group.</p>')
+                parts.append('<p class="note">Highlighted rows have fewer replicates than the largest group.</p>')
             figures = []
             for x in xs:
                 hue = pick_hue(info, x, xs)
@@ -272,6 +275,7 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
             parts.append('<p class="note">No parameter varies across these runs: nothing to plot against.</p>')
         parts += [panels] if panels else []
         parts += [f'<p class="note">{html.escape(note)}</p>'] if note else []
+        parts.extend(significance.section(info, y, xs, over))
 
     parts.append("<h2>Runs</h2>")
     shown = info if len(info) <= MAX_ROWS else info.tail(MAX_ROWS)

@@ -1,0 +1,60 @@
+"""The report's significance section: ``compare`` between the values of each varying parameter.
+
+Kept apart from ``exman.report`` so the page layout and the statistics change
+independently. scipy and statsmodels are the optional extra ``exman[stats]``:
+without them the section is one note naming it, and the rest of the page is
+unchanged.
+"""
+from __future__ import annotations
+
+import html
+import warnings
+
+MAX_LEVELS = 6  # values of a parameter compared pairwise; more makes a table nobody reads
+COLUMNS = ("a", "b", "n_a", "n_b", "paired", "diff", "ci_low", "ci_high", "test", "p", "p_adj", "hedges_g")
+
+
+def section(info, y: str, params: list[str], over) -> list[str]:
+    """HTML parts: one table per parameter with 2 to ``MAX_LEVELS`` values, or a note why there is none."""
+    from exman.analysis import hashable
+    from exman.report import table_html
+
+    candidates = [p for p in params if 2 <= hashable(info[p]).nunique(dropna=False) <= MAX_LEVELS]
+    if not candidates:
+        return []
+    try:
+        from exman.inference import statsmodels
+        from exman.analysis import scipy_stats
+
+        scipy_stats(), statsmodels(models=False)
+    except ImportError as exc:
+        return [f'<p class="note">No significance tests: {html.escape(str(exc))}</p>']
+    from exman.inference import compare
+
+    parts = []
+    for x in candidates:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the header already counts runs by status
+            table = compare(info, y, x, over=over, warn=False)
+        if table.empty:
+            continue
+        pooled = table.attrs["pooled"]
+        note = (f"Difference of means of {y} (a − b) with its {table.attrs['level']:.0%} CI; "
+                f"p_adj: Holm over the {len(table)} rows of this table; Hedges' g standardised by the pooled SD"
+                + (f"; pooled over {', '.join(pooled)}" if pooled else "") + ".")
+        parts.append(f"<h3>Significance: {html.escape(y)} between values of {html.escape(x)}</h3>")
+        parts.append(f'<p class="note">{html.escape(note)}</p>')
+        parts.append(table_html(table, list(COLUMNS)))
+    return parts
+
+
+def copies_note(copies: dict) -> list[str]:
+    """A note when runs repeat a replicate: they count once, as their mean."""
+    if not copies:
+        return []
+    runs = sum(size * count for size, count in copies.items())
+    return [f'<p class="note">{runs} runs repeat a replicate (same parameters and replicate key): '
+            f"{sum(copies.values())} replicates, each counted once as the mean of its runs.</p>"]
+
+
+__all__ = ["section", "copies_note"]

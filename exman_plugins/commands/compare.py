@@ -1,0 +1,102 @@
+"""``exman compare``: is a difference real, and how large? ``Index.compare`` on the command line."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from exman import hookimpl
+from exman_plugins.commands import _output as out
+from exman_plugins.commands._runs import complete_marks
+
+# What the table shows, in order; csv and json carry every column.
+SHOWN = ("a", "b", "n_a", "n_b", "paired", "diff", "ci_low", "ci_high", "test", "p", "p_adj", "hedges_g")
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("compare")
+    @click.argument("interest")
+    @click.option("-b", "--between", "between", multiple=True, required=True, metavar="COL",
+                  help="parameter whose values are compared pairwise (repeatable: their combinations)")
+    @click.option("--within", multiple=True, metavar="COL", help="compare separately per value of COL (repeatable)")
+    @click.option("--over", multiple=True, default=["seed"], show_default=True, metavar="KEY",
+                  help="replicate parameter (repeatable)")
+    @click.option("--include", multiple=True, default=["completed"], show_default=True, metavar="STATUS",
+                  help="statuses analysed (repeatable; 'all' for every run)")
+    @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+                  show_default=True, help="confidence level of the difference's interval")
+    @click.option("--correction", type=click.Choice(["holm", "fdr_bh", "none"]), default="holm", show_default=True,
+                  help="multiple-comparison correction across all rows")
+    @click.option("--test", "test", type=click.Choice(["t", "wilcoxon"]), default="t", show_default=True,
+                  help="t-tests, or rank tests (Wilcoxon signed-rank when paired, Mann-Whitney U otherwise)")
+    @click.option("-m", "--mark", "mark", metavar="KEY", shell_complete=complete_marks,
+                  help="only the runs marked KEY (a/b/c allowed)")
+    @click.option("-w", "--where", "where", metavar="EXPR", help="pandas query on the runs table, e.g. \"lr < 0.1\"")
+    @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+    @click.pass_obj
+    def compare_command(state, interest, between, within, over, include, level, correction, test, mark, where, fmt):
+        """Compare INTEREST between the values of a parameter: difference, CI, test, p, Hedges' g.
+
+        Runs that share a cell and replicate key count once; pairs are paired
+        when both sides have the same replicates. Needs the extra exman[stats].
+
+        \b
+        Example:
+          exman compare acc --between optimizer --within lr
+          exman compare loss -b optimizer --correction fdr_bh --format csv
+        """
+        import warnings
+
+        from exman_plugins.commands.ls import plain
+        from exman_plugins.commands.report import load
+
+        info, _ = load(state.root, mark)
+        if where:
+            try:
+                info = info.query(where).copy()
+            except Exception as exc:  # pandas raises many kinds for a bad expression
+                message = f"bad --where expression {where!r}: {type(exc).__name__}: {exc}"
+                raise click.ClickException(message.splitlines()[0]) from None
+        if info.empty:
+            raise click.ClickException("no runs to compare")
+        from exman.inference import compare
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                table = compare(info, interest, list(between), within=list(within) or None, over=list(over),
+                                include="all" if "all" in include else list(include), level=level,
+                                correction=None if correction == "none" else correction, test=test)
+            except (KeyError, ValueError, TypeError, ImportError) as exc:
+                raise click.ClickException(str(exc.args[0]) if exc.args else str(exc)) from None
+        for w in caught:
+            if issubclass(w.category, UserWarning):
+                click.echo(f"exman: warning: {w.message}", err=True)
+        if fmt == "json":
+            records = [{str(c): plain(v) for c, v in zip(table.columns, row)}
+                       for row in table.itertuples(index=False, name=None)]
+            click.echo(json.dumps(records, indent=1, ensure_ascii=False))
+            return
+        if fmt == "csv":
+            click.echo(table.to_csv(index=False), nl=False)
+            return
+        if table.empty:
+            click.echo("nothing to compare: fewer than two values of " + ", ".join(between) + " in any group",
+                       err=True)
+            return
+        cols = [*table.attrs["within"], *SHOWN]
+        right = {i for i, c in enumerate(cols) if c not in ("a", "b", "test", "paired")}
+        rows = [[_cell(c, v) for c, v in zip(cols, row)] for row in table[cols].itertuples(index=False, name=None)]
+        level_note = f"{level:.0%} CI of mean(a) - mean(b) over {', '.join(table.attrs['over']) or 'runs'}"
+        corr = f"p_adj: {correction} over {len(table)} rows"
+        pooled = f"; pooled over {', '.join(table.attrs['pooled'])}" if table.attrs["pooled"] else ""
+        out.table(cols, rows, right=right, title=f"{interest}: {level_note}; {corr}{pooled}")
+
+
+def _cell(column: str, value) -> str:
+    if column in ("p", "p_adj") and isinstance(value, float) and value == value:
+        return f"{value:.2e}" if value < 1e-3 else f"{value:.4f}"
+    if column == "paired":
+        return "yes" if value else "no"
+    return out.value(value)
