@@ -53,8 +53,8 @@ def template_parser(root):
 
 
 def generate(root: Path, n: int) -> None:
-    import io
     import contextlib
+    import io
 
     with contextlib.redirect_stdout(io.StringIO()):
         args = template_parser(root).parse_args([])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 DEFAULT_AGG = ("mean", "std", "count")
 DEFAULT_INCLUDE = ("completed",)

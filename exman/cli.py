@@ -44,7 +44,7 @@ class State:
         return found
 
 
-def root_in(folder: os.PathLike) -> Path | None:
+def root_in(folder: str | os.PathLike) -> Path | None:
     """The root ``folder`` means: itself, its ``exman/`` (a project folder), or the
     nearest folder above it that is one (``cd exman/runs``, a run folder).
     """
@@ -55,7 +55,7 @@ def root_in(folder: os.PathLike) -> Path | None:
     return None
 
 
-def find_root(explicit: os.PathLike | None = None) -> Path | None:
+def find_root(explicit: str | os.PathLike | None = None) -> Path | None:
     """--root, else $EXMAN_ROOT, else the current folder or ./exman or a folder above."""
     for candidate in (explicit, os.environ.get("EXMAN_ROOT")):
         if candidate and is_root(candidate):

@@ -37,7 +37,7 @@ def is_shared(root: os.PathLike) -> bool:
     return bool(mode & stat.S_ISGID) and bool(mode & stat.S_IWGRP)
 
 
-def atomic_write(path: os.PathLike, data: str | bytes) -> None:
+def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temp file and a rename in the same folder.
 
     A reader sees the old file or the new one, never half of either. The temp
@@ -119,7 +119,7 @@ class RootFolders:
     fails = property(lambda self: self.root / "fails")
 
 
-def is_root(path: os.PathLike) -> bool:
+def is_root(path: str | os.PathLike) -> bool:
     """A folder exman made: it has ``runs/`` and ``index/`` folders."""
     path = Path(path)
     return (path / "runs").is_dir() and (path / "index").is_dir()

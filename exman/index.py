@@ -18,8 +18,7 @@ import os
 import warnings
 from pathlib import Path
 
-from exman import fs
-from exman import index_cache
+from exman import fs, index_cache
 from exman import index_read as R
 from exman import index_scan as S
 from exman.runinfo import STALE_AFTER  # noqa: F401 (public here too)

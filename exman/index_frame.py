@@ -149,7 +149,7 @@ def _groups(keys_col) -> dict:
 def _order(groups: dict, ids) -> tuple:
     """Column order: as the newest run declared them, then older runs' extra keys."""
     order: dict = {}
-    for keys, rows in sorted(groups.items(), key=lambda kv: -int(ids[kv[1]].max())):
+    for keys, _rows in sorted(groups.items(), key=lambda kv: -int(ids[kv[1]].max())):
         for k in keys:
             order.setdefault(k, None)
     return tuple(order)

@@ -150,7 +150,7 @@ def patch(ix, folders: tuple, base: dict, known: dict):
         added = [(key, e) for key, e in now_links.items() if key not in links]
         removed = links - set(now_links)
     dropped: set = set()  # rows whose link or folder is gone
-    for link, rel, pname, key in zip(checks["links"], checks["rels"], checks["pnames"], checks["keys"]):
+    for link, rel, _pname, key in zip(checks["links"], checks["rels"], checks["pnames"], checks["keys"]):
         if removed and link in removed:
             dropped.add(rel)
             continue

@@ -264,7 +264,7 @@ def _read_metrics(path: str, previous, warnings: list):
                 last = dict(zip(previous[MKEYS], previous[MVALS]))
                 offset, bad = state[1], state[2]
         data, st = read_bytes(path, offset)
-        if offset and (st.st_ino != state[0] or st.st_size < offset):
+        if offset and state is not None and (st.st_ino != state[0] or st.st_size < offset):
             last, offset, bad = {}, 0, 0  # replaced between the stat and the read: start over
             data, st = read_bytes(path)
     except FileNotFoundError:
@@ -389,7 +389,8 @@ def _naive_us(value, name: str):
         if m is None:
             return None
         try:
-            when = datetime.datetime(*map(int, m.groups()))
+            year, month, day, hour, minute, second = map(int, m.groups())
+            when = datetime.datetime(year, month, day, hour, minute, second)
         except ValueError:
             return None
     return (when - _EPOCH) // _US

@@ -65,6 +65,7 @@ class Context:
         self.intern = R.Interner()
         self.host = os.uname().nodename
         self.known: dict = {}  # rel -> (key, run.json stat) taken earlier in this call
+        self.head: dict | None = None  # the cache header this walk used (set by Index._walk)
         self.index_stat = None
 
     # -- walks --------------------------------------------------------------
@@ -263,18 +264,18 @@ class Context:
     def memo(self, folders: tuple):
         """What ``fast`` needs to trust a packed frame again: every row's link or folder, and key."""
         # Parallel lists: they unpickle several times faster than one tuple per run.
-        index = {"links": [], "rels": [], "pnames": [], "keys": [], "terminal": []}
+        index: dict[str, list] = {"links": [], "rels": [], "pnames": [], "keys": [], "terminal": []}
         for link in self.seen_links:
             known = self.links.get(link)
             entry = self.entries.get(known[0]) if known is not None else None
-            if entry is None or entry[R.KEY] is None:
+            if known is None or entry is None or entry[R.KEY] is None:
                 return None  # dangling, racy or unreadable: not worth a memo
             index["links"].append(link)
             index["rels"].append(known[0])
             index["pnames"].append(self.intern(known[1]))
             index["keys"].append(entry[R.KEY])
             index["terminal"].append(entry[R.STATUS] in R.TERMINAL)
-        extra = {name: {} for name in folders}
+        extra: dict[str, dict] = {name: {} for name in folders}
         for rel in self.seen:
             name = rel.partition("/")[0]
             if name in extra:

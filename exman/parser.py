@@ -72,7 +72,7 @@ class ExParser(fs.RootFolders, configargparse.ArgumentParser):
         kwargs.setdefault("ignore_unknown_config_file_keys", True)
         super().__init__(*args, **kwargs)
         self.register("type", bool, boolean)
-        self._config_file_parser = _SkipKeys(self._config_file_parser, self)
+        self._config_file_parser = _SkipKeys(self._config_file_parser, self)  # type: ignore[has-type]
         self.pm = get_plugin_manager(disable=disable_plugins, plugins=plugins)
 
     # -- layout (runs, index, marked, tmp, fails: fs.RootFolders) ---------------

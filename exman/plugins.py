@@ -17,8 +17,8 @@ import importlib
 import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pluggy
 
@@ -144,7 +144,7 @@ def _cache_file(key: list) -> Path:
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     # One file per sys.path, so scripts in different folders do not evict each other.
-    digest = "%08x" % zlib.crc32(json.dumps([entry for entry, _ in key]).encode())
+    digest = f"{zlib.crc32(json.dumps([entry for entry, _ in key]).encode()):08x}"
     return Path(base) / "exman" / f"entry_points-{digest}.json"
 
 
@@ -176,7 +176,7 @@ def _entry_points() -> list[tuple[str, str, str]]:
         atomic_write(cache, json.dumps({"key": key, "entry_points": found}))
     except OSError:
         pass  # a read-only home must not stop a run
-    return found
+    return [tuple(row) for row in found]  # type: ignore[misc]
 
 
 def _scan(path_entries) -> list[list[str]]:

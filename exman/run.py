@@ -13,6 +13,7 @@ import sys
 import threading
 import time as _time
 from pathlib import Path
+from typing import Any
 
 from exman import fs
 from exman.types import metric_value, to_plain
@@ -42,6 +43,7 @@ class Run:
         self.params_file: Path | None = None
         self.links: list[Path] = []  # index/mark links to remove if the run fails
         self.entered = False
+        self.record: dict = {}  # params plus exman's own keys, as the storage hook wrote them
         self.ended = False
         self._step = 0
         self._metric_names: set[str] = set()
@@ -104,9 +106,9 @@ class SafeExperiment:
         self.prompt = prompt
         self.default = default
         self.timeout = timeout
-        self._old_term = None
+        self._old_term: Any = None
 
-    def __call__(self, prompt: bool = False, default: bool = True, timeout: float = 10.0) -> "SafeExperiment":
+    def __call__(self, prompt: bool = False, default: bool = True, timeout: float = 10.0) -> SafeExperiment:
         return SafeExperiment(self.run, prompt=prompt, default=default, timeout=timeout)
 
     def __enter__(self) -> Run:

@@ -24,12 +24,31 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exman.sweep_grid import (SweepError, argument, check_name, command_line, describe, expand, parse_assignment,
-                              parse_values)
+from exman.sweep_grid import (
+    SweepError,
+    argument,
+    check_name,
+    command_line,
+    describe,
+    expand,
+    parse_assignment,
+    parse_values,
+)
 from exman.sweep_jobs import GRACE, Job, run_job, signal_group, start_job, stop_local_child
 from exman.sweep_progress import Progress
-from exman.sweep_records import (COUNTS, SPEC_FOLDER, Owner, cell_counts, list_sweeps, load_spec, mark_interrupted,
-                                 new_sweep_id, save_spec, spec_path, sweep_runs)
+from exman.sweep_records import (
+    COUNTS,
+    SPEC_FOLDER,
+    Owner,
+    cell_counts,
+    list_sweeps,
+    load_spec,
+    mark_interrupted,
+    new_sweep_id,
+    save_spec,
+    spec_path,
+    sweep_runs,
+)
 
 __all__ = [
     "sweep", "resume", "status", "SweepResult", "CellRun", "SweepError", "expand", "parse_values",
@@ -292,7 +311,7 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
     pm = pm or _plugin_manager()
     name = spec.get("launcher") or "local"
     progress.note(f"sweep {sweep_id}: {len(jobs)} run(s), launcher {name}, {opts.get('jobs')} job(s)")
-    stopped = []
+    stopped: list[int] = []
     began = time.monotonic()
     restore = _catch_signals(progress, stopped)
     try:
@@ -358,8 +377,8 @@ def _latest_by_cell(root: Path, sweep_id: str, *, stopping: bool) -> dict[int, d
         if stopping and meta["status"] == "crashed":
             mark_interrupted(meta)
         try:
-            latest[int(meta.get("sweep_cell"))] = meta
-        except (TypeError, ValueError):
+            latest[int(meta["sweep_cell"])] = meta
+        except (KeyError, TypeError, ValueError):
             continue
     return latest
 

@@ -40,7 +40,8 @@ class Progress:
     def _make_bar(self):
         try:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bar
         except ImportError:
             return None  # plain lines then
         bar = Bar(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(),

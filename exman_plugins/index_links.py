@@ -7,7 +7,7 @@ from exman import hookimpl
 from exman.fs import relative_symlink
 
 
-def link_path(parser, name: str, params_file) -> "os.PathLike":
+def link_path(parser, name: str, params_file) -> os.PathLike:
     return parser.index / (name + params_file.suffix)
 
 

@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import Script, env_for_subprocess, on_terminal
 
 from exman.cli import make_cli
 from exman_plugins.commands._runs import resolve
-
-from conftest import Script, env_for_subprocess, on_terminal
-
 
 # -- fixtures --------------------------------------------------------------------
 

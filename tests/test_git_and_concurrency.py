@@ -7,10 +7,9 @@ import time
 
 import pytest
 import yaml
+from conftest import env_for_subprocess
 
 import exman
-
-from conftest import env_for_subprocess
 
 
 def git(repo, *args):

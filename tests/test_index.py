@@ -18,15 +18,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Script, count_calls, env_for_subprocess
+from plugins import results_columns
 
 import exman
 from exman import index as index_module
 from exman import index_cache, index_read
 from exman.index import Index, IndexWarning, NotARootError
 from exman.index_frame import META_COLUMNS
-
-from conftest import Script, count_calls, env_for_subprocess
-from plugins import results_columns
 
 
 def parser_v1(root, **kwargs):

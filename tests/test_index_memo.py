@@ -13,12 +13,11 @@ import time
 
 import pandas as pd
 import pytest
+from conftest import count_calls
+from test_index import age, make_run, parser_v1
 
 from exman import index_cache
 from exman.index import Index
-
-from conftest import count_calls
-from test_index import age, make_run, parser_v1
 
 
 @pytest.fixture

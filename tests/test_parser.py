@@ -45,7 +45,7 @@ def test_numbers_count_runs_tmp_and_fails(tmp_path):
     a = p.parse_args([])
     b = p.parse_args(["--tmp"])
     assert b.root.parent == p.tmp and b.root.name.startswith("002-")
-    assert not any(p.index.iterdir()) is False and len(list(p.index.iterdir())) == 1
+    assert any(p.index.iterdir()) is not False and len(list(p.index.iterdir())) == 1
     with pytest.raises(RuntimeError):
         with p.parse_args([]).safe_experiment:
             raise RuntimeError("x")
@@ -210,7 +210,7 @@ def test_safe_experiment_success_failure_interrupt(tmp_path):
     bad = p.parse_args([])
     with pytest.raises(ZeroDivisionError):
         with bad.safe_experiment:
-            1 / 0
+            1 / 0  # noqa: B018 (raises on purpose)
     moved = p.fails / bad.root.name
     assert moved.is_dir() and not bad.root.exists()
     assert "ZeroDivisionError" in (moved / "traceback.txt").read_text()
@@ -316,7 +316,6 @@ def test_sigterm_inside_safe_experiment_is_interrupted(script):
     import signal
     import subprocess
     import sys
-    import time
 
     script.path.write_text(
         "import exman, time\np = exman.ExParser(root=exman.simpleroot(__file__))\na = p.parse_args()\n"

@@ -3,20 +3,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from conftest import REPO, env_for_subprocess
+from plugins import json_params, plain_names
 
 import exman
 from exman import hookspecs
 from exman.plugins import DEFAULT_PLUGINS, PluginError, get_plugin_manager
-
-from conftest import REPO, env_for_subprocess
-from plugins import json_params, plain_names
 
 
 def test_naming_plugin_swaps_folder_names(tmp_path):

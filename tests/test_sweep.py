@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import Script, env_for_subprocess
 
 SWEEP_SCRIPT = '''

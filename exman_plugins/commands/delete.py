@@ -17,7 +17,17 @@ import click
 
 from exman import hookimpl
 from exman_plugins.commands._output import can_prompt
-from exman_plugins.commands._runs import RunRef, complete_ids, fs_errors, inside, liveness, parent_inside, read_meta, resolve, warn_unknown
+from exman_plugins.commands._runs import (
+    RunRef,
+    complete_ids,
+    fs_errors,
+    inside,
+    liveness,
+    parent_inside,
+    read_meta,
+    resolve,
+    warn_unknown,
+)
 
 
 def index_links(root: Path, run: RunRef) -> list[Path]:

@@ -13,7 +13,16 @@ import click
 
 from exman import hookimpl
 from exman.fs import check_relative_key, relative_symlink
-from exman_plugins.commands._runs import complete_ids, complete_marks, fs_errors, inside, resolve, scan, scan_links, warn_unknown
+from exman_plugins.commands._runs import (
+    complete_ids,
+    complete_marks,
+    fs_errors,
+    inside,
+    resolve,
+    scan,
+    scan_links,
+    warn_unknown,
+)
 
 
 def mark_folder(root: Path, key: str, *, create: bool) -> Path:

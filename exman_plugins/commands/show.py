@@ -14,7 +14,16 @@ import click
 
 from exman import hookimpl
 from exman_plugins.commands import _output as out
-from exman_plugins.commands._runs import complete_ids, last_metrics, liveness, read_meta, read_params, resolve_one, split_params, tail
+from exman_plugins.commands._runs import (
+    complete_ids,
+    last_metrics,
+    liveness,
+    read_meta,
+    read_params,
+    resolve_one,
+    split_params,
+    tail,
+)
 
 
 def _size(n: int) -> str:

@@ -240,7 +240,7 @@ def test_sigkill_at_random_moments(tmp_path):
     window = _time_after(go, proc)
 
     killed_runs, kills, loadable = [], 0, 0
-    for i in range(iterations):
+    for _ in range(iterations):
         before = snapshot(root) if root.exists() else {}
         go.unlink(missing_ok=True)
         fail = rng.random() < 0.3

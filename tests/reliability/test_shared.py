@@ -42,7 +42,7 @@ def run(folder, *args, umask=0o077, shared=True, check=True):
 def modes(root):
     """(path, mode) of every folder and file under root; links are followed only to check their targets."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         out.append((dirpath, os.stat(dirpath).st_mode))
         for name in filenames:
             path = os.path.join(dirpath, name)

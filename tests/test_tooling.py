@@ -1,0 +1,26 @@
+"""The linter and the type checker, as CI runs them: `ruff check` on the tree, `mypy` on exman/.
+
+Their versions are pinned in pyproject.toml's `lint` extra, so a verdict only changes when the
+code does; the settings live in pyproject.toml too.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_ruff_finds_nothing():
+    proc = _run("ruff", "check", "--output-format", "concise", "exman", "exman_plugins", "tests", "benchmarks",
+                "examples")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_finds_nothing():
+    proc = _run("mypy", "--no-incremental")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
