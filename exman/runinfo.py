@@ -35,7 +35,7 @@ def env_seconds(name: str, default: float, minimum: float) -> float:
     if not value >= minimum or math.isinf(value):
         import warnings
 
-        warnings.warn(f"exman: ignoring {name}={text!r} (expected seconds >= {minimum:g}); using {default:g}")
+        warnings.warn(f"exman: ignoring {name}={text!r} (expected seconds >= {minimum:g}); using {default:g}", stacklevel=2)
         return default
     return value
 

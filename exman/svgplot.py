@@ -90,7 +90,7 @@ class Axes:
             out.append(f'<line x1="{self.left}" x2="{self.right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
             out.append(f'<text x="{self.left - 4}" y="{y + 4:.1f}" text-anchor="end">{html.escape(text(t))}</text>')
         if self.categories is not None:
-            ticks = [(i, label(c)) for i, c in enumerate(self.categories)]
+            ticks: list = [(i, label(c)) for i, c in enumerate(self.categories)]
         elif self.log:
             ticks = [(t, text(t)) for t in _log_ticks(10 ** self.x0, 10 ** self.x1)]
         else:

@@ -128,8 +128,8 @@ def cell_counts(root: Path, spec: dict) -> list[dict]:
     by_cell: dict[int, list[dict]] = {}
     for meta in sweep_runs(root, spec["id"]):
         try:
-            by_cell.setdefault(int(meta.get("sweep_cell")), []).append(meta)
-        except (TypeError, ValueError):
+            by_cell.setdefault(int(meta["sweep_cell"]), []).append(meta)
+        except (KeyError, TypeError, ValueError):
             continue
     rows = []
     for index, params in enumerate(spec["cells"]):
@@ -182,9 +182,9 @@ class Owner:
     def __init__(self, root: Path, sweep_id: str):
         self.path = Path(root) / SPEC_FOLDER / sweep_id / "owner"
         self.mine = f"{os.uname().nodename} {os.getpid()}\n".encode()
-        self.fd = None
+        self.fd: int | None = None
 
-    def __enter__(self) -> "Owner":
+    def __enter__(self) -> Owner:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import sys
 import threading
 
 from exman import hookimpl
-from exman.runinfo import RUN_FILE, env_seconds, end_record, place, write_record
+from exman.runinfo import RUN_FILE, end_record, env_seconds, place, write_record
 
 FORMAT = 1
 
@@ -72,7 +72,7 @@ def on_run_start(run):
         # Where the pid means this process: the liveness rule checks it only from there.
         "boot_id": place()[0],
         "pid_ns": place()[1],
-        "python": "%d.%d.%d" % sys.version_info[:3],
+        "python": "{}.{}.{}".format(*sys.version_info[:3]),
         "executable": sys.executable,  # so `exman rerun` uses the same interpreter
         "exman": __version__,
         # Set by `exman sweep` for its children: which sweep, which grid cell.

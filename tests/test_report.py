@@ -7,7 +7,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from analysis_runs import OPTIMIZERS, SEEDS, load_info, load_metrics, make_grid, make_messy
 
 pytest.importorskip("matplotlib")

@@ -22,5 +22,11 @@ def test_ruff_finds_nothing():
 
 
 def test_mypy_finds_nothing():
+    if sys.version_info < (3, 10):
+        # Measured: numpy 1.x's stubs (all Python 3.9 can have) give mypy other verdicts than
+        # numpy 2's; the code is type-checked against the newest dependencies, on 3.10+.
+        import pytest
+
+        pytest.skip("type-checked on Python 3.10+ against the newest dependencies' stubs")
     proc = _run("mypy", "--no-incremental")
     assert proc.returncode == 0, proc.stdout + proc.stderr
