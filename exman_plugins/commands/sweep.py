@@ -27,7 +27,6 @@ def _options(pairs) -> dict:
 
 def _print_status(root, sweep_id) -> None:
     from exman import sweep as sw
-
     from exman.sweep_records import counts_line
 
     df = sw.status(root, sweep_id)
