@@ -9,7 +9,6 @@ their t-based confidence intervals (t quantiles from scipy, the optional extra
 """
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterable, Sequence
 
@@ -189,7 +188,7 @@ def collapse(data, ids, values: Sequence[str]):
     rest = [c for c in data.columns if c not in set(values)]
     out = data.iloc[np.unique(ids, return_index=True)[1]][rest].copy()
     order = np.unique(ids)
-    means = grouped[list(values)].mean() if values else None
+    means = grouped[list(values)].mean() if values else {}
     for c in values:
         out[c] = means[c].reindex(order).to_numpy()
     out["__runs"] = grouped.size().reindex(order).to_numpy()

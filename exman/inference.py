@@ -13,7 +13,7 @@ import ast
 import itertools
 import math
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 from exman.analysis import (
     DEFAULT_INCLUDE,
@@ -59,7 +59,6 @@ def _units(df, interest: Sequence[str], keys: Sequence[str], over, include, form
 
     Returns (rows, cell, over_keys, excluded, copies).
     """
-    import pandas as pd
 
     over_keys = replicate_keys(df, over)
     cell = cell_keys(df, over, interest, keys)
@@ -145,8 +144,8 @@ def compare(
         for bkey, side in block.groupby(between_keys, dropna=False, sort=True, observed=True):
             bkey = bkey if isinstance(bkey, tuple) else (bkey,)
             # NaN never equals NaN: compare the replicate keys by value.
-            pairs = ([tuple(_hashable(v) for v in t) for t in side[pair_keys].itertuples(index=False, name=None)]
-                     if pair_keys else list(range(len(side))))
+            pairs: list = ([tuple(_hashable(v) for v in t) for t in side[pair_keys].itertuples(index=False, name=None)]
+                           if pair_keys else list(range(len(side))))
             sides[bkey] = (pairs, side[interest].to_numpy(dtype=float))
         for a, b in itertools.combinations(sides, 2):
             row = dict(zip(within_keys, wkey))

@@ -32,7 +32,7 @@ PLOT_EXTRA = "exman[plot]"
 MAX_WRAP = 4  # panels per row
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def figure_class():
     """matplotlib's Figure with a PNG repr for Jupyter; a clear error without the extra."""
     try:
@@ -175,7 +175,7 @@ def plot(
     # A None among numbers (optional(float) left unset) is a level of its own: draw categories.
     numeric = _numeric_axis(table[x]) and not drawn[x].isna().any()
     xs_all = _sorted_values(table[x])
-    position = None if numeric else {_label(v): i for i, v in enumerate(xs_all)}
+    position: dict = {} if numeric else {_label(v): i for i, v in enumerate(xs_all)}
     log = _wants_log(drawn[x]) if (logx is None and numeric) else bool(logx and numeric)
 
     col_values = _sorted_values(table[col]) if col else [None]
@@ -323,7 +323,7 @@ def plot_metric(
     if len(groups) > 10:
         from matplotlib import colormaps
 
-        colors = colormaps["tab20"].colors
+        colors = colormaps["tab20"].colors  # type: ignore[attr-defined]  # tab20 is a ListedColormap
     for i, (key, rows) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         label = ", ".join(f"{k}={_label(v)}" for k, v in zip(keys, key)) or metric

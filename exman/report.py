@@ -162,9 +162,11 @@ def _against(info, y, x, hue, over, pooled) -> str:
     table = table[table[f"{y}_count"] > 0]
     numeric = _numeric_axis(table[x]) and not table[x].isna().any()
     categories = None if numeric else _sorted_values(table[x])
-    where = None if numeric else {svgplot.label(v): i for i, v in enumerate(categories)}
-    xs_num = table[x].to_numpy(dtype=float) if numeric else None
-    log = bool(numeric and len(table) > 1 and xs_num.min() > 0 and xs_num.max() / xs_num.min() > 100)
+    where = {} if categories is None else {svgplot.label(v): i for i, v in enumerate(categories)}
+    log = False
+    if numeric and len(table) > 1:
+        xs_num = table[x].to_numpy(dtype=float)
+        log = bool(xs_num.min() > 0 and xs_num.max() / xs_num.min() > 100)
     hues = _sorted_values(table[hue]) if hue else [None]
     series, legend = [], []
     for i, hv in enumerate(hues):
@@ -208,7 +210,7 @@ def _learning_curves(info, metrics, y, over) -> tuple[str, str, str]:
     ys = [v for _, _, means, lows, highs in series for v in (*means, *lows, *highs)]
     ys = [v for v in ys if v == v]
     panels = []
-    for (c, steps, means, lows, highs), (_, name) in zip(series, legend):
+    for (_color, steps, means, lows, highs), (_, name) in zip(series, legend):
         svg = svgplot.curves([(svgplot.color(0), steps, means, lows, highs)], xlabel="step", ylabel=y,
                              width=240, height=160, yrange=(min(ys), max(ys)) if ys else None)
         panels.append(_chart(name, svg))
@@ -256,7 +258,7 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
             for key in table.attrs["by"]:  # a group without the param (added later) says so
                 if table[key].isna().any():
                     table[key] = [label(v) for v in table[key].tolist()]
-            parts.append(table_html(table, columns, row_class=lambda i: "missing" if flags[i] else ""))
+            parts.append(table_html(table, columns, row_class=lambda i, flags=flags: "missing" if flags[i] else ""))
             parts.extend(significance.copies_note(table.attrs["copies"]))
             if any(flags):
                 parts.append('<p class="note">Highlighted rows have fewer replicates than the largest group.</p>')

@@ -23,8 +23,8 @@ def section(info, y: str, params: list[str], over) -> list[str]:
     if not candidates:
         return []
     try:
-        from exman.inference import statsmodels
         from exman.analysis import scipy_stats
+        from exman.inference import statsmodels
 
         scipy_stats(), statsmodels(models=False)
     except ImportError as exc:

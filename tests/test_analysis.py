@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from analysis_runs import FAILING, LRS, MISSING, OPTIMIZERS, SEEDS, load_info, load_metrics, make_grid, score
 from conftest import env_for_subprocess
 

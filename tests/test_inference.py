@@ -1,14 +1,12 @@
 """compare and fit: every number recomputed here with scipy, statsmodels and the textbook formulas."""
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import subprocess
 import sys
 
 import pytest
-
 from analysis_runs import LRS, MISSING, OPTIMIZERS, SEEDS, load_info, make_grid, score
 from conftest import env_for_subprocess
 

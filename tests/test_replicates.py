@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from analysis_runs import LRS, MISSING, OPTIMIZERS, SEEDS, load_info, load_metrics, make_grid, score
 from conftest import env_for_subprocess
 
