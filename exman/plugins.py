@@ -109,6 +109,8 @@ def get_plugin_manager(
                 pm.unregister(name=ep_name)
             pm.register(obj, name=ep_name)
             _DISTS[ep_name] = dist
+    if disabled_from_env():
+        _warn_unknown_disabled(set(DEFAULT_PLUGINS) | set(CLI_PLUGINS) | {ep for ep, _, _ in _entry_points()})
     for obj in plugins:
         name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{id(obj)}"
         if pm.get_plugin(name) is None and not pm.is_blocked(name):
@@ -121,6 +123,18 @@ def get_plugin_manager(
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+_WARNED: set = set()
+
+
+def _warn_unknown_disabled(known: set) -> None:
+    """A name in $EXMAN_DISABLE_PLUGINS that no plugin has is a typo: say so once per process."""
+    unknown = [n for n in disabled_from_env() if n not in known and n not in _WARNED]
+    if unknown:
+        _WARNED.update(unknown)
+        sys.stderr.write(f"exman: warning: EXMAN_DISABLE_PLUGINS names no plugin: {', '.join(unknown)} "
+                         f"(plugins: {', '.join(sorted(known))})\n")
 
 
 # name -> distribution "name version" of entry-point plugins, for `exman plugins`.

@@ -5,6 +5,8 @@ params file can never make exman build arbitrary Python objects.
 """
 from __future__ import annotations
 
+import os
+
 import yaml
 
 from exman import hookimpl
@@ -47,7 +49,8 @@ def storage(run, params):
     text = dumps(params)
     path = run.path / PARAMS_FILE
     atomic_write(path, text)
-    print(text, end="", flush=True)
+    if os.environ.get("EXMAN_PRINT_PARAMS", "1").strip().lower() not in ("0", "no", "false", "off"):
+        print(text, end="", flush=True)  # as exman 0.1.9 did; EXMAN_PRINT_PARAMS=0 keeps stdout for the script
     return path
 
 

@@ -304,6 +304,24 @@ def test_show_subprocess(proj, exman_cmd):
     assert "params.yaml" in out and "run.json" in out and "metrics.jsonl" in out
 
 
+def test_runs_found_by_their_name(proj, exman_cmd):
+    assert cli(proj.root, "show", "third").out.startswith(f"run 3  runs/{name_of(proj.root, 3)}")
+    proj.run("--name", "third")
+    assert_error(cli(proj.root, "show", "third"), "'third' names 2 runs (3, 6); give a single id")
+    assert cli(proj.root, "mark", "named", "third").code == 0
+    assert sorted(os.listdir(proj.root / "marked" / "named")) == [name_of(proj.root, 3), name_of(proj.root, 6)]
+
+
+def test_params_printing_switch_and_unknown_disabled_plugin(proj, exman_cmd):
+    assert "lr: 0.7" in proj.run("--lr", "0.7").stdout  # printed by default, as in exman 0.1.9
+    quiet = proj.run("--lr", "0.8", env={"EXMAN_PRINT_PARAMS": "0"})
+    assert "lr:" not in quiet.stdout and "lr: 0.8" in (proj.root / "runs" / name_of(proj.root, 7) / "params.yaml").read_text()
+    p = exman_cmd("--root", proj.root, "ls", "--format", "json", env={"EXMAN_DISABLE_PLUGINS": "nonsense,git"})
+    assert len(json.loads(p.stdout)) == 5
+    assert p.stderr.startswith("exman: warning: EXMAN_DISABLE_PLUGINS names no plugin: nonsense (plugins: ")
+    assert "git" in p.stderr.split("(plugins: ")[1] and p.stderr.count("\n") == 1
+
+
 def test_show_failed_run_has_traceback_and_log(proj):
     r = cli(proj.root, "show", "4")
     assert r.code == 0

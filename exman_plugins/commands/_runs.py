@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from exman.parser import RUN_NAME
-from exman.runinfo import RUN_FILE
+from exman.runinfo import RUN_FILE, given_name
 
 # Where runs live; searched in this order, so runs/ wins if a 0.1.9 root reused a number.
 FOLDERS = ("runs", "tmp", "fails")
@@ -54,6 +54,9 @@ def resolve(root: Path, tokens, folders=FOLDERS, *, runs: dict | None = None) ->
     if runs is None:
         runs = scan(root, folders)
     by_name = {r.name: r for r in runs.values()}
+    by_given: dict = {}  # a run's --name, the end of its folder name
+    for r in runs.values():
+        by_given.setdefault(given_name(r.name), []).append(r)
     chosen: dict[int, RunRef] = {}
     unknown: list[str] = []
     for token in tokens:
@@ -74,7 +77,7 @@ def resolve(root: Path, tokens, folders=FOLDERS, *, runs: dict | None = None) ->
         elif name in by_name:
             hits = [by_name[name]]
         else:
-            hits = []
+            hits = by_given.get(text, []) if text else []
         if not hits:
             unknown.append(text)
         for r in hits:
@@ -101,7 +104,8 @@ def resolve_one(root: Path, token, folders=FOLDERS) -> RunRef:
     if unknown or not runs:
         raise click.ClickException(f"no run {token!r} in {root} (looked in {', '.join(f + '/' for f in folders)})")
     if len(runs) > 1:
-        raise click.ClickException(f"{token!r} names {len(runs)} runs; give a single id")
+        raise click.ClickException(f"{token!r} names {len(runs)} runs ({', '.join(str(r.id) for r in runs)}); "
+                                   "give a single id")
     return runs[0]
 
 
