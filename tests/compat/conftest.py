@@ -119,7 +119,8 @@ def _run(cmd, what: str, timeout: int = 600):
         return f"{what}: {exc}"
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return f"{what} failed ({proc.returncode}): " + " | ".join(tail)
+        hint = " (is the package index reachable?)" if "pip" in cmd else ""
+        return f"{what} failed ({proc.returncode}){hint}: " + " | ".join(tail)
     return None
 
 

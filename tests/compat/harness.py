@@ -169,7 +169,8 @@ def play(scenario: Scenario, side: Side, legacy: Side, work: Path) -> dict:
             shown = work / f".show-{i}.jsonl"
             args = [_resolve(a, work, root) for a in step.args]
             proc = _call([who.python, str(work / step.script), *args], who, work,
-                         {"EXMAN_COMPAT_SHOW": str(shown), **step.env})
+                         {"EXMAN_COMPAT_SHOW": str(shown), "EXMAN_COMPAT_CLI": json.dumps(who.exman_cmd),
+                          **step.env})
             record = {"exit": proc.returncode, **stderr_class(proc.stderr),
                       # 0.1.9 printed a failed or interrupted run's traceback on stdout too
                       "traceback on stdout": "Traceback (most recent call last)" in proc.stdout}

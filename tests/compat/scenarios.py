@@ -195,6 +195,15 @@ SCENARIOS = (
         ),
     ),
     Scenario(
+        "delete_live",
+        "a script (a notebook's kernel) records a run, then runs `exman delete --all` on it while alive",
+        ("delete_live.py",),
+        (
+            Run("delete own run", "delete_live.py"),
+            Observe("final"),
+        ),
+    ),
+    Scenario(
         "mixed_root",
         "one root written by 0.1.9 and ours in turn (a team upgrading one machine at a time), read by both",
         ("train.py",),
