@@ -8,7 +8,8 @@ real process in a fresh folder:
   (or note) the script passed to ``show``/``note``;
 - ``Cli``: the ``exman`` command in the root's folder; exit code, stderr class
   and stderr's last line (the warnings scripts may grep for);
-- ``Observe``: ``observe.py`` on the root (tree, params.yaml, Index.info()).
+- ``Observe``: ``observe.py`` on the root (tree, params.yaml, Index.info());
+- ``Pause``: wait, so that files age past ours' Index cache's racy window.
 
 A step runs under "the side" (0.1.9 or ours, whichever is played) unless it
 says ``impl="legacy"``: then it always runs under 0.1.9 (a root shared by
@@ -133,14 +134,14 @@ def stderr_class(text: str) -> dict:
 
 
 def _resolve(arg: str, work: Path, root: Path) -> str:
-    """``{W}``, ``{index:N}`` (the index link of run N) and ``{params:N}`` (its runs/ params file)."""
+    """``{index:N}`` (the index link of run N) and ``{params:N}`` (its runs/ params file), relative
+    to the work folder as a user would type them."""
     def sub(match):
         what, number = match.group(1), int(match.group(2))
         pattern = ("index", f"{number:06d}-*.yaml") if what == "index" else ("runs", f"{number:06d}-*/params.yaml")
         found = sorted((root / pattern[0]).glob(pattern[1]))
         return os.path.relpath(found[0], work) if found else f"missing-{what}-{number}"
 
-    arg = arg.replace("{W}", str(work))
     return re.sub(r"\{(index|params):(\d+)\}", sub, arg)
 
 
@@ -150,7 +151,7 @@ def _call(cmd, side: Side, cwd: Path, extra_env=None, timeout=120):
 
 
 def play(scenario: Scenario, side: Side, legacy: Side, work: Path) -> dict:
-    """Run every step in a fresh ``work`` folder; ``{label: record}``, not yet normalised."""
+    """Run every step in a fresh ``work`` folder; ``{label: record}``, normalised."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     for name in (*scenario.scripts, "_show.py"):
@@ -241,8 +242,6 @@ def _prepare(a: dict, b: dict) -> None:
             for sel, frame in (side.get("info") or {}).items():
                 for column in frame.get("columns", {}).values():
                     column["dtype"] = canonical_dtype(column["dtype"])
-                    if column.get("types") is not None:
-                        column["types"] = sorted(set(column["types"]))
                 theirs = (other.get("info") or {}).get(sel, {})
                 if "order" in frame:
                     shared = set(theirs.get("columns", frame["columns"]))
@@ -280,6 +279,7 @@ class Entry:
     where: tuple
     what: str
     reason: str
+    extra: dict  # the other fields: issue, and cause and fix for a bug
 
     def covers(self, scenario: str, path: str) -> bool:
         if "*" not in self.scenarios and scenario not in self.scenarios:
@@ -302,6 +302,7 @@ def load_entries(doc: Path = DOC) -> list:
             scenarios=tuple(scenarios if isinstance(scenarios, list) else [scenarios]),
             where=tuple(where if isinstance(where, list) else [where]),
             what=item["what"], reason=item["reason"],
+            extra={k: v for k, v in item.items() if k not in ("id", "kind", "scenario", "where", "what", "reason")},
         ))
     return entries
 

@@ -109,6 +109,8 @@ def test_listed_differences_are_well_formed(entries):
         for name in entry.scenarios:
             assert name == "*" or name in BY_NAME, f"{entry.id}: no scenario {name!r}"
         assert entry.where and entry.what.strip() and entry.reason.strip(), f"{entry.id}: where, what and reason"
+        if entry.kind == "bug":
+            assert entry.extra.get("cause") and entry.extra.get("fix"), f"{entry.id}: a bug names its cause and fix"
 
 
 @pytest.mark.parametrize("name", list(BY_NAME))
