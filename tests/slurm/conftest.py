@@ -147,11 +147,16 @@ class Cluster:
         """Make a requeued job eligible now instead of after ~120 s; returns its info once it runs.
 
         Measured on Slurm 22.05: ``scontrol release`` does not help (the job is not held, only
-        begins later), ``scontrol update jobid=X StartTime=now`` makes it start at once. The job
-        must have left COMPLETING first (it does after KillWait): while it is completing,
-        slurmctld still moves the begin time.
+        begins later), ``scontrol update jobid=X StartTime=now`` makes it start at once. Two
+        conditions: the job must have left COMPLETING (after KillWait at worst; while it is
+        completing slurmctld still moves the begin time), and the new start must fall in a later
+        second than the requeue: slurmd revoked the job's credentials up to the requeue time (in
+        whole seconds), and a start in the same second ends the job at once, for good
+        ("Killing non-startable batch JobId=N: Job credential revoked", state FAILED, exit 1).
         """
         info = self.wait_state(job_id, "PENDING", timeout)
+        seen = time.time()  # the requeue happened before this
+        time.sleep(max(0.0, int(seen) + 1.2 - time.time()))
         self.run("scontrol", "update", f"jobid={job_id}", "StartTime=now")
         return self.wait_state(job_id, {"RUNNING", "COMPLETING", "COMPLETED"}, timeout) or info
 

@@ -22,8 +22,14 @@ def test_sweep_on_slurm_runs_each_cell_once(slurm, sweep_script, run_sweep, runs
     submitted = list((root / "sweeps" / sweep_id / "submitit").glob("*_submitted.pkl"))
     array_ids = {p.name.split("_")[0] for p in submitted}
     assert len(array_ids) == 1, submitted
-    rows = [r for r in slurm.sacct(array_ids.pop()) if "." not in r["JobID"]]
-    assert sorted(r["State"] for r in rows) == ["COMPLETED"] * 3, rows
+    array_id = array_ids.pop()
+
+    def tasks_completed():
+        # the sweep ends on the result files; the tasks leave RUNNING in accounting a moment later
+        states = sorted(r["State"] for r in slurm.sacct(array_id) if "." not in r["JobID"])
+        return states == ["COMPLETED"] * 3
+
+    slurm.wait_for(tasks_completed, 30, f"sacct to show the 3 tasks of {array_id} COMPLETED")
     spec = (root / "sweeps" / f"{sweep_id}.yaml").read_text()
     assert "submitit" in spec
     assert json.loads((root / "runs").iterdir().__next__().joinpath("run.json").read_text())["sweep"] == sweep_id
