@@ -84,7 +84,8 @@ def find_python():
             version = _version_of(str(python))
             if version:
                 return str(python), version
-    return None, "no Python %d.%d-%d.%d found (set EXMAN_COMPAT_PYTHON)" % (*SUPPORTED[0], *SUPPORTED[1])
+    (a, b), (c, d) = SUPPORTED[0], SUPPORTED[1]
+    return None, f"no Python {a}.{b}-{c}.{d} found (set EXMAN_COMPAT_PYTHON)"
 
 
 def cache_dir(config) -> Path:

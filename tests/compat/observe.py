@@ -97,7 +97,7 @@ def cell(value):
     if isinstance(value, datetime.datetime):
         return "<datetime>"
     if isinstance(value, pathlib.PurePath):
-        return "Path(%s)" % value
+        return f"Path({value})"
     if hasattr(value, "item") and type(value).__module__ == "numpy":
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
@@ -127,12 +127,13 @@ def main():
     root = pathlib.Path(spec["root"])
     out = {"tree": tree(root), "params": params(root)}
     if spec.get("marks") is not None:
-        import exman
         import pandas
+
+        import exman
 
         out["info"] = {}
         for selection in spec["marks"]:
-            out["info"]["info()" if selection is None else "info(%r)" % selection] = info(exman, root, selection)
+            out["info"]["info()" if selection is None else f"info({selection!r})"] = info(exman, root, selection)
         out["_meta"] = {"pandas": pandas.__version__}
     sys.stdout.write(json.dumps(out) + "\n")
 
