@@ -315,7 +315,9 @@ def plot_metric(
         warn_excluded(curves.attrs["excluded"], stacklevel=stacklevel)
         warn_copies(curves.attrs["copies"], curves.attrs["replicate_keys"], stacklevel=stacklevel)
     keys = curves.attrs["by"]
-    groups = list(curves.groupby(keys, dropna=False, sort=True, observed=True)) if keys else [((), curves)]
+    # A lone key as itself: pandas versions disagree on what a one-item list yields when iterated.
+    by = keys[0] if len(keys) == 1 else keys
+    groups = list(curves.groupby(by, dropna=False, sort=True, observed=True)) if keys else [((), curves)]
     many = len(groups) > 6
     # Many groups: legend beside the axes, and 20 colours so none repeats before the 21st line.
     fig, (ax,) = _panels(1, height, width + (2.6 if many else 0.0))
