@@ -248,7 +248,8 @@ def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFA
     The same replicate rule as ``summary``: runs sharing a cell and replicate
     key are one replicate (their mean at each step). ``count`` is the number
     of replicates behind a step, ``runs`` the runs; the CI is NaN below two
-    replicates. ``attrs["pooled"]`` names the varying params ``by`` pooled.
+    replicates. When ``by`` leaves out a varying param, a ``pooled`` column
+    (and ``attrs["pooled"]``) names the params pooled into each line.
     """
     import numpy as np
     import pandas as pd
@@ -285,7 +286,10 @@ def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFA
         half = half_width(out["std"].to_numpy(dtype=float), out["count"].to_numpy(dtype=float), ci, stats)
         out["ci_low"] = out["mean"] - half
         out["ci_high"] = out["mean"] + half
-    out.attrs = {"by": keys, "over": over_keys, "pooled": [c for c in cell if c not in keys], "metric": metric,
+    pooled = [c for c in cell if c not in keys]
+    if pooled:
+        out["pooled"] = ", ".join(pooled)
+    out.attrs = {"by": keys, "over": over_keys, "pooled": pooled, "metric": metric,
                  "level": ci, "excluded": excluded_counts(info, mask), "copies": copies,
                  "replicate_keys": [*cell, *over_keys]}
     return out
