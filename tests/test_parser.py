@@ -86,7 +86,7 @@ def test_validator_refuses_and_leaves_nothing(tmp_path):
     p.add_argument("--a", type=int, default=1)
     p.add_argument("--b", type=int, default=2)
     p.register_validator(lambda ns: ns.a < ns.b, "a={a} must be below b={b}")
-    p.register_validator(lambda ns: 1 / ns.a, "a must not be zero")
+    p.register_validator(lambda ns: 1 / ns.a > 0, "a must not be zero")
     with pytest.raises(argparse.ArgumentError, match="a=5 must be below b=2"):
         p.parse_args(["--a", "5"])
     with pytest.raises(argparse.ArgumentError, match="a must not be zero"):
