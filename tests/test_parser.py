@@ -265,8 +265,9 @@ def test_run_metadata_and_schema(tmp_path):
     assert meta["schema"]["k"] == {"type": "int", "list": False, "nargs": None, "choices": None, "nullable": True}
     assert meta["schema"]["flag"]["type"] == "bool" and meta["schema"]["path"]["type"] == "path"
     assert "name" not in meta["params"] and "tmp" not in meta["params"]
-    # params.yaml stays clean for --config
-    assert set(yaml.safe_load((args.root / "params.yaml").read_text())) == {"opt", "k", "flag", "path", "root", "time", "id"}
+    # params.yaml also holds exman's own options under 0.1.9's keys
+    assert set(yaml.safe_load((args.root / "params.yaml").read_text())) == {
+        "opt", "k", "flag", "path", "tmp", "git_dirty", "name", "config_file", "root", "time", "id"}
 
 
 def test_exman_options_never_take_the_scripts_names(tmp_path):
