@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 
 from exman import index_read as R
-from exman.index import IndexWarning
-
 from exman import layout as L
+from exman.index import IndexWarning
 
 # Run metadata: a parameter of the same name keeps its name; the metadata column becomes exman_<key>.
 META_COLUMNS = ("status", "start", "end", "duration", "sweep", "sweep_cell", "host", "user")
@@ -72,7 +71,8 @@ def build(root, rels: list, entries: list, statuses: list, layout=None) -> pd.Da
         meta[key] = name
     taken = set(data) | set(columns.values())
 
-    param_names, option_names = [], []
+    param_names: list = []
+    option_names: list = []
     for key, values in params.items():
         name = columns[key]
         data[name] = _typed(values, specs.get(key))

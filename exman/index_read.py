@@ -22,9 +22,9 @@ import os
 import re
 import time
 
-from exman.runinfo import process_key
 from exman import layout
 from exman.layout import METRICS_FILE, PARAMS_FILE, RUN_FILE  # noqa: F401 (imported from here)
+from exman.runinfo import process_key
 from exman.types import to_plain
 
 # The statuses a run reaches for good; anything else may still change.

@@ -149,7 +149,7 @@ FOLDERS_SEEN = "folders"  # in STATE: folders_state() as exman last left it
 def folders_state(root) -> list:
     """What changes when anyone adds a run folder: per run folder ``[inode, mtime_ns, links, size]``
     (a new entry bumps the mtime, and the link count or the size, whichever the file system keeps)."""
-    state = []
+    state: list = []
     for folder in RUN_FOLDERS:
         try:
             st = os.stat(os.path.join(root, folder))

@@ -7,8 +7,8 @@ only call hooks; what is written where belongs to plugins.
 from __future__ import annotations
 
 import atexit
-import errno
 import datetime
+import errno
 import os
 import sys
 import threading
@@ -173,7 +173,7 @@ def start_run(parser, namespace, options: dict) -> Run:
         fs.set_shared(True)
     _make_layout(parser)
     # The script's own params; 0.1.9's option keys (tmp, name, ...) are recorded beside them.
-    own = getattr(parser, "_option_keys", set())
+    own: set = getattr(parser, "_option_keys", set())
     params = {k: to_plain(v) for k, v in vars(namespace).items() if k not in own}
     extra = {k: to_plain(v) for k, v in vars(namespace).items() if k in own}
     for contributed in pm.hook.collect_params(parser=parser, namespace=namespace):

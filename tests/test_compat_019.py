@@ -20,15 +20,14 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import Script, env_for_subprocess
+from test_index import age, make_0_1_9_root
 
 import exman
 from exman.cli import make_cli
 from exman.index import Index, meta_column
 from exman.index_scan import RACY_SECONDS
 from exman.plugins import get_plugin_manager
-
-from conftest import Script, env_for_subprocess
-from test_index import age, make_0_1_9_root
 
 OPTIONS_SCRIPT = '''
 import json, os, sys

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import click
 
-from exman import hookimpl
+from exman import hookimpl, layout
 from exman.fs import is_temp, relative_symlink
 from exman.runinfo import end_dead_run
-from exman import layout
 from exman_plugins.commands._runs import FOLDERS, fs_errors, inside, liveness, read_meta, scan
 
 
