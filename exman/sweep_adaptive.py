@@ -19,18 +19,18 @@ import re
 
 from exman.sweep_grid import SweepError
 
-STATS_EXTRA = 'pip install "exman[stats]"'
 FINAL = ("done", "raced", "max", "rounds")
 _UNTIL = re.compile(r"^\s*ci\(\s*([A-Za-z_][\w.-]*)\s*\)\s*<=?\s*([0-9.eE+-]+)\s*$")
 _RACE = re.compile(r"^\s*(max|min)\(\s*([A-Za-z_][\w.-]*)\s*\)\s*$")
 
 
 def scipy_stats():
+    from exman.analysis import scipy_stats as stats
+
     try:
-        from scipy import stats
-    except ImportError:
-        raise SweepError(f"adaptive sweeps need scipy, the optional extra exman[stats]: {STATS_EXTRA}") from None
-    return stats
+        return stats()
+    except ImportError as exc:
+        raise SweepError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------
@@ -156,7 +156,10 @@ def _summaries(values: list, rule: dict) -> list[dict]:
     by_cell = {}
     df = _frame(values, rule)
     if len(df):
-        table = summary(df, name, by="__cell", over=rule["key"], ci=rule.get("level", 0.95), warn=False)
+        try:
+            table = summary(df, name, by="__cell", over=rule["key"], ci=rule.get("level", 0.95), warn=False)
+        except ImportError as exc:
+            raise SweepError(str(exc)) from None
         by_cell = {int(r["__cell"]): r for r in table.to_dict("records")}
     out = []
     for g in range(len(values)):
@@ -201,26 +204,34 @@ def per_look(rule: dict) -> float:
 
 
 def _tests(values: list, best: int, rivals: list, rule: dict) -> list[tuple]:
-    """(cell, p, Holm-adjusted p) of each rival against the best: Welch's t, or paired t on shared seeds."""
-    stats = scipy_stats()
-    try:
-        from statsmodels.stats.multitest import multipletests
-    except ImportError:
-        raise SweepError(f"racing needs statsmodels, the optional extra exman[stats]: {STATS_EXTRA}") from None
-    import numpy as np
+    """(cell, p, Holm-adjusted p) of each rival against the best, by ``Index.compare``'s tests.
 
-    ps = []
-    b = values[best]
+    One ``within`` block per rival holds it and the best cell, so compare's
+    rule picks the test (paired t on shared seeds, else Welch) and its Holm
+    correction runs over exactly these comparisons.
+    """
+    import pandas as pd
+
+    from exman.inference import compare
+
+    key, name = rule["key"], rule["interest"]
+    rows = []
     for g in rivals:
-        a = values[g]
-        if set(a) == set(b):
-            order = sorted(a)
-            p = stats.ttest_rel([a[s] for s in order], [b[s] for s in order]).pvalue
-        else:
-            p = stats.ttest_ind(list(a.values()), list(b.values()), equal_var=False).pvalue
-        ps.append(float(p) if np.isfinite(p) else 1.0)
-    adjusted = multipletests(ps, method="holm")[1]
-    return [(g, p, float(q)) for g, p, q in zip(rivals, ps, adjusted)]
+        for side, cell in (("best", best), ("rival", g)):
+            rows += [(g, side, seed, v) for seed, v in sorted(values[cell].items())]
+    df = pd.DataFrame(rows, columns=["race", "side", key, name])
+    df["status"] = "completed"
+    df.attrs["params"] = ["race", "side", key]
+    try:
+        table = compare(df, name, between="side", within="race", over=key, level=rule.get("level", 0.95),
+                        correction="holm", warn=False)
+    except ImportError as exc:
+        raise SweepError(str(exc)) from None
+    out = []
+    for race, p, p_adj in zip(table["race"].tolist(), table["p"].tolist(), table["p_adj"].tolist()):
+        # A NaN p (no spread on either side) is no evidence.
+        out.append((int(race), float(p), float(p_adj) if math.isfinite(p_adj) else 1.0))
+    return out
 
 
 def _more(row: dict, seeds: int, rule: dict, left: int) -> int:
@@ -263,17 +274,67 @@ def simulate(means, stds, rule: dict, rng) -> tuple[list[dict], list[int]]:
 
 
 def needed(std: float, width: float, level: float, most: int) -> int:
-    """The fewest replicates whose t-based CI (``2 t s / sqrt(n)``) is at most ``width``, capped at ``most``."""
+    """The fewest replicates whose CI (``Index.summary``'s: ``2 t s / sqrt(n)``) is at most ``width``, capped at ``most``."""
+    import numpy as np
+
+    from exman.analysis import half_width
+
     if not math.isfinite(std):
         return most
-    if std == 0:
-        return 2
-    stats = scipy_stats()
-    q = (1.0 + level) / 2.0
-    for n in range(2, most + 1):
-        if 2.0 * float(stats.t.ppf(q, n - 1)) * std / math.sqrt(n) <= width:
-            return n
-    return most
+    n = np.arange(2, max(most, 2) + 1)
+    fits = np.flatnonzero(2.0 * half_width(np.full(len(n), std), n, level, stats=scipy_stats()) <= width)
+    return int(n[fits[0]]) if len(fits) else most
+
+
+# ---------------------------------------------------------------------------
+# planning
+# ---------------------------------------------------------------------------
+
+
+def replicates_for(diff: float, std: float, *, power: float = 0.8, alpha: float = 0.05) -> int:
+    """Replicates per cell for a two-sided two-sample t-test to detect ``diff`` at ``power``.
+
+    statsmodels' ``TTestIndPower`` with effect size ``diff / std``, rounded up;
+    at least 2, the fewest a t-test can use.
+    """
+    if not diff > 0 or not std > 0 or not math.isfinite(std):
+        raise ValueError(f"planning needs a positive difference and std, got diff={diff!r}, std={std!r}")
+    if not 0 < power < 1 or not 0 < alpha < 1:
+        raise ValueError(f"power and alpha must be between 0 and 1, got power={power!r}, alpha={alpha!r}")
+    try:
+        from statsmodels.stats.power import TTestIndPower
+    except ImportError:
+        from exman.analysis import STATS_EXTRA
+
+        raise ImportError(f"planning needs statsmodels, the optional extra exman[stats]: {STATS_EXTRA}") from None
+    import warnings
+
+    analysis = TTestIndPower()
+    effect = diff / std
+    if analysis.power(effect_size=effect, nobs1=2, alpha=alpha, ratio=1.0, alternative="two-sided") >= power:
+        return 2  # the solver looks for n above 2 and fails to converge below it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a failed solve comes back as NaN, said below
+        n = float(analysis.solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0,
+                                       alternative="two-sided"))
+    if not math.isfinite(n):
+        raise ValueError(f"cannot solve for the replicates of effect size {effect:.3g} at power {power:g}")
+    return max(2, int(math.ceil(n - 1e-9)))
+
+
+def pooled_std(table, interest: str) -> tuple[float, int, int]:
+    """(pooled within-cell std, cells, replicates) from an ``Index.summary`` table with ``std`` and ``count``.
+
+    The seed-to-seed spread a planned cell will have: each cell's variance
+    weighted by its degrees of freedom, so cells' differing means do not count.
+    """
+    std = table[f"{interest}_std"].to_numpy(dtype=float)
+    n = table[f"{interest}_count"].to_numpy(dtype=float)
+    ok = (n >= 2) & [math.isfinite(v) for v in std]
+    dof = float((n[ok] - 1).sum())
+    if dof <= 0:
+        raise ValueError(f"no cell has two replicates of {interest!r} to estimate the spread; give --std")
+    return math.sqrt(float(((n[ok] - 1) * std[ok] ** 2).sum()) / dof), int(ok.sum()), int(n[ok].sum())
 
 
 # ---------------------------------------------------------------------------
@@ -437,5 +498,5 @@ def table(root, spec: dict):
     return df
 
 
-__all__ = ["decide", "simulate", "settings", "parse_until", "parse_race", "needed", "observe", "next_round", "table",
+__all__ = ["decide", "simulate", "replicates_for", "pooled_std", "settings", "parse_until", "parse_race", "needed", "observe", "next_round", "table",
            "describe_look", "groups", "FINAL"]

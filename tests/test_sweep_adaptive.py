@@ -260,3 +260,28 @@ def test_python_api_takes_the_same_options(tmp_path):
     states = dict(zip(RACE, (d["state"] for d in spec_of(script.root)["adaptive"]["looks"][-1]["cells"])))
     assert states == {"best": "max", "close": "max", "far": "raced"}
     assert math.isclose(spec_of(script.root)["adaptive"]["alpha"], 0.05)
+
+
+@needs_statsmodels
+def test_plan_gives_the_replicates_of_statsmodels_power_analysis(adaptive_sweep, exman_cmd_module):
+    import numpy as np
+    from statsmodels.stats.power import TTestIndPower
+
+    import exman
+
+    script, _ = adaptive_sweep
+    power = TTestIndPower()
+    out = exman_cmd_module("--root", script.root, "plan", "acc", "--diff", "0.01", "--std", "0.02").stdout
+    expected = math.ceil(power.solve_power(effect_size=0.5, alpha=0.05, power=0.8))
+    assert f"needs {expected} replicates" in out
+    # From the recorded runs: the seed-to-seed spread pooled over the cells.
+    df = exman.Index(script.root).info()
+    var, n = df.groupby("arm")["acc"].var(ddof=1), df.groupby("arm")["acc"].count()
+    std = math.sqrt(float(((n - 1) * var).sum() / (n - 1).sum()))
+    out = exman_cmd_module("--root", script.root, "plan", "acc", "--diff", "0.1", "--power", "0.9").stdout
+    expected = math.ceil(power.solve_power(effect_size=0.1 / std, alpha=0.05, power=0.9))
+    assert f"pooled std {std:.4g} over 3 cell(s)" in out and f"needs {expected} replicates" in out
+    assert power.power(0.1 / std, expected, 0.05) >= 0.9 > power.power(0.1 / std, expected - 1, 0.05)
+    bad = exman_cmd_module("--root", script.root, "plan", "nope", "--diff", "0.1", check=False)
+    assert bad.returncode == 1 and "no column(s) nope" in bad.stderr and "Traceback" not in bad.stderr
+    assert np.isfinite(std)
