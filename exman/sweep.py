@@ -25,6 +25,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exman.sweep_adaptive import settings as adaptive_settings
 from exman.sweep_grid import (
     SweepError,
     argument,
@@ -36,7 +37,6 @@ from exman.sweep_grid import (
     parse_values,
 )
 from exman.sweep_jobs import GRACE, Job, run_job, signal_group, start_job, stop_local_child
-from exman.sweep_adaptive import settings as adaptive_settings
 from exman.sweep_progress import Progress
 from exman.sweep_records import (
     COUNTS,

@@ -251,7 +251,7 @@ def simulate(means, stds, rule: dict, rng) -> tuple[list[dict], list[int]]:
     Generator. Returns (the last look's decisions, seeds each cell got): what a
     rule costs and how often it errs, before spending a single run.
     """
-    values = [dict() for _ in means]
+    values: list[dict] = [{} for _ in means]
     seeds = [0] * len(means)
 
     def draw(g: int, count: int) -> None:
@@ -350,7 +350,9 @@ def group_of(params: dict, key: str) -> str:
 def groups(spec: dict) -> tuple[list[dict], dict[str, int], list[int]]:
     """(params of each grid cell in first-seen order, group text -> index, group index of each spec cell)."""
     key = spec["adaptive"]["key"]
-    params, index, of_cell = [], {}, []
+    params: list[dict] = []
+    index: dict[str, int] = {}
+    of_cell: list[int] = []
     for cell in spec["cells"]:
         text = group_of(cell, key)
         if text not in index:
@@ -366,7 +368,7 @@ def observe(root, spec: dict) -> tuple[list[dict], list[int]]:
 
     rule = spec["adaptive"]
     params, _, of_cell = groups(spec)
-    values = [dict() for _ in params]
+    values: list[dict] = [{} for _ in params]
     seeds = [0] * len(params)
     for g in of_cell:
         seeds[g] += 1

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import Script
 
 pytest.importorskip("scipy")
@@ -83,9 +82,10 @@ def adaptive_sweep(tmp_path_factory, exman_cmd_module):
 
 @pytest.fixture(scope="module")
 def exman_cmd_module():
-    from conftest import env_for_subprocess
     import subprocess
     from pathlib import Path
+
+    from conftest import env_for_subprocess
 
     script = Path(sys.executable).parent / "exman"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "exman"]

@@ -46,9 +46,8 @@ def register_commands(cli):
         source = f"--std {std:g}" if std is not None else ""
         try:
             if std is None:
-                from exman_plugins.commands.report import load
-
                 from exman.analysis import summary
+                from exman_plugins.commands.report import load
 
                 info, _ = load(state.root, mark)
                 if where:
