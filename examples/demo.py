@@ -5,7 +5,9 @@
 Sweeps examples/train.py over learning rates x optimizers x 3 seeds on two
 workers, adds one learning rate that diverges on purpose (it lands in fails/),
 then shows the runs as a notebook sees them: the table from exman.Index, the
-mean accuracy over seeds with 95% confidence intervals, and a plot.
+mean accuracy over seeds with 95% confidence intervals, whether the optimizers
+really differ (Index.compare), which parameters explain the loss (Index.fit),
+and a plot.
 """
 import sys
 from pathlib import Path
@@ -35,6 +37,11 @@ def main():
         print("\naccuracy over seeds, per learning rate and optimizer (Index.summary):")
         summary = index.summary("acc", df=runs)
         print(summary[["lr", "optimizer", "acc_mean", "acc_std", "acc_count", "acc_ci_low", "acc_ci_high"]].round(3))
+        print("\nis the loss of momentum really lower than sgd's, at each learning rate? (Index.compare)")
+        compare = index.compare("loss", "optimizer", within="lr", df=runs)
+        print(compare[["lr", "a", "b", "diff", "ci_low", "ci_high", "test", "p_adj", "hedges_g"]].round(4))
+        print("\nwhich parameters explain the loss? (Index.fit: type-II ANOVA)")
+        print(index.fit("loss ~ C(optimizer) * np.log10(lr)", df=runs).anova.round(4))
     try:
         figure = index.plot("loss", x="lr", hue="optimizer", df=runs)
     except ImportError as exc:

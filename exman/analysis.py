@@ -116,10 +116,14 @@ def _agg_name(func) -> str:
 # ---------------------------------------------------------------------------
 
 
-def cell_keys(df, over="seed", interest=(), by=()) -> list[str]:
-    """What makes one grid cell: ``by`` plus every varying param but the replicate keys and interest."""
+def cell_keys(df, over="seed", interest=(), by=(), vary=None) -> list[str]:
+    """What makes one grid cell: ``by`` plus every varying param but the replicate keys and interest.
+
+    ``vary``: ``varying(df)`` when the caller has it already (it reads every param column).
+    """
     skip = set(replicate_keys(df, over)) | set(names(interest))
-    return list(dict.fromkeys([*names(by), *[c for c in varying(df) if c not in skip]]))
+    vary = varying(df) if vary is None else vary
+    return list(dict.fromkeys([*names(by), *[c for c in vary if c not in skip]]))
 
 
 def replicate_ids(df, cell: Sequence[str], over_keys: Sequence[str]):
@@ -240,7 +244,8 @@ def summary(
     _check_interest(df, interest)
     keys = group_keys(df, by, over, interest)
     over_keys = replicate_keys(df, over)
-    cell = cell_keys(df, over, interest, keys)
+    # With no by, the group keys are the cell: no second pass over the param columns.
+    cell = keys if by is None else cell_keys(df, over, interest, keys)
     pooled = [c for c in cell if c not in keys]
     mask = status_mask(df, include)
     excluded = excluded_counts(df, mask)

@@ -245,9 +245,9 @@ class Index(fs.RootFolders):
 def meta_column(df, key: str) -> str:
     """The column of ``df`` that holds run metadata ``key`` (``status``, ``start``, ``host``, ...).
 
-    A parameter always keeps its own name, so metadata may sit under another
-    column in a root whose script has an argument of the same name: code that
-    reads metadata from an ``info()`` table asks here instead of assuming.
+    A parameter always keeps its own name, so metadata moves to ``exman_<key>``
+    in a root whose script has an argument of the same name (``--user``): code
+    that reads metadata from an ``info()`` table asks here instead of assuming.
     """
     return df.attrs.get("meta", {}).get(key, key)
 
@@ -260,11 +260,13 @@ def varying(df) -> list:
     metadata. Missing values count as a value (NaN vs 1 differs); lists are
     compared by content.
     """
-    from exman.index_frame import GIT_COLUMNS, META_COLUMNS
+    from exman.index_frame import BASE_COLUMNS, GIT_COLUMNS, META_COLUMNS
+    from exman.layout import OPTION_KEYS
 
     names = df.attrs.get("params")
     if names is None:
-        skip = set(META_COLUMNS) | set(GIT_COLUMNS) | set(df.attrs.get("metrics", ())) | set(df.attrs.get("plugins", ()))
+        skip = set(BASE_COLUMNS) | set(META_COLUMNS) | set(GIT_COLUMNS) | set(OPTION_KEYS) | \
+            set(df.attrs.get("metrics", ())) | set(df.attrs.get("plugins", ()))
         names = [c for c in df.columns if c not in skip]
     out = []
     for name in names:

@@ -27,7 +27,7 @@ CACHE_FILE = "index-cache.pickle"
 # The last full answer of info() (and of info(include_failed=True)), packed.
 FRAME_FILE = "index-frame-{}.pickle"
 # Bump when the entry layout in exman.index_read changes.
-FORMAT = 2  # 2: an entry's PID holds (pid, boot id, pid namespace)
+FORMAT = 3  # 2: an entry's PID holds (pid, boot id, pid namespace); 3: exman's own options are columns
 
 
 class _PlainUnpickler(pickle.Unpickler):

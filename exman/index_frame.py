@@ -19,11 +19,14 @@ import numpy as np
 import pandas as pd
 
 from exman import index_read as R
+from exman import layout as L
 from exman.index import IndexWarning
 
-META_COLUMNS = ("id", "name", "root", "time", "status", "start", "end", "duration", "sweep", "sweep_cell",
-                "host", "user")
+# Run metadata: a parameter of the same name keeps its name; the metadata column becomes exman_<key>.
+META_COLUMNS = ("status", "start", "end", "duration", "sweep", "sweep_cell", "host", "user")
 GIT_COLUMNS = ("commit", "dirty")
+# exman's own columns as in 0.1.9: a parameter of that name gets the suffix _param (0.1.9 overwrote it).
+BASE_COLUMNS = ("id", "root", "time")
 _NAT = np.iinfo(np.int64).min
 
 
@@ -35,26 +38,7 @@ def build(root, rels: list, entries: list, statuses: list, layout=None) -> pd.Da
     """
     n = len(entries)
     fields = list(zip(*entries)) if n else [()] * (R.OK + 1)
-    data: dict = {
-        "id": np.array(fields[R.ID], dtype=np.int64),
-        "name": _strings(fields[R.NAME]),
-        "root": _paths(root, rels),
-        "time": _times(fields[R.TIME]),
-        "status": _strings(statuses),
-        "start": _times(fields[R.START]),
-        "end": _times(fields[R.END]),
-        "duration": np.array(fields[R.DURATION], dtype=np.float64),
-        "sweep": _strings(fields[R.SWEEP]),
-        "sweep_cell": _strings(fields[R.SWEEP_CELL]),
-        "host": _strings(fields[R.HOST]),
-        "user": _strings(fields[R.USER]),
-    }
-    if (layout["commit"] if layout else any(v is not None for v in fields[R.COMMIT])):
-        data["commit"] = _strings(fields[R.COMMIT])
-        data["dirty"] = _infer(list(fields[R.DIRTY]))
-    taken = set(data)
-    ids = data["id"]
-
+    ids = np.array(fields[R.ID], dtype=np.int64)
     if layout is not None:
         specs = layout["specs"]
         gather = _gather_as
@@ -64,11 +48,35 @@ def build(root, rels: list, entries: list, statuses: list, layout=None) -> pd.Da
         gather = _gather
         orders = None, None, None
     params = gather(fields[R.PKEYS], fields[R.PVALS], ids, n, orders[0])
-    param_names = []
+    columns, options = param_columns(params, specs)
+
+    data: dict = {"id": ids, "root": _paths(root, rels), "time": _times(fields[R.TIME])}
+    meta = {"id": "id", "root": "root", "time": "time"}
+    metadata = {
+        "status": lambda: _strings(statuses),
+        "start": lambda: _times(fields[R.START]),
+        "end": lambda: _times(fields[R.END]),
+        "duration": lambda: np.array(fields[R.DURATION], dtype=np.float64),
+        "sweep": lambda: _strings(fields[R.SWEEP]),
+        "sweep_cell": lambda: _strings(fields[R.SWEEP_CELL]),
+        "host": lambda: _strings(fields[R.HOST]),
+        "user": lambda: _strings(fields[R.USER]),
+    }
+    if (layout["commit"] if layout else any(v is not None for v in fields[R.COMMIT])):
+        metadata["commit"] = lambda: _strings(fields[R.COMMIT])
+        metadata["dirty"] = lambda: _infer(list(fields[R.DIRTY]))
+    for key, make in metadata.items():
+        name = meta_name(key, params)
+        data[name] = make()
+        meta[key] = name
+    taken = set(data) | set(columns.values())
+
+    param_names: list = []
+    option_names: list = []
     for key, values in params.items():
-        name = _free(key, "_param", taken)
+        name = columns[key]
         data[name] = _typed(values, specs.get(key))
-        param_names.append(name)
+        (option_names if key in options else param_names).append(name)
     metric_names = []
     for key, values in gather(fields[R.MKEYS], fields[R.MVALS], ids, n, orders[1]).items():
         name = _free(key, "_metric", taken)
@@ -82,15 +90,38 @@ def build(root, rels: list, entries: list, statuses: list, layout=None) -> pd.Da
 
     df = pd.DataFrame(data, copy=False)
     df.attrs["params"] = param_names
+    df.attrs["options"] = option_names  # exman's own options (name, tmp, git_dirty, config_file)
     df.attrs["metrics"] = metric_names
     df.attrs["plugins"] = plugin_names
     # Where each piece of run metadata landed: read it through exman.index.meta_column.
-    df.attrs["meta"] = {key: key for key in (*META_COLUMNS, *GIT_COLUMNS) if key in data}
+    df.attrs["meta"] = meta
     return df
 
 
+def meta_name(key: str, params) -> str:
+    """The column of metadata ``key``: its own name, or ``exman_<key>`` when a parameter has it."""
+    name = key
+    while name in params:
+        name = "exman_" + name
+    return name
+
+
+def param_columns(params, specs: dict) -> tuple[dict, set]:
+    """``({param key: column}, keys that are exman's own options)``.
+
+    A key is an option (``name``, ``tmp``, ...) when no schema declares it:
+    0.1.9 runs, or runs whose script left ``--name`` to exman.
+    """
+    taken = set(BASE_COLUMNS)
+    columns = {}
+    for key in params:
+        columns[key] = _free(key, "_param", taken)
+    options = {k for k in params if k in L.OPTION_KEYS and not specs.get(k)}
+    return columns, options
+
+
 def _free(key: str, suffix: str, taken: set) -> str:
-    """A column name not used yet: metadata keeps its names, a clashing param gets a suffix."""
+    """A column name not used yet: a name taken by a column before it gets a suffix."""
     name = key
     while name in taken:
         name += suffix
@@ -199,6 +230,8 @@ def merge(old: pd.DataFrame, new: pd.DataFrame, missing: dict) -> pd.DataFrame |
     """
     if list(old.columns) != list(new.columns):
         return None
+    if not len(new):
+        new = old.iloc[:0]  # nothing to add: no empty column may widen the old ones
     data = {}
     for name in old.columns:
         a, b = old[name], new[name]
@@ -395,9 +428,9 @@ def unpack(packed: dict, root, rels: list, statuses: list) -> pd.DataFrame:
     data = {}
     for name, column in packed["columns"]:
         data[name] = _unpack_column(column)
-        if name == "name":
+        if name == "id":
             data["root"] = _paths(root, rels)
-    data["status"] = _strings(statuses)
+    data[packed["attrs"]["meta"]["status"]] = _strings(statuses)
     df = pd.DataFrame(data, copy=False)
     for key, value in packed["attrs"].items():
         df.attrs[key] = dict(value) if isinstance(value, dict) else list(value)

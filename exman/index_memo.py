@@ -16,7 +16,7 @@ import warnings
 
 from exman import index_cache
 from exman import index_read as R
-from exman.index import IndexWarning
+from exman.index import IndexWarning, meta_column
 from exman.index_scan import RACY_SECONDS, Context, indexing_plugins
 from exman.runinfo import live_status
 
@@ -71,12 +71,13 @@ def recall(ix, folders: tuple):
     if live_rows:
         from exman import index_frame
 
-        statuses = df["status"].tolist()
+        column = meta_column(df, "status")
+        statuses = df[column].tolist()
         now = time.time()
         for i, rel, status, host, pid in live_rows:
             beat = live.get(rel)
             statuses[i] = live_status(status, host, pid, beat.st_mtime if beat else None, now, ctx.host)
-        out["status"] = index_frame._strings(statuses)
+        out[column] = index_frame._strings(statuses)
     for message in messages:
         warnings.warn(message, IndexWarning, stacklevel=4)  # the caller of info()
     return out, None, None
@@ -178,8 +179,10 @@ def patch(ix, folders: tuple, base: dict, known: dict):
                 return None
             elif now[0] != row[1]:
                 changed.append((rel, root + "/" + rel + "/" + row[0], row[0], folder == "fails"))
-    if removed and dropped & {r for link, r in zip(checks["links"], checks["rels"]) if link not in removed}:
-        return None  # a second link to the same run is still there
+    if dropped:
+        # A run left (delete, unmark, a dangling link): the rows that stay may type
+        # narrower without it (int64, not float64 with its NaN): the long way types them.
+        return None
     if len(changed) + len(relinked) + len(added) + len(dropped) > max(100, len(old_rels) // 20):
         return None  # many changes: the long way, which also refreshes the per-run cache file
     for key, e in added:
@@ -228,7 +231,7 @@ def patch(ix, folders: tuple, base: dict, known: dict):
     all_rels = [old_rels[i] for i in keep] + rels
     ids = df["id"].to_numpy()
     if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
-        names = df["name"].tolist()
+        names = [os.fspath(p) for p in df["root"].tolist()]
         order = sorted(range(len(ids)), key=lambda i: (ids[i], names[i]))
         df = df.take(order).reset_index(drop=True)
         all_rels = [all_rels[i] for i in order]
@@ -242,14 +245,15 @@ def patch(ix, folders: tuple, base: dict, known: dict):
     live_rows += [(position[rel], rel, e[R.STATUS], e[R.HOST], e[R.PID])
                   for rel, e in zip(rels, entries) if e[R.STATUS] not in R.TERMINAL]
     live_rows.sort()
-    statuses = df["status"].tolist()
+    column = meta_column(df, "status")
+    statuses = df[column].tolist()
     now = time.time()
     for i, rel, status, host, pid in live_rows:
         if rel in fresh:
             continue
         beat = known.get(rel, (None, None))[1]
         statuses[i] = live_status(status, host, pid, beat.st_mtime if beat else None, now, ctx.host)
-    df["status"] = index_frame._strings(statuses)
+    df[column] = index_frame._strings(statuses)
 
     memo = _patched_memo(memo, ctx, added, removed, dropped, index_st, folders)
     store(ix, folders, base["head"], memo, df, all_rels, statuses, live_rows, [], shape, layout)
@@ -270,13 +274,18 @@ def _same_as_newest(old: dict, new: dict) -> bool:
 
 def _missing(df, layout: dict, entries: list) -> dict:
     """``{column: True}`` for the columns where every one of ``entries`` has no value."""
+    from exman import index_frame
+
     names = {}
-    for kind, k_keys, k_vals in (("params", R.PKEYS, R.PVALS), ("metrics", R.MKEYS, R.MVALS),
-                                 ("plugins", R.XKEYS, R.XVALS)):
+    rows = [dict(zip(e[R.PKEYS], e[R.PVALS])) for e in entries]
+    columns, _ = index_frame.param_columns(layout["params"], layout["specs"])
+    for key, name in columns.items():
+        names[name] = all(row.get(key) is None for row in rows)
+    for kind, k_keys, k_vals in (("metrics", R.MKEYS, R.MVALS), ("plugins", R.XKEYS, R.XVALS)):
         rows = [dict(zip(e[k_keys], e[k_vals])) for e in entries]
         for key, name in zip(layout[kind], df.attrs.get(kind, ())):
             names[name] = all(row.get(key) is None for row in rows)
-    names["dirty"] = all(e[R.DIRTY] is None for e in entries)
+    names[meta_column(df, "dirty")] = all(e[R.DIRTY] is None for e in entries)
     return names
 
 

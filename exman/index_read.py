@@ -22,18 +22,15 @@ import os
 import re
 import time
 
+from exman import layout
+from exman.layout import METRICS_FILE, PARAMS_FILE, RUN_FILE  # noqa: F401 (imported from here)
 from exman.runinfo import process_key
 from exman.types import to_plain
-
-RUN_FILE = "run.json"
-METRICS_FILE = "metrics.jsonl"
-PARAMS_FILE = "params.yaml"
 
 # The statuses a run reaches for good; anything else may still change.
 TERMINAL = frozenset({"completed", "failed", "interrupted"})
 
-# Keys exman itself writes into params.yaml (or 0.1.9 did): not parameters.
-RECORDED_KEYS = frozenset({"root", "time", "id", "commit", "dirty", "tmp", "git_dirty", "config", "safe_experiment"})
+RECORDED_KEYS = frozenset(layout.RECORDED_KEYS)
 
 _LEADING_NUMBER = re.compile(r"^(\d+)")
 _FOLDER_TIME = re.compile(r"^\d+-(\d{4})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})")
@@ -99,12 +96,17 @@ def read_run(folder: str, name: str, params_name: str, params_st, *, pm, intern:
         extra = meta.get("extra")
         if type(extra) is not dict:
             extra = {}
+        # exman's own options (name, tmp, ...) are columns as in 0.1.9, beside the params.
+        options = [k for k in layout.OPTION_KEYS if k in extra and k not in params]
+        if options:
+            params = dict(params)
+            params.update((k, extra[k]) for k in options)
         recorded = meta.get("params_stat")
         if params_st is not None and recorded != [params_st.st_mtime_ns, params_st.st_size]:
             # Hand-edited after the run: the file is the truth, the schema still types it.
             edited = _load_params(pm, params_path, warnings)
             if edited is not None:
-                params = {k: v for k, v in edited.items() if k not in extra}
+                params = {k: v for k, v in edited.items() if k not in extra or k in options}
     else:
         loaded = _load_params(pm, params_path, warnings) if params_st is not None else None
         if loaded is None:

@@ -76,6 +76,11 @@ def _units(df, interest: Sequence[str], keys: Sequence[str], over, include, form
     return rows.rename(columns={"__runs": "runs"}), cell, over_keys, excluded_counts(df, mask), copies
 
 
+def _one(keys: list):
+    """A lone key as itself: pandas versions disagree on what a one-item list yields when iterated."""
+    return keys[0] if len(keys) == 1 else keys
+
+
 def _label(value):
     return value[0] if isinstance(value, tuple) and len(value) == 1 else value
 
@@ -110,8 +115,6 @@ def compare(
     import numpy as np
     import pandas as pd
 
-    from exman.index import _hashable
-
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of holm, fdr_bh or None, got {correction!r}")
     if test not in TESTS:
@@ -135,18 +138,16 @@ def compare(
         warn_excluded(excluded, stacklevel=stacklevel)
         warn_copies(copies, [*cell, *over_keys], stacklevel=stacklevel)
 
-    rows = rows[rows[interest].notna()]
+    rows = rows[rows[interest].notna()].copy()
+    rows["__pair"] = _codes(rows, pair_keys)
     out = []
-    blocks = rows.groupby(within_keys, dropna=False, sort=True, observed=True) if within_keys else [((), rows)]
+    blocks = rows.groupby(_one(within_keys), dropna=False, sort=True, observed=True) if within_keys else [((), rows)]
     for wkey, block in blocks:
         wkey = wkey if isinstance(wkey, tuple) else (wkey,)
         sides = {}
-        for bkey, side in block.groupby(between_keys, dropna=False, sort=True, observed=True):
+        for bkey, side in block.groupby(_one(between_keys), dropna=False, sort=True, observed=True):
             bkey = bkey if isinstance(bkey, tuple) else (bkey,)
-            # NaN never equals NaN: compare the replicate keys by value.
-            pairs: list = ([tuple(_hashable(v) for v in t) for t in side[pair_keys].itertuples(index=False, name=None)]
-                           if pair_keys else list(range(len(side))))
-            sides[bkey] = (pairs, side[interest].to_numpy(dtype=float))
+            sides[bkey] = (side["__pair"].to_numpy(), side[interest].to_numpy(dtype=float))
         for a, b in itertools.combinations(sides, 2):
             row = dict(zip(within_keys, wkey))
             row.update(a=_label(a), b=_label(b))
@@ -193,15 +194,34 @@ def _corrected(multipletests, p, method: str):
         gc.unfreeze()
 
 
+def _codes(frame, keys: list):
+    """One integer per row naming its replicate by the values of ``keys`` (NaN equal to NaN)."""
+    import numpy as np
+    import pandas as pd
+
+    if not keys:
+        return np.arange(len(frame))
+    # factorize gives every missing value the code -1, so two NaN keys match, as they should here;
+    # folding one column in at a time keeps the combined code small.
+    combined = np.zeros(len(frame), dtype=np.int64)
+    for k in keys:
+        codes = pd.factorize(frame[k])[0].astype(np.int64) + 1
+        combined = pd.factorize(combined * (int(codes.max(initial=0)) + 1) + codes)[0].astype(np.int64)
+    return combined
+
+
 def _pair(side_a, side_b, pairable: bool) -> dict:
     """Sizes, means and variances of one pair; paired sides are put in the same replicate order."""
+    import numpy as np
+
     keys_a, a = side_a
     keys_b, b = side_b
     na, nb = len(a), len(b)
-    paired = pairable and na >= 2 and len(set(keys_a)) == na and set(keys_a) == set(keys_b)
+    paired = (pairable and na >= 2 and na == nb and len(np.unique(keys_a)) == na
+              and np.array_equal(np.sort(keys_a), np.sort(keys_b)))
     if paired:
-        order = {k: i for i, k in enumerate(keys_b)}
-        b = b[[order[k] for k in keys_a]]
+        order = np.argsort(keys_b)
+        b = b[order[np.searchsorted(keys_b[order], keys_a)]]
     ma, mb = (float(a.mean()) if na else math.nan), (float(b.mean()) if nb else math.nan)
     return {"n_a": na, "n_b": nb, "mean_a": ma, "mean_b": mb, "paired": paired, "diff": ma - mb,
             "_a": a, "_b": b}

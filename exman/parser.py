@@ -7,28 +7,27 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
 import configargparse
 
-from exman import fs
+from exman import fs, layout
 from exman.plugins import get_plugin_manager
 from exman.types import boolean, schema_of, to_plain
 
-FOLDER_DEFAULT = "exman"
-RUN_NAME = re.compile(r"^(\d+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}(?:-.*)?$")
+FOLDER_DEFAULT = layout.FOLDER_DEFAULT
+RUN_NAME = layout.RUN_NAME
 
 # A params file is a few kB; these bound what a hostile or broken --config can cost.
 MAX_CONFIG_BYTES = 64 << 20
 MAX_CONFIG_VALUES = 1_000_000  # a YAML alias bomb expands far past this
 MAX_CONFIG_DEPTH = 64
 
-# Keys exman writes into every params.yaml (over any script argument of that name): never restored.
-RECORDED_KEYS = frozenset({"root", "time", "id", "commit", "dirty"})
-# Keys 0.1.9 wrote for its own options: skipped unless the script defines an argument of that name.
-LEGACY_KEYS = frozenset({"tmp", "git_dirty", "config", "name", "safe_experiment"})
+
+
+# Hooks a run cannot start without -> the default plugin that provides each.
+ESSENTIAL_HOOKS = {"claim_id": "ids", "naming": "naming", "location": "tmp"}
 
 
 def simpleroot(file) -> Path:
@@ -68,6 +67,7 @@ class ExParser(fs.RootFolders, configargparse.ArgumentParser):
         self._exman_dests: set[str] = set()
         self._exman_ready = False
         self._config_dests: set[str] = set()
+        self._option_keys: set[str] = set()  # 0.1.9's option names this parser put in the namespace
         kwargs.setdefault("config_file_parser_class", configargparse.YAMLConfigFileParser)
         kwargs.setdefault("ignore_unknown_config_file_keys", True)
         super().__init__(*args, **kwargs)
@@ -105,7 +105,7 @@ class ExParser(fs.RootFolders, configargparse.ArgumentParser):
         return action
 
     def register_validator(self, validator, message: str = "validation error") -> None:
-        """Refuse a run when ``validator(namespace)`` returns False or raises."""
+        """Refuse a run when ``validator(namespace)`` raises or returns anything but True or None."""
         if not callable(validator):
             raise TypeError("validator should be callable")
         self.validators.append((validator, message))
@@ -154,7 +154,8 @@ class ExParser(fs.RootFolders, configargparse.ArgumentParser):
     # -- parsing ------------------------------------------------------------
     def parse_known_args(self, args=None, namespace=None, **kwargs):
         self._ensure_exman_arguments()
-        argv = sys.argv[1:] if args is None else ([args] if isinstance(args, str) else list(args))
+        # One string is split on whitespace, as 0.1.9 (configargparse) did: no shell quoting.
+        argv = sys.argv[1:] if args is None else (args.split() if isinstance(args, str) else list(args))
         config = self._read_config(argv)
         if config is None:
             return super().parse_known_args(argv, namespace, **kwargs)
@@ -171,8 +172,10 @@ class ExParser(fs.RootFolders, configargparse.ArgumentParser):
             self._config_dests.clear()
 
     def parse_args(self, args=None, namespace=None):
+        self._check_essential_plugins()
         namespace = super().parse_args(args, namespace)
         options = {d: namespace.__dict__.pop(d) for d in list(vars(namespace)) if d in self._exman_dests}
+        self._add_option_keys(namespace, options)
         self.pm.hook.on_parse(parser=self, namespace=namespace, options=options)
         for dest, value in vars(namespace).items():
             if _undecodable(value):
@@ -187,6 +190,25 @@ class ExParser(fs.RootFolders, configargparse.ArgumentParser):
         namespace.root = run.path
         namespace.safe_experiment = run.safe_experiment
         return namespace
+
+    def _check_essential_plugins(self) -> None:
+        """A run needs a number, a folder name and a folder to live in: refuse in one line
+        when the default plugin providing one is blocked and nothing replaces it."""
+        for hook, plugin in ESSENTIAL_HOOKS.items():
+            if not getattr(self.pm.hook, hook).get_hookimpls():
+                self.error(f"plugin {plugin!r} is blocked and no other plugin provides {hook}(), which every run "
+                           f"needs: unblock it (disable_plugins / EXMAN_DISABLE_PLUGINS) or install a replacement")
+
+    def _add_option_keys(self, namespace, options: dict) -> None:
+        """0.1.9's own options under 0.1.9's names (``args.tmp``, ``args.name``,
+        ``args.git_dirty``, ``args.config_file``), unless the script owns the name."""
+        self._option_keys = set()
+        for key, dest in layout.OPTION_KEYS.items():
+            if key in vars(namespace):
+                continue
+            value = options.get(dest)
+            setattr(namespace, key, bool(value) if key in ("tmp", "git_dirty") else value)
+            self._option_keys.add(key)
 
     def _read_config(self, argv: list[str]):
         """[(action, value)] from ``--config FILE`` in argv, or None without one."""
@@ -222,14 +244,19 @@ class ExParser(fs.RootFolders, configargparse.ArgumentParser):
             reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
             self.error(f"--config {path}: {reason}")
         by_dest = {a.dest: a for a in self.user_actions()}
+        # exman's own options come back too (--name, --tmp, --git-dirty), as with 0.1.9.
+        exman_actions = {a.dest: a for a in self._actions if a.dest in self._exman_dests}
+        for key, dest in layout.OPTION_KEYS.items():
+            if key not in by_dest and dest in exman_actions and key != "config_file":
+                by_dest[key] = exman_actions[dest]
         restored, unknown = [], []
         for key, value in data.items():
             key = str(key)
-            if key in RECORDED_KEYS or key in self._volatile:
+            if key in layout.RECORDED_KEYS or key in self._volatile:
                 continue
             action = by_dest.get(key)
             if action is None:
-                if key not in LEGACY_KEYS:
+                if key not in layout.OPTION_KEYS:
                     unknown.append(key)
                 continue
             try:

@@ -248,7 +248,8 @@ def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFA
     The same replicate rule as ``summary``: runs sharing a cell and replicate
     key are one replicate (their mean at each step). ``count`` is the number
     of replicates behind a step, ``runs`` the runs; the CI is NaN below two
-    replicates. ``attrs["pooled"]`` names the varying params ``by`` pooled.
+    replicates. When ``by`` leaves out a varying param, a ``pooled`` column
+    (and ``attrs["pooled"]``) names the params pooled into each line.
     """
     import numpy as np
     import pandas as pd
@@ -285,7 +286,10 @@ def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFA
         half = half_width(out["std"].to_numpy(dtype=float), out["count"].to_numpy(dtype=float), ci, stats)
         out["ci_low"] = out["mean"] - half
         out["ci_high"] = out["mean"] + half
-    out.attrs = {"by": keys, "over": over_keys, "pooled": [c for c in cell if c not in keys], "metric": metric,
+    pooled = [c for c in cell if c not in keys]
+    if pooled:
+        out["pooled"] = ", ".join(pooled)
+    out.attrs = {"by": keys, "over": over_keys, "pooled": pooled, "metric": metric,
                  "level": ci, "excluded": excluded_counts(info, mask), "copies": copies,
                  "replicate_keys": [*cell, *over_keys]}
     return out
@@ -315,7 +319,9 @@ def plot_metric(
         warn_excluded(curves.attrs["excluded"], stacklevel=stacklevel)
         warn_copies(curves.attrs["copies"], curves.attrs["replicate_keys"], stacklevel=stacklevel)
     keys = curves.attrs["by"]
-    groups = list(curves.groupby(keys, dropna=False, sort=True, observed=True)) if keys else [((), curves)]
+    # A lone key as itself: pandas versions disagree on what a one-item list yields when iterated.
+    by = keys[0] if len(keys) == 1 else keys
+    groups = list(curves.groupby(by, dropna=False, sort=True, observed=True)) if keys else [((), curves)]
     many = len(groups) > 6
     # Many groups: legend beside the axes, and 20 colours so none repeats before the 21st line.
     fig, (ax,) = _panels(1, height, width + (2.6 if many else 0.0))

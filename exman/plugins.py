@@ -54,6 +54,7 @@ CLI_PLUGINS = {
     "plugins-command": "exman_plugins.commands.plugins",
     "report-command": "exman_plugins.commands.report",
     "compare-command": "exman_plugins.commands.compare",
+    "plan-command": "exman_plugins.commands.plan",
     "sweep-command": "exman_plugins.commands.sweep",
     "local-launcher": "exman_plugins.launchers.local",
     "dask-launcher": "exman_plugins.launchers.dask",

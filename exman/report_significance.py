@@ -35,7 +35,13 @@ def section(info, y: str, params: list[str], over) -> list[str]:
     for x in candidates:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the header already counts runs by status
-            table = compare(info, y, x, over=over, warn=False)
+            try:
+                table = compare(info, y, x, over=over, warn=False)
+            except (TypeError, ValueError, KeyError) as exc:  # values this parameter cannot be compared on
+                message = str(exc.args[0]) if exc.args else type(exc).__name__
+                parts.append(f'<p class="note">No significance tests between values of {html.escape(x)}: '
+                             f"{html.escape(message)}</p>")
+                continue
         if table.empty:
             continue
         pooled = table.attrs["pooled"]

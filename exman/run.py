@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import errno
 import os
 import sys
 import threading
@@ -15,7 +16,7 @@ import time as _time
 from pathlib import Path
 from typing import Any
 
-from exman import fs
+from exman import fs, layout
 from exman.types import metric_value, to_plain
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -171,24 +172,28 @@ def start_run(parser, namespace, options: dict) -> Run:
     if parser.shared:
         fs.set_shared(True)
     _make_layout(parser)
-    params = {k: to_plain(v) for k, v in vars(namespace).items()}
-    extra = {}
+    # The script's own params; 0.1.9's option keys (tmp, name, ...) are recorded beside them.
+    own: set = getattr(parser, "_option_keys", set())
+    params = {k: to_plain(v) for k, v in vars(namespace).items() if k not in own}
+    extra = {k: to_plain(v) for k, v in vars(namespace).items() if k in own}
     for contributed in pm.hook.collect_params(parser=parser, namespace=namespace):
         if contributed:
             extra.update({k: to_plain(v) for k, v in contributed.items()})
     where = pm.hook.location(parser=parser, namespace=namespace, options=options)
-    for _attempt in range(100):
-        number = pm.hook.claim_id(parser=parser)
-        now = datetime.datetime.now()
-        name = pm.hook.naming(parser=parser, number=number, time=now, name=options.get("exman_name"))
-        path = where / name
-        try:
-            os.mkdir(path)
-            break
-        except FileExistsError:
-            continue  # a naming plugin without the number can collide; claim again
-    else:
-        raise RuntimeError(f"exman: could not create a new run folder in {where}")
+    with layout.claim_lock(parser.root):
+        for _attempt in range(100):
+            number = pm.hook.claim_id(parser=parser)
+            now = datetime.datetime.now()
+            name = pm.hook.naming(parser=parser, number=number, time=now, name=options.get("exman_name"))
+            path = where / name
+            try:
+                os.mkdir(path)
+                break
+            except FileExistsError:
+                continue  # a naming plugin without the number can collide; claim again
+        else:
+            raise RuntimeError(f"exman: could not create a new run folder in {where}")
+        layout.note_folders(parser.root)
     run = Run(parser, number, name, path, now, params, options)
     try:
         record = dict(params)
@@ -217,7 +222,13 @@ def _make_layout(parser) -> None:
     root = parser.root
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"exman root {root} exists and is not a folder")
-    for folder in (root, *(root / sub for sub in fs.LAYOUT)):
+    if not root.parent.is_dir():
+        # $SCRATCH/project/exman on first use: made, as 0.1.9 did; a file on the way is refused.
+        above = next(p for p in root.parents if os.path.lexists(p))
+        if not above.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(above))
+        os.makedirs(root.parent, exist_ok=True)
+    for folder in (root, *(root / sub for sub in layout.FOLDERS)):
         try:
             folder.mkdir(exist_ok=True)
         except FileExistsError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import random
 import shlex
 import signal
 import sys
@@ -24,6 +25,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exman.sweep_adaptive import settings as adaptive_settings
 from exman.sweep_grid import (
     SweepError,
     argument,
@@ -54,7 +56,7 @@ __all__ = [
     "sweep", "resume", "status", "SweepResult", "CellRun", "SweepError", "expand", "parse_values",
     "parse_assignment", "command_line", "argument", "check_name", "describe", "Job", "run_job", "start_job",
     "signal_group", "stop_local_child", "GRACE", "Progress", "cell_counts", "list_sweeps", "load_spec",
-    "spec_path", "sweep_runs", "SPEC_FOLDER",
+    "spec_path", "sweep_runs", "SPEC_FOLDER", "decisions",
 ]
 
 
@@ -89,6 +91,7 @@ class SweepResult:
     runs: list = field(default_factory=list)  # CellRun per cell run this time, in cell order
     stopped_by: int | None = None  # the signal that stopped the sweep
     seconds: float = 0.0
+    decisions: list = field(default_factory=list)  # an adaptive sweep's last look, in words
 
     @property
     def failures(self) -> list:
@@ -125,6 +128,7 @@ class SweepResult:
                     lines.append(f"          {last}")
         if unstarted:
             lines.append(f"  not started: {len(unstarted)} cell(s): {', '.join(map(str, unstarted))}")
+        lines.extend(self.decisions)
         if self.failures or self.stopped_by is not None:
             root = f" --root {shlex.quote(root_arg)}" if root_arg else ""
             lines.append(f"rerun what is missing with: exman{root} sweep --resume {self.sweep_id}")
@@ -194,7 +198,7 @@ def load_file(path) -> dict:
         raise SweepError(f"--file {path}: not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise SweepError(f"--file {path}: expected a mapping (command, grid, zip, jobs, launcher)")
-    unknown = set(data) - {"command", "grid", "zip", "repeat", "jobs", "launcher", "scheduler", "options"}
+    unknown = set(data) - {"command", "grid", "zip", "repeat", "jobs", "launcher", "scheduler", "options", *ADAPTIVE}
     if unknown:
         raise SweepError(f"--file {path}: unknown key(s) {', '.join(sorted(unknown))}")
     if data.get("grid") is not None and not isinstance(data["grid"], dict):
@@ -211,17 +215,30 @@ def _command(command) -> list[str]:
     return command
 
 
+# Sweep-file keys (and keyword arguments) of adaptive sweeps; see exman.sweep_adaptive.
+ADAPTIVE = ("until", "max_repeat", "race", "alpha", "max_rounds", "shuffle")
+
+
 def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher=None, root=None,
           scheduler=None, options=None, file=None, dry_run=False, cwd=None, quiet=False, stream=None,
-          pm=None):
+          pm=None, until=None, max_repeat=None, race=None, alpha=None, max_rounds=None, shuffle=None):
     """Run ``command`` once per grid cell, in parallel, recorded under ``root``.
 
     ``grid`` maps names to values (a list, ``"a,b"``, or ``"log:1e-4:1e-1:4"``),
     ``zip`` one or more groups of names that vary together, ``repeat`` a seed
     count. ``file`` is a YAML sweep file; explicit arguments override it.
+
+    Adaptive sweeps run in rounds (``exman.sweep_adaptive``): ``until="ci(acc)
+    <= 0.01"`` adds seeds to a cell until its CI is that narrow, ``race="max(acc)"``
+    stops adding seeds to cells significantly worse than the best one (at level
+    ``alpha``, default 0.05, over at most ``max_rounds`` rounds, default 4);
+    ``repeat`` is then the seeds every cell starts with and ``max_repeat`` the
+    most it gets. ``shuffle=SEED`` runs each round's cells in a seeded random order.
     Returns a :class:`SweepResult`, or the list of command lines with ``dry_run``.
     """
     data = load_file(file) if file is not None else {}
+    given = dict(until=until, max_repeat=max_repeat, race=race, alpha=alpha, max_rounds=max_rounds, shuffle=shuffle)
+    extra = {k: given[k] if given[k] is not None else data.get(k) for k in ADAPTIVE}
     command = _command(command if command else data.get("command"))
     full_grid = dict(data.get("grid") or {})
     full_grid.update(grid or {})
@@ -230,6 +247,10 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
     if zip:
         zips += [zip] if isinstance(zip, dict) else list(zip)
     repeat = repeat if repeat is not None else data.get("repeat")
+    adaptive = adaptive_settings(repeat, until=extra["until"], max_repeat=extra["max_repeat"], race=extra["race"],
+                                 alpha=0.05 if extra["alpha"] is None else extra["alpha"],
+                                 max_rounds=4 if extra["max_rounds"] is None else extra["max_rounds"])
+    shuffle = _shuffle_seed(extra["shuffle"])
     cells = expand(full_grid, zips, repeat)
     launcher = launcher or data.get("launcher") or "local"
     opts = dict(data.get("options") or {})
@@ -238,7 +259,7 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
     scheduler = scheduler or data.get("scheduler") or opts.get("scheduler")
     opts.update(jobs=int(jobs), scheduler=scheduler)
     if dry_run:
-        return [command_line(command, cell) for cell in cells]
+        return [command_line(command, cells[i]) for i in _order(range(len(cells)), shuffle)]
     pm = pm or _plugin_manager()
     _check_launcher(pm, launcher)
     root = prepare_root(root)
@@ -255,9 +276,13 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
         "options": opts,
         "cells": cells,
     }
+    if shuffle is not None:
+        spec["shuffle"] = shuffle
+    if adaptive:
+        spec["adaptive"] = adaptive
     with Owner(root, sweep_id):
         save_spec(root, spec)
-        return _execute(root, spec, list(range(len(cells))), pm=pm, quiet=quiet, stream=stream)
+        return _rounds(root, spec, list(range(len(cells))), pm=pm, quiet=quiet, stream=stream)
 
 
 def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None, options=None,
@@ -266,7 +291,8 @@ def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None
     root = _existing_root(root)
     spec = load_spec(root, sweep_id)
     if dry_run:
-        return [command_line(spec["command"], row) for row in _todo(root, spec)[1]]
+        cells = _order(_todo(root, spec)[0], spec.get("shuffle"))
+        return [command_line(spec["command"], spec["cells"][i]) for i in cells]
     pm = pm or _plugin_manager()
     _check_launcher(pm, launcher or spec.get("launcher") or "local")
     with Owner(root, sweep_id):
@@ -279,10 +305,65 @@ def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None
             opts["jobs"] = int(jobs)
         if scheduler:
             opts["scheduler"] = scheduler
-        if todo:
+        if todo or _looking(spec):
             spec.setdefault("resumed", []).append(datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
             save_spec(root, spec)
-        return _execute(root, spec, todo, pm=pm, quiet=quiet, stream=stream)
+        return _rounds(root, spec, todo, pm=pm, quiet=quiet, stream=stream)
+
+
+def _looking(spec: dict) -> bool:
+    """Whether an adaptive sweep has another look to take (its last look added seeds, or none was taken)."""
+    adaptive = spec.get("adaptive")
+    if not adaptive:
+        return False
+    looks = adaptive.get("looks") or []
+    return not looks or any(d.get("add") for d in looks[-1]["cells"])
+
+
+def _rounds(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, stream=None) -> SweepResult:
+    """Run ``todo``; an adaptive sweep then looks at whole rounds and launches the seeds each asks for.
+
+    A round that did not complete (a failure, a stop) ends the loop before a
+    look: ``--resume`` reruns what is missing and carries on from the same look.
+    """
+    from exman import sweep_adaptive
+
+    result = _execute(root, spec, todo, pm=pm, quiet=quiet, stream=stream)
+    while result.ok and _looking(spec) and not any(r["missing"] or r["running"] for r in cell_counts(root, spec)):
+        new = sweep_adaptive.next_round(root, spec)
+        save_spec(root, spec)
+        result.total = len(spec["cells"])
+        if not new:
+            # The summary lists every cell's final state; each look printed its changes.
+            result.decisions = sweep_adaptive.describe_look(spec, changes=False)
+            break
+        if not quiet:
+            for line in sweep_adaptive.describe_look(spec):
+                print(line, file=stream or sys.stderr, flush=True)
+        more = _execute(root, spec, new, pm=pm, quiet=quiet, stream=stream)
+        result.runs += more.runs
+        result.seconds += more.seconds
+        result.stopped_by = more.stopped_by
+    return result
+
+
+def _shuffle_seed(value):
+    if value is None or value is False:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise SweepError(f"--shuffle takes an integer seed, got {value!r}") from None
+    return value
+
+
+def _order(cells, shuffle) -> list[int]:
+    """The cells in the order to launch them: as given, or shuffled by ``shuffle`` (a seed)."""
+    cells = list(cells)
+    if shuffle is not None:
+        random.Random(int(shuffle)).shuffle(cells)
+    return cells
 
 
 def _todo(root: Path, spec: dict) -> tuple[list[int], list[dict]]:
@@ -301,7 +382,7 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
             cwd=spec.get("cwd") or os.getcwd(),
             env={"EXMAN_RUN_ROOT": str(root), "EXMAN_SWEEP_ID": sweep_id, "EXMAN_SWEEP_CELL": str(i)},
             log=str(logs / f"cell-{i:04d}.log"))
-        for i in todo
+        for i in _order(todo, spec.get("shuffle"))
     ]
     result = SweepResult(sweep_id=sweep_id, root=root, spec=spec_path(root, sweep_id), total=len(spec["cells"]))
     progress = Progress(len(jobs), sweep_id, stream=stream, quiet=quiet)
@@ -326,7 +407,7 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
     result.seconds = time.monotonic() - began
     result.stopped_by = stopped[0] if stopped else None
     records = _latest_by_cell(root, sweep_id, stopping=progress.stopping.is_set())
-    for job in jobs:
+    for job in sorted(jobs, key=lambda j: j.cell):
         code = codes.get(job.cell)
         meta = records.get(job.cell)
         if code is None and meta is None:
@@ -353,8 +434,22 @@ def status(root, sweep_id: str):
     df = pd.DataFrame(cell_counts(root, spec))
     df["last_id"] = df["last_id"].astype("Int64")
     df.attrs["sweep"] = sweep_id
+    df.attrs["adaptive"] = bool(spec.get("adaptive"))
     df.attrs["params"] = [c for c in df.columns if c not in ("cell", *COUNTS, "missing", "last_id")]
     return df
+
+
+def decisions(root, sweep_id: str):
+    """An adaptive sweep's grid cells: params, ``seeds`` given, ``replicates`` completed, ``mean``,
+    ``ci_low``, ``ci_high`` (as ``Index.summary``) and ``state`` at the last look
+    (``more``, ``done``, ``raced``, ``max``, ``rounds``); a pandas DataFrame."""
+    from exman import sweep_adaptive
+
+    root = _existing_root(root)
+    spec = load_spec(root, sweep_id)
+    if not spec.get("adaptive"):
+        raise SweepError(f"sweep {sweep_id} is not adaptive (no --until or --race)")
+    return sweep_adaptive.table(root, spec)
 
 
 def _plugin_manager():

@@ -13,6 +13,26 @@ if TYPE_CHECKING:  # pragma: no cover
     from exman.sweep_jobs import Job
 
 
+def eta(durations: list, done: int, total: int, parallel: int) -> float | None:
+    """Seconds left: the mean duration of the finished runs times the waves of runs still to
+    come (``parallel`` at a time). None before any run finished. Throughput since the start
+    (what a generic progress bar measures) is wrong early on: runs started together finish
+    together, so the first few completions look either instant or never coming.
+    """
+    if not durations or done >= total:
+        return None if not durations else 0.0
+    mean = sum(durations) / len(durations)
+    return mean * (total - done) / max(parallel, 1)
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
+
+
 class Progress:
     """What a launcher reports to, and the stop flags it must watch.
 
@@ -31,6 +51,8 @@ class Progress:
         self.started_at = time.monotonic()
         self._lock = threading.Lock()
         self._starts: dict[int, float] = {}
+        self._durations: list[float] = []
+        self._parallel = 1  # the most runs seen at once: how many the launcher runs together
         self._bar = None
         if live is None:
             live = not quiet and hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -40,21 +62,25 @@ class Progress:
     def _make_bar(self):
         try:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as Bar
         except ImportError:
             return None  # plain lines then
         bar = Bar(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[failed]} failed, {task.fields[running]} running"),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                  TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
                   console=Console(file=self.stream), transient=False)
-        self._task = bar.add_task(self.sweep_id, total=self.total, failed=0, running=0)
+        self._task = bar.add_task(self.sweep_id, total=self.total, failed=0, running=0, eta="?")
         bar.start()
         return bar
 
     def _refresh(self) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, failed=self.failed, running=self.running)
+            self._bar.update(self._task, completed=self.done, failed=self.failed, running=self.running,
+                             eta=_clock(self.eta()))
+
+    def eta(self) -> float | None:
+        return eta(self._durations, self.done, self.total, self._parallel)
 
     def started(self, job: Job) -> None:
         with self._lock:
@@ -62,6 +88,7 @@ class Progress:
                 return
             self._starts[job.cell] = time.monotonic()
             self.running += 1
+            self._parallel = max(self._parallel, self.running)
             self._refresh()
 
     def finished(self, job: Job, returncode: int | None) -> None:
@@ -69,6 +96,8 @@ class Progress:
             began = self._starts.pop(job.cell, None)
             if began is not None:
                 self.running -= 1
+                if returncode is not None:
+                    self._durations.append(time.monotonic() - began)
             self.done += 1
             ok = returncode == 0
             if not ok:
@@ -77,7 +106,8 @@ class Progress:
             if self._bar is None and not self.quiet:
                 took = f" {time.monotonic() - began:.1f}s" if began is not None else ""
                 verdict = "ok" if ok else ("not started" if returncode is None else f"exit {returncode}")
-                print(f"[{self.done}/{self.total}] {job}: {verdict}{took}", file=self.stream, flush=True)
+                left = f", ETA {_clock(self.eta())}" if self.done < self.total and self._durations else ""
+                print(f"[{self.done}/{self.total}] {job}: {verdict}{took}{left}", file=self.stream, flush=True)
             elif self._bar is not None and not ok:
                 self._bar.console.print(f"{job}: exit {returncode}")
 

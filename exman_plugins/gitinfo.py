@@ -37,9 +37,9 @@ def _git(parser, *args, raw: bool = False):
 
 @hookimpl
 def add_arguments(parser, group):
-    if _enabled(parser):
-        parser.add_exman_argument(group, "--git-dirty", dest="exman_git_dirty", action="store_true",
-                                  help="run even though the git tree has uncommitted changes")
+    # Always there, as in 0.1.9: a script run with --git-dirty works with or without git=.
+    parser.add_exman_argument(group, "--git-dirty", dest="exman_git_dirty", action="store_true",
+                              help="run even though the git tree has uncommitted changes (with git_assert_clean)")
 
 
 @hookimpl

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from exman import hookimpl
+from exman import hookimpl, layout
 from exman.fs import atomic_write
 
 
@@ -18,7 +18,11 @@ def _ids(parser):
 
 
 def _hint(parser) -> int:
-    """Last number known to be taken; a full scan only when the hint is missing."""
+    """Last number known to be taken; a full scan when the hint is missing, or when run
+    folders changed since exman last made one (exman 0.1.9 writing to the same root
+    numbers its runs from the folders alone)."""
+    if layout.folders_changed(parser.root):
+        return _scan(parser)
     try:
         hint = int((parser.root / ".exman" / "last_id").read_text())
     except (OSError, ValueError):
@@ -28,8 +32,6 @@ def _hint(parser) -> int:
 
 
 def _scan(parser) -> int:
-    from exman.parser import RUN_NAME
-
     top = 0
     for folder in (_ids(parser), parser.runs, parser.tmp, parser.fails):
         try:
@@ -38,9 +40,9 @@ def _scan(parser) -> int:
             continue
         with entries:
             for entry in entries:
-                m = RUN_NAME.match(entry.name)
-                if m:
-                    top = max(top, int(m.group(1)))
+                number = layout.run_number(entry.name)
+                if number is not None:
+                    top = max(top, number)
                 elif entry.name.isdigit():
                     top = max(top, int(entry.name))
     return top

@@ -50,5 +50,6 @@ def on_parse(parser, namespace):
             raise
         except Exception as exc:
             _refuse(parser, _message(message, namespace), exc)
-        if ok is not None and not ok:
+        if ok is not True and ok is not None:
+            # 0.1.9's rule: only True or None pass; an error string or 1 refuses the run.
             _refuse(parser, _message(message, namespace))

@@ -235,9 +235,11 @@ def test_notebook_runs_on_a_real_kernel(grid, tmp_path):
     assert not [o for o in outputs if o.output_type == "error"]
     html_tables = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     images = [o.data["image/png"] for o in outputs if "image/png" in o.get("data", {})]
-    assert len(html_tables) == 2 and len(images) == 2
-    summary_html = html_tables[1]
+    assert len(html_tables) == 4 and len(images) == 2
+    summary_html, compare_html, anova_html = html_tables[1:]
     assert "acc_ci_low" in summary_html and "missing_replicates" in summary_html
+    assert "hedges_g" in compare_html and "p_adj" in compare_html and "paired t" in compare_html
+    assert "partial_eta_sq" in anova_html and "C(optimizer):np.log10(lr)" in anova_html
     assert len(images[0]) > 5000  # base64 PNG of a real figure
 
 

@@ -25,6 +25,7 @@ def demo(tmp_path_factory):
 def test_demo_records_the_grid_and_prints_the_table(demo):
     folder, out = demo
     assert "36 runs recorded" in out and "failed as expected: 1 run" in out
+    assert "hedges_g" in out and "partial_eta_sq" in out and "C(optimizer):np.log10(lr)" in out
     assert "acc_ci_low" in out and (folder / "exman" / "demo-plot.png").stat().st_size > 10_000
     root = folder / "exman"
     assert len(list((root / "runs").iterdir())) == 36 and len(list((root / "fails").iterdir())) == 1

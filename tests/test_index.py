@@ -24,8 +24,8 @@ from plugins import results_columns
 import exman
 from exman import index as index_module
 from exman import index_cache, index_read
-from exman.index import Index, IndexWarning, NotARootError
-from exman.index_frame import META_COLUMNS
+from exman.index import Index, IndexWarning, NotARootError, meta_column
+from exman.index_frame import BASE_COLUMNS, META_COLUMNS
 
 
 def parser_v1(root, **kwargs):
@@ -83,11 +83,13 @@ def test_columns_dtypes_and_order(root):
     make_run(p, "--lr", "1", "--tag", "2", "--flag", "yes", "--opt", "adam", "--layers", "4", "--seed", "3",
              logs=[{"loss": 2.0, "acc": 0.25}])
     df = Index(root).info()
-    assert list(df.columns[:12]) == ["id", "name", "root", "time", "status", "start", "end", "duration",
+    assert list(df.columns[:11]) == ["id", "root", "time", "status", "start", "end", "duration",
                                      "sweep", "sweep_cell", "host", "user"]
     assert df.attrs["params"] == ["lr", "epochs", "opt", "tag", "flag", "layers", "out", "seed"]
+    assert df.attrs["options"] == ["tmp", "git_dirty", "name", "config_file"]
     assert df.attrs["metrics"] == ["loss", "acc"]
-    assert list(df.columns[12:]) == df.attrs["params"] + df.attrs["metrics"]
+    assert list(df.columns[11:]) == df.attrs["params"] + df.attrs["options"] + df.attrs["metrics"]
+    assert df["name"].isna().all() and df["tmp"].dtype == bool and not df["tmp"].any()
     dtypes = df.dtypes.astype(str).to_dict()
     assert dtypes["id"] == "int64" and dtypes["epochs"] == "int64"
     assert dtypes["time"] == dtypes["start"] == dtypes["end"] == "datetime64[ns]"
@@ -131,19 +133,21 @@ def test_empty_root_has_the_columns(root):
     for folder in ("runs", "index", "marked"):
         (root / folder).mkdir(parents=True)
     df = Index(root).info()
-    assert len(df) == 0 and tuple(df.columns) == META_COLUMNS
+    assert len(df) == 0 and tuple(df.columns) == BASE_COLUMNS + META_COLUMNS
     assert df["id"].dtype == np.int64 and df["time"].dtype == "datetime64[ns]"
     assert df.attrs["params"] == [] and df.attrs["metrics"] == []
     assert Index(root).varying() == [] and len(Index(root).metrics()) == 0
 
 
-def test_param_named_like_a_metadata_column_gets_a_suffix(root):
+def test_param_named_like_metadata_keeps_its_name(root):
+    """A parameter's column is named by its dest; the metadata moves to exman_<key>."""
     p = exman.ExParser(root=root)
     p.add_argument("--host", default="gpu1")
     make_run(p)
     df = Index(root).info()
-    assert df["host"][0] == os.uname().nodename and df["host_param"][0] == "gpu1"
-    assert df.attrs["params"] == ["host_param"]
+    assert df["host"][0] == "gpu1" and df["exman_host"][0] == os.uname().nodename
+    assert df.attrs["params"] == ["host"] and meta_column(df, "host") == "exman_host"
+    assert meta_column(df, "user") == "user" and "exman_user" not in df.columns
 
 
 # -- marks, fails, moved roots ---------------------------------------------
@@ -297,11 +301,12 @@ def test_0_1_9_root_types_inferred(tmp_path):
     assert df.id.tolist() == [1, 2] and df.status.tolist() == ["unknown", "unknown"]
     assert df["time"].tolist() == [pd.Timestamp("2019-03-01 12:00:01"), pd.Timestamp("2019-03-02 12:00:02")]
     assert df["time"].dtype == "datetime64[ns]"
-    assert df.attrs["params"] == ["code", "epochs", "flag", "lr", "name_param"]
+    assert df.attrs["params"] == ["code", "epochs", "flag", "lr"]
+    assert df.attrs["options"] == ["git_dirty", "name", "tmp"]  # columns, as 0.1.9's Index showed them
     assert df["epochs"].dtype == np.int64 and df["lr"].dtype == np.float64 and df["flag"].dtype == bool
     assert df["code"].tolist() == ["1", "2"] and pd.api.types.is_string_dtype(df["code"])
-    assert df["name_param"].tolist() == ["a", "b"]
-    assert "tmp" not in df.columns and "git_dirty" not in df.columns
+    assert df["name"].tolist() == ["a", "b"]
+    assert df["tmp"].dtype == bool and df["git_dirty"].dtype == bool
     assert Index(root).info("good").id.tolist() == [2]
 
 

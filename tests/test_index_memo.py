@@ -198,6 +198,9 @@ def test_few_changes_patch_the_last_answer(root, monkeypatch, fresh):
     params.write_text(params.read_text().replace("epochs: 2", "epochs: 9"))
     age(params, 900)
     assert check(include_failed=True).epochs.tolist()[:4] == [9, 2, 2, 2]
+    assert count["n"] == 0
+    # A run that left can change the types of the rows that stay (its NaN made a column
+    # float64): the long way types them, once per answer.
     runs = sorted((root / "runs").iterdir())
     (root / "index" / (runs[1].name + ".yaml")).unlink()  # a deleted run
     shutil.rmtree(runs[1])
@@ -205,9 +208,10 @@ def test_few_changes_patch_the_last_answer(root, monkeypatch, fresh):
     age(root)
     assert check(include_failed=True).id.tolist() == [1, 3, 4]
     assert check().id.tolist() == [1, 3, 4]
-    assert count["n"] == 0
+    walked = count["n"]
+    assert walked <= 2
     # a new column (a metric no run had) needs the long way, and gets it
     make_run(p, logs=[{"brand_new": 1.5}])
     age(root)
     assert check(include_failed=True).brand_new.tolist()[-1] == 1.5
-    assert count["n"] == 1
+    assert count["n"] == walked + 1

@@ -119,7 +119,7 @@ def test_pooled_curves_say_so(twice):
     root, df = twice
     metrics = load_metrics(root)
     curves = metric_curves(df, metrics, "acc", by="optimizer")
-    assert curves.attrs["pooled"] == ["lr"]
+    assert curves.attrs["pooled"] == ["lr"] and set(curves.pooled) == {"lr"}
     row = curves[(curves.optimizer == "sgd") & (curves.step == 0)].iloc[0]
     assert (row["count"], row.runs) == (len(LRS) * len(SEEDS), 2 * len(LRS) * len(SEEDS))
     fig = plot_metric(df, metrics, "acc", by="optimizer", warn=False)

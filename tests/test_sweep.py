@@ -326,6 +326,15 @@ def test_help_imports_no_launcher_library():
     assert "--launcher" in proc.stdout
 
 
+def test_eta_counts_waves_of_parallel_runs():
+    from exman.sweep_progress import eta
+
+    assert eta([], 0, 12, 2) is None  # nothing finished: nothing to go by
+    # Two runs of 3 s finished, 10 left two at a time: five more waves of 3 s.
+    assert eta([3.0, 3.0], 2, 12, 2) == 15.0
+    assert eta([1.0, 3.0], 4, 12, 4) == 4.0 and eta([2.0], 12, 12, 2) == 0.0
+
+
 def test_grid_syntax():
     from exman.sweep_grid import SweepError, expand, parse_values
 

@@ -6,7 +6,6 @@ writes; it must stay free of pandas so ``mark``/``show`` start fast.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -14,11 +13,12 @@ from pathlib import Path
 
 import click
 
-from exman.parser import RUN_NAME
-from exman.runinfo import RUN_FILE, given_name
+from exman import layout
+from exman.layout import METRICS_FILE, RUN_NAME
+from exman.runinfo import given_name
 
 # Where runs live; searched in this order, so runs/ wins if a 0.1.9 root reused a number.
-FOLDERS = ("runs", "tmp", "fails")
+FOLDERS = layout.RUN_FOLDERS
 RANGE = re.compile(r"^(\d+)-(\d+)$")
 
 
@@ -116,40 +116,31 @@ def warn_unknown(unknown, where: str = "runs/") -> None:
 
 # -- reading a run's files ---------------------------------------------------
 
-PARAMS_FILE = "params.yaml"
-METRICS_FILE = "metrics.jsonl"
-
-
 def read_meta(path: Path) -> dict:
     """run.json, or {} for a 0.1.9 run or a half-written one."""
-    try:
-        data = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return layout.read_run_json(path)
 
 
-def read_params(path: Path) -> dict:
-    """params.yaml as written (it wins over run.json when edited by hand)."""
-    from exman_plugins.params_yaml import loads
+def _pm():
+    """The command line's plugin manager (a storage plugin's ``load_params`` included)."""
+    ctx = click.get_current_context(silent=True)
+    pm = getattr(ctx.find_root().obj, "pm", None) if ctx is not None else None
+    if pm is None:
+        from exman.plugins import get_plugin_manager
 
-    try:
-        data = loads((path / PARAMS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    except Exception:  # yaml.YAMLError: a damaged file must not stop `show`
-        return {}
-    return data if isinstance(data, dict) else {}
+        pm = get_plugin_manager(cli=True)
+    return pm
 
 
-# Keys exman adds to params.yaml; everything else is the script's own.
-RECORDED = ("root", "time", "id", "commit", "dirty", "tmp", "git_dirty")
+def read_params(path: Path, meta: dict | None = None) -> dict:
+    """The run's params file as written (it wins over run.json when edited by hand),
+    read through the ``load_params`` hook: a storage plugin may write JSON or TOML."""
+    return layout.read_params(_pm(), path, meta)
 
 
-def split_params(params: dict) -> tuple[dict, dict]:
-    own = {k: v for k, v in params.items() if k not in RECORDED}
-    extra = {k: v for k, v in params.items() if k in RECORDED}
-    return own, extra
+def split_params(params: dict, schema: dict | None = None) -> tuple[dict, dict]:
+    """(the script's own params, exman's keys: root, time, id, commit, dirty, tmp, name, ...)."""
+    return layout.split_params(params, schema)
 
 
 def last_metrics(path: Path) -> tuple[dict, dict, int]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from exman import hookimpl
+from exman import hookimpl, layout
 from exman.fs import is_temp, relative_symlink
 from exman.runinfo import end_dead_run
 from exman_plugins.commands._runs import FOLDERS, fs_errors, inside, liveness, read_meta, scan
@@ -148,7 +148,7 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
         problems += _remove(root, temp, fix, f"removed temp file {rel} (its writer was killed mid-write)",
                             f"temp file left by a killed writer: {rel}")
     for run in unindexed(root):
-        params = run.path / "params.yaml"
+        params = layout.params_path(run.path, read_meta(run.path))  # the file the storage plugin wrote
         if fix and reindex and params.is_file():
             relative_symlink(root / "index" / (run.name + params.suffix), params)
             click.echo(f"indexed run {run.id} again ({run.name})")

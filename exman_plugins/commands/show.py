@@ -1,6 +1,6 @@
 """``exman show ID``: everything about one run on one screen.
 
-Reads the run folder directly (params.yaml, run.json, metrics.jsonl, log.txt,
+Reads the run folder directly (its params file through the ``load_params`` hook, run.json, metrics.jsonl, log.txt,
 traceback.txt) rather than through the Index, so it starts without pandas and
 works on a run that is still running or was set aside in fails/.
 """
@@ -52,10 +52,10 @@ def files_of(path) -> list[tuple[str, int]]:
 def describe_run(run) -> dict:
     """The plain data ``show`` prints (and ``--format json`` returns)."""
     meta = read_meta(run.path)
-    params = read_params(run.path)
+    params = read_params(run.path, meta)
     if not params and isinstance(meta.get("params"), dict):
         params = dict(meta["params"], **(meta.get("extra") or {}))
-    own, extra = split_params(params)
+    own, extra = split_params(params, meta.get("schema") if isinstance(meta.get("schema"), dict) else None)
     values, steps, rows = last_metrics(run.path)
     return {
         "id": run.id,

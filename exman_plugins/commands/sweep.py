@@ -32,6 +32,13 @@ def _print_status(root, sweep_id) -> None:
     df = sw.status(root, sweep_id)
     click.echo(df.to_string(index=False))
     click.echo(f"sweep {sweep_id}: {counts_line(df.to_dict('records'))}")
+    if df.attrs.get("adaptive"):
+        cells = sw.decisions(root, sweep_id)
+        rule = cells.attrs["rule"]
+        click.echo("")
+        click.echo(f"{rule['interest']} per grid cell after {cells.attrs['looks']} of at most {rule['rounds']} look(s) "
+                   f"(replicates {rule['min']}..{rule['max']}, CI {rule.get('level', 0.95):.0%}):")
+        click.echo(cells.to_string(index=False))
 
 
 @hookimpl
@@ -51,6 +58,16 @@ def register_commands(cli):
     @click.option("--scheduler", metavar="ADDRESS", help="dask scheduler, e.g. tcp://host:8786")
     @click.option("-o", "--option", "launcher_options", multiple=True, metavar="KEY=VALUE",
                   help="launcher option, e.g. -o cluster=local -o timeout_min=60 (submitit)")
+    @click.option("--until", metavar="'ci(NAME) <= W'",
+                  help="adaptive: add seeds to a cell until the CI of NAME is at most W wide (needs --repeat, --max-repeat)")
+    @click.option("--race", metavar="'max(NAME)'|'min(NAME)'",
+                  help="stop adding seeds to cells significantly worse than the best one on NAME")
+    @click.option("--max-repeat", type=click.IntRange(min=2), metavar="N", help="adaptive: the most seeds a cell gets")
+    @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="A",
+                  help="racing: error rate over the whole sweep (default 0.05, split over the looks)")
+    @click.option("--max-rounds", type=click.IntRange(min=1), metavar="R",
+                  help="adaptive: at most R rounds of launches and looks (default 4)")
+    @click.option("--shuffle", type=int, metavar="SEED", help="run the cells in a random order drawn from SEED")
     @click.option("--dry-run", is_flag=True, help="print one command line per combination; start nothing")
     @click.option("--resume", metavar="SWEEP_ID", help="rerun the cells of SWEEP_ID without a completed run")
     @click.option("--status", "status_id", metavar="SWEEP_ID", help="show each cell's runs by status")
@@ -58,7 +75,7 @@ def register_commands(cli):
     @click.argument("command", nargs=-1, type=click.UNPROCESSED)
     @click.pass_context
     def sweep_command(ctx, params, zipped, repeat, repeat_key, file, jobs, launcher, scheduler, launcher_options,
-                      dry_run, resume, status_id, quiet, command):
+                      until, race, max_repeat, alpha, max_rounds, shuffle, dry_run, resume, status_id, quiet, command):
         """Run COMMAND once per combination of parameters, in parallel, as recorded exman runs.
 
         Each combination runs `COMMAND ARGS --NAME VALUE ...` with EXMAN_RUN_ROOT,
@@ -70,6 +87,7 @@ def register_commands(cli):
         Examples:
           exman --root exman sweep -p lr=0.1,0.01 -p bs=32,64 --jobs 2 -- python train.py
           exman sweep -p lr=log:1e-4:1e-1:4 --repeat 3 --dry-run -- python train.py
+          exman sweep -p lr=0.1,0.01 --repeat 3 --max-repeat 10 --until 'ci(acc) <= 0.01' --race 'max(acc)' -- python train.py
           exman sweep --resume 20260101-120000-ab12
           exman sweep --status 20260101-120000-ab12
         """
@@ -83,9 +101,12 @@ def register_commands(cli):
                 return
             opts = _options(launcher_options)
             common = dict(jobs=jobs, launcher=launcher, scheduler=scheduler, options=opts, quiet=quiet)
+            adaptive = dict(until=until, race=race, max_repeat=max_repeat, alpha=alpha, max_rounds=max_rounds,
+                            shuffle=shuffle)
             if resume:
-                if command or params or zipped or repeat or file:
-                    raise click.UsageError("--resume takes no command, -p, -z, --repeat or --file: the spec has them")
+                if command or params or zipped or repeat or file or any(v is not None for v in adaptive.values()):
+                    raise click.UsageError("--resume takes no command, -p, -z, --repeat, --file or adaptive option: "
+                                           "the spec has them")
                 result = sw.resume(resume, root=state.root, dry_run=dry_run, **common)
             else:
                 grid = dict(sw.parse_assignment(p) for p in params)
@@ -95,7 +116,7 @@ def register_commands(cli):
                 root = None if dry_run else (explicit_root if explicit_root is not None else state.root)
                 result = sw.sweep(list(command) or None, grid, zip=zip_group,
                                   repeat={"count": repeat, "key": repeat_key} if repeat else None,
-                                  file=file, dry_run=dry_run, root=root, pm=state.pm, **common)
+                                  file=file, dry_run=dry_run, root=root, pm=state.pm, **adaptive, **common)
         except sw.SweepError as exc:
             raise click.ClickException(str(exc)) from None
         if dry_run:

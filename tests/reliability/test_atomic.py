@@ -88,6 +88,7 @@ APPEND_ONLY = {
     ("exman/fs.py", "atomic_write"): "the primitive itself",
     ("exman/sweep_jobs.py", "start_job"): "a sweep child's console log, streamed as it runs",
     ("exman/sweep_records.py", "__enter__"): "the owner lock file: its text only names the holder",
+    ("exman/layout.py", "__enter__"): "root/lock, 0.1.9's lock file: opened to flock it, never written",
     ("exman/plotting.py", "_repr_png_"): "savefig into an in-memory buffer",
     ("exman/plotting.py", "to_svg"): "savefig into an in-memory buffer",
 }

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -106,6 +107,19 @@ def _root_parent_missing(d):
     return [], {"EXMAN_RUN_ROOT": d / "no" / "such" / "parent" / "exman"}
 
 
+def test_root_parent_missing_is_created(tmp_path, template):
+    """A root whose parent folders do not exist yet ($SCRATCH/project/exman) is made, as 0.1.9 did."""
+    folder = tmp_path / "project"
+    shutil.copytree(template, folder, symlinks=True)
+    args, extra = _root_parent_missing(folder)
+    proc = subprocess.run([sys.executable, "main.py", *args], cwd=folder, env=env(**extra),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    root = Path(extra["EXMAN_RUN_ROOT"])
+    assert [p.name[:6] for p in (root / "runs").iterdir()] == ["000001"]
+    assert len(list((root / "index").iterdir())) == 1
+
+
 def _root_read_only(d):
     root = d / "exman"
     for folder in [root, *[p for p in root.rglob("*") if p.is_dir() and not p.is_symlink()]]:
@@ -163,7 +177,6 @@ CASES = {
     "root-is-a-file": (_root_is_file, "exists and is not a folder"),
     "root-under-a-file": (_root_under_file, "Not a directory"),
     "root-runs-is-a-file": (_root_runs_is_file, "runs exists and is not a folder"),
-    "root-parent-missing": (_root_parent_missing, "No such file or directory"),
     "root-read-only": (_root_read_only, "Permission denied"),
 }
 
@@ -307,6 +320,6 @@ def test_config_round_trip_keeps_every_value(tmp_path):
     assert proc.returncode == 0, proc.stderr
     runs = sorted((tmp_path / "exman" / "runs").iterdir())
     a, b = (yaml.safe_load((r / "params.yaml").read_text()) for r in runs)
-    for key in ("root", "time", "id"):
+    for key in ("root", "time", "id", "config_file"):  # config_file: the file the second run came from
         a.pop(key), b.pop(key)
     assert a == b and a["off"] is False and a["flag"] is True and a["word"] == "null" and a["maybe"] is None

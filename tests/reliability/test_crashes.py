@@ -160,11 +160,12 @@ def test_sigkill_at_each_stage_leaves_a_readable_root(tmp_path, template, stage)
             assert meta["pid"] == proc.pid
     info = index_info(root)
     if info is not None:
-        names = set(info["name"])
+        info = info.assign(folder=[r.name for r in info["root"]])
+        names = set(info["folder"])
         assert {p.name for p in (root / "runs").iterdir()} - {k.name for k in killed} <= names
         # The Index lists runs through their index links; a run killed before its link is `exman doctor`'s.
         if status == "running" and (root / "index" / (killed[0].name + ".yaml")).is_symlink():
-            assert info.set_index("name").loc[killed[0].name, "status"] == "crashed"
+            assert info.set_index("folder").loc[killed[0].name, "status"] == "crashed"
 
     # `exman doctor --fix` records the dead run as crashed and removes what the kill left half-done.
     doctor(root, killed)
@@ -217,7 +218,7 @@ def test_metrics_reader_skips_a_truncated_last_line(tmp_path, template):
     check_root(root, allow_partial=[run])
     info = index_info(root)
     if info is not None:
-        row = info.set_index("name").loc[run.name]
+        row = info.assign(folder=[r.name for r in info["root"]]).set_index("folder").loc[run.name]
         assert row["loss"] == json.loads(rows[-1])["loss"]
 
 

@@ -1,0 +1,180 @@
+"""The on-disk format of an exman root, in one place.
+
+Folder and file names, the run-folder pattern and the keys exman itself
+writes into a params file are spelled here and nowhere else; so are walking
+the run folders of a root and reading a run's ``run.json`` and params. The
+format is exman 0.1.9's, extended: a root written by both versions in turn
+stays one root (see docs/compat.md).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from pathlib import Path
+
+# -- names ---------------------------------------------------------------------
+FOLDER_DEFAULT = "exman"  # simpleroot(): <script folder>/exman
+RUNS, INDEX, MARKED, TMP, FAILS = "runs", "index", "marked", "tmp", "fails"
+FOLDERS = (RUNS, INDEX, MARKED, TMP, FAILS)
+RUN_FOLDERS = (RUNS, TMP, FAILS)  # the folders that hold run folders; runs/ first
+STATE = ".exman"  # exman's own bookkeeping (id claims, caches)
+LOCK = "lock"  # 0.1.9's FileLock file: held while a run number is chosen and its folder made
+
+PARAMS_FILE = "params.yaml"
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+LOG_FILE = "log.txt"
+TRACEBACK_FILE = "traceback.txt"
+DIFF_FILE = "changes.diff"
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # params.yaml's time
+TIME_FORMAT_DIR = "%Y-%m-%d-%H-%M-%S"  # in a run folder's name
+# <number zero-filled>-<YYYY-mm-dd-HH-MM-SS>[-<--name>]
+RUN_NAME = re.compile(r"^(\d+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}(?:-.*)?$")
+
+# -- exman's own keys in a params file ---------------------------------------------
+# Written by exman over any script argument of that name; never restored by --config.
+RECORDED_KEYS = ("root", "time", "id", "commit", "dirty")
+# 0.1.9's own options, recorded under these keys: key -> dest of exman's option.
+# A script that defines an argument with one of these dests owns the key instead.
+OPTION_KEYS = {"tmp": "exman_tmp", "git_dirty": "exman_git_dirty", "name": "exman_name",
+               "config_file": "exman_config"}
+OWN_KEYS = RECORDED_KEYS + tuple(OPTION_KEYS)
+
+
+def run_number(name: str) -> int | None:
+    """The run number of a run folder's name, or None for anything else."""
+    m = RUN_NAME.match(name)
+    return int(m.group(1)) if m else None
+
+
+def run_folders(root, folders=RUN_FOLDERS):
+    """``(folder, number, os.DirEntry)`` of every run folder under ``folders`` of ``root``.
+
+    Symlinks are not run folders; a missing or unreadable folder has none.
+    """
+    for folder in folders:
+        try:
+            entries = os.scandir(os.path.join(root, folder))
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                m = RUN_NAME.match(entry.name)
+                if m and entry.is_dir(follow_symlinks=False):
+                    yield folder, int(m.group(1)), entry
+
+
+def read_run_json(folder) -> dict:
+    """A run's ``run.json``, or {} for a 0.1.9 run, a half-written or damaged one."""
+    try:
+        with open(os.path.join(folder, RUN_FILE), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def params_path(folder, meta: dict | None = None) -> Path:
+    """The params file of a run: the one ``run.json`` names (a storage plugin may write
+    JSON or TOML), else ``params.yaml``."""
+    name = (meta or {}).get("params_file")
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        name = PARAMS_FILE
+    return Path(folder) / name
+
+
+def read_params(pm, folder, meta: dict | None = None) -> dict:
+    """A run's params file as written, through the ``load_params`` hook; {} when unreadable."""
+    if meta is None:
+        meta = read_run_json(folder)
+    try:
+        data = pm.hook.load_params(path=params_path(folder, meta))
+    except Exception:  # a damaged file or a third-party loader's bug must not stop a command
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def split_params(params: dict, schema: dict | None = None) -> tuple[dict, dict]:
+    """``(the script's own params, exman's keys)`` of a params dict.
+
+    An option key (``name``, ``tmp``, ...) is the script's own when its schema
+    declares that dest.
+    """
+    declared = set(schema or ())
+    own, extra = {}, {}
+    for key, value in params.items():
+        if key in RECORDED_KEYS or (key in OPTION_KEYS and key not in declared):
+            extra[key] = value
+        else:
+            own[key] = value
+    return own, extra
+
+
+# -- choosing run numbers alongside exman 0.1.9 ------------------------------------------
+
+
+class claim_lock:
+    """Hold ``root/lock`` as 0.1.9 did (an exclusive ``flock``, what its FileLock takes)
+    while a number is chosen and its run folder made, so a 0.1.9 script writing to the
+    same root waits and then sees the new folder. Best effort: a file system without
+    locks still gets exman's own exclusive id claims."""
+
+    def __init__(self, root):
+        self.path = os.path.join(root, LOCK)
+        self.fd = None
+
+    def __enter__(self):
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except OSError:
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
+        return False
+
+
+FOLDERS_SEEN = "folders"  # in STATE: folders_state() as exman last left it
+
+
+def folders_state(root) -> list:
+    """What changes when anyone adds a run folder: per run folder ``[inode, mtime_ns, links, size]``
+    (a new entry bumps the mtime, and the link count or the size, whichever the file system keeps)."""
+    state: list = []
+    for folder in RUN_FOLDERS:
+        try:
+            st = os.stat(os.path.join(root, folder))
+            state.append([st.st_ino, st.st_mtime_ns, st.st_nlink, st.st_size])
+        except OSError:
+            state.append(None)
+    return state
+
+
+def note_folders(root) -> None:
+    """Remember the run folders' state; called under ``claim_lock`` right after exman made a run folder."""
+    from exman.fs import atomic_write
+
+    try:
+        atomic_write(os.path.join(root, STATE, FOLDERS_SEEN), json.dumps(folders_state(root)))
+    except OSError:
+        pass  # only a hint: the next claim scans
+
+
+def folders_changed(root) -> bool:
+    """Whether a run folder may have appeared since exman last made one (under ``claim_lock``):
+    then the claim must look at every run folder, as 0.1.9 made its numbers from them."""
+    try:
+        with open(os.path.join(root, STATE, FOLDERS_SEEN), encoding="utf-8") as fh:
+            seen = json.load(fh)
+    except (OSError, ValueError):
+        return True
+    return seen != folders_state(root)
