@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from exman.fs import is_root, is_shared, not_a_root, set_shared
+from exman.fs import is_shared, set_shared
+from exman.layout import is_root, not_a_root
 
 
 class State:

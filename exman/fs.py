@@ -105,26 +105,3 @@ def check_relative_key(value: str, what: str) -> tuple[str, ...]:
         raise ValueError(f"{what} {value!r} is empty")
     return parts
 
-
-LAYOUT = ("runs", "index", "marked", "tmp", "fails")
-
-
-class RootFolders:
-    """The ``LAYOUT`` folders of ``self.root`` as properties (``ExParser`` and ``Index`` have them)."""
-
-    runs = property(lambda self: self.root / "runs")
-    index = property(lambda self: self.root / "index")
-    marked = property(lambda self: self.root / "marked")
-    tmp = property(lambda self: self.root / "tmp")
-    fails = property(lambda self: self.root / "fails")
-
-
-def is_root(path: str | os.PathLike) -> bool:
-    """A folder exman made: it has ``runs/`` and ``index/`` folders."""
-    path = Path(path)
-    return (path / "runs").is_dir() and (path / "index").is_dir()
-
-
-def not_a_root(path: os.PathLike) -> str:
-    """The error for a ``path`` that ``is_root`` refuses."""
-    return f"{path} is not an exman root (no runs/ and index/ folders)"

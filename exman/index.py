@@ -18,7 +18,7 @@ import os
 import warnings
 from pathlib import Path
 
-from exman import fs, index_cache
+from exman import index_cache, layout
 from exman import index_read as R
 from exman import index_scan as S
 from exman.runinfo import STALE_AFTER  # noqa: F401 (public here too)
@@ -34,7 +34,7 @@ class IndexWarning(UserWarning):
     """A run (or one of its files) could not be read; the rest of the index is fine."""
 
 
-class Index(fs.RootFolders):
+class Index(layout.RootFolders):
     """The runs recorded under ``root``.
 
     ``Index(root).info()`` is the table of runs; ``info("some/mark")`` the runs
@@ -45,8 +45,8 @@ class Index(fs.RootFolders):
 
     def __init__(self, root, *, plugins=(), disable_plugins=(), cache: bool | None = None):
         path = Path(os.fspath(root)).expanduser()
-        if not fs.is_root(path):
-            raise NotARootError(fs.not_a_root(path))
+        if not layout.is_root(path):
+            raise NotARootError(layout.not_a_root(path))
         self.root = path.resolve()
         self._plugins = list(plugins)
         self._disable = list(disable_plugins)
@@ -223,7 +223,7 @@ class Index(fs.RootFolders):
             for rel in [r for r in entries if r not in ctx.seen and not r.startswith(unscanned)]:
                 del entries[rel]
                 ctx.changed = True
-            for key in [k for k in links if k.startswith("index/") and k not in ctx.seen_links]:
+            for key in [k for k in links if k.startswith(S.INDEX_KEY) and k not in ctx.seen_links]:
                 del links[key]
                 ctx.changed = True
         else:

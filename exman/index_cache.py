@@ -22,6 +22,7 @@ import pickle
 import time
 
 from exman.fs import atomic_write
+from exman.layout import STATE
 
 CACHE_FILE = "index-cache.pickle"
 # The last full answer of info() (and of info(include_failed=True)), packed.
@@ -36,7 +37,7 @@ class _PlainUnpickler(pickle.Unpickler):
 
 
 def cache_path(root, name: str = CACHE_FILE) -> str:
-    return os.path.join(os.fspath(root), ".exman", name)
+    return os.path.join(os.fspath(root), STATE, name)
 
 
 def header(plugins: list[str]) -> dict:

@@ -17,7 +17,8 @@ import warnings
 from exman import index_cache
 from exman import index_read as R
 from exman.index import IndexWarning, meta_column
-from exman.index_scan import RACY_SECONDS, Context, indexing_plugins
+from exman.index_scan import INDEX_KEY, RACY_SECONDS, Context, indexing_plugins
+from exman.layout import FAILS, INDEX
 from exman.runinfo import live_status
 
 
@@ -141,12 +142,12 @@ def patch(ix, folders: tuple, base: dict, known: dict):
     old_rels = base["rels"]
     changed: list = []  # runs in fails/ or tmp/: (rel, stat path, pname, failed_dir)
     relinked: list = []  # index rows whose files changed: (link, rel), read through the link
-    index_st = R.try_stat(root + "/index")
+    index_st = R.try_stat(root + "/" + INDEX)
     if memo["listing"] is not None and R.stat_key(index_st) == memo["listing"]:
         added, removed = [], set()
     else:
-        with os.scandir(root + "/index") as it:
-            now_links = {"index/" + e.name: e for e in it if e.name[0] != "."}
+        with os.scandir(root + "/" + INDEX) as it:
+            now_links = {INDEX_KEY + e.name: e for e in it if e.name[0] != "."}
         links = set(checks["links"])
         added = [(key, e) for key, e in now_links.items() if key not in links]
         removed = links - set(now_links)
@@ -174,11 +175,11 @@ def patch(ix, folders: tuple, base: dict, known: dict):
             now = known.get(rel)
             if row is None:
                 pname = ctx.params_name(rel)
-                changed.append((rel, root + "/" + rel + "/" + pname, pname, folder == "fails"))
+                changed.append((rel, root + "/" + rel + "/" + pname, pname, folder == FAILS))
             elif now is None:
                 return None
             elif now[0] != row[1]:
-                changed.append((rel, root + "/" + rel + "/" + row[0], row[0], folder == "fails"))
+                changed.append((rel, root + "/" + rel + "/" + row[0], row[0], folder == FAILS))
     if dropped:
         # A run left (delete, unmark, a dangling link): the rows that stay may type
         # narrower without it (int64, not float64 with its NaN): the long way types them.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 
-from exman import fs
+from exman import fs, layout
 from exman import index_read as R
 from exman.runinfo import live_status
 
@@ -26,7 +26,9 @@ from exman.runinfo import live_status
 # call instead of trusted (git's "racy clean" rule).
 RACY_SECONDS = 2.0
 
-EXTRA_FOLDERS = ("fails", "tmp")
+EXTRA_FOLDERS = (layout.FAILS, layout.TMP)
+# Link keys in the cache: the link's path below the root.
+INDEX_KEY, MARKED_KEY = layout.INDEX + "/", layout.MARKED + "/"
 
 
 def folders(include_failed: bool, include_tmp: bool) -> tuple:
@@ -70,7 +72,7 @@ class Context:
 
     # -- walks --------------------------------------------------------------
     def scan_index(self) -> None:
-        folder = os.path.join(self.root, "index")
+        folder = os.path.join(self.root, layout.INDEX)
         # Taken before listing: a link added during the walk changes it after this.
         self.index_stat = R.try_stat(folder)
         links, seen_links = self.links, self.seen_links
@@ -79,7 +81,7 @@ class Context:
                 name = e.name
                 if name[0] == ".":
                     continue
-                key = "index/" + name
+                key = INDEX_KEY + name
                 seen_links.add(key)
                 known = links.get(key)
                 if known is not None:
@@ -107,12 +109,12 @@ class Context:
             stat_path = path  # through the link: the stat a warm call compares
         else:  # a copy made without links (cp -L): the run folder has the same name
             stem, ext = os.path.splitext(os.path.basename(path))
-            folder, pname = os.path.join(self.root, "runs", stem), "params" + ext
+            folder, pname = os.path.join(self.root, layout.RUNS, stem), "params" + ext
             stat_path = os.path.join(folder, pname)
         pst = R.try_stat(stat_path)
         if pst is None:
             # An absolute link made before the root moved: the run may still be here.
-            moved = os.path.join(self.root, "runs", os.path.basename(folder))
+            moved = os.path.join(self.root, layout.RUNS, os.path.basename(folder))
             pst = R.try_stat(os.path.join(moved, pname)) if moved != folder else None
             if pst is None:
                 self.messages.append(f"exman: index link {path} points to a missing file "
@@ -127,8 +129,8 @@ class Context:
     def scan_mark(self, source: str) -> str:
         """Walk ``marked/<source>``; return the link-key prefix it covers."""
         parts = fs.check_relative_key(source, "mark")
-        start = os.path.join(self.root, "marked", *parts)
-        prefix = "marked/" + "/".join(parts)
+        start = os.path.join(self.root, layout.MARKED, *parts)
+        prefix = MARKED_KEY + "/".join(parts)
         if os.path.islink(start):
             self.mark_link(prefix, start)
             return prefix
@@ -181,7 +183,7 @@ class Context:
             pname = self.params_name(rel)
             stat_path = e.path + "/" + pname
             if not self.check(rel, stat_path, pname):
-                self.read(rel, stat_path, pname, failed_dir=name == "fails")
+                self.read(rel, stat_path, pname, failed_dir=name == layout.FAILS)
 
     # -- one run ------------------------------------------------------------
     def check(self, rel: str, stat_path: str, pname: str) -> bool:
@@ -298,7 +300,7 @@ class Context:
         known: dict = {}
         checks = memo["index"]
         listing = memo["listing"]
-        if listing is not None and R.stat_key(R.try_stat(self.root + "/index")) == listing:
+        if listing is not None and R.stat_key(R.try_stat(self.root + "/" + layout.INDEX)) == listing:
             same = self.fast_unlisted(checks, live, known)
         else:
             rows = zip(checks["rels"], checks["pnames"], checks["keys"], checks["terminal"])
@@ -355,12 +357,12 @@ class Context:
         """The index folder changed: list it, and stat each params file through its link."""
         root, key_now = self.root, self.key_now
         same, seen = True, 0
-        with os.scandir(root + "/index") as it:
+        with os.scandir(root + "/" + layout.INDEX) as it:
             for e in it:
                 name = e.name
                 if name[0] == ".":
                     continue
-                check = checks.get("index/" + name)
+                check = checks.get(INDEX_KEY + name)
                 if check is None:
                     same = False
                     continue

@@ -20,6 +20,8 @@ RUNS, INDEX, MARKED, TMP, FAILS = "runs", "index", "marked", "tmp", "fails"
 FOLDERS = (RUNS, INDEX, MARKED, TMP, FAILS)
 RUN_FOLDERS = (RUNS, TMP, FAILS)  # the folders that hold run folders; runs/ first
 STATE = ".exman"  # exman's own bookkeeping (id claims, caches)
+IDS = "ids"  # in STATE: one folder per claimed run number
+LAST_ID = "last_id"  # in STATE: the last number handed out (a hint)
 LOCK = "lock"  # 0.1.9's FileLock file: held while a run number is chosen and its folder made
 
 PARAMS_FILE = "params.yaml"
@@ -42,6 +44,27 @@ RECORDED_KEYS = ("root", "time", "id", "commit", "dirty")
 OPTION_KEYS = {"tmp": "exman_tmp", "git_dirty": "exman_git_dirty", "name": "exman_name",
                "config_file": "exman_config"}
 OWN_KEYS = RECORDED_KEYS + tuple(OPTION_KEYS)
+
+
+class RootFolders:
+    """The ``FOLDERS`` of ``self.root`` as properties (``ExParser`` and ``Index`` have them)."""
+
+    runs = property(lambda self: self.root / RUNS)
+    index = property(lambda self: self.root / INDEX)
+    marked = property(lambda self: self.root / MARKED)
+    tmp = property(lambda self: self.root / TMP)
+    fails = property(lambda self: self.root / FAILS)
+
+
+def is_root(path: str | os.PathLike) -> bool:
+    """A folder exman made: it has ``runs/`` and ``index/`` folders."""
+    path = Path(path)
+    return (path / RUNS).is_dir() and (path / INDEX).is_dir()
+
+
+def not_a_root(path: str | os.PathLike) -> str:
+    """The error for a ``path`` that ``is_root`` refuses."""
+    return f"{path} is not an exman root (no {RUNS}/ and {INDEX}/ folders)"
 
 
 def run_number(name: str) -> int | None:

@@ -16,9 +16,6 @@ from exman import fs, layout
 from exman.plugins import get_plugin_manager
 from exman.types import boolean, schema_of, to_plain
 
-FOLDER_DEFAULT = layout.FOLDER_DEFAULT
-RUN_NAME = layout.RUN_NAME
-
 # A params file is a few kB; these bound what a hostile or broken --config can cost.
 MAX_CONFIG_BYTES = 64 << 20
 MAX_CONFIG_VALUES = 1_000_000  # a YAML alias bomb expands far past this
@@ -32,10 +29,10 @@ ESSENTIAL_HOOKS = {"claim_id": "ids", "naming": "naming", "location": "tmp"}
 
 def simpleroot(file) -> Path:
     """``<folder of file>/exman``: the root every script should use."""
-    return Path(os.path.dirname(os.path.abspath(file))) / FOLDER_DEFAULT
+    return Path(os.path.dirname(os.path.abspath(file))) / layout.FOLDER_DEFAULT
 
 
-class ExParser(fs.RootFolders, configargparse.ArgumentParser):
+class ExParser(layout.RootFolders, configargparse.ArgumentParser):
     """Drop-in ``argparse.ArgumentParser`` that records each parsed run under ``root``."""
 
     def __init__(
@@ -75,13 +72,10 @@ class ExParser(fs.RootFolders, configargparse.ArgumentParser):
         self._config_file_parser = _SkipKeys(self._config_file_parser, self)  # type: ignore[has-type]
         self.pm = get_plugin_manager(disable=disable_plugins, plugins=plugins)
 
-    # -- layout (runs, index, marked, tmp, fails: fs.RootFolders) ---------------
+    # -- layout (runs, index, marked, tmp, fails: layout.RootFolders) ---------------
     def num_ex(self) -> int:
         """Number of run folders in ``runs/``."""
-        try:
-            return sum(1 for e in os.scandir(self.runs) if RUN_NAME.match(e.name))
-        except FileNotFoundError:
-            return 0
+        return sum(1 for _ in layout.run_folders(self.root, (layout.RUNS,)))
 
     def next_ex(self) -> int:
         """The next free run number (runs, tmp and fails all count)."""

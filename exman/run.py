@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from exman import fs, layout
+from exman.layout import TIME_FORMAT
 from exman.types import metric_value, to_plain
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 SCALARS = (bool, int, float, str, type(None))
 
 
@@ -237,7 +237,7 @@ def _make_layout(parser) -> None:
             _share(folder)
     if parser.shared:
         # Claim folders made before the root was shared must take claims from the whole group.
-        for folder in (root / ".exman", root / ".exman" / "ids"):
+        for folder in (root / layout.STATE, root / layout.STATE / layout.IDS):
             if folder.is_dir():
                 _share(folder)
     parser._layout_made = True

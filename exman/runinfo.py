@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 
 from exman.fs import atomic_write
-
-RUN_FILE = "run.json"  # written by exman_plugins.metadata; its mtime is the heartbeat
+from exman.layout import RUN_FILE
 
 
 def env_seconds(name: str, default: float, minimum: float) -> float:

@@ -13,7 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from exman.runinfo import RUN_FILE
+from exman.layout import RUN_FILE, RUN_FOLDERS
 from exman.sweep_grid import SweepError
 
 SPEC_FOLDER = "sweeps"
@@ -89,7 +89,7 @@ def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
 
     needle = f'"{sweep_id}"'
     found = []
-    for sub in ("runs", "fails", "tmp"):
+    for sub in RUN_FOLDERS:  # any folder name: a naming plugin may not number them
         try:
             entries = list(os.scandir(Path(root) / sub))
         except OSError:

@@ -5,8 +5,7 @@ import os
 
 from exman import hookimpl
 from exman.fs import atomic_write
-
-TRACEBACK_FILE = "traceback.txt"
+from exman.layout import TRACEBACK_FILE
 
 
 @hookimpl

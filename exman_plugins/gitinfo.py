@@ -9,8 +9,7 @@ import os
 
 from exman import hookimpl
 from exman.fs import atomic_write
-
-DIFF_FILE = "changes.diff"
+from exman.layout import DIFF_FILE
 
 
 def _enabled(parser) -> bool:

@@ -14,7 +14,7 @@ from exman.fs import atomic_write
 
 
 def _ids(parser):
-    return parser.root / ".exman" / "ids"
+    return parser.root / layout.STATE / layout.IDS
 
 
 def _hint(parser) -> int:
@@ -24,7 +24,7 @@ def _hint(parser) -> int:
     if layout.folders_changed(parser.root):
         return _scan(parser)
     try:
-        hint = int((parser.root / ".exman" / "last_id").read_text())
+        hint = int((parser.root / layout.STATE / layout.LAST_ID).read_text())
     except (OSError, ValueError):
         return _scan(parser)
     # The hint always names a claimed number; a damaged one (negative, huge) is not trusted.
@@ -73,7 +73,7 @@ def claim_id(parser):
         except FileExistsError:
             number += 1
     try:
-        atomic_write(parser.root / ".exman" / "last_id", str(number))
+        atomic_write(parser.root / layout.STATE / layout.LAST_ID, str(number))
     except OSError:
         pass  # only a hint
     return number

@@ -8,8 +8,7 @@ from __future__ import annotations
 import sys
 
 from exman import hookimpl
-
-LOG_FILE = "log.txt"
+from exman.layout import LOG_FILE
 
 
 class _Tee:

@@ -9,8 +9,7 @@ import json
 import os
 
 from exman import hookimpl
-
-METRICS_FILE = "metrics.jsonl"
+from exman.layout import METRICS_FILE
 
 
 @hookimpl

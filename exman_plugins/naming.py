@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from exman import hookimpl
 from exman.fs import check_component
-
-TIME_FORMAT_DIR = "%Y-%m-%d-%H-%M-%S"
+from exman.layout import TIME_FORMAT_DIR
 
 
 @hookimpl

@@ -11,8 +11,7 @@ import yaml
 
 from exman import hookimpl
 from exman.fs import atomic_write
-
-PARAMS_FILE = "params.yaml"
+from exman.layout import PARAMS_FILE
 
 Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -33,15 +33,8 @@ class RunRef:
 def scan(root: Path, folders=FOLDERS) -> dict[int, RunRef]:
     """Every run folder under ``folders``, by id (first folder wins)."""
     found: dict[int, RunRef] = {}
-    for folder in folders:
-        try:
-            entries = list(os.scandir(root / folder))
-        except OSError:
-            continue
-        for entry in entries:
-            m = RUN_NAME.match(entry.name)
-            if m and entry.is_dir(follow_symlinks=False):
-                found.setdefault(int(m.group(1)), RunRef(int(m.group(1)), entry.name, Path(entry.path), folder))
+    for folder, number, entry in layout.run_folders(root, folders):
+        found.setdefault(number, RunRef(number, entry.name, Path(entry.path), folder))
     return dict(sorted(found.items()))
 
 
@@ -232,7 +225,7 @@ def complete_marks(ctx, param, incomplete: str):
     root = _root_for_completion(ctx)
     if root is None:
         return []
-    marked = root / "marked"
+    marked = root / layout.MARKED
     keys = []
     for folder, dirs, _ in os.walk(marked, followlinks=False):
         for d in dirs:

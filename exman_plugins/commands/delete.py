@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from exman import hookimpl
+from exman import hookimpl, layout
 from exman_plugins.commands._output import can_prompt
 from exman_plugins.commands._runs import (
     RunRef,
@@ -34,7 +34,7 @@ def index_links(root: Path, run: RunRef) -> list[Path]:
     """``index/<name>.<ext>`` symlinks of a run (params.yaml today, any suffix a storage plugin chose)."""
     found = []
     try:
-        entries = list(os.scandir(root / "index"))
+        entries = list(os.scandir(root / layout.INDEX))
     except OSError:
         return found
     for entry in entries:
@@ -49,7 +49,7 @@ def mark_links(root: Path, runs: list[RunRef]) -> dict[int, list[Path]]:
     targets = {os.path.realpath(r.path): r.id for r in runs}
     names = {r.name: r.id for r in runs}
     found: dict[int, list[Path]] = {r.id: [] for r in runs}
-    for folder, dirs, files in os.walk(root / "marked", followlinks=False):
+    for folder, dirs, files in os.walk(root / layout.MARKED, followlinks=False):
         for entry in dirs + files:
             path = Path(folder) / entry
             if not path.is_symlink():
@@ -109,7 +109,7 @@ def register_commands(cli):
           exman delete --all --yes 7
         """
         root = state.root
-        folders = ("runs", "tmp", "fails") if everything else ("runs",)
+        folders = layout.RUN_FOLDERS if everything else (layout.RUNS,)
         runs, unknown = resolve(root, ids, folders)
         warn_unknown(unknown, where=", ".join(f + "/" for f in folders))
         if not runs:

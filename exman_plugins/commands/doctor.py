@@ -25,13 +25,13 @@ from exman_plugins.commands._runs import FOLDERS, fs_errors, inside, liveness, r
 def dangling_links(root: Path) -> list[Path]:
     found = []
     try:
-        entries = sorted(os.scandir(root / "index"), key=lambda e: e.name)
+        entries = sorted(os.scandir(root / layout.INDEX), key=lambda e: e.name)
     except OSError:
         entries = []
     for entry in entries:
         if entry.is_symlink() and not os.path.exists(entry.path):
             found.append(Path(entry.path))
-    for folder, dirs, files in os.walk(root / "marked", followlinks=False):
+    for folder, dirs, files in os.walk(root / layout.MARKED, followlinks=False):
         for name in sorted(dirs + files):
             path = Path(folder) / name
             if path.is_symlink() and not path.exists():
@@ -70,17 +70,17 @@ def leftover_temps(root: Path) -> list[Path]:
             continue
         ended = liveness(run.path, read_meta(run.path)) in ("crashed", "completed", "failed", "interrupted")
         found += [run.path / n for n in names if ended or old(run.path / n)]
-    for folder, _dirs, files in os.walk(root / ".exman", followlinks=False):
+    for folder, _dirs, files in os.walk(root / layout.STATE, followlinks=False):
         found += [Path(folder) / n for n in files if is_temp(n) and old(Path(folder) / n)]
     return sorted(found)
 
 
 def unindexed(root: Path) -> list:
     try:
-        indexed = {e.name.rpartition(".")[0] for e in os.scandir(root / "index")}
+        indexed = {e.name.rpartition(".")[0] for e in os.scandir(root / layout.INDEX)}
     except OSError:
         indexed = set()
-    return [r for r in scan(root, ("runs",)).values() if r.name not in indexed]
+    return [r for r in scan(root, (layout.RUNS,)).values() if r.name not in indexed]
 
 
 def mark_crashed(run_path: Path) -> bool:
@@ -150,7 +150,7 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
     for run in unindexed(root):
         params = layout.params_path(run.path, read_meta(run.path))  # the file the storage plugin wrote
         if fix and reindex and params.is_file():
-            relative_symlink(root / "index" / (run.name + params.suffix), params)
+            relative_symlink(root / layout.INDEX / (run.name + params.suffix), params)
             click.echo(f"indexed run {run.id} again ({run.name})")
         else:
             click.echo(f"note: run {run.id} ({run.name}) is not in index/ (deleted with `exman delete`?"

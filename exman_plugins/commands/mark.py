@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from exman import hookimpl
+from exman import hookimpl, layout
 from exman.fs import check_relative_key, relative_symlink
 from exman_plugins.commands._runs import (
     complete_ids,
@@ -31,7 +31,7 @@ def mark_folder(root: Path, key: str, *, create: bool) -> Path:
         parts = check_relative_key(key, "mark key")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    marked = root / "marked"
+    marked = root / layout.MARKED
     if marked.is_symlink() or (marked.exists() and not inside(root, marked)):
         raise click.ClickException(f"{marked} is a symlink; refusing to write marks through it")
     folder = marked
@@ -67,7 +67,7 @@ def register_commands(cli):
         """
         root = state.root
         folder = mark_folder(root, key, create=True)
-        runs, unknown = resolve(root, ids, ("runs",))
+        runs, unknown = resolve(root, ids, (layout.RUNS,))
         warn_unknown(unknown)
         if not runs:
             raise click.ClickException("nothing to mark")
@@ -90,12 +90,12 @@ def register_commands(cli):
         root = state.root
         folder = mark_folder(root, key, create=False)
         # Links whose run was deleted can still be unmarked, by id or name.
-        candidates = {**scan(root, ("runs",)), **scan_links(folder)}
+        candidates = {**scan(root, (layout.RUNS,)), **scan_links(folder)}
         runs, unknown = resolve(root, ids, runs=candidates)
         warn_unknown(unknown, where=f"runs/ or marked/{key}/")
         with fs_errors():
             removed = _unmark(key, folder, runs)
-            _prune(root / "marked", folder)
+            _prune(root / layout.MARKED, folder)
         if not removed:
             raise click.ClickException("nothing unmarked")
 
