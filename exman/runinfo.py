@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from exman.fs import atomic_write
-from exman.layout import RUN_FILE
+from exman.layout import RUN_FILE, read_run_json
 
 
 def env_seconds(name: str, default: float, minimum: float) -> float:
@@ -167,14 +167,13 @@ def end_dead_run(folder, status: str, *, at_heartbeat: bool) -> bool:
     """Record a run that died while ``running`` as ``status``; False when its run.json
     cannot be read or no longer says running. Its end is its last heartbeat
     (``at_heartbeat``) or now."""
-    file = Path(folder) / RUN_FILE
+    meta = read_run_json(folder)
+    if meta.get("status") != "running":
+        return False  # unreadable, or it ended while we looked
     try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-        beat = os.stat(file).st_mtime if at_heartbeat else None
-    except (OSError, ValueError):
+        beat = os.stat(Path(folder) / RUN_FILE).st_mtime if at_heartbeat else None
+    except OSError:
         return False
-    if not isinstance(meta, dict) or meta.get("status") != "running":
-        return False  # it ended while we looked
     end = datetime.datetime.fromtimestamp(beat) if beat is not None else datetime.datetime.now()
     end_record(meta, status, end.astimezone())
     write_record(folder, meta)

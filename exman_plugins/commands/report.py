@@ -58,18 +58,16 @@ def register_commands(cli):
 
 def volatile(info) -> list[str]:
     """The arguments the newest run's script declared ``volatile=True`` (its run.json schema)."""
-    import json
-
     from exman.index import meta_column
-    from exman.runinfo import RUN_FILE
+    from exman.layout import read_run_json
 
     root, id_ = meta_column(info, "root"), meta_column(info, "id")
     if root not in info.columns or not len(info):
         return []
     try:
         newest = info.loc[info[id_].idxmax(), root]
-        schema = json.loads((Path(newest) / RUN_FILE).read_text()).get("schema") or {}
-    except (OSError, ValueError, AttributeError):
+        schema = read_run_json(newest).get("schema") or {}
+    except (ValueError, AttributeError):
         return []  # a 0.1.9 run or an unreadable file: nothing is known to be volatile
     return [k for k, v in schema.items() if isinstance(v, dict) and v.get("volatile")]
 
