@@ -8,6 +8,7 @@ stays one root (see docs/compat.md).
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -65,6 +66,39 @@ def is_root(path: str | os.PathLike) -> bool:
 def not_a_root(path: str | os.PathLike) -> str:
     """The error for a ``path`` that ``is_root`` refuses."""
     return f"{path} is not an exman root (no {RUNS}/ and {INDEX}/ folders)"
+
+
+def create(root: Path, *, shared: bool = False) -> None:
+    """Make the root and its ``FOLDERS`` (missing parents too, as 0.1.9 did); with ``shared``,
+    group-writable and setgid, claim folders included. A file in the way is refused."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"exman root {root} exists and is not a folder")
+    if not root.parent.is_dir():
+        # $SCRATCH/project/exman on first use: made; a file on the way is refused.
+        above = next(p for p in root.parents if os.path.lexists(p))
+        if not above.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(above))
+        os.makedirs(root.parent, exist_ok=True)
+    for folder in (root, *(root / sub for sub in FOLDERS)):
+        try:
+            folder.mkdir(exist_ok=True)
+        except FileExistsError:
+            raise NotADirectoryError(f"exman: {folder} exists and is not a folder") from None
+        if shared:
+            _share(folder)
+    if shared:
+        # Claim folders made before the root was shared must take claims from the whole group.
+        for folder in (root / STATE, root / STATE / IDS):
+            if folder.is_dir():
+                _share(folder)
+
+
+def _share(folder: Path) -> None:
+    try:
+        os.chmod(folder, 0o2775)
+    except PermissionError:
+        pass  # another team member owns it; their mode stands
 
 
 def run_number(name: str) -> int | None:

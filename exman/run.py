@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import datetime
-import errno
 import os
 import sys
 import threading
@@ -219,35 +218,8 @@ def start_run(parser, namespace, options: dict) -> Run:
 def _make_layout(parser) -> None:
     if getattr(parser, "_layout_made", False) and parser.runs.is_dir():
         return
-    root = parser.root
-    if root.exists() and not root.is_dir():
-        raise NotADirectoryError(f"exman root {root} exists and is not a folder")
-    if not root.parent.is_dir():
-        # $SCRATCH/project/exman on first use: made, as 0.1.9 did; a file on the way is refused.
-        above = next(p for p in root.parents if os.path.lexists(p))
-        if not above.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(above))
-        os.makedirs(root.parent, exist_ok=True)
-    for folder in (root, *(root / sub for sub in layout.FOLDERS)):
-        try:
-            folder.mkdir(exist_ok=True)
-        except FileExistsError:
-            raise NotADirectoryError(f"exman: {folder} exists and is not a folder") from None
-        if parser.shared:
-            _share(folder)
-    if parser.shared:
-        # Claim folders made before the root was shared must take claims from the whole group.
-        for folder in (root / layout.STATE, root / layout.STATE / layout.IDS):
-            if folder.is_dir():
-                _share(folder)
+    layout.create(parser.root, shared=parser.shared)
     parser._layout_made = True
-
-
-def _share(folder: Path) -> None:
-    try:
-        os.chmod(folder, 0o2775)
-    except PermissionError:
-        pass  # another team member owns it; their mode stands
 
 
 def _unlink(path: Path) -> None:

@@ -173,7 +173,7 @@ def _existing_root(root) -> Path:
 
 def prepare_root(root) -> Path:
     """The root a sweep writes to; a missing or empty folder gets the exman layout."""
-    from exman.layout import FOLDERS, is_root
+    from exman.layout import create, is_root
 
     if root is None:
         return _existing_root(None)
@@ -181,8 +181,7 @@ def prepare_root(root) -> Path:
     if not is_root(root):
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise SweepError(f"{root} is not an exman root and not empty; refusing to write into it")
-        for sub in FOLDERS:
-            (root / sub).mkdir(parents=True, exist_ok=True)
+        create(root)
     return root.resolve()
 
 
