@@ -285,3 +285,18 @@ def test_plan_gives_the_replicates_of_statsmodels_power_analysis(adaptive_sweep,
     bad = exman_cmd_module("--root", script.root, "plan", "nope", "--diff", "0.1", check=False)
     assert bad.returncode == 1 and "no column(s) nope" in bad.stderr and "Traceback" not in bad.stderr
     assert np.isfinite(std)
+
+
+@needs_statsmodels
+@pytest.mark.skipif(not os.environ.get("EXMAN_SLOW"), reason="EXMAN_SLOW=1: dask and submitit clusters")
+@pytest.mark.parametrize("launcher", [["--launcher", "dask"], ["--launcher", "submitit", "-o", "cluster=local"]],
+                         ids=["dask", "submitit"])
+def test_every_launcher_runs_the_same_rounds(exman_cmd_module, tmp_path, launcher):
+    pytest.importorskip("distributed" if "dask" in launcher else "submitit")
+    args = ["--repeat", "3", "--max-repeat", "4", "--max-rounds", "2", "--race", "max(acc)"]
+    local = synth(tmp_path / "local", RACE)
+    run_sweep(exman_cmd_module, local, RACE, args)
+    other = synth(tmp_path / "other", RACE)
+    run_sweep(exman_cmd_module, other, RACE, [*args, *launcher])
+    assert spec_of(other.root)["adaptive"]["looks"] == spec_of(local.root)["adaptive"]["looks"]
+    assert spec_of(other.root)["cells"] == spec_of(local.root)["cells"]
