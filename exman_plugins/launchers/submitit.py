@@ -4,7 +4,8 @@
 how it is tested; without it submitit picks SLURM when ``sbatch`` exists.
 Other ``-o KEY=VALUE`` options go to ``executor.update_parameters`` (e.g.
 ``timeout_min``, ``slurm_partition``, ``mem_gb``); ``--jobs`` becomes the array
-parallelism. Each array task runs the run as its child (``exman.sweep_jobs.run_job``),
+parallelism. On SLURM the arrays are watched by ``slurm_array`` (squeue and result
+files, not sacct) and split at the cluster's MaxArraySize. Each array task runs the run as its child (``exman.sweep_jobs.run_job``),
 forwarding SLURM's SIGTERM to it, so a cancelled run ends ``interrupted``.
 """
 from __future__ import annotations
@@ -46,22 +47,20 @@ def launch(name, jobs, options, progress):
     executor = submitit.AutoExecutor(folder=folder, cluster=options.get("cluster"))
     params = {k: v for k, v in options.items() if k not in OWN and v is not None}
     executor.update_parameters(name=f"exman-{options['sweep_id']}", **params)
-    array = executor.cluster not in ("local", "debug")
-    if array:
-        executor.update_parameters(slurm_array_parallelism=workers)
-    return _run(executor, jobs, workers, array, progress)
+    if executor.cluster not in ("local", "debug"):
+        from exman_plugins.launchers.slurm_array import run_arrays
+
+        return run_arrays(executor, _remote, jobs, workers, progress)
+    return _run(executor, jobs, workers, progress)
 
 
-def _run(executor, jobs, workers, array, progress):
+def _run(executor, jobs, workers, progress):
+    """submitit's local executor: ``workers`` jobs in flight, submitted one by one."""
     from exman.sweep_jobs import stop_local_child
 
     codes = {job.cell: None for job in jobs}
     queue = list(jobs)
     running = {}
-    if array:
-        # One array: SLURM keeps `workers` of its tasks running at a time.
-        running = dict(zip(executor.map_array(_remote, queue), queue))
-        queue = []
     stopped = False
     while queue or running:
         if progress.stopping.is_set() and not stopped:

@@ -1,0 +1,178 @@
+"""The submitit launcher's SLURM side: job arrays watched through ``squeue`` and result files.
+
+submitit's own watcher polls ``sacct`` with a back-off of up to 10 minutes and
+never finishes a task that left no accounting record (a pending task cancelled
+on its own), so a sweep could hang. Here a task is over when its result file
+exists, or when ``squeue`` no longer lists it as alive for a few seconds; a
+requeued task is PENDING in ``squeue`` and so still counts as running.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from exman.sweep_grid import SweepError
+
+SQUEUE_EVERY = 1.0  # seconds between squeue calls (one call per sweep, not per task)
+GONE_AFTER = 3.0  # a task absent from squeue (or ended there) this long without a result is over
+ALIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
+         "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "PREEMPTED", "SPECIAL_EXIT",
+         "RESV_DEL_HOLD"}
+
+
+def _slurm(*args, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return (errors or lines or [type(exc).__name__])[-1]
+
+
+def max_array_size() -> int | None:
+    """The cluster's MaxArraySize (an array may use indices 0..N-1), None if unknown."""
+    env = os.environ.get("EXMAN_SLURM_MAX_ARRAY")
+    if env:
+        return int(env)
+    try:
+        out = _slurm("scontrol", "show", "config").stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize":
+            try:
+                return int(value.strip())
+            except ValueError:
+                return None
+    return None
+
+
+def submit(executor, fn, jobs):
+    """``executor.map_array`` with an sbatch error turned into one line."""
+    try:
+        return executor.map_array(fn, jobs)
+    except Exception as exc:  # submitit raises FailedJobError (CalledProcessError inside) for sbatch errors
+        raise SweepError(f"sbatch failed: {_one_line(exc)}") from None
+
+
+def alive_tasks(array_ids) -> dict | None:
+    """{task id: state} of the arrays' tasks squeue lists (``123_4``, or ``123`` for a plain job); None on error."""
+    if not array_ids:
+        return {}
+    try:
+        proc = _slurm("squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(sorted(array_ids)), timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        # squeue fails for ids it no longer knows (all gone): that is an answer, not an error
+        if "Invalid job id" in proc.stderr:
+            return {}
+        return None
+    rows = {}
+    for line in proc.stdout.splitlines():
+        task, _, state = line.partition("|")
+        rows[task.strip()] = state.strip()
+    return rows
+
+
+def result_of(sub):
+    """(True, value) from a task's result file, (True, exception text) for an error, (False, None) if none."""
+    from submitit.core import utils
+
+    path = sub.paths.result_pickle
+    if not path.exists():
+        return False, None
+    try:
+        outcome, value = utils.pickle_load(path)
+    except (EOFError, OSError):
+        return False, None  # being written
+    if outcome == "success":
+        return True, value
+    return True, RuntimeError(str(value).strip().splitlines()[-1] if str(value).strip() else "failed")
+
+
+def cancel(array_ids, sig: str | None = None) -> None:
+    if not array_ids:
+        return
+    args = ["scancel"] + ([f"--signal={sig}", "--full"] if sig else []) + sorted(array_ids)
+    try:
+        _slurm(*args)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+
+
+def run_arrays(executor, fn, jobs, workers, progress):
+    """Run ``jobs`` as SLURM arrays of at most MaxArraySize tasks, ``workers`` tasks at a time in all."""
+    codes = {job.cell: None for job in jobs}
+    size = max_array_size() or len(jobs)
+    chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    running = {}  # sub -> job
+    arrays = []  # array ids submitted, oldest first
+    gone_since = {}  # sub -> when squeue stopped listing it alive
+    last_squeue = 0.0
+    states = {}
+    stopped = killed = False
+    while chunks or running:
+        if progress.stopping.is_set() and not stopped:
+            stopped = True
+            chunks = []
+            cancel(arrays)  # pending tasks vanish, running ones get SIGTERM (forwarded to the run)
+        if progress.killing.is_set() and not killed:
+            killed = True
+            cancel(arrays, "KILL")
+            for sub, job in list(running.items()):
+                progress.note(f"{job}: SLURM task {sub.job_id} killed")
+                codes[job.cell] = -9 if sub.job_id in states and states[sub.job_id] == "RUNNING" else None
+                progress.finished(job, codes[job.cell])
+            return codes
+        if chunks and len(running) < workers:
+            # A new array only when the older ones have free slots: --jobs holds across arrays.
+            executor.update_parameters(slurm_array_parallelism=workers - len(running))
+            subs = submit(executor, fn, chunks[0])
+            running.update(zip(subs, chunks.pop(0)))
+            arrays.append(subs[0].job_id.split("_")[0])
+            last_squeue = 0.0
+        now = time.monotonic()
+        if now - last_squeue >= SQUEUE_EVERY:
+            last_squeue = now
+            seen = alive_tasks([a for a in arrays if any(s.job_id.split("_")[0] == a for s in running)])
+            if seen is not None:
+                states = seen
+                for sub in running:
+                    state = _state_of(seen, sub.job_id)
+                    if state in ALIVE:
+                        gone_since.pop(sub, None)
+                    else:
+                        gone_since.setdefault(sub, now)
+                    if state == "RUNNING":
+                        progress.started(running[sub])
+        for sub, job in list(running.items()):
+            done, value = result_of(sub)
+            if not done and now - gone_since.get(sub, now) < GONE_AFTER:
+                continue
+            del running[sub]
+            gone_since.pop(sub, None)
+            if done and not isinstance(value, Exception):
+                progress.started(job)
+                codes[job.cell] = value
+            elif done:
+                progress.note(f"{job}: SLURM task {sub.job_id} failed: {value}")
+                codes[job.cell] = -1
+            else:
+                started = os.path.exists(os.path.splitext(job.log)[0] + ".pid") or os.path.exists(job.log)
+                last = states.get(sub.job_id)
+                progress.note(f"{job}: SLURM task {sub.job_id} {'ended' if started else 'left the queue'} "
+                              f"without a result ({(last or 'no longer listed by squeue').lower()})")
+                codes[job.cell] = -1 if started else None
+            progress.finished(job, codes[job.cell])
+        if running:
+            time.sleep(0.2)
+    return codes
+
+
+def _state_of(seen: dict, task_id: str) -> str | None:
+    return seen.get(task_id)
