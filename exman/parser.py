@@ -243,10 +243,12 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
         for key, dest in layout.OPTION_KEYS.items():
             if key not in by_dest and dest in exman_actions and key != "config_file":
                 by_dest[key] = exman_actions[dest]
+        own = {a.dest for a in self.user_actions()}
         restored, unknown = [], []
         for key, value in data.items():
             key = str(key)
-            if key in layout.RECORDED_KEYS or key in self._volatile:
+            # exman's keys (root, time, id, git's commit/dirty) unless the script defines them, as 0.1.9.
+            if (key in layout.RECORDED_KEYS and key not in own) or key in self._volatile:
                 continue
             action = by_dest.get(key)
             if action is None:

@@ -273,3 +273,16 @@ def test_blocking_any_other_default_plugin_still_records_the_run(tmp_path, plugi
     proc = script.run(check=False, env={"EXMAN_DISABLE_PLUGINS": plugin})
     assert proc.returncode == 0, proc.stderr
     assert len(list((script.root / "runs").iterdir())) == 1
+
+
+def test_config_restores_arguments_named_commit_and_dirty(tmp_path):
+    """Without git=, commit and dirty are the script's own arguments: --config brings them back."""
+    p = exman.ExParser(root=tmp_path / "exman")
+    p.add_argument("--commit", default="abc123")
+    p.add_argument("--dirty", type=bool, default=False)
+    first = p.parse_args(["--commit", "def456", "--dirty", "true"])
+    again = p.parse_args(["--config", str(first.root / "params.yaml")])
+    assert (again.commit, again.dirty) == ("def456", True)
+    assert params_of(again.root)["commit"] == "def456"
+    df = Index(tmp_path / "exman").info()
+    assert df["commit"].tolist() == ["def456", "def456"] and df["dirty"].tolist() == [True, True]
