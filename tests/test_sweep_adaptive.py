@@ -21,7 +21,7 @@ needs_statsmodels = pytest.mark.skipif(statsmodels is None, reason="racing needs
 # Each cell's interest is normal(mean, std), drawn from a generator seeded by (cell, seed): a seed
 # always gives the same value, and cells do not share their noise.
 SYNTH = '''
-import pathlib, random
+import pathlib, random, time
 import exman
 
 CELLS = {CELLS!r}
@@ -32,6 +32,8 @@ args = parser.parse_args()
 with args.safe_experiment as run:
     if args.seed >= 3 and pathlib.Path("broken").exists():
         raise RuntimeError("broken on purpose")
+    if args.seed >= 3 and pathlib.Path("slow").exists():
+        time.sleep(30)  # the second round is still running when the test stops the sweep
     mean, std = CELLS[args.arm]
     run.log(acc=random.Random(f"{{args.arm}}-{{args.seed}}").gauss(mean, std))
 '''
@@ -160,6 +162,44 @@ def test_a_stopped_and_resumed_sweep_reaches_the_same_decisions(adaptive_sweep, 
     again = exman_cmd_module("--root", script.root, "sweep", "--resume", spec["id"])
     assert spec_of(script.root)["adaptive"]["looks"] == uninterrupted["adaptive"]["looks"]
     assert "nothing to do" in again.stderr
+
+
+@needs_statsmodels
+def test_a_sweep_stopped_by_a_signal_mid_round_resumes_to_the_same_decisions(adaptive_sweep, tmp_path):
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from conftest import env_for_subprocess
+
+    reference, _ = adaptive_sweep
+    script = synth(tmp_path / "stopped", ADAPT)
+    (script.folder / "slow").write_text("")
+    exe = Path(sys.executable).parent / "exman"
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
+    proc = subprocess.Popen([*command, "--root", str(script.root), "sweep", "-p", "arm=" + ",".join(ADAPT), "-j", "2",
+                             *ADAPT_ARGS, "--", sys.executable, str(script.path)], cwd=script.folder,
+                            env=env_for_subprocess(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    # Stop once the first look is saved and the second round has started.
+    while time.monotonic() < deadline:
+        specs = list((script.root / "sweeps").glob("*.yaml")) if (script.root / "sweeps").exists() else []
+        if specs and "looks" in specs[0].read_text() and list((script.root / "runs").glob("*")) and \
+                len(list((script.root / "sweeps").glob("*/cell-*.log"))) > 9:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    spec = spec_of(script.root)
+    assert len(spec["adaptive"]["looks"]) == 1
+    (script.folder / "slow").unlink()
+    subprocess.run([*command, "--root", str(script.root), "sweep", "--resume", spec["id"]], cwd=script.folder,
+                   env=env_for_subprocess(), check=True, capture_output=True)
+    resumed, uninterrupted = spec_of(script.root), spec_of(reference.root)
+    assert resumed["cells"] == uninterrupted["cells"]
+    assert resumed["adaptive"]["looks"] == uninterrupted["adaptive"]["looks"]
 
 
 @needs_statsmodels
