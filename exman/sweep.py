@@ -430,11 +430,19 @@ def status(root, sweep_id: str):
 
     root = _existing_root(root)
     spec = load_spec(root, sweep_id)
-    df = pd.DataFrame(cell_counts(root, spec))
+    own = ("cell", *COUNTS, "missing", "last_id")
+    rows, names = [], {}
+    for row in cell_counts(root, spec):
+        params = row.pop("params")
+        # A parameter named like one of this table's own columns gets the suffix _param.
+        for key in params:
+            names.setdefault(key, key + "_param" if key in own else key)
+        rows.append({"cell": row.pop("cell"), **{names[k]: v for k, v in params.items()}, **row})
+    df = pd.DataFrame(rows)
     df["last_id"] = df["last_id"].astype("Int64")
     df.attrs["sweep"] = sweep_id
     df.attrs["adaptive"] = bool(spec.get("adaptive"))
-    df.attrs["params"] = [c for c in df.columns if c not in ("cell", *COUNTS, "missing", "last_id")]
+    df.attrs["params"] = list(names.values())
     return df
 
 

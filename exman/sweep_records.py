@@ -120,7 +120,10 @@ COUNTS = ("completed", "failed", "interrupted", "running")
 
 
 def cell_counts(root: Path, spec: dict) -> list[dict]:
-    """One dict per cell: ``cell``, its params, run counts by status, ``missing``, ``last_id``.
+    """One dict per cell: ``cell``, run counts by status, ``missing``, ``last_id`` and ``params``.
+
+    The cell's params stay in their own dict: a script parameter may be called ``cell`` or
+    ``completed`` too.
 
     ``failed`` counts crashed and stale runs too (statuses as ``Index.info`` gives them). ``missing`` is 1 when the cell has no
     completed run and none running: exactly the cells ``--resume`` reruns.
@@ -141,8 +144,8 @@ def cell_counts(root: Path, spec: dict) -> list[dict]:
             if key in counts:
                 counts[key] += 1
         missing = int(counts["completed"] == 0 and counts["running"] == 0)
-        rows.append({"cell": index, **params, **counts, "missing": missing,
-                     "last_id": runs[-1].get("id") if runs else None})
+        rows.append({"cell": index, **counts, "missing": missing,
+                     "last_id": runs[-1].get("id") if runs else None, "params": params})
     return rows
 
 

@@ -357,3 +357,34 @@ def test_grid_syntax():
         expand({"a": [1]}, {"a": [2]})
     with pytest.raises(SweepError):
         expand({"--a": [1]})
+
+
+CELL_SCRIPT = '''
+import exman
+parser = exman.ExParser(root=exman.simpleroot(__file__))
+parser.add_argument("--cell", type=int, default=0)
+parser.add_argument("--completed", default="no")
+args = parser.parse_args()
+with args.safe_experiment as run:
+    if args.cell == 7:
+        raise RuntimeError("failing on purpose")
+    run.log(loss=float(args.cell))
+'''
+
+
+def test_parameters_named_like_the_status_columns(exman_cmd, tmp_path):
+    """A script parameter called `cell` (or `completed`) must not stand for the grid cell's number."""
+    script = Script(tmp_path, CELL_SCRIPT)
+    root = tmp_path / "root"
+    proc = exman_cmd("--root", root, "sweep", "-p", "cell=5,7", "-p", "completed=a", "--jobs", "2",
+                     "--", sys.executable, script.path, check=False, cwd=script.folder)
+    assert proc.returncode == 1, proc.stderr
+    sweep_id = sweep_id_of(root)
+    import exman
+
+    df = exman.sweep.status(root, sweep_id)
+    assert df["cell"].tolist() == [0, 1] and df["cell_param"].tolist() == ["5", "7"]
+    assert df["completed_param"].tolist() == ["a", "a"] and df["completed"].tolist() == [1, 0]
+    assert df.attrs["params"] == ["cell_param", "completed_param"]
+    planned = exman_cmd("--root", root, "sweep", "--resume", sweep_id, "--dry-run").stdout.splitlines()
+    assert len(planned) == 1 and "--cell 7" in planned[0], planned
