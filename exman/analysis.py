@@ -80,10 +80,27 @@ def status_mask(df, include):
 
 
 def hashable(col):
-    """List-valued params (nargs) cannot be group keys: make them tuples."""
+    """List- and dict-valued params (nargs, ``type=json.loads``) cannot be group keys:
+    lists become tuples, dicts their JSON text (keys sorted). A column whose values
+    cannot be ordered together (a number beside a text, a hand-edited file) groups
+    by their text."""
     if col.dtype != object:
         return col
-    return col.map(lambda v: tuple(v) if isinstance(v, list) else v)
+    out = col.map(_frozen)
+    kinds = {type(v) for v in out if v is not None and v == v}
+    if len(kinds) > 1 and not kinds <= {int, float, bool}:
+        out = out.map(lambda v: v if v is None or v != v else str(v))
+    return out
+
+
+def _frozen(value):
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        import json
+
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return value
 
 
 def _check_interest(df, interest: Sequence[str]) -> None:

@@ -5,6 +5,7 @@ writes a file in place or builds a path from user input by hand.
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -67,6 +68,51 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
         raise
 
 
+def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY, mode: int = 0o666) -> int:
+    """``os.open`` that refuses anything but a regular file, without blocking on it.
+
+    A FIFO planted in a root would block a reader (or a writer) forever, a link to
+    ``/dev/zero`` would never end: both raise ``OSError`` ("not a regular file").
+    """
+    fd = os.open(path, flags | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+        if flags & (os.O_WRONLY | os.O_RDWR) == 0:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: str | os.PathLike, offset: int = 0) -> tuple:
+    """``(bytes from offset, stat)`` of a regular file in one read (a file that grows meanwhile
+    is read to its end); anything else raises ``OSError``."""
+    fd = open_regular(path)
+    try:
+        st = os.fstat(fd)
+        want = max(st.st_size - offset, 0) + 4096
+        data = os.pread(fd, want, offset)
+        if len(data) == want:  # the file grew since fstat: read the rest
+            chunks = [data]
+            while True:
+                offset += len(chunks[-1])
+                chunk = os.pread(fd, 1 << 20, offset)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data, st
+    finally:
+        os.close(fd)
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A small regular file's text (UTF-8); ``OSError`` for anything else, ``ValueError`` if not UTF-8."""
+    return read_regular(path)[0].decode("utf-8")
+
+
 def is_temp(name: str) -> bool:
     """A temp file ``atomic_write`` left behind when its process was killed."""
     return name.startswith(".") and name.endswith(".tmp")
@@ -82,6 +128,8 @@ def check_component(value: str, what: str) -> str:
     """Refuse a user-given name that could leave its folder; return it unchanged."""
     if not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
         raise ValueError(f"{what} {value!r} must be a plain name: no '/', '..', or NUL")
+    if any(c < " " or c == "\x7f" for c in value):
+        raise ValueError(f"{what} {value!r} must not hold a control character (newline, tab, ...)")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -105,3 +153,21 @@ def check_relative_key(value: str, what: str) -> tuple[str, ...]:
         raise ValueError(f"{what} {value!r} is empty")
     return parts
 
+
+
+def check_layout_folder(folder: Path, root: Path) -> None:
+    """Refuse a layout folder of ``root`` that is not a real folder: a symlink would
+    have exman write outside the root (``exman delete`` and ``mark`` refuse it too)."""
+    st = os.lstat(folder)
+    if stat.S_ISLNK(st.st_mode):
+        raise OSError(errno.ELOOP, f"{os.path.basename(folder)}/ is a symlink; exman writes only inside its root "
+                      f"(link the whole root instead)", os.fspath(folder))
+    if folder != root and not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(f"exman: {folder} exists and is not a folder")
+
+
+def symlinked_layout(root: Path) -> list:
+    """The folders of ``root`` exman writes into that are symlinks."""
+    from exman import layout
+
+    return [name for name in (*layout.FOLDERS, layout.STATE, "sweeps") if os.path.islink(os.path.join(root, name))]

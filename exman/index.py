@@ -204,10 +204,19 @@ class Index(layout.RootFolders):
         ``folders``: which of ``fails``/``tmp`` to walk beside the index;
         ``known``: stat keys already taken by ``index_memo.fast_info``.
         """
-        pm = self.pm
-        head = index_cache.header(S.indexing_plugins(pm))
-        plugins = bool(head["plugins"])
+        head = index_cache.header(S.indexing_plugins(self.pm))
         state = index_cache.load(self.root, head) if self.cache else {}
+        try:
+            return self._walk_from(state, head, source, folders, known, stacklevel + 1)
+        except Exception:
+            if not state:
+                raise
+            # A cache with a valid header and a damaged body: read the runs again.
+            return self._walk_from({}, head, source, folders, known, stacklevel + 1)
+
+    def _walk_from(self, state: dict, head: dict, source, folders: tuple, known, stacklevel: int):
+        pm = self.pm
+        plugins = bool(head["plugins"])
         entries = state.get("entries", {})
         links = state.get("links", {})
         before = len(entries), len(links)

@@ -21,7 +21,7 @@ import os
 import pickle
 import time
 
-from exman.fs import atomic_write
+from exman.fs import atomic_write, read_regular
 from exman.layout import STATE
 
 CACHE_FILE = "index-cache.pickle"
@@ -48,8 +48,7 @@ def header(plugins: list[str]) -> dict:
 def load(root, expected: dict, name: str = CACHE_FILE) -> dict:
     """The cached state, or an empty dict when there is no usable cache."""
     try:
-        with open(cache_path(root, name), "rb") as fh:
-            data = fh.read()
+        data = read_regular(cache_path(root, name))[0]
     except OSError:
         return {}
     try:
@@ -64,6 +63,8 @@ def load(root, expected: dict, name: str = CACHE_FILE) -> dict:
 def save(root, head: dict, entries: dict, name: str = CACHE_FILE, tail=None) -> None:
     """Write ``(head, entries)``, then ``tail`` as a second pickle that ``load_tail`` reads on demand."""
     path = cache_path(root, name)
+    if os.path.islink(os.path.dirname(path)):
+        return  # .exman/ leads outside the root: keep no cache there
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         data = pickle.dumps((head, entries), protocol=pickle.HIGHEST_PROTOCOL)
@@ -77,8 +78,7 @@ def save(root, head: dict, entries: dict, name: str = CACHE_FILE, tail=None) -> 
 def load_split(root, expected: dict, name: str):
     """``(state, read_tail)``: the first pickle now, the second only when ``read_tail()`` is called."""
     try:
-        with open(cache_path(root, name), "rb") as fh:
-            data = fh.read()
+        data = read_regular(cache_path(root, name))[0]
     except OSError:
         return {}, None
     stream = io.BytesIO(data)

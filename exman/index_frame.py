@@ -320,6 +320,8 @@ def _ints(values: list):
         except OverflowError:
             return _objects(values)
     if all(type(v) is int or v is None for v in values):
+        if any(v is not None and not -(1 << 53) <= v <= 1 << 53 for v in values):
+            return _objects(values)  # a float would round it; keep the exact ints, NaN for the gaps
         return np.array(values, dtype=np.float64)  # gaps: NaN needs a float column
     out = _floats(values)
     return out if out is not None else _infer(values)

@@ -23,6 +23,7 @@ import re
 import time
 
 from exman import layout
+from exman.fs import read_regular
 from exman.layout import METRICS_FILE, PARAMS_FILE, RUN_FILE  # noqa: F401 (imported from here)
 from exman.runinfo import process_key
 from exman.types import to_plain
@@ -168,24 +169,8 @@ def read_run(folder: str, name: str, params_name: str, params_st, *, pm, intern:
 
 
 def read_bytes(path: str, offset: int = 0):
-    """``(bytes from offset, stat)`` in one read for files that do not grow meanwhile."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        st = os.fstat(fd)
-        want = max(st.st_size - offset, 0) + 4096
-        data = os.pread(fd, want, offset)
-        if len(data) == want:  # the file grew since fstat: read the rest
-            chunks = [data]
-            while True:
-                offset += len(chunks[-1])
-                chunk = os.pread(fd, 1 << 20, offset)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            data = b"".join(chunks)
-        return data, st
-    finally:
-        os.close(fd)
+    """``(bytes from offset, stat)`` in one read; a FIFO or device raises OSError."""
+    return read_regular(path, offset)
 
 
 _JSON = json.JSONDecoder()
@@ -279,13 +264,33 @@ def _read_metrics(path: str, previous, warnings: list):
     if end:
         rows, new_bad = _parse_lines(data[:end])
         bad += new_bad
+        scalar = _SCALAR_TYPES
         for row in rows:
             for key, value in row.items():
-                if key != "step" and key != "time":
+                if key != "step" and key != "time" and type(value) in scalar:
                     last[key] = value
     if bad:
         warnings.append(f"exman: {path}: skipped {bad} unreadable line(s)")
     return last, (st.st_ino, offset + end, bad), st
+
+
+_SCALARS = (bool, int, float, str)
+_SCALAR_TYPES = frozenset((bool, int, float, str, type(None)))
+
+
+def _scalar_row(row: dict) -> dict:
+    """A metrics row as ``run.log`` writes it: scalar values, an int step, a numeric time.
+    A hand-damaged value of another kind is dropped (it would make the column unusable)."""
+    out = {}
+    for key, value in row.items():
+        if key == "step":
+            value = value if type(value) is int else None
+        elif key == "time":
+            value = value if type(value) in (int, float) else None
+        elif value is not None and type(value) not in _SCALARS:
+            continue
+        out[key] = value
+    return out
 
 
 def _parse_lines(body: bytes):
@@ -316,8 +321,7 @@ def _parse_lines(body: bytes):
 def read_metric_rows(path: str, warnings: list) -> list:
     """Every complete row of a metrics file (for ``Index.metrics``)."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_regular(path)[0]
     except FileNotFoundError:
         return []
     except OSError as exc:
@@ -325,6 +329,7 @@ def read_metric_rows(path: str, warnings: list) -> list:
         return []
     end = data.rfind(b"\n") + 1
     rows, bad = _parse_lines(data[:end]) if end else ([], 0)
+    rows = [_scalar_row(row) for row in rows]
     if bad:
         warnings.append(f"exman: {path}: skipped {bad} unreadable line(s)")
     return rows
@@ -366,7 +371,7 @@ def _schema_key(schema: dict) -> tuple:
 
 
 def _run_id(value, name: str):
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 62:
         return value
     if isinstance(value, str) and value.isdigit():
         return int(value)

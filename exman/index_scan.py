@@ -146,8 +146,8 @@ class Context:
                 continue
             with it:
                 for e in it:
-                    if e.name[0] == ".":
-                        continue
+                    # No dot-name skip here: nothing writes temp files into marked/, and an
+                    # automark value like ./data makes a mark folder named ._data.
                     child = key + "/" + e.name
                     if e.is_symlink():
                         self.mark_link(child, e.path)

@@ -80,13 +80,17 @@ def create(root: Path, *, shared: bool = False) -> None:
         if not above.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(above))
         os.makedirs(root.parent, exist_ok=True)
+    from exman.fs import check_layout_folder
+
     for folder in (root, *(root / sub for sub in FOLDERS)):
         try:
-            folder.mkdir(exist_ok=True)
+            os.mkdir(folder)
         except FileExistsError:
-            raise NotADirectoryError(f"exman: {folder} exists and is not a folder") from None
+            check_layout_folder(folder, root)  # a file, or a symlink leading outside the root, is refused
         if shared:
             _share(folder)
+    if os.path.lexists(root / STATE):
+        check_layout_folder(root / STATE, root)
     if shared:
         # Claim folders made before the root was shared must take claims from the whole group.
         for folder in (root / STATE, root / STATE / IDS):
@@ -125,13 +129,16 @@ def run_folders(root, folders=RUN_FOLDERS):
 
 
 def read_run_json(folder) -> dict:
-    """A run's ``run.json``, or {} for a 0.1.9 run, a half-written or damaged one."""
+    """A run's ``run.json``, or {} for a 0.1.9 run, a half-written or damaged one (a FIFO
+    or a device there too); fields of the wrong type are left out (``runinfo.typed_meta``)."""
+    from exman.fs import read_text
+    from exman.runinfo import typed_meta
+
     try:
-        with open(os.path.join(folder, RUN_FILE), encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = json.loads(read_text(os.path.join(folder, RUN_FILE)))
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    return typed_meta(data)
 
 
 def params_path(folder, meta: dict | None = None) -> Path:
@@ -151,7 +158,7 @@ def read_params(pm, folder, meta: dict | None = None) -> dict:
         data = pm.hook.load_params(path=params_path(folder, meta))
     except Exception:  # a damaged file or a third-party loader's bug must not stop a command
         return {}
-    return data if isinstance(data, dict) else {}
+    return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def split_params(params: dict, schema: dict | None = None) -> tuple[dict, dict]:
@@ -229,9 +236,10 @@ def note_folders(root) -> None:
 def folders_changed(root) -> bool:
     """Whether a run folder may have appeared since exman last made one (under ``claim_lock``):
     then the claim must look at every run folder, as 0.1.9 made its numbers from them."""
+    from exman.fs import read_text
+
     try:
-        with open(os.path.join(root, STATE, FOLDERS_SEEN), encoding="utf-8") as fh:
-            seen = json.load(fh)
+        seen = json.loads(read_text(os.path.join(root, STATE, FOLDERS_SEEN)))  # a FIFO there must not block
     except (OSError, ValueError):
         return True
     return seen != folders_state(root)

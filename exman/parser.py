@@ -244,9 +244,16 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
             if key not in by_dest and dest in exman_actions and key != "config_file":
                 by_dest[key] = exman_actions[dest]
         own = {a.dest for a in self.user_actions()}
+        written = _as_written(file)
+        if written is None or len(written) != len(data):
+            written = {}
+        texts = list(written.items()) or [(k, None) for k in data]
         restored, unknown = [], []
-        for key, value in data.items():
-            key = str(key)
+        # Keys as written too: YAML 1.1 reads the key `on` as True.
+        for (key, value), (text_key, text) in zip(data.items(), texts):
+            key = str(text_key)
+            if key in by_dest and text is not None:
+                value = _text_of(by_dest[key], value, text)
             # exman's keys (root, time, id, git's commit/dirty) unless the script defines them, as 0.1.9.
             if (key in layout.RECORDED_KEYS and key not in own) or key in self._volatile:
                 continue
@@ -264,6 +271,33 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
         if unknown:
             self.error(f"--config {path}: keys this script does not define: {', '.join(sorted(unknown))}")
         return restored
+
+
+def _as_written(file: Path):
+    """The params file with every scalar as its text, for YAML files (the default format)."""
+    try:
+        from exman_plugins.params_yaml import load_raw
+    except ImportError:
+        return None
+    return load_raw(file)
+
+
+def _retyped(value, text) -> bool:
+    from exman_plugins.params_yaml import retyped
+
+    return retyped(value, text)
+
+
+def _text_of(action, value, text):
+    """A scalar YAML typed by its own rules (``1.10`` -> 1.1, ``0123`` -> 83, ``yes`` -> True,
+    a date) goes to the argument's type as its text, as the command line would give it."""
+    if not isinstance(action, (argparse._StoreAction, argparse._AppendAction, argparse._ExtendAction)):
+        return value  # store_true, count, const: the typed value is right
+    if isinstance(value, list) and isinstance(text, list) and len(value) == len(text):
+        return [_text_of(action, v, t) for v, t in zip(value, text)]
+    if value is None or isinstance(value, (str, list, dict)) or not isinstance(text, str):
+        return value
+    return text if _retyped(value, text) else value
 
 
 def _retype(action, value, convert):

@@ -178,7 +178,9 @@ def _entry_points() -> list[tuple[str, str, str]]:
     key = _path_key()
     cache = _cache_file(key)
     try:
-        data = json.loads(cache.read_text())
+        from exman.fs import read_text
+
+        data = json.loads(read_text(cache))
         if data.get("key") == key:
             return [tuple(row) for row in data["entry_points"]]
     except (OSError, ValueError, KeyError, TypeError):

@@ -23,7 +23,8 @@ SCALARS = (bool, int, float, str, type(None))
 
 
 class Terminated(BaseException):
-    """Raised inside ``safe_experiment`` when the process receives SIGTERM."""
+    """Raised inside ``safe_experiment`` when the process receives SIGTERM (or SIGHUP: its
+    terminal closed); ``signum`` says which."""
 
 
 class Run:
@@ -45,8 +46,10 @@ class Run:
         self.entered = False
         self.record: dict = {}  # params plus exman's own keys, as the storage hook wrote them
         self.ended = False
+        self._depth = 0  # nested safe_experiment blocks: only the outermost one records
         self._step = 0
         self._metric_names: set[str] = set()
+        self.dir_fd: int | None = None  # the run folder, held open while it runs (see relocate)
         self.safe_experiment = SafeExperiment(self)
 
     @property
@@ -88,9 +91,44 @@ class Run:
             return
         self.ended = True
         self.status = status
-        self.pm.hook.on_run_end(run=self, status=status, exc_info=exc_info)
-        if status == "failed" and set_aside:
-            self.pm.hook.on_fail(run=self, exc_info=exc_info)
+        self.relocate()
+        try:
+            self.pm.hook.on_run_end(run=self, status=status, exc_info=exc_info)
+            if status == "failed" and set_aside:
+                self.pm.hook.on_fail(run=self, exc_info=exc_info)
+        finally:
+            fd, self.dir_fd = self.dir_fd, None
+            if fd is not None:
+                os.close(fd)
+
+    def relocate(self) -> None:
+        """Follow the run folder when the root was renamed or moved while the run trained.
+
+        The folder's open handle knows where it is now (Linux: /proc/self/fd);
+        the run's paths, the root and its links follow it.
+        """
+        fd = self.dir_fd
+        if fd is None or os.path.isdir(self.path):
+            return
+        try:
+            now = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return
+        if not os.path.isdir(now) or os.path.basename(now) != self.path.name:
+            return  # deleted, or no /proc: nothing to follow
+        old_root, new = self.parser.root, Path(now)
+        new_root = new.parent.parent
+        self.path = new
+        self.parser.root = new_root
+        if self.params_file is not None:
+            self.params_file = new / self.params_file.name
+        moved = []
+        for link in self.links:
+            try:
+                moved.append(new_root / Path(link).relative_to(old_root))
+            except ValueError:
+                moved.append(link)
+        self.links = moved
 
 
 class SafeExperiment:
@@ -107,6 +145,7 @@ class SafeExperiment:
         self.default = default
         self.timeout = timeout
         self._old_term: Any = None
+        self._old_hup: Any = None
 
     def __call__(self, prompt: bool = False, default: bool = True, timeout: float = 10.0) -> SafeExperiment:
         return SafeExperiment(self.run, prompt=prompt, default=default, timeout=timeout)
@@ -114,37 +153,59 @@ class SafeExperiment:
     def __enter__(self) -> Run:
         import signal
 
+        self.run._depth += 1
+        if self.run._depth > 1:
+            return self.run  # nested: the outermost block records the run (and captures output once)
         self.run.entered = True
         if threading.current_thread() is threading.main_thread():
             self._old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+            if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:  # not under nohup
+                self._old_hup = signal.signal(signal.SIGHUP, _raise_terminated)
         self.run.pm.hook.on_experiment_enter(run=self.run)
         return self.run
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         import signal
 
+        run = self.run
+        run._depth -= 1
+        if run._depth > 0:
+            return False  # an inner block: its outcome is the outer block's to record
         if self._old_term is not None:
             signal.signal(signal.SIGTERM, self._old_term)
-        run = self.run
+        if self._old_hup is not None:
+            signal.signal(signal.SIGHUP, self._old_hup)
         if exc_type is None or (exc_type is SystemExit and exc.code in (None, 0)):
             run.end("completed")
             return False
         exc_info = (exc_type, exc, tb)
         if issubclass(exc_type, KeyboardInterrupt):
-            run.end("interrupted", exc_info)
+            _end_quietly(run, "interrupted", exc_info)
             if self.prompt and _ask(f"exman: move run {run.id} to fails/?", self.default, self.timeout):
                 run.pm.hook.on_fail(run=run, exc_info=exc_info)
             print(f"exman: run {run.id} interrupted; kept at {run.path}", file=sys.stderr)
             return True
         if issubclass(exc_type, Terminated):
-            run.end("interrupted", exc_info)
-            raise SystemExit(128 + signal.SIGTERM)
-        run.end("failed", exc_info)
+            _end_quietly(run, "interrupted", exc_info)
+            raise SystemExit(128 + getattr(exc, "signum", signal.SIGTERM))
+        _end_quietly(run, "failed", exc_info)
         return False
 
 
-def _raise_terminated(signum, frame):  # SIGTERM -> an exception the with-block sees
-    raise Terminated(f"received signal {signum}")
+def _end_quietly(run: Run, status: str, exc_info) -> None:
+    """End a run whose block raised. The script's own exception is the one to see: an
+    OSError of exman's (the disk filled, the root vanished) is one line on stderr,
+    not a second traceback that hides the first."""
+    try:
+        run.end(status, exc_info)
+    except OSError as err:
+        print(f"exman: could not record the end of run {run.id}: {err}", file=sys.stderr)
+
+
+def _raise_terminated(signum, frame):  # SIGTERM, SIGHUP -> an exception the with-block sees
+    exc = Terminated(f"received signal {signum}")
+    exc.signum = signum
+    raise exc
 
 
 def _ask(question: str, default: bool, timeout: float) -> bool:
@@ -195,6 +256,7 @@ def start_run(parser, namespace, options: dict) -> Run:
         layout.note_folders(parser.root)
     run = Run(parser, number, name, path, now, params, options)
     try:
+        run.dir_fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
         record = dict(params)
         record.update(extra)
         record["root"] = os.path.relpath(path, parser.root)
@@ -210,6 +272,8 @@ def start_run(parser, namespace, options: dict) -> Run:
         for link in run.links:
             _unlink(link)
         shutil.rmtree(path, ignore_errors=True)
+        if run.dir_fd is not None:
+            os.close(run.dir_fd)
         raise
     _track(run)
     return run
@@ -235,8 +299,21 @@ _OPEN: list[Run] = []
 _HOOKED = {"done": False}
 
 
+# Folder handles held at once: a process that starts thousands of runs without ending
+# them (a notebook, a test suite) must not run out of file descriptors; the oldest
+# open runs give theirs up (they then write by path, as before).
+MAX_DIR_FDS = 32
+_HOLDING: list[Run] = []
+
+
 def _track(run: Run) -> None:
     _OPEN.append(run)
+    _HOLDING.append(run)
+    if len(_HOLDING) > MAX_DIR_FDS:
+        old = _HOLDING.pop(0)
+        fd, old.dir_fd = old.dir_fd, None  # None already if it ended
+        if fd is not None:
+            os.close(fd)
     if not _HOOKED["done"]:
         _HOOKED["done"] = True
         previous = sys.excepthook

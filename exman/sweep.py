@@ -486,7 +486,7 @@ def _latest_by_cell(root: Path, sweep_id: str, *, stopping: bool) -> dict[int, d
 
 
 def _catch_signals(progress: Progress, stopped: list):
-    """First SIGINT/SIGTERM: stop starting, SIGTERM the children. Second: SIGKILL them."""
+    """First SIGINT/SIGTERM/SIGHUP: stop starting, SIGTERM the children. Second: SIGKILL them."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
@@ -499,7 +499,9 @@ def _catch_signals(progress: Progress, stopped: list):
         else:
             progress.killing.set()
 
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP too (the ssh session closed), unless nohup asked to ignore it: the children must not be orphaned.
+    hup = [signal.SIGHUP] if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL else []
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, *hup)}
 
     def restore():
         for sig, previous in old.items():

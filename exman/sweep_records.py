@@ -13,6 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
+from exman.fs import read_text
 from exman.layout import RUN_FILE, RUN_FOLDERS
 from exman.sweep_grid import SweepError
 
@@ -29,7 +30,33 @@ def spec_path(root: Path, sweep_id: str) -> Path:
     return Path(root) / SPEC_FOLDER / f"{sweep_id}.yaml"
 
 
+def share_if_team_root(root: Path) -> None:
+    """In a team's root (``shared=True``), what a sweep makes is the group's too: umask 002,
+    and ``sweeps/`` group-writable, so every member can start and resume sweeps there."""
+    from exman import fs
+
+    if fs.is_shared(root):
+        fs.set_shared(True)
+        folder = Path(root) / SPEC_FOLDER
+        folder.mkdir(exist_ok=True)
+        try:
+            os.chmod(folder, 0o2775)
+        except PermissionError:
+            pass  # another member made it; theirs is already shared (or cannot be fixed by us)
+
+
+def check_folders(root: Path) -> None:
+    """A sweep writes into ``sweeps/``, ``.exman/`` and the run folders: none may lead outside the root."""
+    from exman.fs import symlinked_layout
+
+    linked = symlinked_layout(root)
+    if linked:
+        raise SweepError(f"{linked[0]}/ in {root} is a symlink; exman writes only inside its root")
+
+
 def new_sweep_id(root: Path) -> str:
+    check_folders(root)
+    share_if_team_root(root)
     folder = Path(root) / SPEC_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     while True:
@@ -57,13 +84,15 @@ def load_spec(root: Path, sweep_id: str) -> dict:
 
     path = spec_path(root, sweep_id)
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = yaml.safe_load(read_text(path))
     except FileNotFoundError:
         known = list_sweeps(root)
         hint = f" (known: {', '.join(known[-5:])})" if known else ""
         raise SweepError(f"no sweep {sweep_id!r} under {root}{hint}") from None
     except yaml.YAMLError as exc:
         raise SweepError(f"{path}: not a sweep spec ({exc.__class__.__name__})") from None
+    except (OSError, ValueError) as exc:  # a FIFO, a device, unreadable, not UTF-8
+        raise SweepError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("cells"), list) or not spec.get("command"):
         raise SweepError(f"{path}: not a sweep spec (needs id, command and cells)")
     return spec
@@ -85,7 +114,7 @@ def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
     imported (``Index.info`` would cost ~0.6 s at the end of every sweep, and
     it does not cover ``tmp/``). Statuses follow ``exman.runinfo``, as the Index's do.
     """
-    from exman.runinfo import run_status
+    from exman.runinfo import run_status, typed_meta
 
     needle = f'"{sweep_id}"'
     found = []
@@ -97,14 +126,13 @@ def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
         for entry in entries:
             file = os.path.join(entry.path, RUN_FILE)
             try:
-                with open(file, encoding="utf-8") as fh:
-                    text = fh.read()
-            except OSError:
+                text = read_text(file)
+            except (OSError, ValueError):
                 continue
             if needle not in text:
                 continue
             try:
-                meta = json.loads(text)
+                meta = typed_meta(json.loads(text))
             except ValueError:
                 continue  # being rewritten right now; atomic writes make this rare
             if meta.get("sweep") != sweep_id:
@@ -112,7 +140,7 @@ def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
             meta["path"] = entry.path
             meta["status"] = run_status(entry.path, meta, missing="running")
             found.append(meta)
-    found.sort(key=lambda m: m.get("id") or 0)
+    found.sort(key=lambda m: m["id"] if isinstance(m.get("id"), int) else -1)
     return found
 
 
@@ -190,6 +218,8 @@ class Owner:
     def __enter__(self) -> Owner:
         import fcntl
 
+        check_folders(self.path.parent.parent.parent)
+        share_if_team_root(self.path.parent.parent.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
         try:

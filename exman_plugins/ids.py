@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from exman import hookimpl, layout
-from exman.fs import atomic_write
+from exman.fs import atomic_write, read_text
 
 
 def _ids(parser):
@@ -24,7 +24,7 @@ def _hint(parser) -> int:
     if layout.folders_changed(parser.root):
         return _scan(parser)
     try:
-        hint = int((parser.root / layout.STATE / layout.LAST_ID).read_text())
+        hint = int(read_text(parser.root / layout.STATE / layout.LAST_ID))
     except (OSError, ValueError):
         return _scan(parser)
     # The hint always names a claimed number; a damaged one (negative, huge) is not trusted.

@@ -16,7 +16,12 @@ def on_run_start(run):
     if run.tmp or run.params_file is None:
         return
     link = link_path(run.parser, run.name, run.params_file)
-    relative_symlink(link, run.params_file)
+    try:
+        relative_symlink(link, run.params_file)
+    except FileExistsError:
+        # `exman doctor --fix --reindex` may have linked this run a moment ago: the same link is fine.
+        if os.path.realpath(link) != os.path.realpath(run.params_file):
+            raise
     run.links.append(link)
 
 

@@ -5,9 +5,11 @@ file descriptors directly is not captured.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from exman import hookimpl
+from exman.fs import open_regular
 from exman.layout import LOG_FILE
 
 
@@ -37,7 +39,13 @@ class _Tee:
 
 @hookimpl
 def on_experiment_enter(run):
-    log = open(run.path / LOG_FILE, "a", encoding="utf-8", errors="replace", buffering=1)
+    try:
+        fd = open_regular(run.path / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    except OSError as exc:  # a FIFO planted there would block the run
+        print(f"exman: not capturing output into {LOG_FILE}: {exc.strerror}", file=sys.stderr)
+        return
+    os.set_blocking(fd, True)
+    log = os.fdopen(fd, "a", encoding="utf-8", errors="replace", buffering=1)
     run._log_capture = (sys.stdout, sys.stderr, log)
     sys.stdout = _Tee(sys.stdout, log)
     sys.stderr = _Tee(sys.stderr, log)

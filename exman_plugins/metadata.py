@@ -123,5 +123,11 @@ class _Heartbeat:
             for run in live:
                 try:
                     os.utime(run.path / RUN_FILE)
+                except FileNotFoundError:
+                    try:
+                        run.relocate()  # the root was renamed: follow it
+                        os.utime(run.path / RUN_FILE)
+                    except OSError:
+                        pass  # deleted under us; nothing to keep alive
                 except OSError:
-                    pass  # moved or deleted under us; nothing to keep alive
+                    pass

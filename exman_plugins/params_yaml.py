@@ -10,11 +10,86 @@ import os
 import yaml
 
 from exman import hookimpl
-from exman.fs import atomic_write
+from exman.fs import atomic_write, read_regular
 from exman.layout import PARAMS_FILE
 
 Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# A params file holds a few hundred values; a few hundred bytes of aliases (a
+# "billion laughs") expand to billions, which every reader that walks the values
+# would try to hold. The same bound as ``--config``'s (exman.parser).
+MAX_VALUES = 1_000_000
+
+
+class Loader(_BaseLoader):
+    """The safe loader, refusing documents whose aliases expand past ``MAX_VALUES``
+    values or refer to themselves. Counted on the node graph: linear in the text."""
+
+    def construct_document(self, node):
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+class RawLoader(getattr(yaml, "CBaseLoader", yaml.BaseLoader)):
+    """Every scalar as written (text): what the command line would have passed."""
+
+    def construct_document(self, node):
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def retyped(value, text: str) -> bool:
+    """Whether YAML's own typing changed a scalar: ``1.10`` -> 1.1, ``0123`` -> 83, ``yes`` ->
+    True, a date. What exman itself wrote (``10``, ``0.1``, ``true``) reads back as written."""
+    import datetime
+
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return True
+    if isinstance(value, (bool, int, float)):
+        return yaml.dump(value, Dumper=Dumper).split("\n", 1)[0] != text
+    return False
+
+
+def load_raw(path):
+    """The mapping of a YAML params file with its scalars as written, or None."""
+    try:
+        data = yaml.load(read_regular(path)[0].decode("utf-8"), Loader=RawLoader)
+    except Exception:  # only a refinement of load_params, which reported the problem
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _check_expansion(root) -> None:
+    sizes: dict = {}  # id(node) -> values it expands to
+    open_nodes: set = set()
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_nodes.discard(key)
+            children = _children(node)
+            total = 1 + sum(sizes[id(c)] for c in children)
+            if total > MAX_VALUES:
+                raise ValueError(f"more than {MAX_VALUES:,} values (YAML aliases expanding?); not a params file")
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise ValueError("a YAML alias refers to itself; not a params file")
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def dumps(data: dict) -> str:
@@ -56,7 +131,7 @@ def storage(run, params):
 @hookimpl(trylast=True)
 def load_params(path):
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)[0]
     except OSError as exc:
         raise ValueError(f"cannot read: {exc.strerror}") from None
     try:

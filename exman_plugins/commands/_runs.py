@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from exman import layout
+from exman.fs import open_regular
 from exman.layout import METRICS_FILE, RUN_NAME
 from exman.runinfo import given_name
 
@@ -30,12 +31,25 @@ class RunRef:
     folder: str  # runs | tmp | fails (or marked, for a mark's links)
 
 
-def scan(root: Path, folders=FOLDERS) -> dict[int, RunRef]:
+class Runs(dict):
+    """``{id: RunRef}``; ``twins`` holds the ids that name several folders of one place
+    (two roots merged with ``cp``): a number alone cannot say which is meant."""
+
+    twins: dict
+
+
+def scan(root: Path, folders=FOLDERS) -> Runs:
     """Every run folder under ``folders``, by id (first folder wins)."""
     found: dict[int, RunRef] = {}
+    twins: dict[int, list] = {}
     for folder, number, entry in layout.run_folders(root, folders):
-        found.setdefault(number, RunRef(number, entry.name, Path(entry.path), folder))
-    return dict(sorted(found.items()))
+        ref = RunRef(number, entry.name, Path(entry.path), folder)
+        first = found.setdefault(number, ref)
+        if first is not ref and first.folder == folder:
+            twins.setdefault(number, [first]).append(ref)
+    out = Runs(sorted(found.items()))
+    out.twins = twins
+    return out
 
 
 def resolve(root: Path, tokens, folders=FOLDERS, *, runs: dict | None = None) -> tuple[list[RunRef], list[str]]:
@@ -50,6 +64,7 @@ def resolve(root: Path, tokens, folders=FOLDERS, *, runs: dict | None = None) ->
     by_given: dict = {}  # a run's --name, the end of its folder name
     for r in runs.values():
         by_given.setdefault(given_name(r.name), []).append(r)
+    by_name.update({t.name: t for twins in getattr(runs, "twins", {}).values() for t in twins})
     chosen: dict[int, RunRef] = {}
     unknown: list[str] = []
     for token in tokens:
@@ -73,6 +88,11 @@ def resolve(root: Path, tokens, folders=FOLDERS, *, runs: dict | None = None) ->
             hits = by_given.get(text, []) if text else []
         if not hits:
             unknown.append(text)
+        twins = [r for r in hits if r.id in getattr(runs, "twins", {}) and name != r.name]
+        if twins:
+            names = ", ".join(f"{t.folder}/{t.name}" for t in runs.twins[twins[0].id])
+            raise click.ClickException(f"id {twins[0].id} names several runs ({names}; roots merged?): "
+                                       f"give the run's folder name")
         for r in hits:
             chosen.setdefault(r.id, r)
     return sorted(chosen.values(), key=lambda r: r.id), unknown
@@ -156,7 +176,7 @@ def last_metrics(path: Path) -> tuple[dict, dict, int]:
 def tail(path: Path, lines: int) -> list[str] | None:
     """The last ``lines`` lines of a text file, reading only its end."""
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(open_regular(path), "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             chunk = min(size, max(4096, lines * 400))
@@ -243,7 +263,12 @@ class fs_errors:
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None and issubclass(exc_type, OSError):
-            name = str(getattr(exc, "filename", None) or "")
-            where = f": {name if len(name) < 160 else name[:60] + '...' + name[-60:]}" if name else ""
-            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+            raise click.ClickException(os_error_line(exc)) from None
         return False
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OSError as one line: what went wrong and on which file."""
+    name = str(getattr(exc, "filename", None) or "")
+    where = f": {name if len(name) < 160 else name[:60] + '...' + name[-60:]}" if name else ""
+    return f"{exc.strerror or exc}{where}"

@@ -7,6 +7,7 @@ reports them in its own terms ("cannot assign without a target object", "name
 """
 from __future__ import annotations
 
+import ast
 import re
 
 import click
@@ -30,12 +31,42 @@ def names(where: str | None) -> list[str]:
 def query(df, where: str):
     """``df.query(where)``, attrs kept; a bad expression is one line with a hint."""
     attrs = dict(df.attrs)
+    refused = unsafe(where)
+    if refused:
+        raise click.ClickException(f"bad --where expression {where!r}: {refused} is not allowed; "
+                                   f"use column names, values and {OPERATORS}")
     try:
         result = df.query(where)
     except Exception as exc:  # pandas raises many types for a bad expression
         raise click.ClickException(f"bad --where expression {where!r}: {explain(where, exc, df)}") from None
     result.attrs.update(attrs)
     return result
+
+
+# What a filter needs; pandas' query would also run method calls and attribute access
+# (``name.to_csv('/elsewhere.csv')``), which could write outside the root.
+_ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd, ast.Invert,
+            ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.BitAnd, ast.BitOr,
+            ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
+            ast.Name, ast.Load, ast.Constant, ast.List, ast.Tuple)
+
+
+def unsafe(where: str) -> str | None:
+    """What in ``where`` is more than a comparison of columns and values (a call, an
+    attribute, an index, a local ``@variable``), or None. Evaluated nowhere: checked only."""
+    code = _QUOTED.sub(lambda m: "_column" if m.group(0)[0] == "`" else m.group(0), where)
+    if "@" in _QUOTED.sub("''", code):
+        return "'@'"
+    try:
+        tree = ast.parse(code.strip(), mode="eval")
+    except SyntaxError:
+        return None  # pandas refuses it too, with a hint below
+    for node in ast.walk(tree):
+        # Operators are pandas' to accept or refuse (with the hint below); what reaches code is not.
+        if not isinstance(node, _ALLOWED + (ast.operator, ast.cmpop, ast.unaryop, ast.boolop, ast.expr_context)):
+            return {ast.Call: "a call", ast.Attribute: "an attribute", ast.Subscript: "an index"}.get(
+                type(node), f"'{type(node).__name__}'")
+    return None
 
 
 def explain(where: str, exc: Exception, df) -> str:

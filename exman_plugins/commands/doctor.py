@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from exman import hookimpl, layout
-from exman.fs import is_temp, relative_symlink
+from exman.fs import is_temp, relative_symlink, symlinked_layout
 from exman.runinfo import end_dead_run
 from exman_plugins.commands._runs import FOLDERS, fs_errors, inside, liveness, read_meta, scan
 
@@ -105,6 +105,10 @@ def register_commands(cli):
           exman doctor --fix
         """
         root = state.root
+        linked = symlinked_layout(root)
+        if fix and linked:
+            raise click.ClickException(f"refusing to fix: {linked[0]}/ is a symlink and exman writes only inside its "
+                                       f"root; replace it with a real folder (or link the whole root)")
         with fs_errors():
             problems = _check(root, fix, reindex)
         if problems:
@@ -150,7 +154,10 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
     for run in unindexed(root):
         params = layout.params_path(run.path, read_meta(run.path))  # the file the storage plugin wrote
         if fix and reindex and params.is_file():
-            relative_symlink(root / layout.INDEX / (run.name + params.suffix), params)
+            try:
+                relative_symlink(root / layout.INDEX / (run.name + params.suffix), params)
+            except FileExistsError:
+                continue  # its script, still recording it, linked it a moment ago (and accepts ours too)
             click.echo(f"indexed run {run.id} again ({run.name})")
         else:
             click.echo(f"note: run {run.id} ({run.name}) is not in index/ (deleted with `exman delete`?"

@@ -11,6 +11,7 @@ import sys
 import click
 
 from exman import hookimpl
+from exman_plugins.commands._runs import os_error_line
 
 
 def _options(pairs) -> dict:
@@ -119,6 +120,8 @@ def register_commands(cli):
                                   file=file, dry_run=dry_run, root=root, pm=state.pm, **adaptive, **common)
         except sw.SweepError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # a read-only, foreign-owned or full root: one line, not a traceback
+            raise click.ClickException(os_error_line(exc)) from None
         if dry_run:
             for argv in result:
                 click.echo(shlex.join(argv))

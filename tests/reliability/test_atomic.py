@@ -130,6 +130,9 @@ def _is_write(name: str, node: ast.Call) -> bool:
         # json.dump(obj, fh), yaml.dump(obj, stream), df.to_csv(path): a target argument means a file.
         targets = {"stream", "fp", "path", "path_or_buf"}
         return len(node.args) >= WRITE_WITH_TARGET[name] or any(k.arg in targets for k in node.keywords)
+    if name == "open_regular":  # exman.fs.open_regular(path, flags): os.open that refuses FIFOs
+        flags = ast.unparse(node.args[1]) if len(node.args) > 1 else ""
+        return any(f in flags for f in ("O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND"))
     if name in ("open", "fdopen"):
         mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
         if isinstance(node.func, ast.Attribute) and getattr(node.func.value, "id", "") == "os" and name == "open":

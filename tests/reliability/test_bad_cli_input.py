@@ -97,6 +97,12 @@ CASES = {
     "delete-planted-run-symlink": (_plant_run_symlink, "nothing to delete"),
     "delete-through-planted-runs-folder": (_plant_runs_folder_symlink, "refusing"),
     "ls-where-runs-code": (["ls", "--where", "__import__('os').system('touch PWNED')"], "bad --where expression"),
+    # pandas' query runs method calls: a filter must not write a file anywhere.
+    "ls-where-writes-a-file": (lambda root, outside: ["ls", "--where", f"name.to_csv('{outside}/w.csv') == 1"],
+                               "a call is not allowed"),
+    "report-where-writes-a-file": (lambda root, outside: ["report", "--out", str(root.parent / "r.html"), "--where",
+                                                          f"status.to_csv('{outside}/w.csv') == 1"],
+                                   "a call is not allowed"),
     "root-is-a-file": (None, "is not an exman root"),
     "root-missing": (None, "is not an exman root"),
 }

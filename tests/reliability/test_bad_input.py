@@ -168,6 +168,9 @@ CASES = {
     "name-slash": (argv("--name", "a/b"), "must be a plain name"),
     "name-absolute": (argv("--name", "/tmp/x"), "must be a plain name"),
     "name-backslash": (argv("--name", "a\\b"), "must be a plain name"),
+    # A run named with a newline or a tab could not be reached by any command (nor read in a listing).
+    "name-newline": (argv("--name", "a\nb"), "control character"),
+    "name-tab": (argv("--name", "a\tb"), "control character"),
     "name-empty": (argv("--name", ""), "must be a plain name"),
     "name-too-long": (argv("--name", "n" * 300), "longer than 200 bytes"),
     "name-not-utf-8": (argv("--name", NON_UTF8), "not valid UTF-8"),

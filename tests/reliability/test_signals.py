@@ -9,6 +9,7 @@ import time
 import pytest
 
 from .tools import check_root, index_info, python
+from .tools import env as _env
 
 SCRIPT = '''
 import os, pathlib, sys, time
@@ -49,6 +50,9 @@ CASES = {
     "sigterm-broad-except": (signal.SIGTERM, ["--swallow", "true"], 143, "interrupted", "runs", "Terminated"),
     "sigterm-logging": (signal.SIGTERM, ["--where", "metrics"], 143, "interrupted", "runs", "Terminated"),
     "sigterm-tmp-run": (signal.SIGTERM, ["--tmp"], 143, "interrupted", "tmp", "Terminated"),
+    # The ssh session closed: the terminal's SIGHUP is recorded like SIGTERM, exit 128 + 1.
+    "sighup-inside": (signal.SIGHUP, [], 129, "interrupted", "runs", "Terminated"),
+    "sighup-logging": (signal.SIGHUP, ["--where", "metrics"], 129, "interrupted", "runs", "Terminated"),
     "sigint-inside": (signal.SIGINT, [], 0, "interrupted", "runs", "KeyboardInterrupt"),
     "sigint-logging": (signal.SIGINT, ["--where", "metrics"], 0, "interrupted", "runs", "KeyboardInterrupt"),
     # Outside the block exman installs no handler: SIGTERM kills like SIGKILL, Ctrl-C is the script's.
@@ -94,3 +98,51 @@ def test_signal_is_recorded(tmp_path, case):
         expected = "crashed" if status == "running" else status
         if place == "runs":
             assert list(info["status"]) == [expected]
+
+
+SLEEPER = '''
+import time
+import exman
+parser = exman.ExParser(root=exman.simpleroot(__file__))
+parser.add_argument("--lr", type=float, default=0.1)
+args = parser.parse_args()
+with args.safe_experiment as run:
+    time.sleep(60)
+'''
+
+
+def test_sighup_to_the_sweep_driver_stops_its_children(tmp_path):
+    """The ssh session of `exman sweep` closed: its children are stopped, not orphaned."""
+    import os
+    import sys
+
+    from exman.runinfo import alive
+
+    (tmp_path / "main.py").write_text(SLEEPER)
+    root = tmp_path / "exman"
+    exman = os.path.join(os.path.dirname(sys.executable), "exman")
+    command = [exman] if os.path.exists(exman) else [sys.executable, "-m", "exman"]
+    proc = subprocess.Popen(
+        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2", "--jobs", "2", "--", sys.executable, "main.py"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        end = time.time() + 60
+        metas = []
+        while time.time() < end:
+            metas = [json.loads(p.read_text()) for p in root.glob("runs/*/run.json")] if root.is_dir() else []
+            if len(metas) == 2:
+                break
+            time.sleep(0.05)
+        assert len(metas) == 2, "the children did not start"
+        proc.send_signal(signal.SIGHUP)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    pids = [m["pid"] for m in metas]
+    end = time.time() + 30
+    while any(alive(pid) for pid in pids) and time.time() < end:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in pids), "children orphaned, still training"
+    statuses = [json.loads(p.read_text())["status"] for p in root.glob("runs/*/run.json")]
+    assert statuses == ["interrupted", "interrupted"]

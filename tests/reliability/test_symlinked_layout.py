@@ -1,0 +1,47 @@
+"""A layout folder that is itself a symlink leading outside the root (lower item).
+
+``delete`` and ``mark`` already refused to work through one; the recorder, the
+Index cache, sweeps and ``doctor --fix`` now refuse too, so nothing is written
+outside the root.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from exman import Index
+
+from .tools import env, snapshot
+
+
+def _exman(*args, cwd=None):
+    script = os.path.join(os.path.dirname(sys.executable), "exman")
+    command = [script] if os.path.exists(script) else [sys.executable, "-m", "exman"]
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=env(), cwd=cwd, timeout=120)
+
+
+def test_nothing_is_written_through_a_symlinked_layout_folder(script, tmp_path):
+    script.run()
+    root = script.root
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("not exman's")
+    for name in ("runs", "sweeps", ".exman"):
+        target = outside / name
+        if (root / name).exists():
+            shutil.move(str(root / name), str(target))
+        else:
+            target.mkdir()
+        os.symlink(target, root / name)
+    before = snapshot(outside)
+
+    proc = script.run(check=False)  # the recorder
+    assert proc.returncode == 2 and "runs/ is a symlink" in proc.stderr and "Traceback" not in proc.stderr
+    Index(root, cache=True).info()  # the cache
+    proc = _exman("--root", root, "sweep", "-p", "lr=0.1", "--", sys.executable, script.path)
+    assert proc.returncode == 1 and "is a symlink" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _exman("--root", root, "doctor", "--fix", "--reindex")
+    assert proc.returncode == 1 and "refusing to fix" in proc.stderr and "Traceback" not in proc.stderr
+    assert snapshot(outside) == before
