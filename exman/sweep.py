@@ -431,7 +431,8 @@ def status(root, sweep_id: str):
     root = _existing_root(root)
     spec = load_spec(root, sweep_id)
     own = ("cell", *COUNTS, "missing", "last_id")
-    rows, names = [], {}
+    rows: list = []
+    names: dict = {}
     for row in cell_counts(root, spec):
         params = row.pop("params")
         # A parameter named like one of this table's own columns gets the suffix _param.
