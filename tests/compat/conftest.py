@@ -112,8 +112,11 @@ class LegacyEnv:
 
 
 def _run(cmd, what: str, timeout: int = 600):
+    # 0.1.9's venv has its own pins: constraints meant for ours (CI's oldest-dependencies run
+    # exports PIP_CONSTRAINT) must not reach its pip.
+    env = {k: v for k, v in os.environ.items() if k != "PIP_CONSTRAINT"}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return f"{what}: timed out after {timeout} s"
     except OSError as exc:
@@ -145,7 +148,10 @@ def build_legacy(base: Path, python: str, version) -> LegacyEnv:
         for requirement in SOURCE_ONLY:
             name = requirement.split("==")[0]
             if not any(w.name.lower().startswith(name.lower() + "-") for w in wheels.glob("*.whl")):
-                error = _run([*pip, "wheel", "-q", *PIP_NET, "--no-deps", "-w", str(wheels), requirement],
+                # --use-pep517: build in isolation with a current setuptools; an old venv's pip
+                # (Python 3.9) would call setup.py bdist_wheel without the wheel package.
+                error = _run([*pip, "wheel", "-q", *PIP_NET, "--use-pep517", "--no-deps", "-w", str(wheels),
+                              requirement],
                              f"building a wheel of {requirement}")
                 if error:
                     unavailable(error)
