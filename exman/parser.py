@@ -269,7 +269,9 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
             except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
                 self.error(f"--config {path}: bad value for {key!r}: {exc}")
         if unknown:
-            self.error(f"--config {path}: keys this script does not define: {', '.join(sorted(unknown))}")
+            # 0.1.9 ignored them: a setter's value or an argument since removed must not stop a rerun.
+            sys.stderr.write(f"{self.prog}: warning: --config {path}: ignoring keys this script does not define: "
+                             f"{', '.join(sorted(unknown))}\n")
         return restored
 
 

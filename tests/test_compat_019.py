@@ -286,3 +286,25 @@ def test_config_restores_arguments_named_commit_and_dirty(tmp_path):
     assert params_of(again.root)["commit"] == "def456"
     df = Index(tmp_path / "exman").info()
     assert df["commit"].tolist() == ["def456", "def456"] and df["dirty"].tolist() == [True, True]
+
+
+SETTER = '''
+import exman
+parser = exman.ExParser(root=exman.simpleroot(__file__))
+parser.add_argument("--width", type=int, default=2)
+parser.register_setter(lambda ns: setattr(ns, "size", ns.width * 2))
+args = parser.parse_args()
+print("NS=" + str(args.size))
+'''
+
+
+def test_config_ignores_keys_the_script_does_not_define_with_a_warning(tmp_path):
+    """A setter's value (size) is recorded; rerunning from that file works, as in 0.1.9."""
+    script = Script(tmp_path, SETTER)
+    script.run("--width", "3")
+    (first,) = (script.root / "runs").iterdir()
+    proc = script.run("--config", first / "params.yaml")
+    assert proc.stdout.splitlines()[-1] == "NS=6"
+    assert proc.stderr.strip().splitlines() == [
+        f"main.py: warning: --config {first / 'params.yaml'}: ignoring keys this script does not define: size"]
+    assert len(list((script.root / "runs").iterdir())) == 2

@@ -136,7 +136,6 @@ def test_config_restores_overrides_and_skips_volatile(tmp_path):
         ("[1, 2]", "mapping"),
         ("lr: [unclosed", "not valid YAML"),
         ("!!python/object/apply:os.system ['echo pwned']", "not valid YAML"),
-        ("nope: 1", "does not define: nope"),
     ],
 )
 def test_config_bad_files_give_one_line_errors(tmp_path, capsys, content, message):

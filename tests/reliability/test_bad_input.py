@@ -148,7 +148,6 @@ CASES = {
     "config-huge-file": (_huge_file, "larger than 64 MB"),
     "config-list": (config(b"- 1\n- 2\n"), "expected a mapping"),
     "config-scalar": (config(b"just some text\n"), "expected a mapping"),
-    "config-unknown-keys": (config(b"lr: 0.1\nbatch_size: 32\n"), "does not define: batch_size"),
     "config-wrong-type": (config(b"epochs: many\n"), "bad value for 'epochs'"),
     "config-bad-choice": (config(b"opt: rmsprop\n"), "'rmsprop' is not one of the choices"),
     "config-list-for-a-number": (config(b"lr: [0.1, 0.2]\n"), "expected a single value"),
