@@ -171,10 +171,27 @@ class SafeExperiment:
         run._depth -= 1
         if run._depth > 0:
             return False  # an inner block: its outcome is the outer block's to record
+        deferred: list = []
         if self._old_term is not None:
-            signal.signal(signal.SIGTERM, self._old_term)
+            # SLURM sends SIGTERM twice (and run_job forwards one): a later one must not cut the end short.
+            signal.signal(signal.SIGTERM, lambda signum, frame: deferred.append(signum))
         if self._old_hup is not None:
             signal.signal(signal.SIGHUP, self._old_hup)
+        ending = self._end(exc_type, exc, tb)
+        if (exc_type is not None and issubclass(exc_type, Terminated)) or deferred:
+            # Exiting on a signal: ignore more SIGTERMs to the end (a Python handler is dropped at
+            # interpreter shutdown, and one more SIGTERM then would turn 143 into -15).
+            if self._old_term is not None:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signum = getattr(exc, "signum", None) if exc_type is not None and issubclass(exc_type, Terminated) \
+                else None
+            raise SystemExit(128 + (signum or signal.SIGTERM))
+        if self._old_term is not None:
+            signal.signal(signal.SIGTERM, self._old_term)
+        return ending
+
+    def _end(self, exc_type, exc, tb) -> bool:
+        run = self.run
         if exc_type is None or (exc_type is SystemExit and exc.code in (None, 0)):
             run.end("completed")
             return False
@@ -187,7 +204,7 @@ class SafeExperiment:
             return True
         if issubclass(exc_type, Terminated):
             _end_quietly(run, "interrupted", exc_info)
-            raise SystemExit(128 + getattr(exc, "signum", signal.SIGTERM))
+            return False
         _end_quietly(run, "failed", exc_info)
         return False
 
@@ -203,6 +220,10 @@ def _end_quietly(run: Run, status: str, exc_info) -> None:
 
 
 def _raise_terminated(signum, frame):  # SIGTERM, SIGHUP -> an exception the with-block sees
+    import signal
+
+    # Once only: a second SIGTERM before __exit__ runs must not raise out of it.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     exc = Terminated(f"received signal {signum}")
     exc.signum = signum
     raise exc

@@ -110,8 +110,13 @@ def run_job(job: Job, should_stop=None, poll: float = 0.5) -> int | None:
         return None
     handlers = {}
     if threading.current_thread() is threading.main_thread():
+        stops = []
+
         def raise_stop(signum, frame):
-            raise _Stop(signum)
+            # Once only: SLURM signals twice, and a second _Stop would escape _terminate_and_wait.
+            stops.append(signum)
+            if len(stops) == 1:
+                raise _Stop(signum)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             handlers[sig] = signal.signal(sig, raise_stop)
