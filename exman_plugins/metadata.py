@@ -78,6 +78,7 @@ def on_run_start(run):
         # Set by `exman sweep` for its children: which sweep, which grid cell.
         "sweep": os.environ.get("EXMAN_SWEEP_ID") or None,
         "sweep_cell": os.environ.get("EXMAN_SWEEP_CELL") or None,
+        "slurm": _slurm(),
         "tmp": run.tmp,
         "params": run.params,
         "extra": extra,
@@ -87,6 +88,16 @@ def on_run_start(run):
     }
     write(run)
     _Heartbeat.watch(run)
+
+
+def _slurm() -> dict | None:
+    """Where SLURM ran this run: job id (the array's for an array task), array task id, node."""
+    env = os.environ
+    if not env.get("SLURM_JOB_ID"):
+        return None
+    return {"job_id": env.get("SLURM_ARRAY_JOB_ID") or env["SLURM_JOB_ID"],
+            "array_task_id": env.get("SLURM_ARRAY_TASK_ID"), "node": env.get("SLURMD_NODENAME"),
+            "restart": int(env.get("SLURM_RESTART_COUNT") or 0)}
 
 
 @hookimpl

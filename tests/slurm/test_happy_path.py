@@ -18,11 +18,14 @@ def test_sweep_on_slurm_runs_each_cell_once(slurm, sweep_script, run_sweep, runs
     for cell, runs in cells.items():
         assert [r["status"] for r in runs] == ["completed"], (cell, runs)
         assert runs[0]["params"] == {"x": cell + 1, "sleep": 0.0}
+        assert runs[0]["slurm"]["array_task_id"] is not None and runs[0]["slurm"]["node"], runs[0]
     # one job array on the cluster, every task completed according to accounting
     submitted = list((root / "sweeps" / sweep_id / "submitit").glob("*_submitted.pkl"))
     array_ids = {p.name.split("_")[0] for p in submitted}
     assert len(array_ids) == 1, submitted
     array_id = array_ids.pop()
+    assert {runs[0]["slurm"]["job_id"] for runs in cells.values()} == {array_id}
+    assert sorted(int(runs[0]["slurm"]["array_task_id"]) for runs in cells.values()) == [0, 1, 2]
 
     def tasks_completed():
         # the sweep ends on the result files; the tasks leave RUNNING in accounting a moment later
