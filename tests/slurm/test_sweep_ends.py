@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import signal
 import time
+from pathlib import Path
 
 
 def _array_id(slurm, sweep_id, timeout=30):
@@ -31,13 +32,20 @@ def test_scancel_of_a_pending_task_is_reported_and_the_sweep_ends(slurm, sweep_s
     assert all(r["status"] == "completed" for runs in cells.values() for r in runs)
 
 
+def _inside(cells: dict) -> bool:
+    """Some run of the sweep has entered its ``with args.safe_experiment`` block."""
+    return any((Path(run["_path"]) / "log.txt").exists() for runs in cells.values() for run in runs)
+
+
 def test_scancel_of_a_running_task_interrupts_its_run(slurm, sweep_script, start_sweep, runs_of, tmp_path):
     root = tmp_path / "root"
     sweep = start_sweep("--launcher", "submitit", "-p", "x=1", "-p", "sleep=60", "--jobs", "1",
                         script=sweep_script, root=root)
     sweep_id = sweep.wait_output(r"sweep (\S+): 1 run\(s\)", 30).group(1)
     job = _array_id(slurm, sweep_id)
-    slurm.wait_for(lambda: runs_of(root, sweep_id), 30, "the run to start")
+    # Inside its safe_experiment block (log.txt is made on entry): a run killed between
+    # parse_args and the block has no handler to record its end.
+    slurm.wait_for(lambda: _inside(runs_of(root, sweep_id)), 30, "the run to start")
     slurm.scancel(job)
     assert sweep.wait(40) == 1, sweep.output
     assert "exit 143" in sweep.output, sweep.output
@@ -50,7 +58,7 @@ def test_sigint_with_tasks_pending_stops_promptly(slurm, sweep_script, start_swe
     sweep = start_sweep("--launcher", "submitit", "-p", "x=1,2,3,4", "-p", "sleep=60", "--jobs", "1",
                         script=sweep_script, root=root)
     sweep_id = sweep.wait_output(r"sweep (\S+): 4 run\(s\)", 30).group(1)
-    slurm.wait_for(lambda: runs_of(root, sweep_id), 30, "the first run to start")
+    slurm.wait_for(lambda: _inside(runs_of(root, sweep_id)), 30, "the first run to start")
     sent = time.monotonic()
     sweep.signal(signal.SIGINT)
     assert sweep.wait(40) == 130, sweep.output
