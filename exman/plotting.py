@@ -53,17 +53,6 @@ def figure_class():
     return ExmanFigure
 
 
-def to_svg(fig) -> str:
-    """The figure as an ``<svg>`` element (text drawn as paths: no fonts needed to view it)."""
-    import io
-
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    text = buf.getvalue()
-    start = text.find("<svg")
-    return text[start:] if start >= 0 else text
-
-
 def _numeric_axis(values) -> bool:
     import pandas as pd
 
@@ -351,4 +340,4 @@ def plot_metric(
     return fig
 
 
-__all__ = ["plot", "plot_metric", "metric_curves", "to_svg", "figure_class", "PLOT_EXTRA"]
+__all__ = ["plot", "plot_metric", "metric_curves", "figure_class", "PLOT_EXTRA"]

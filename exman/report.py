@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import html
-import re
 import warnings
 
 from exman import report_significance as significance
@@ -73,25 +72,6 @@ def table_html(df, columns, row_class=None, status_column="status", missing="–
         extra = f' class="{row_class(i)}"' if row_class and row_class(i) else ""
         body.append(f"<tr{extra}>{''.join(cells)}</tr>")
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-
-
-_ID = re.compile(r'\bid="([^"]+)"')
-
-
-def scoped_svg(svg: str, prefix: str) -> str:
-    """Prefix every id in one SVG so several can share a page without clashing."""
-    for ident in set(_ID.findall(svg)):
-        new = f"{prefix}-{ident}"
-        svg = svg.replace(f'id="{ident}"', f'id="{new}"')
-        svg = svg.replace(f'#{ident}"', f'#{new}"').replace(f"#{ident})", f"#{new})")
-    return svg
-
-
-def _figure(fig, prefix: str, caption: str) -> str:
-    from exman.plotting import to_svg
-
-    svg = scoped_svg(to_svg(fig), prefix)
-    return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
 def pick_hue(info, x: str, params: list[str], most: int = 6) -> str | None:
@@ -300,4 +280,4 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
     )
 
 
-__all__ = ["render", "table_html", "scoped_svg", "interest_columns"]
+__all__ = ["render", "table_html", "interest_columns"]

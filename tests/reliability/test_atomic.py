@@ -90,7 +90,6 @@ APPEND_ONLY = {
     ("exman/sweep_records.py", "__enter__"): "the owner lock file: its text only names the holder",
     ("exman/layout.py", "__enter__"): "root/lock, 0.1.9's lock file: opened to flock it, never written",
     ("exman/plotting.py", "_repr_png_"): "savefig into an in-memory buffer",
-    ("exman/plotting.py", "to_svg"): "savefig into an in-memory buffer",
 }
 WRITE_METHODS = {"write_text", "write_bytes", "touch", "copyfileobj", "savetxt", "savefig"}
 # These return a value without a destination (json.dumps, DataFrame.copy) and write a file with one.
