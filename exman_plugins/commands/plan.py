@@ -51,11 +51,9 @@ def register_commands(cli):
 
                 info, _ = load(state.root, mark)
                 if where:
-                    try:
-                        info = info.query(where).copy()
-                    except Exception as exc:  # pandas raises many kinds for a bad expression
-                        message = f"bad --where expression {where!r}: {type(exc).__name__}: {exc}"
-                        raise click.ClickException(message.splitlines()[0]) from None
+                    from exman_plugins.commands._where import query
+
+                    info = query(info, where).copy()  # ls's checks: no calls, hints for common mistakes
                 if info.empty:
                     raise click.ClickException("no runs to estimate the spread from; give --std")
                 with warnings.catch_warnings():

@@ -103,6 +103,12 @@ CASES = {
     "report-where-writes-a-file": (lambda root, outside: ["report", "--out", str(root.parent / "r.html"), "--where",
                                                           f"status.to_csv('{outside}/w.csv') == 1"],
                                    "a call is not allowed"),
+    "compare-where-writes-a-file": (lambda root, outside: ["compare", "loss", "-b", "lr", "--where",
+                                                           f"status.to_csv('{outside}/w.csv') == 1"],
+                                    "a call is not allowed"),
+    "plan-where-writes-a-file": (lambda root, outside: ["plan", "loss", "--diff", "0.1", "--where",
+                                                        f"status.to_csv('{outside}/w.csv') == 1"],
+                                 "a call is not allowed"),
     "root-is-a-file": (None, "is not an exman root"),
     "root-missing": (None, "is not an exman root"),
 }
