@@ -168,9 +168,20 @@ class Cluster:
                        "--job-name", "exman-preemptor", "--wrap", f"sleep {seconds}").stdout
         return out.strip().split(";")[0]
 
-    def cancel_all(self, keep=(), timeout: float = 30) -> None:
-        """Cancel every job in the queue but ``keep`` and wait until they have left it."""
+    def jobs_under(self, folder: Path) -> set:
+        """Ids of the jobs in the queue whose output, batch script or working folder lies in ``folder``:
+        what one test submitted (its sweeps' roots and scripts are in its own ``tmp_path``), and
+        nothing of the other sessions and test runs that share the cluster."""
+        out = self.run("squeue", "-h", "-O", "ArrayJobID:|,STDOUT:|,Command:|,WorkDir:|").stdout
+        inside = str(Path(folder).resolve()) + os.sep
+        return {fields[0].strip() for fields in (ln.split("|") for ln in out.splitlines() if ln)
+                if any(f.strip().startswith(inside) for f in fields[1:])}
+
+    def cancel_all(self, keep=(), only=None, timeout: float = 30) -> None:
+        """Cancel every job in the queue but ``keep`` (or only those in ``only``) and wait until they have left it."""
         ids = {row["JobID"].split("_")[0] for row in self.jobs()} - set(keep)
+        if only is not None:
+            ids &= set(only)
         if not ids:
             return
         self.run("scancel", *sorted(ids), check=False)
@@ -297,14 +308,16 @@ def slurm():
 
 @pytest.fixture(autouse=True)
 def _own_jobs_only(request):
-    """Every job a SLURM test submitted is cancelled when it ends, whatever happened."""
+    """Every job a SLURM test submitted is cancelled when it ends, whatever happened; only those:
+    the cluster may be shared with other test runs (found by their folders, see ``jobs_under``)."""
     if "slurm" not in request.fixturenames:
         yield
         return
     cluster = request.getfixturevalue("slurm")
+    folder = request.getfixturevalue("tmp_path")
     before = {row["JobID"].split("_")[0] for row in cluster.jobs()}
     yield
-    cluster.cancel_all(keep=before)
+    cluster.cancel_all(keep=before, only=cluster.jobs_under(folder))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,3 +473,16 @@ def runs_of():
         return cells
 
     return by_cell
+
+
+@pytest.fixture
+def exman_cli(slurm, tmp_path):
+    """``exman_cli(root, "sweep", "--status", ID, timeout=30)``: one ``exman --root ROOT ...`` process
+    run to its end with a hard timeout (a new process each time, as from another login node)."""
+
+    def run(root: Path, *args, timeout: float = 30) -> SweepProcess:
+        proc = SweepProcess([*_exman_command(), "--root", root, *args], cwd=tmp_path)
+        proc.wait(timeout)
+        return proc
+
+    return run
