@@ -211,4 +211,30 @@ def launch(name: str, jobs: list, options: dict, progress: Any) -> dict | None:
     SIGTERM to running children and wait for them; when ``progress.killing`` is
     set, SIGKILL them. Return ``{cell: returncode}`` (None for a job never
     started), or None when ``name`` is not yours. Stops at the first non-None result.
+
+    With ``options["detach"]`` true (only for launchers whose :func:`can_detach`
+    said yes), hand the jobs to the outside system and return at once, without
+    waiting: ``{cell: None}``. Record what was queued so that :func:`queued`
+    can answer for it from a new process.
+    """
+
+
+@hookspec(firstresult=True)
+def can_detach(name: str, options: dict) -> bool | str | None:
+    """Whether launcher ``name`` can queue a sweep and let ``exman sweep`` exit (``--detach``). **provider**
+
+    Called before anything is written. Return True, or one line saying why not
+    (e.g. what ``--detach`` would need), or None when ``name`` is not yours.
+    """
+
+
+@hookspec
+def queued(root: Path, sweep_id: str) -> dict | None:
+    """The cells of a sweep whose jobs a scheduler still holds, outside any exman process. **collector**
+
+    Called by ``--status``, ``exman sweeps`` and ``--resume`` (which never reruns
+    such a cell). Return ``{cell: state}`` for jobs still pending or running
+    (SLURM's words: ``PENDING``, ``RUNNING``, ...), ``{}`` when none are, or
+    None when this plugin queued nothing for the sweep. Raise
+    ``exman.sweep_grid.SweepError`` (one line) when the scheduler cannot be asked.
     """

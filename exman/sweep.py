@@ -56,7 +56,7 @@ __all__ = [
     "sweep", "resume", "status", "SweepResult", "CellRun", "SweepError", "expand", "parse_values",
     "parse_assignment", "command_line", "argument", "check_name", "describe", "Job", "run_job", "start_job",
     "signal_group", "stop_local_child", "GRACE", "Progress", "cell_counts", "list_sweeps", "load_spec",
-    "spec_path", "sweep_runs", "SPEC_FOLDER", "decisions",
+    "spec_path", "sweep_runs", "SPEC_FOLDER", "decisions", "cell_rows",
 ]
 
 
@@ -92,10 +92,12 @@ class SweepResult:
     stopped_by: int | None = None  # the signal that stopped the sweep
     seconds: float = 0.0
     decisions: list = field(default_factory=list)  # an adaptive sweep's last look, in words
+    detached: bool = False  # queued with --detach: ``runs`` are the cells handed over, none has run yet
+    queued: list = field(default_factory=list)  # cells a scheduler still holds, left alone by a resume
 
     @property
     def failures(self) -> list:
-        return [r for r in self.runs if not r.ok]
+        return [] if self.detached else [r for r in self.runs if not r.ok]
 
     @property
     def ok(self) -> bool:
@@ -108,6 +110,14 @@ class SweepResult:
         return 0 if not self.failures else 1
 
     def summary(self, root_arg: str | None = None) -> str:
+        root = f" --root {shlex.quote(root_arg)}" if root_arg else ""
+        if self.detached:
+            return "\n".join([
+                f"sweep {self.sweep_id}: {len(self.runs)} run(s) of {self.total} cell(s) queued; detached, "
+                "they run without this process",
+                f"follow it with: exman{root} sweep --status {self.sweep_id}",
+                f"once they ended, rerun what did not complete with: exman{root} sweep --resume {self.sweep_id}",
+            ])
         done = sum(r.ok for r in self.runs)
         lines = [f"sweep {self.sweep_id}: {len(self.runs)} run(s) of {self.total} cell(s), {done} completed, "
                  f"{len(self.failures)} not completed, {self.seconds:.1f} s"]
@@ -128,9 +138,11 @@ class SweepResult:
                     lines.append(f"          {last}")
         if unstarted:
             lines.append(f"  not started: {len(unstarted)} cell(s): {', '.join(map(str, unstarted))}")
+        if self.queued:
+            lines.append(f"  still in the scheduler (not rerun): {len(self.queued)} cell(s): "
+                         f"{', '.join(map(str, self.queued))}")
         lines.extend(self.decisions)
         if self.failures or self.stopped_by is not None:
-            root = f" --root {shlex.quote(root_arg)}" if root_arg else ""
             lines.append(f"rerun what is missing with: exman{root} sweep --resume {self.sweep_id}")
         return "\n".join(lines)
 
@@ -220,7 +232,7 @@ ADAPTIVE = ("until", "max_repeat", "race", "alpha", "max_rounds", "shuffle")
 
 def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher=None, root=None,
           scheduler=None, options=None, file=None, dry_run=False, cwd=None, quiet=False, stream=None,
-          pm=None, until=None, max_repeat=None, race=None, alpha=None, max_rounds=None, shuffle=None):
+          pm=None, until=None, max_repeat=None, race=None, alpha=None, max_rounds=None, shuffle=None, detach=False):
     """Run ``command`` once per grid cell, in parallel, recorded under ``root``.
 
     ``grid`` maps names to values (a list, ``"a,b"``, or ``"log:1e-4:1e-1:4"``),
@@ -233,6 +245,8 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
     ``alpha``, default 0.05, over at most ``max_rounds`` rounds, default 4);
     ``repeat`` is then the seeds every cell starts with and ``max_repeat`` the
     most it gets. ``shuffle=SEED`` runs each round's cells in a seeded random order.
+    ``detach=True`` queues the runs (a launcher such as submitit on SLURM) and returns
+    without waiting; ``status`` and ``resume`` follow the sweep later, from any process.
     Returns a :class:`SweepResult`, or the list of command lines with ``dry_run``.
     """
     data = load_file(file) if file is not None else {}
@@ -261,6 +275,11 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
         return [command_line(command, cells[i]) for i in _order(range(len(cells)), shuffle)]
     pm = pm or _plugin_manager()
     _check_launcher(pm, launcher)
+    if detach:
+        if adaptive:
+            raise SweepError("--detach cannot run an adaptive sweep (--until, --race): it looks at each round "
+                             "before the next; run it attached (under nohup or tmux on a login node)")
+        _check_detach(pm, launcher, opts)
     root = prepare_root(root)
     sweep_id = new_sweep_id(root)
     spec = {
@@ -281,21 +300,36 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
         spec["adaptive"] = adaptive
     with Owner(root, sweep_id):
         save_spec(root, spec)
+        if detach:
+            return _execute(root, spec, list(range(len(cells))), pm=pm, quiet=quiet, stream=stream, detach=True)
         return _rounds(root, spec, list(range(len(cells))), pm=pm, quiet=quiet, stream=stream)
 
 
 def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None, options=None,
-           dry_run=False, quiet=False, stream=None, pm=None):
-    """Rerun the cells of ``sweep_id`` that have no completed run (and none running), same id."""
+           dry_run=False, quiet=False, stream=None, pm=None, detach=False):
+    """Rerun the cells of ``sweep_id`` that have no completed run (and none running), same id.
+
+    Cells whose jobs a scheduler still holds (SLURM tasks pending, requeued or running, e.g.
+    of a ``detach=True`` sweep) are not rerun. ``detach=True`` queues the reruns and returns.
+    """
     root = _existing_root(root)
     spec = load_spec(root, sweep_id)
-    if dry_run:
-        cells = _order(_todo(root, spec)[0], spec.get("shuffle"))
-        return [command_line(spec["command"], spec["cells"][i]) for i in cells]
     pm = pm or _plugin_manager()
-    _check_launcher(pm, launcher or spec.get("launcher") or "local")
+    if dry_run:
+        cells = _order(_todo(root, spec, _queued(pm, root, spec))[0], spec.get("shuffle"))
+        return [command_line(spec["command"], spec["cells"][i]) for i in cells]
+    name = launcher or spec.get("launcher") or "local"
+    _check_launcher(pm, name)
+    if detach:
+        if spec.get("adaptive"):
+            raise SweepError(f"sweep {sweep_id} is adaptive: --detach cannot take its looks between rounds")
+        _check_detach(pm, name, {**(spec.get("options") or {}), **(options or {})})
     with Owner(root, sweep_id):
-        todo, _ = _todo(root, spec)
+        queued = _queued(pm, root, spec)
+        rows = cell_counts(root, spec, queued)
+        todo = [row["cell"] for row in rows if row["missing"]]
+        # cells the scheduler holds and no run completed: pending, requeued, running
+        held = [row["cell"] for row in rows if queued and row["cell"] in queued and not row["completed"]]
         if launcher:
             spec["launcher"] = launcher
         opts = spec.setdefault("options", {})
@@ -307,7 +341,15 @@ def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None
         if todo or _looking(spec):
             spec.setdefault("resumed", []).append(datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
             save_spec(root, spec)
-        return _rounds(root, spec, todo, pm=pm, quiet=quiet, stream=stream)
+        if held and not quiet:
+            print(f"sweep {sweep_id}: {len(held)} cell(s) still pending or running in the scheduler, not rerun: "
+                  f"{', '.join(map(str, held))}", file=stream or sys.stderr, flush=True)
+        if detach:
+            result = _execute(root, spec, todo, pm=pm, quiet=quiet, stream=stream, detach=True)
+        else:
+            result = _rounds(root, spec, todo, pm=pm, quiet=quiet, stream=stream)
+        result.queued = held
+        return result
 
 
 def _looking(spec: dict) -> bool:
@@ -365,16 +407,40 @@ def _order(cells, shuffle) -> list[int]:
     return cells
 
 
-def _todo(root: Path, spec: dict) -> tuple[list[int], list[dict]]:
+def _todo(root: Path, spec: dict, queued: dict | None = None) -> tuple[list[int], list[dict]]:
     """The cells ``--resume`` reruns: the ``missing`` ones of ``cell_counts`` (what ``--status`` shows)."""
-    cells = [row["cell"] for row in cell_counts(root, spec) if row["missing"]]
+    cells = [row["cell"] for row in cell_counts(root, spec, queued) if row["missing"]]
     return cells, [spec["cells"][i] for i in cells]
 
 
-def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, stream=None) -> SweepResult:
+def _queued(pm, root: Path, spec: dict) -> dict | None:
+    """``{cell: state}`` of the sweep's jobs a scheduler still holds (the ``queued`` hook), None if none was queued."""
+    answers = [a for a in pm.hook.queued(root=root, sweep_id=spec["id"]) if a is not None]
+    if not answers:
+        return None
+    merged: dict = {}
+    for answer in answers:
+        merged.update({int(cell): state for cell, state in answer.items()})
+    return merged
+
+
+def _check_detach(pm, name: str, options: dict) -> None:
+    verdict = pm.hook.can_detach(name=name, options=dict(options))
+    if verdict is True:
+        return
+    if isinstance(verdict, str) and verdict:
+        raise SweepError(verdict)
+    raise SweepError(f"--detach: the {name} launcher runs the sweep's runs as children of exman sweep, which must "
+                     "stay; keep it running with nohup or tmux instead (or use --launcher submitit on SLURM)")
+
+
+def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, stream=None,
+             detach: bool = False) -> SweepResult:
     sweep_id = spec["id"]
     opts = dict(spec.get("options") or {})
     opts.update(root=str(root), sweep_id=sweep_id)
+    if detach:
+        opts["detach"] = True
     logs = root / SPEC_FOLDER / sweep_id
     jobs = [
         Job(sweep_id=sweep_id, cell=i, params=spec["cells"][i], argv=command_line(spec["command"], spec["cells"][i]),
@@ -386,7 +452,7 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
     result = SweepResult(sweep_id=sweep_id, root=root, spec=spec_path(root, sweep_id), total=len(spec["cells"]))
     progress = Progress(len(jobs), sweep_id, stream=stream, quiet=quiet)
     if not jobs:
-        progress.note(f"sweep {sweep_id}: every cell has a completed run; nothing to do")
+        progress.note(f"sweep {sweep_id}: every cell has a completed, running or queued run; nothing to do")
         return result
     pm = pm or _plugin_manager()
     name = spec.get("launcher") or "local"
@@ -404,6 +470,11 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
     if codes is None:
         raise SweepError(f"the launcher plugin for {name!r} did not run the sweep")
     result.seconds = time.monotonic() - began
+    if detach:
+        result.detached = True
+        result.runs = [CellRun(cell=job.cell, params=job.params, returncode=None, status="queued", log=job.log)
+                       for job in sorted(jobs, key=lambda j: j.cell)]
+        return result
     result.stopped_by = stopped[0] if stopped else None
     records = _latest_by_cell(root, sweep_id, stopping=progress.stopping.is_set())
     for job in sorted(jobs, key=lambda j: j.cell):
@@ -424,16 +495,20 @@ def status(root, sweep_id: str):
 
     Columns: ``cell``, the cell's params, ``completed``, ``failed`` (crashed
     included), ``interrupted``, ``running``, ``missing`` (1: ``--resume`` reruns
-    it), ``last_id``. ``df.attrs["params"]`` names the param columns.
+    it), ``last_id``. ``df.attrs["params"]`` names the param columns. A sweep whose
+    jobs went to a scheduler (SLURM) also has ``queued`` (1: the scheduler will still
+    start a run for it) and ``state`` (the scheduler's word for its job, "" when it
+    holds none); ``df.attrs["queued_error"]`` says why the scheduler could not be asked.
     """
     import pandas as pd
 
     root = _existing_root(root)
     spec = load_spec(root, sweep_id)
-    own = ("cell", *COUNTS, "missing", "last_id")
+    own = ("cell", *COUNTS, "queued", "state", "missing", "last_id")
     rows: list = []
     names: dict = {}
-    for row in cell_counts(root, spec):
+    found, error = cell_rows(root, spec)
+    for row in found:
         params = row.pop("params")
         # A parameter named like one of this table's own columns gets the suffix _param.
         for key in params:
@@ -441,10 +516,26 @@ def status(root, sweep_id: str):
         rows.append({"cell": row.pop("cell"), **{names[k]: v for k, v in params.items()}, **row})
     df = pd.DataFrame(rows)
     df["last_id"] = df["last_id"].astype("Int64")
+    if error:
+        df.attrs["queued_error"] = error
     df.attrs["sweep"] = sweep_id
     df.attrs["adaptive"] = bool(spec.get("adaptive"))
     df.attrs["params"] = list(names.values())
     return df
+
+
+def cell_rows(root: Path, spec: dict, pm=None) -> tuple[list[dict], str | None]:
+    """``cell_counts`` with what the scheduler still holds (``queued`` and ``state`` when a
+    launcher queued jobs for the sweep), and why the scheduler could not be asked (or None)."""
+    try:
+        queued = _queued(pm or _plugin_manager(), root, spec)
+    except SweepError as exc:
+        return cell_counts(root, spec), str(exc)
+    rows = cell_counts(root, spec, queued)
+    if queued is not None:
+        for row in rows:
+            row["state"] = str(queued.get(row["cell"], ""))
+    return rows, None
 
 
 def decisions(root, sweep_id: str):

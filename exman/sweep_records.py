@@ -147,7 +147,7 @@ def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
 COUNTS = ("completed", "failed", "interrupted", "running")
 
 
-def cell_counts(root: Path, spec: dict) -> list[dict]:
+def cell_counts(root: Path, spec: dict, queued: dict | None = None) -> list[dict]:
     """One dict per cell: ``cell``, run counts by status, ``missing``, ``last_id`` and ``params``.
 
     The cell's params stay in their own dict: a script parameter may be called ``cell`` or
@@ -155,6 +155,11 @@ def cell_counts(root: Path, spec: dict) -> list[dict]:
 
     ``failed`` counts crashed and stale runs too (statuses as ``Index.info`` gives them). ``missing`` is 1 when the cell has no
     completed run and none running: exactly the cells ``--resume`` reruns.
+
+    ``queued`` (``{cell: state}`` from the ``queued`` hook: jobs a scheduler such as SLURM
+    still holds) adds ``queued``: 1 when the scheduler will still start a run for a cell that has
+    no completed or running run (pending, requeued, or started but not recorded yet); such a
+    cell is not missing. Without it (None) rows have no ``queued`` key.
     """
     by_cell: dict[int, list[dict]] = {}
     for meta in sweep_runs(root, spec["id"]):
@@ -171,9 +176,13 @@ def cell_counts(root: Path, spec: dict) -> list[dict]:
             key = "failed" if status in ("crashed", "stale") else status
             if key in counts:
                 counts[key] += 1
-        missing = int(counts["completed"] == 0 and counts["running"] == 0)
-        rows.append({"cell": index, **counts, "missing": missing,
-                     "last_id": runs[-1].get("id") if runs else None, "params": params})
+        open_cell = counts["completed"] == 0 and counts["running"] == 0
+        row: dict = {"cell": index, **counts}
+        if queued is not None:
+            row["queued"] = int(open_cell and index in queued)
+            open_cell = open_cell and not row["queued"]
+        row.update(missing=int(open_cell), last_id=runs[-1].get("id") if runs else None, params=params)
+        rows.append(row)
     return rows
 
 
@@ -184,8 +193,11 @@ def counts_line(rows: list[dict]) -> str:
     counted twice nor a failed retry hidden.
     """
     cells = {"completed": 0, "running": 0, "missing": 0}
+    if any("queued" in row for row in rows):
+        cells = {"completed": 0, "running": 0, "queued": 0, "missing": 0}
     for row in rows:
-        cells["completed" if row["completed"] else "running" if row["running"] else "missing"] += 1
+        cells["completed" if row["completed"] else "running" if row["running"]
+              else "queued" if row.get("queued") else "missing"] += 1
     runs = {key: sum(row[key] for row in rows) for key in COUNTS}
     total = sum(runs.values())
     return (f"{len(rows)} cell{'s' if len(rows) != 1 else ''}: "

@@ -98,7 +98,9 @@ def test_file_zip_and_repeat_expand_in_order(exman_cmd, sweep_script, tmp_path):
 
 
 def test_bad_input_is_one_line(exman_cmd, sweep_script, tmp_path):
-    for args in (["-p", "lr"], ["-z", "a=1,2", "-z", "b=1"], ["-p", "lr=log:0:1:3"], ["--launcher", "nope", "-p", "lr=1"]):
+    # --detach needs a launcher that queues runs outside exman sweep (submitit on SLURM)
+    for args in (["-p", "lr"], ["-z", "a=1,2", "-z", "b=1"], ["-p", "lr=log:0:1:3"], ["--launcher", "nope", "-p", "lr=1"],
+                 ["--detach", "-p", "lr=1"], ["--detach", "--launcher", "submitit", "-o", "cluster=local", "-p", "lr=1"]):
         proc = exman_cmd("--root", tmp_path / "r", "sweep", *args, "--", sys.executable, sweep_script.path, check=False)
         assert proc.returncode != 0, args
         assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("Error:"), proc.stderr

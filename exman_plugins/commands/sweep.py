@@ -33,6 +33,8 @@ def _print_status(root, sweep_id) -> None:
     df = sw.status(root, sweep_id)
     click.echo(df.to_string(index=False))
     click.echo(f"sweep {sweep_id}: {counts_line(df.to_dict('records'))}")
+    if df.attrs.get("queued_error"):
+        click.echo(f"warning: {df.attrs['queued_error']}; cells still queued there show as missing", err=True)
     if df.attrs.get("adaptive"):
         cells = sw.decisions(root, sweep_id)
         rule = cells.attrs["rule"]
@@ -72,11 +74,14 @@ def register_commands(cli):
     @click.option("--dry-run", is_flag=True, help="print one command line per combination; start nothing")
     @click.option("--resume", metavar="SWEEP_ID", help="rerun the cells of SWEEP_ID without a completed run")
     @click.option("--status", "status_id", metavar="SWEEP_ID", help="show each cell's runs by status")
+    @click.option("--detach", is_flag=True,
+                  help="queue the runs (submitit on SLURM) and exit; follow with --status ID, --resume ID")
     @click.option("-q", "--quiet", is_flag=True, help="no progress output, only the summary")
     @click.argument("command", nargs=-1, type=click.UNPROCESSED)
     @click.pass_context
     def sweep_command(ctx, params, zipped, repeat, repeat_key, file, jobs, launcher, scheduler, launcher_options,
-                      until, race, max_repeat, alpha, max_rounds, shuffle, dry_run, resume, status_id, quiet, command):
+                      until, race, max_repeat, alpha, max_rounds, shuffle, dry_run, resume, status_id, detach, quiet,
+                      command):
         """Run COMMAND once per combination of parameters, in parallel, as recorded exman runs.
 
         Each combination runs `COMMAND ARGS --NAME VALUE ...` with EXMAN_RUN_ROOT,
@@ -89,6 +94,7 @@ def register_commands(cli):
           exman --root exman sweep -p lr=0.1,0.01 -p bs=32,64 --jobs 2 -- python train.py
           exman sweep -p lr=log:1e-4:1e-1:4 --repeat 3 --dry-run -- python train.py
           exman sweep -p lr=0.1,0.01 --repeat 3 --max-repeat 10 --until 'ci(acc) <= 0.01' --race 'max(acc)' -- python train.py
+          exman sweep --launcher submitit --detach -p lr=0.1,0.01 -- python train.py
           exman sweep --resume 20260101-120000-ab12
           exman sweep --status 20260101-120000-ab12
         """
@@ -98,6 +104,8 @@ def register_commands(cli):
         explicit_root = state.given  # --root or $EXMAN_ROOT, before or after the command
         try:
             if status_id:
+                if detach:
+                    raise click.UsageError("--status only reads the sweep; --detach is for starting or resuming one")
                 _print_status(state.root, status_id)
                 return
             opts = _options(launcher_options)
@@ -108,7 +116,7 @@ def register_commands(cli):
                 if command or params or zipped or repeat or file or any(v is not None for v in adaptive.values()):
                     raise click.UsageError("--resume takes no command, -p, -z, --repeat, --file or adaptive option: "
                                            "the spec has them")
-                result = sw.resume(resume, root=state.root, dry_run=dry_run, **common)
+                result = sw.resume(resume, root=state.root, dry_run=dry_run, detach=detach, pm=state.pm, **common)
             else:
                 grid = dict(sw.parse_assignment(p) for p in params)
                 if len(grid) != len(params):
@@ -117,7 +125,8 @@ def register_commands(cli):
                 root = None if dry_run else (explicit_root if explicit_root is not None else state.root)
                 result = sw.sweep(list(command) or None, grid, zip=zip_group,
                                   repeat={"count": repeat, "key": repeat_key} if repeat else None,
-                                  file=file, dry_run=dry_run, root=root, pm=state.pm, **adaptive, **common)
+                                  file=file, dry_run=dry_run, root=root, pm=state.pm, detach=detach, **adaptive,
+                                  **common)
         except sw.SweepError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:  # a read-only, foreign-owned or full root: one line, not a traceback
@@ -148,4 +157,7 @@ def register_commands(cli):
             except sw.SweepError as exc:
                 click.echo(f"{sweep_id}  unreadable: {exc}")
                 continue
-            click.echo(f"{sweep_id}  {counts_line(sw.cell_counts(root, spec))}  {shlex.join(spec['command'])}")
+            rows, error = sw.cell_rows(root, spec, state.pm)
+            click.echo(f"{sweep_id}  {counts_line(rows)}  {shlex.join(spec['command'])}")
+            if error:
+                click.echo(f"  warning: {error}", err=True)

@@ -5,12 +5,19 @@ never finishes a task that left no accounting record (a pending task cancelled
 on its own), so a sweep could hang. Here a task is over when its result file
 exists, or when ``squeue`` no longer lists it as alive for a few seconds; a
 requeued task is PENDING in ``squeue`` and so still counts as running.
+
+Every submission is recorded in ``ROOT/sweeps/<id>/slurm.json`` (array id, task id
+per cell), so a new process can tell which cells SLURM still holds (``queued_cells``):
+``--status`` and ``--resume`` of a detached sweep, or of one whose ``exman sweep`` died.
 """
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 from exman.sweep_grid import SweepError
 
@@ -51,32 +58,103 @@ def max_array_size() -> int | None:
     return None
 
 
-def submit(executor, fn, jobs):
-    """``executor.map_array`` with an sbatch error turned into one line."""
+RECORD = "slurm.json"  # in ROOT/sweeps/<id>/: what was submitted, one entry per array
+
+
+def submit(executor, fn, jobs, folder: Path):
+    """``executor.map_array`` with an sbatch error turned into one line; the tasks are recorded in ``folder``."""
     try:
-        return executor.map_array(fn, jobs)
+        subs = executor.map_array(fn, jobs)
     except Exception as exc:  # submitit raises FailedJobError (CalledProcessError inside) for sbatch errors
         raise SweepError(f"sbatch failed: {_one_line(exc)}") from None
+    _record(folder, subs, jobs)
+    return subs
+
+
+def _record(folder: Path, subs, jobs) -> None:
+    from exman.fs import atomic_write
+
+    entries = submissions(folder)
+    entries.append({"job": subs[0].job_id.split("_")[0],
+                    "submitted": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                    "tasks": {sub.job_id: job.cell for sub, job in zip(subs, jobs)}})
+    atomic_write(Path(folder) / RECORD, json.dumps({"submissions": entries}, indent=1) + "\n")
+
+
+def submissions(folder: Path) -> list[dict]:
+    """The arrays submitted for a sweep, oldest first: ``job`` (the array id), ``tasks`` ({task id: cell})."""
+    try:
+        data = json.loads((Path(folder) / RECORD).read_text())
+    except (OSError, ValueError):
+        return []
+    entries = data.get("submissions") if isinstance(data, dict) else None
+    return [e for e in entries or [] if isinstance(e, dict) and e.get("job") and isinstance(e.get("tasks"), dict)]
+
+
+def queued_cells(folder: Path) -> dict | None:
+    """{cell: state} of the recorded tasks squeue still lists as alive (pending, running,
+    requeued, ...); None when nothing was submitted; SweepError when squeue cannot answer."""
+    entries = submissions(folder)
+    if not entries:
+        return None
+    cells = {}
+    for entry in entries:  # a later submission of a cell wins
+        cells.update(entry["tasks"])
+    seen, error = squeue({e["job"] for e in entries})
+    if seen is None:
+        raise SweepError(f"cannot ask SLURM which of sweep {Path(folder).name}'s tasks are still queued "
+                         f"({error}); run this where squeue reaches the cluster")
+    return {int(cells[task]): state for task, state in seen.items() if state in ALIVE and task in cells}
 
 
 def alive_tasks(array_ids) -> dict | None:
     """{task id: state} of the arrays' tasks squeue lists (``123_4``, or ``123`` for a plain job); None on error."""
+    return squeue(array_ids)[0]
+
+
+def squeue(array_ids) -> tuple[dict | None, str]:
+    """``alive_tasks`` and, when squeue cannot answer, why."""
     if not array_ids:
-        return {}
+        return {}, ""
     try:
         proc = _slurm("squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(sorted(array_ids)), timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"squeue: {getattr(exc, 'strerror', None) or type(exc).__name__}"
     if proc.returncode != 0:
         # squeue fails for ids it no longer knows (all gone): that is an answer, not an error
         if "Invalid job id" in proc.stderr:
-            return {}
-        return None
+            return {}, ""
+        return None, f"squeue: {_one_line(RuntimeError(proc.stderr)) if proc.stderr.strip() else 'failed'}"
     rows = {}
     for line in proc.stdout.splitlines():
         task, _, state = line.partition("|")
         rows[task.strip()] = state.strip()
-    return rows
+    return rows, ""
+
+
+def submit_detached(executor, fn, jobs, workers: int, progress, folder: Path) -> dict:
+    """Submit every job and return: arrays of at most MaxArraySize tasks, ``workers`` at a time
+    each, a later array starting after the one before has ended (``afterany``), so that
+    ``--jobs`` holds with no process left to submit the next array."""
+    size = max_array_size() or len(jobs)
+    own = executor.parameters.get("dependency")  # the user's -o slurm_dependency, kept
+    previous = None
+    for start in range(0, len(jobs), size):
+        chunk = jobs[start:start + size]
+        after = f"afterany:{previous}" if previous else None
+        executor.update_parameters(slurm_array_parallelism=workers,
+                                   slurm_dependency=",".join(d for d in (own, after) if d) or None)
+        subs = submit(executor, fn, chunk, folder)
+        previous = subs[0].job_id.split("_")[0]
+        cells = [job.cell for job in chunk]
+        progress.note(f"submitted SLURM {'array' if len(subs) > 1 else 'job'} {previous}: "
+                      f"{len(subs)} task(s), cells {_span(cells)}{' after ' + after[9:] if after else ''}")
+    return {job.cell: None for job in jobs}
+
+
+def _span(cells: list) -> str:
+    return f"{cells[0]}-{cells[-1]}" if len(cells) > 1 and cells == list(range(cells[0], cells[-1] + 1)) \
+        else ",".join(map(str, cells))
 
 
 def result_of(sub):
@@ -105,7 +183,7 @@ def cancel(array_ids, sig: str | None = None) -> None:
         pass
 
 
-def run_arrays(executor, fn, jobs, workers, progress):
+def run_arrays(executor, fn, jobs, workers, progress, folder: Path):
     """Run ``jobs`` as SLURM arrays of at most MaxArraySize tasks, ``workers`` tasks at a time in all."""
     codes = {job.cell: None for job in jobs}
     size = max_array_size() or len(jobs)
@@ -132,7 +210,7 @@ def run_arrays(executor, fn, jobs, workers, progress):
         if chunks and len(running) < workers:
             # A new array only when the older ones have free slots: --jobs holds across arrays.
             executor.update_parameters(slurm_array_parallelism=workers - len(running))
-            subs = submit(executor, fn, chunks[0])
+            subs = submit(executor, fn, chunks[0], folder)
             running.update(zip(subs, chunks.pop(0)))
             arrays.append(subs[0].job_id.split("_")[0])
             last_squeue = 0.0

@@ -16,7 +16,7 @@ from pathlib import Path
 from exman import hookimpl
 
 POLL = 0.2
-OWN = {"jobs", "scheduler", "root", "sweep_id", "cluster"}
+OWN = {"jobs", "scheduler", "root", "sweep_id", "cluster", "detach"}
 
 
 def _remote(job):
@@ -48,10 +48,34 @@ def launch(name, jobs, options, progress):
     params = {k: v for k, v in options.items() if k not in OWN and v is not None}
     executor.update_parameters(name=f"exman-{options['sweep_id']}", **params)
     if executor.cluster not in ("local", "debug"):
-        from exman_plugins.launchers.slurm_array import run_arrays
+        from exman_plugins.launchers.slurm_array import run_arrays, submit_detached
 
-        return run_arrays(executor, _remote, jobs, workers, progress)
+        if options.get("detach"):
+            return submit_detached(executor, _remote, jobs, workers, progress, folder.parent)
+        return run_arrays(executor, _remote, jobs, workers, progress, folder.parent)
     return _run(executor, jobs, workers, progress)
+
+
+@hookimpl
+def can_detach(name, options):
+    if name != "submitit":
+        return None
+    import shutil
+
+    if options.get("cluster") in ("local", "debug") or (not options.get("cluster") and not shutil.which("sbatch")):
+        return ("--detach needs SLURM: submitit's local executor (-o cluster=local, or no sbatch on PATH) runs "
+                "the tasks as children of exman sweep, which must stay; keep it running with nohup or tmux")
+    return True
+
+
+@hookimpl
+def queued(root, sweep_id):
+    from exman_plugins.launchers.slurm_array import RECORD, queued_cells
+
+    folder = Path(root) / "sweeps" / sweep_id
+    if not (folder / RECORD).exists():  # most sweeps: no SLURM, no squeue call
+        return None
+    return queued_cells(folder)
 
 
 def _run(executor, jobs, workers, progress):

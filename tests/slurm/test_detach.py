@@ -1,0 +1,73 @@
+"""Detached sweeps: ``--detach`` submits and exits; ``--status`` and ``--resume`` follow the sweep later
+from new processes, from the files under the root and what squeue says. A resume never reruns a cell
+whose task SLURM still holds (pending or running)."""
+from __future__ import annotations
+
+import json
+import re
+
+
+def _submissions(root, sweep_id) -> list:
+    return json.loads((root / "sweeps" / sweep_id / "slurm.json").read_text())["submissions"]
+
+
+def _status(exman_cli, root, sweep_id) -> dict:
+    """--status as {cell: row} (a new process each time)."""
+    out = exman_cli(root, "sweep", "--status", sweep_id)
+    assert out.returncode == 0, out.output
+    lines = out.output.splitlines()
+    header = lines[0].split()
+    rows = {}
+    for line in lines[1:]:
+        if not re.match(r"\s*\d+\s", line):
+            break
+        values = line.split()
+        values += [""] * (len(header) - len(values))  # an empty state at the end of the line
+        row = dict(zip(header, values))
+        rows[int(row["cell"])] = row
+    return rows
+
+
+def test_detach_then_status_then_resume_without_duplicates(slurm, sweep_script, run_sweep, exman_cli, runs_of,
+                                                           tmp_path):
+    root = tmp_path / "root"
+    # --jobs 1: cell 0 runs, cells 1 and 2 wait in SLURM behind the array's throttle
+    sweep = run_sweep("--launcher", "submitit", "--detach", "-p", "x=1,2,3", "-p", "sleep=3", "--jobs", "1",
+                      script=sweep_script, root=root, timeout=30)
+    assert sweep.returncode == 0, sweep.output
+    assert sweep.seconds < 20, sweep.output  # it did not wait for the runs
+    sweep_id = re.search(r"sweep (\S+): 3 run\(s\) of 3 cell\(s\) queued; detached", sweep.output).group(1)
+    assert f"sweep --status {sweep_id}" in sweep.output and f"sweep --resume {sweep_id}" in sweep.output
+    [submitted] = _submissions(root, sweep_id)
+    array = submitted["job"]
+    assert sorted(submitted["tasks"].values()) == [0, 1, 2]
+
+    slurm.wait_state(f"{array}_0", "RUNNING", 30)
+    rows = _status(exman_cli, root, sweep_id)
+    assert rows[2]["state"] == "PENDING" and rows[2]["queued"] == "1" and rows[2]["missing"] == "0", rows
+
+    # A pending task cancelled on its own vanishes from SLURM: its cell is missing now, the others are not.
+    slurm.scancel(f"{array}_2")
+    slurm.wait_for(lambda: _status(exman_cli, root, sweep_id)[2]["missing"] == "1", 30, "cell 2 to be missing")
+    resumed = exman_cli(root, "sweep", "--resume", sweep_id, "--jobs", "1", timeout=60)
+    assert resumed.returncode == 0, resumed.output
+    assert "1 run(s) of 3 cell(s), 1 completed" in resumed.output, resumed.output
+    held = re.search(r"still pending or running in the scheduler, not rerun: ([\d, ]+)", resumed.output)
+    assert held and {int(c) for c in held.group(1).split(",")} <= {0, 1}, resumed.output
+    entries = _submissions(root, sweep_id)
+    assert len(entries) == 2 and list(entries[1]["tasks"].values()) == [2], entries
+
+    def all_completed():
+        rows = _status(exman_cli, root, sweep_id)
+        return all(row["completed"] == "1" for row in rows.values()) and rows
+
+    slurm.wait_for(all_completed, 60, "every cell of the detached sweep to complete")
+    cells = runs_of(root, sweep_id)
+    assert sorted(cells) == [0, 1, 2]
+    assert all([r["status"] for r in runs] == ["completed"] for runs in cells.values()), cells
+    assert {runs[0]["slurm"]["job_id"] for c, runs in cells.items() if c != 2} == {array}
+
+    # nothing left to do: a resume now starts nothing and submits nothing
+    again = exman_cli(root, "sweep", "--resume", sweep_id)
+    assert again.returncode == 0 and "nothing to do" in again.output, again.output
+    assert len(_submissions(root, sweep_id)) == 2
