@@ -7,7 +7,7 @@
    spread. Both sweeps' conclusions come from ``Index.compare`` on their own runs: which cell is
    best, and which cells are significantly worse than it (Holm, alpha 0.05). Prints the runs each
    sweep needed and whether the conclusions agree.
-2. ``trials`` simulated sweeps through the same decision code (``exman.sweep_adaptive.simulate``):
+2. ``trials`` simulated sweeps through the same decision code (``exman.sweeps.adaptive.simulate``):
    how often the true best cell is raced out (a close runner-up beside it), and how often a cell
    exactly as good as the best is raced out (the worst case, which alpha bounds).
 
@@ -81,7 +81,7 @@ def conclusions(root: Path) -> tuple:
 def simulated(trials: int) -> None:
     import numpy as np
 
-    from exman.sweep_adaptive import settings, simulate
+    from exman.sweeps.adaptive import settings, simulate
 
     rule = settings(3, until="ci(acc) <= 0.02", max_repeat=10, race="max(acc)")
     means, stds = [0.90, 0.88, 0.85, 0.60], [0.02] * 4

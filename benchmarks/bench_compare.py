@@ -32,7 +32,7 @@ def main():
     ap.add_argument("--keep", metavar="DIR", help="build the root in DIR and keep it (default: a temp folder)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    from exman.inference import compare
+    from exman.analysis.inference import compare
 
     df = synthetic_info()
     compare(df, "acc", "p02")  # first call pays scipy's and statsmodels' imports

@@ -114,7 +114,7 @@ def main():
     ap.add_argument("--keep", metavar="DIR", help="build the root in DIR and keep it (default: a temp folder)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    from exman.analysis import summary
+    from exman.analysis.summaries import summary
 
     df = synthetic_info()
     med, best, table = timed(lambda: summary(df, ["acc", "loss"]))

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 
 from exman.markers import hookimpl
 from exman.types import ArgumentError, optional
+from exman.version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover - loaded lazily below
     from exman.index import Index
     from exman.parser import ExParser, simpleroot
+    from exman.sweeps import sweep
 
-# The one place the version is written: pyproject.toml reads it from here.
-__version__ = "0.2.0"
 
 __all__ = ["ExParser", "Index", "simpleroot", "optional", "ArgumentError", "hookimpl", "sweep", "__version__"]
 
@@ -46,8 +46,8 @@ def __getattr__(name):
 
         return Index
     if name == "sweep":
-        # The module itself: callable as exman.sweep(...), with .status and .resume.
-        import exman.sweep as module
+        # A plain function, with .resume, .status, .decisions and .expand.
+        from exman.sweeps import sweep
 
-        return module
+        return sweep
     raise AttributeError(f"module 'exman' has no attribute {name!r}")

@@ -6,13 +6,12 @@ the ``register_commands`` hook. Tests call ``make_cli()`` for a clean group.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from exman.fs import is_shared, set_shared
-from exman.layout import is_root, not_a_root
+from exman.layout import find_root, not_a_root, root_in  # noqa: F401 (find_root: the toolkit's)
 
 
 class State:
@@ -45,25 +44,6 @@ class State:
         return found
 
 
-def root_in(folder: str | os.PathLike) -> Path | None:
-    """The root ``folder`` means: itself, its ``exman/`` (a project folder), or the
-    nearest folder above it that is one (``cd exman/runs``, a run folder).
-    """
-    folder = Path(folder).expanduser().resolve()
-    for candidate in (folder, folder / "exman", *folder.parents):
-        if is_root(candidate):
-            return candidate
-    return None
-
-
-def find_root(explicit: str | os.PathLike | None = None) -> Path | None:
-    """--root, else $EXMAN_ROOT, else the current folder or ./exman or a folder above."""
-    for candidate in (explicit, os.environ.get("EXMAN_ROOT")):
-        if candidate and is_root(candidate):
-            return Path(candidate).resolve()
-    return root_in(".")
-
-
 def _root_anywhere(cli: click.Group) -> None:
     """``exman ls --root X`` means ``exman --root X ls``: every command takes --root too.
 
@@ -83,8 +63,8 @@ def _root_anywhere(cli: click.Group) -> None:
 
 def make_cli(pm=None) -> click.Group:
     """A new ``exman`` group with every plugin's commands registered."""
-    from exman import __version__
     from exman.plugins import get_plugin_manager
+    from exman.version import __version__
 
     pm = pm or get_plugin_manager(cli=True)
 

@@ -166,8 +166,4 @@ def check_layout_folder(folder: Path, root: Path) -> None:
         raise NotADirectoryError(f"exman: {folder} exists and is not a folder")
 
 
-def symlinked_layout(root: Path) -> list:
-    """The folders of ``root`` exman writes into that are symlinks."""
-    from exman import layout
-
-    return [name for name in (*layout.FOLDERS, layout.STATE, "sweeps") if os.path.islink(os.path.join(root, name))]
+#END

@@ -55,6 +55,18 @@ def load_params(path: Path) -> dict | None:
     """
 
 
+@hookspec(firstresult=True)
+def params_as_written(path: Path, params: dict) -> dict | None:
+    """``params`` (what :func:`load_params` read from ``path``) as the file writes them. **provider**
+
+    Keys as written, and every scalar that the file format typed by rules of its
+    own (YAML 1.1 reads ``1.10`` as 1.1, ``0123`` as 83, ``yes`` as True) as its
+    text, so ``--config`` hands it to the argument's type as the command line
+    would; every other value as given. Same length and order as ``params``.
+    Return None when the format has no such values.
+    """
+
+
 @hookspec
 def on_parse(parser: ExParser, namespace: argparse.Namespace, options: dict) -> None:
     """Inspect or adjust the parsed namespace before anything is written. **event**
@@ -95,6 +107,14 @@ def claim_id(parser: ExParser) -> int | None:
 
     Must be safe with many processes (and hosts) claiming at once: two callers
     never get the same number. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def peek_id(parser: ExParser) -> int | None:
+    """The number the next :func:`claim_id` would give, without claiming it. **provider**
+
+    Called by ``ExParser.next_ex()`` (0.1.9's API) only; the answer is a hint.
     """
 
 
@@ -200,9 +220,9 @@ def launch(name: str, jobs: list, options: dict, progress: Any) -> dict | None:
     """Run a sweep's jobs with the launcher called ``name``. **provider**
 
     Called by ``exman.sweep`` (and ``exman sweep``) once per sweep or resume,
-    in the main thread. ``jobs`` are ``exman.sweep_jobs.Job`` objects (picklable:
+    in the main thread. ``jobs`` are ``exman.sweeps.jobs.Job`` objects (picklable:
     ``argv``, ``cwd``, ``env`` to add, ``log`` file, ``cell``, ``params``);
-    ``exman.sweep_jobs.start_job(job)`` / ``run_job(job, should_stop)`` run one as a
+    ``exman.sweeps.jobs.start_job(job)`` / ``run_job(job, should_stop)`` run one as a
     child in its own session. ``options`` holds ``jobs`` (parallelism),
     ``scheduler``, ``root``, ``sweep_id`` and any ``-o KEY=VALUE``.
 
@@ -236,5 +256,5 @@ def queued(root: Path, sweep_id: str) -> dict | None:
     such a cell). Return ``{cell: state}`` for jobs still pending or running
     (SLURM's words: ``PENDING``, ``RUNNING``, ...), ``{}`` when none are, or
     None when this plugin queued nothing for the sweep. Raise
-    ``exman.sweep_grid.SweepError`` (one line) when the scheduler cannot be asked.
+    ``exman.errors.SweepError`` (one line) when the scheduler cannot be asked.
     """

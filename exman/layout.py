@@ -21,6 +21,7 @@ RUNS, INDEX, MARKED, TMP, FAILS = "runs", "index", "marked", "tmp", "fails"
 FOLDERS = (RUNS, INDEX, MARKED, TMP, FAILS)
 RUN_FOLDERS = (RUNS, TMP, FAILS)  # the folders that hold run folders; runs/ first
 STATE = ".exman"  # exman's own bookkeeping (id claims, caches)
+SWEEPS = "sweeps"  # saved sweep specs and launcher files
 IDS = "ids"  # in STATE: one folder per claimed run number
 LAST_ID = "last_id"  # in STATE: the last number handed out (a hint)
 LOCK = "lock"  # 0.1.9's FileLock file: held while a run number is chosen and its folder made
@@ -46,6 +47,12 @@ OPTION_KEYS = {"tmp": "exman_tmp", "git_dirty": "exman_git_dirty", "name": "exma
                "config_file": "exman_config"}
 OWN_KEYS = RECORDED_KEYS + tuple(OPTION_KEYS)
 
+# The metadata columns of Index.info(), in order.
+META_COLUMNS = ("status", "start", "end", "duration", "sweep", "sweep_cell", "host", "user")
+GIT_COLUMNS = ("commit", "dirty")
+# exman's own columns as in 0.1.9: a parameter of that name gets the suffix _param (0.1.9 overwrote it).
+BASE_COLUMNS = ("id", "root", "time")
+
 
 class RootFolders:
     """The ``FOLDERS`` of ``self.root`` as properties (``ExParser`` and ``Index`` have them)."""
@@ -66,6 +73,25 @@ def is_root(path: str | os.PathLike) -> bool:
 def not_a_root(path: str | os.PathLike) -> str:
     """The error for a ``path`` that ``is_root`` refuses."""
     return f"{path} is not an exman root (no {RUNS}/ and {INDEX}/ folders)"
+
+
+def root_in(folder: str | os.PathLike) -> Path | None:
+    """The root ``folder`` means: itself, its ``exman/`` (a project folder), or the
+    nearest folder above it that is one (``cd exman/runs``, a run folder).
+    """
+    folder = Path(folder).expanduser().resolve()
+    for candidate in (folder, folder / "exman", *folder.parents):
+        if is_root(candidate):
+            return candidate
+    return None
+
+
+def find_root(explicit: str | os.PathLike | None = None) -> Path | None:
+    """--root, else $EXMAN_ROOT, else the current folder or ./exman or a folder above."""
+    for candidate in (explicit, os.environ.get("EXMAN_ROOT")):
+        if candidate and is_root(candidate):
+            return Path(candidate).resolve()
+    return root_in(".")
 
 
 def create(root: Path, *, shared: bool = False) -> None:
@@ -128,11 +154,38 @@ def run_folders(root, folders=RUN_FOLDERS):
                     yield folder, int(m.group(1)), entry
 
 
+# The type each run.json field must have; a hand-damaged field of another type is dropped
+# when read, so every command can trust what it gets.
+RUN_JSON_TYPES: dict = {"status": str, "id": int, "name": str, "start": str, "end": str, "duration": (int, float), "pid": int,
+          "host": str, "user": str, "cwd": str, "python": str, "exman": str, "executable": str, "argv": list,
+          "params": dict, "extra": dict, "schema": dict, "params_stat": list, "sweep": str, "sweep_cell": (str, int),
+          "boot_id": str, "pid_ns": int, "tmp": bool, "params_file": str, "format": int}
+
+
+def typed_meta(meta) -> dict:
+    """``meta`` (a parsed run.json) without the fields whose type is wrong; {} for a non-dict."""
+    if not isinstance(meta, dict):
+        return {}
+    out = {}
+    for key, value in meta.items():
+        want = RUN_JSON_TYPES.get(key)
+        if want is not None and value is not None:
+            if isinstance(value, bool) and want is not bool:
+                continue
+            if not isinstance(value, want):
+                continue
+            if key == "argv" and not all(isinstance(a, str) for a in value):
+                continue
+            if isinstance(value, int) and not -(1 << 62) < value < 1 << 62:
+                continue  # no table column holds it
+        out[key] = value
+    return out
+
+
 def read_run_json(folder) -> dict:
     """A run's ``run.json``, or {} for a 0.1.9 run, a half-written or damaged one (a FIFO
-    or a device there too); fields of the wrong type are left out (``runinfo.typed_meta``)."""
+    or a device there too); fields of the wrong type are left out (``typed_meta``)."""
     from exman.fs import read_text
-    from exman.runinfo import typed_meta
 
     try:
         data = json.loads(read_text(os.path.join(folder, RUN_FILE)))
@@ -243,3 +296,8 @@ def folders_changed(root) -> bool:
     except (OSError, ValueError):
         return True
     return seen != folders_state(root)
+
+
+def symlinked_layout(root) -> list:
+    """The folders of ``root`` exman writes into that are symlinks."""
+    return [name for name in (*FOLDERS, STATE, SWEEPS) if os.path.islink(os.path.join(root, name))]

@@ -79,9 +79,7 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
 
     def next_ex(self) -> int:
         """The next free run number (runs, tmp and fails all count)."""
-        from exman_plugins.ids import peek_next
-
-        return peek_next(self)
+        return self.pm.hook.peek_id(parser=self)
 
     # -- declaring arguments ------------------------------------------------
     def add_argument(self, *args, volatile: bool = False, **kwargs):
@@ -244,15 +242,15 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
             if key not in by_dest and dest in exman_actions and key != "config_file":
                 by_dest[key] = exman_actions[dest]
         own = {a.dest for a in self.user_actions()}
-        written = _as_written(file)
-        if written is None or len(written) != len(data):
-            written = {}
-        texts = list(written.items()) or [(k, None) for k in data]
+        written = self.pm.hook.params_as_written(path=file, params=data)
+        if not isinstance(written, dict) or len(written) != len(data):
+            written = data
+        texts = list(written.items())
         restored, unknown = [], []
         # Keys as written too: YAML 1.1 reads the key `on` as True.
         for (key, value), (text_key, text) in zip(data.items(), texts):
             key = str(text_key)
-            if key in by_dest and text is not None:
+            if key in by_dest:
                 value = _text_of(by_dest[key], value, text)
             # exman's keys (root, time, id, git's commit/dirty) unless the script defines them, as 0.1.9.
             if (key in layout.RECORDED_KEYS and key not in own) or key in self._volatile:
@@ -275,31 +273,14 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
         return restored
 
 
-def _as_written(file: Path):
-    """The params file with every scalar as its text, for YAML files (the default format)."""
-    try:
-        from exman_plugins.params_yaml import load_raw
-    except ImportError:
-        return None
-    return load_raw(file)
-
-
-def _retyped(value, text) -> bool:
-    from exman_plugins.params_yaml import retyped
-
-    return retyped(value, text)
-
-
-def _text_of(action, value, text):
-    """A scalar YAML typed by its own rules (``1.10`` -> 1.1, ``0123`` -> 83, ``yes`` -> True,
-    a date) goes to the argument's type as its text, as the command line would give it."""
+def _text_of(action, value, written):
+    """A scalar the file format typed by its own rules goes to the argument's type as
+    its text (``params_as_written``), as the command line would give it."""
     if not isinstance(action, (argparse._StoreAction, argparse._AppendAction, argparse._ExtendAction)):
         return value  # store_true, count, const: the typed value is right
-    if isinstance(value, list) and isinstance(text, list) and len(value) == len(text):
-        return [_text_of(action, v, t) for v, t in zip(value, text)]
-    if value is None or isinstance(value, (str, list, dict)) or not isinstance(text, str):
-        return value
-    return text if _retyped(value, text) else value
+    if isinstance(value, list) and isinstance(written, list) and len(value) == len(written):
+        return [_text_of(action, v, w) for v, w in zip(value, written)]
+    return written if isinstance(written, str) and not isinstance(value, str) else value
 
 
 def _retype(action, value, convert):

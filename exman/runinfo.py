@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from exman.fs import atomic_write
-from exman.layout import RUN_FILE, read_run_json
+from exman.layout import RUN_FILE, read_run_json, typed_meta  # noqa: F401 (typed_meta: imported from here too)
 
 
 def env_seconds(name: str, default: float, minimum: float) -> float:
@@ -145,34 +145,6 @@ def run_status(folder, meta: dict, missing: str = "") -> str:
         except OSError:
             pass
     return live_status(status, meta.get("host"), process_key(meta), beat, time.time(), os.uname().nodename)
-
-
-# The type each run.json field must have; a hand-damaged field of another type is dropped
-# when read, so every command can trust what it gets.
-_TYPES: dict = {"status": str, "id": int, "name": str, "start": str, "end": str, "duration": (int, float), "pid": int,
-          "host": str, "user": str, "cwd": str, "python": str, "exman": str, "executable": str, "argv": list,
-          "params": dict, "extra": dict, "schema": dict, "params_stat": list, "sweep": str, "sweep_cell": (str, int),
-          "boot_id": str, "pid_ns": int, "tmp": bool, "params_file": str, "format": int}
-
-
-def typed_meta(meta) -> dict:
-    """``meta`` (a parsed run.json) without the fields whose type is wrong; {} for a non-dict."""
-    if not isinstance(meta, dict):
-        return {}
-    out = {}
-    for key, value in meta.items():
-        want = _TYPES.get(key)
-        if want is not None and value is not None:
-            if isinstance(value, bool) and want is not bool:
-                continue
-            if not isinstance(value, want):
-                continue
-            if key == "argv" and not all(isinstance(a, str) for a in value):
-                continue
-            if isinstance(value, int) and not -(1 << 62) < value < 1 << 62:
-                continue  # no table column holds it
-        out[key] = value
-    return out
 
 
 def end_record(meta: dict, status: str, end: datetime.datetime) -> None:

@@ -48,7 +48,8 @@ def _scan(parser) -> int:
     return top
 
 
-def peek_next(parser) -> int:
+@hookimpl(trylast=True)
+def peek_id(parser) -> int:
     """The number the next claim would get, without claiming it."""
     number = _hint(parser) + 1
     ids = _ids(parser)

@@ -49,7 +49,7 @@ def write(run) -> None:
 def on_run_start(run):
     # First, before index links and marks: a process killed at any later point
     # leaves a run that says "running" with its pid, so it reads as crashed.
-    from exman import __version__
+    from exman.version import __version__
 
     stat = None
     if run.params_file is not None:

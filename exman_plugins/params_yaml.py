@@ -129,6 +129,22 @@ def storage(run, params):
 
 
 @hookimpl(trylast=True)
+def params_as_written(path, params):
+    raw = load_raw(path)
+    if raw is None or len(raw) != len(params):
+        return None
+    return {key: _as_written(value, text) for value, (key, text) in zip(params.values(), raw.items())}
+
+
+def _as_written(value, text):
+    if isinstance(value, list) and isinstance(text, list) and len(value) == len(text):
+        return [_as_written(v, t) for v, t in zip(value, text)]
+    if value is None or isinstance(value, (str, list, dict)) or not isinstance(text, str):
+        return value
+    return text if retyped(value, text) else value
+
+
+@hookimpl(trylast=True)
 def load_params(path):
     try:
         raw = read_regular(path)[0]

@@ -44,7 +44,7 @@ def test_grid_is_what_the_tests_assume(grid):
 
 
 def test_summary_numbers(grid):
-    from exman.analysis import summary
+    from exman.analysis.summaries import summary
 
     _, df = grid
     with pytest.warns(UserWarning, match=r"1 run\(s\) left out by status \(1 failed\)") as caught:
@@ -71,7 +71,7 @@ def test_summary_numbers(grid):
 
 
 def test_summary_include_all_counts_the_failed_run(grid):
-    from exman.analysis import summary
+    from exman.analysis.summaries import summary
 
     _, df = grid
     table = summary(df, "acc", include="all")
@@ -88,7 +88,7 @@ def test_summary_include_all_counts_the_failed_run(grid):
 
 
 def test_summary_by_over_agg_and_level(grid):
-    from exman.analysis import summary
+    from exman.analysis.summaries import summary
 
     _, df = grid
     table = summary(df, "acc", by="optimizer", agg=("mean", "median", "min", "max"), ci=0.9, warn=False)
@@ -111,7 +111,7 @@ def test_summary_by_over_agg_and_level(grid):
 
 
 def test_summary_without_varying_params_is_one_row(grid):
-    from exman.analysis import summary
+    from exman.analysis.summaries import summary
 
     _, df = grid
     cell = df[(df.lr == 0.01) & (df.optimizer == "adam")]
@@ -123,7 +123,7 @@ def test_summary_without_varying_params_is_one_row(grid):
 
 
 def test_summary_bad_input_says_what_exists(grid):
-    from exman.analysis import summary
+    from exman.analysis.summaries import summary
 
     _, df = grid
     with pytest.raises(KeyError, match="metrics are: .*acc"):
@@ -135,8 +135,8 @@ def test_summary_bad_input_says_what_exists(grid):
 
 
 def test_plot_draws_the_summary(grid):
-    from exman.analysis import summary
-    from exman.plotting import plot
+    from exman.analysis.plotting import plot
+    from exman.analysis.summaries import summary
 
     _, df = grid
     table = summary(df, "acc", by=["lr", "optimizer"], warn=False)
@@ -163,7 +163,7 @@ def test_plot_draws_the_summary(grid):
 
 
 def test_plot_panels_categories_and_pooling(grid):
-    from exman.plotting import plot
+    from exman.analysis.plotting import plot
 
     _, df = grid
     fig = plot(df, "acc", x="optimizer", col="lr", warn=False)
@@ -180,7 +180,7 @@ def test_plot_panels_categories_and_pooling(grid):
 
 
 def test_plot_metric_curves(grid):
-    from exman.plotting import metric_curves, plot_metric
+    from exman.analysis.plotting import metric_curves, plot_metric
 
     root, df = grid
     metrics = load_metrics(root)
@@ -204,17 +204,17 @@ def test_plot_metric_curves(grid):
 def test_plotting_needs_the_extra_and_core_never_imports_it(tmp_path):
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "import exman, exman.analysis, exman.plotting\n"
+        "import exman, exman.analysis, exman.analysis.plotting\n"
         "import pandas as pd\n"
         "df = pd.DataFrame({'id': [1, 2], 'x': [1, 2], 'y': [0.1, 0.2], 'status': 'completed'})\n"
         "df.attrs['params'] = ['x']\n"
-        "exman.plotting.plot(df, 'y', 'x')\n"
+        "exman.analysis.plotting.plot(df, 'y', 'x')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess())
     assert proc.returncode != 0
     assert "pip install 'exman[plot]'" in proc.stderr.strip().splitlines()[-1]
 
-    code = ("import sys, exman, exman.analysis, exman.plotting, exman.report\n"
+    code = ("import sys, exman, exman.analysis, exman.analysis.plotting, exman.analysis.report\n"
             "print(sorted(m for m in ('matplotlib', 'scipy', 'pandas') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess())
     assert proc.stdout.strip() == "[]", proc.stderr
@@ -247,8 +247,8 @@ def test_list_and_missing_params_are_groups_and_levels():
     """nargs params (lists) group by content; an unset optional(float) is a level of its own."""
     import pandas as pd
 
-    from exman.analysis import summary
-    from exman.plotting import plot
+    from exman.analysis.plotting import plot
+    from exman.analysis.summaries import summary
 
     df = pd.DataFrame({
         "id": range(1, 9), "status": ["completed"] * 7 + ["failed"],

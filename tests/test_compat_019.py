@@ -26,7 +26,7 @@ from test_index import age, make_0_1_9_root
 import exman
 from exman.cli import make_cli
 from exman.index import Index, meta_column
-from exman.index_scan import RACY_SECONDS
+from exman.index.scan import RACY_SECONDS
 from exman.plugins import get_plugin_manager
 
 OPTIONS_SCRIPT = '''

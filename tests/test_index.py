@@ -23,9 +23,10 @@ from plugins import results_columns
 
 import exman
 from exman import index as index_module
-from exman import index_cache, index_read
 from exman.index import Index, IndexWarning, NotARootError, meta_column
-from exman.index_frame import BASE_COLUMNS, META_COLUMNS
+from exman.index import cache as index_cache
+from exman.index import read as index_read
+from exman.index.frame import BASE_COLUMNS, META_COLUMNS
 
 
 def parser_v1(root, **kwargs):
@@ -541,7 +542,7 @@ def test_concurrent_cache_writers(root, tmp_path):
 
 
 def test_unchanged_root_answers_from_the_packed_frame(root, monkeypatch):
-    from exman import index_frame
+    from exman.index import frame as index_frame
 
     p = parser_v1(root)
     make_run(p, logs=[{"loss": 1.0, "note": "a"}])

@@ -16,8 +16,8 @@ import pytest
 from conftest import count_calls
 from test_index import age, make_run, parser_v1
 
-from exman import index_cache
 from exman.index import Index
+from exman.index import cache as index_cache
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ CELLS = [{"lr": lr, "optimizer": opt} for lr in (0.01, 0.1) for opt in ("sgd", "
 
 @pytest.mark.parametrize("test,level", [("t", 0.95), ("wilcoxon", 0.9)])
 def test_compare_within_matches_scipy_and_statsmodels(test, level):
-    from exman.inference import compare
+    from exman.analysis.inference import compare
 
     # One replicate missing: that pair is unpaired; one failed run: left out.
     df = runs_table(CELLS, missing={(0.1, "adam", 4)}, failed={(0.01, "sgd", 2)}, seeds=range(6))
@@ -106,7 +106,7 @@ def test_compare_within_matches_scipy_and_statsmodels(test, level):
 
 
 def test_compare_pooled_corrections_and_levels():
-    from exman.inference import compare
+    from exman.analysis.inference import compare
 
     df = runs_table(CELLS)
     table = compare(df, "acc", "optimizer", correction="fdr_bh", warn=False)
@@ -136,7 +136,7 @@ def test_compare_pooled_corrections_and_levels():
 
 
 def test_compare_too_few_replicates_and_bad_input():
-    from exman.inference import compare
+    from exman.analysis.inference import compare
 
     df = runs_table(CELLS, seeds=range(2), missing={(0.01, "sgd", 1)})
     table = compare(df, "acc", "optimizer", within="lr", warn=False)
@@ -204,7 +204,7 @@ BATTERY_ANOVA = {
 def test_fit_reproduces_a_published_two_way_anova():
     import pandas as pd
 
-    from exman.inference import fit
+    from exman.analysis.inference import fit
 
     rows = [{"id": i + 1, "status": "completed", "material": m, "temperature": t, "battery": k, "life": float(v)}
             for i, (m, t, k, v) in enumerate((m, t, k, v) for m, by_t in BATTERY.items()
@@ -223,7 +223,7 @@ def test_fit_reproduces_a_published_two_way_anova():
 
 
 def test_fit_errors_are_one_clear_line():
-    from exman.inference import fit
+    from exman.analysis.inference import fit
 
     df = runs_table(CELLS)
     for formula, kind, pattern in [
@@ -296,7 +296,7 @@ def statistics_mean(xs):
 
 
 def test_stats_extra_is_imported_only_when_needed_and_named_when_missing():
-    code = ("import sys, exman, exman.analysis, exman.inference, exman.plotting, exman.report\n"
+    code = ("import sys, exman, exman.analysis, exman.analysis.inference, exman.analysis.plotting, exman.analysis.report\n"
             "print(sorted(m for m in ('scipy', 'statsmodels', 'pandas') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess())
     assert proc.stdout.strip() == "[]", proc.stderr
@@ -305,9 +305,9 @@ def test_stats_extra_is_imported_only_when_needed_and_named_when_missing():
              " 'status': 'completed'})\n"
              "df.attrs['params'] = ['x', 'seed']\n")
     for blocked, call in [("scipy", "exman.analysis.summary(df, 'y')"),
-                          ("statsmodels", "exman.inference.compare(df, 'y', 'x')"),
-                          ("statsmodels", "exman.inference.fit(df, 'y ~ x')")]:
-        code = f"import sys; sys.modules[{blocked!r}] = None\nimport exman.analysis, exman.inference\n{table}{call}\n"
+                          ("statsmodels", "exman.analysis.inference.compare(df, 'y', 'x')"),
+                          ("statsmodels", "exman.analysis.inference.fit(df, 'y ~ x')")]:
+        code = f"import sys; sys.modules[{blocked!r}] = None\nimport exman.analysis, exman.analysis.inference\n{table}{call}\n"
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess())
         assert proc.returncode != 0
         assert proc.stderr.strip().splitlines()[-1].endswith('pip install "exman[stats]"'), proc.stderr
@@ -315,8 +315,8 @@ def test_stats_extra_is_imported_only_when_needed_and_named_when_missing():
 
 def test_report_has_a_significance_section(grid):
     pytest.importorskip("matplotlib")
-    from exman.inference import compare
-    from exman.report import render
+    from exman.analysis.inference import compare
+    from exman.analysis.report import render
 
     root, df = grid
     from analysis_runs import load_metrics

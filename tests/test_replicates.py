@@ -36,7 +36,7 @@ def accs(lr, opt, step=EPOCHS - 1):
 
 
 def test_copies_of_a_replicate_count_once_in_summary(twice):
-    from exman.analysis import summary
+    from exman.analysis.summaries import summary
 
     root, df = twice
     assert len(df) == 2 * (len(LRS) * len(OPTIMIZERS) * len(SEEDS) - 1 + 1)
@@ -58,8 +58,8 @@ def test_copies_of_a_replicate_count_once_in_summary(twice):
 
 
 def test_copies_count_once_in_compare_fit_and_curves(twice, tmp_path):
-    from exman.inference import compare, fit
-    from exman.plotting import metric_curves
+    from exman.analysis.inference import compare, fit
+    from exman.analysis.plotting import metric_curves
 
     root, df = twice
     once = load_info(make_grid(tmp_path))
@@ -89,8 +89,8 @@ def frames(acc_by_run, steps_by_run):
 
 
 def test_copies_that_differ_are_averaged_and_one_replicate_draws_no_band():
-    from exman.analysis import summary
-    from exman.plotting import metric_curves, plot_metric
+    from exman.analysis.plotting import metric_curves, plot_metric
+    from exman.analysis.summaries import summary
 
     # lr 0.1: seed 0 recorded twice with different values (a non-deterministic script), seed 1 once.
     runs = [((0.1, 0), 0.5), ((0.1, 0), 0.7), ((0.1, 1), 0.9), ((1.0, 0), 0.2), ((1.0, 1), 0.4)]
@@ -114,7 +114,7 @@ def test_copies_that_differ_are_averaged_and_one_replicate_draws_no_band():
 
 
 def test_pooled_curves_say_so(twice):
-    from exman.plotting import metric_curves, plot_metric
+    from exman.analysis.plotting import metric_curves, plot_metric
 
     root, df = twice
     metrics = load_metrics(root)
@@ -153,7 +153,7 @@ def long_table():
 
 @pytest.mark.parametrize("kind", ["plot", "plot_metric"])
 def test_titles_are_never_cut(kind):
-    from exman.plotting import plot, plot_metric
+    from exman.analysis.plotting import plot, plot_metric
 
     info, metrics = long_table()
     if kind == "plot":

@@ -29,13 +29,13 @@ def grid(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(grid):
-    from exman.report import render
+    from exman.analysis.report import render
 
     return render(load_info(grid), load_metrics(grid), title="grid <report>")
 
 
 def test_page_is_self_contained_and_complete(grid, page):
-    from exman.analysis import summary
+    from exman.analysis.summaries import summary
 
     info = load_info(grid)
     assert "<title>grid &lt;report&gt;</title>" in page
@@ -170,7 +170,7 @@ def test_messy_root_report_reads_well_in_a_browser(messy, tmp_path, exman_cmd):
     import time
 
     import exman
-    from exman.report import render
+    from exman.analysis.report import render
 
     out = tmp_path / "messy.html"
     exman_cmd("--root", messy, "report", "--out", out)

@@ -329,7 +329,7 @@ def test_help_imports_no_launcher_library():
 
 
 def test_eta_counts_waves_of_parallel_runs():
-    from exman.sweep_progress import eta
+    from exman.sweeps.progress import eta
 
     assert eta([], 0, 12, 2) is None  # nothing finished: nothing to go by
     # Two runs of 3 s finished, 10 left two at a time: five more waves of 3 s.
@@ -338,7 +338,7 @@ def test_eta_counts_waves_of_parallel_runs():
 
 
 def test_grid_syntax():
-    from exman.sweep_grid import SweepError, expand, parse_values
+    from exman.sweeps.grid import SweepError, expand, parse_values
 
     assert parse_values("log:1e-4:1e-1:4") == pytest.approx([10.0 ** k for k in range(-4, 0)], rel=1e-12)
     assert parse_values("lin:0:1:5") == pytest.approx([i / 4 for i in range(5)])

@@ -120,7 +120,7 @@ def test_cells_stop_at_the_minimum_grow_to_the_target_or_to_the_maximum(adaptive
 
 def test_the_decision_uses_the_interval_of_index_summary(adaptive_sweep):
     import exman
-    from exman.sweep import decisions
+    from exman.sweeps import decisions
 
     script, _ = adaptive_sweep
     spec = spec_of(script.root)
@@ -231,7 +231,7 @@ def test_the_true_best_cell_is_never_raced_out():
     """50 simulated sweeps through the same decision code; the rate is reported by benchmarks/bench_adaptive.py."""
     import numpy as np
 
-    from exman.sweep_adaptive import settings, simulate
+    from exman.sweeps.adaptive import settings, simulate
 
     rule = settings(3, until="ci(acc) <= 0.02", max_repeat=10, race="max(acc)")
     means, stds = [0.90, 0.88, 0.85, 0.60], [0.02, 0.02, 0.02, 0.02]
@@ -249,7 +249,7 @@ def test_a_cell_as_good_as_the_best_is_raced_out_at_most_alpha_of_the_time():
     """The worst case for the race: two equally good cells. The error rate stays under alpha."""
     import numpy as np
 
-    from exman.sweep_adaptive import settings, simulate
+    from exman.sweeps.adaptive import settings, simulate
 
     rule = settings(3, max_repeat=10, race="max(acc)", alpha=0.05)
     wrong = sum(simulate([0.9, 0.9, 0.5], [0.02, 0.02, 0.02], rule, np.random.default_rng(t))[0][1]["state"] == "raced"

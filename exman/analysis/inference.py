@@ -15,7 +15,7 @@ import math
 import warnings
 from collections.abc import Sequence
 
-from exman.analysis import (
+from exman.analysis.summaries import (
     DEFAULT_INCLUDE,
     STATS_EXTRA,
     _check_interest,

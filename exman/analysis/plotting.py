@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 
-from exman.analysis import (
+from exman.analysis.summaries import (
     DEFAULT_INCLUDE,
     cell_keys,
     excluded_counts,
@@ -243,7 +243,7 @@ def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFA
     import numpy as np
     import pandas as pd
 
-    from exman.analysis import hashable
+    from exman.analysis.summaries import hashable
 
     _not_empty(info)
     keys = group_keys(info, by, over)

@@ -12,11 +12,11 @@ import datetime
 import html
 import warnings
 
-from exman import report_significance as significance
-from exman.analysis import replicate_keys, summary, varying
-from exman.formatting import text
+from exman.analysis import significance
+from exman.analysis.summaries import replicate_keys, summary, varying
+from exman.analysis.svgplot import label
+from exman.analysis.tables import table_html
 from exman.runinfo import given_name
-from exman.svgplot import label
 
 MAX_ROWS = 2000  # runs table rows; beyond that the page gets slow to open
 MAX_CURVES = 8  # groups drawn as lines of one learning-curve chart; more get a chart each
@@ -51,32 +51,9 @@ td.na { color: #999; text-align: center; }
 """
 
 
-def _is_text(value) -> bool:
-    return isinstance(value, str) or value is None
-
-
-def table_html(df, columns, row_class=None, status_column="status", missing="–") -> str:
-    """An HTML table of ``df[columns]`` that scrolls sideways inside the page; every cell escaped."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-    body = []
-    for i, row in enumerate(df[columns].itertuples(index=False, name=None)):
-        cells = []
-        for col, value in zip(columns, row):
-            cls = "s" if _is_text(value) else ""
-            if col == status_column and isinstance(value, str):
-                cls += f" status-{html.escape(value)}"
-            shown = text(value, missing="")
-            if not shown:
-                cls, shown = cls + " na", missing
-            cells.append(f'<td class="{cls.strip()}">{html.escape(shown)}</td>')
-        extra = f' class="{row_class(i)}"' if row_class and row_class(i) else ""
-        body.append(f"<tr{extra}>{''.join(cells)}</tr>")
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-
-
 def pick_hue(info, x: str, params: list[str], most: int = 6) -> str | None:
     """The other varying param with the fewest values (at most ``most``), to draw as lines."""
-    from exman.analysis import hashable
+    from exman.analysis.summaries import hashable
 
     counts = [(hashable(info[p]).nunique(dropna=False), i, p) for i, p in enumerate(params) if p != x]
     counts = [c for c in counts if c[0] <= most]
@@ -134,8 +111,8 @@ def _chart(title: str, svg: str, legend=(), note: str = "") -> str:
 
 def _against(info, y, x, hue, over, pooled) -> str:
     """``y`` against ``x``: means and intervals over ``over``, one colour per ``hue`` value."""
-    from exman import svgplot
-    from exman.plotting import _caption, _numeric_axis, _sorted_values
+    from exman.analysis import svgplot
+    from exman.analysis.plotting import _caption, _numeric_axis, _sorted_values
 
     keys = [k for k in (x, hue) if k]
     table = summary(info, y, by=keys, over=over, agg=("mean", "std", "count"), warn=False)
@@ -167,8 +144,8 @@ def _against(info, y, x, hue, over, pooled) -> str:
 def _learning_curves(info, metrics, y, over) -> tuple[str, str, str]:
     """(chart, panels, note): one chart of every group's mean per step when there are few
     groups (intervals drawn for up to ``BANDS`` of them), else one small chart per group."""
-    from exman import svgplot
-    from exman.plotting import metric_curves
+    from exman.analysis import svgplot
+    from exman.analysis.plotting import metric_curves
 
     curves = metric_curves(info, metrics, y, over=over)
     keys = curves.attrs["by"]
@@ -204,8 +181,8 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
     ``volatile``: params that do not change a result (declared ``volatile=True``):
     never plotted against, pooled like replicates.
     """
-    from exman.analysis import names
-    from exman.index import meta_column
+    from exman.analysis.columns import meta_column
+    from exman.analysis.summaries import names
 
     interest = interest_columns(info, interest, metrics)
     missing = [c for c in interest if c not in info.columns]

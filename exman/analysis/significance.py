@@ -1,6 +1,6 @@
 """The report's significance section: ``compare`` between the values of each varying parameter.
 
-Kept apart from ``exman.report`` so the page layout and the statistics change
+Kept apart from ``exman.analysis.report`` so the page layout and the statistics change
 independently. scipy and statsmodels are the optional extra ``exman[stats]``:
 without them the section is one note naming it, and the rest of the page is
 unchanged.
@@ -16,20 +16,20 @@ COLUMNS = ("a", "b", "n_a", "n_b", "paired", "diff", "ci_low", "ci_high", "test"
 
 def section(info, y: str, params: list[str], over) -> list[str]:
     """HTML parts: one table per parameter with 2 to ``MAX_LEVELS`` values, or a note why there is none."""
-    from exman.analysis import hashable
-    from exman.report import table_html
+    from exman.analysis.summaries import hashable
+    from exman.analysis.tables import table_html
 
     candidates = [p for p in params if 2 <= hashable(info[p]).nunique(dropna=False) <= MAX_LEVELS]
     if not candidates:
         return []
     try:
-        from exman.analysis import scipy_stats
-        from exman.inference import statsmodels
+        from exman.analysis.inference import statsmodels
+        from exman.analysis.summaries import scipy_stats
 
         scipy_stats(), statsmodels(models=False)
     except ImportError as exc:
         return [f'<p class="note">No significance tests: {html.escape(str(exc))}</p>']
-    from exman.inference import compare
+    from exman.analysis.inference import compare
 
     parts = []
     for x in candidates:

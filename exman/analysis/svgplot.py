@@ -4,7 +4,7 @@ A report draws a dozen charts or more; through matplotlib each costs a layout
 and a render (about a second for the whole page, plus the import). These are
 plain ``<svg>`` elements with real ``<text>``: the browser lays out the
 labels, they stay searchable and selectable, and the page needs no font of its
-own. Titles and legends are HTML around the chart (``exman.report``), so long
+own. Titles and legends are HTML around the chart (``exman.analysis.report``), so long
 names wrap instead of being cut. Values are written by ``exman.formatting``.
 """
 from __future__ import annotations

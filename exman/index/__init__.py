@@ -3,10 +3,10 @@
 This module is the public face: ``Index`` and its methods, the errors and
 warnings it raises, ``varying``, and the names other modules import from
 here. It decides which path a call takes and issues the warnings; the work
-lives below it: walking runs and the cache check in ``exman.index_scan``,
-reading one run in ``exman.index_read``, the cache files in
-``exman.index_cache``, the last answer in memory and its patching in
-``exman.index_memo``, typing and merging columns in ``exman.index_frame``.
+lives below it: walking runs and the cache check in ``exman.index.scan``,
+reading one run in ``exman.index.read``, the cache files in
+``exman.index.cache``, the last answer in memory and its patching in
+``exman.index.memo``, typing and merging columns in ``exman.index.frame``.
 ``index_memo`` and ``index_frame`` are imported inside the methods that use
 them: pandas is imported only when a DataFrame is built, never by
 ``import exman``.
@@ -18,20 +18,15 @@ import os
 import warnings
 from pathlib import Path
 
-from exman import index_cache, layout
-from exman import index_read as R
-from exman import index_scan as S
+from exman import layout
+from exman.analysis.columns import meta_column, varying  # noqa: F401 (public here)
+from exman.errors import IndexWarning, NotARootError  # noqa: F401 (public here too)
+from exman.index import cache as index_cache
+from exman.index import read as R
+from exman.index import scan as S
 from exman.runinfo import STALE_AFTER  # noqa: F401 (public here too)
 
 __all__ = ["Index", "NotARootError", "IndexWarning", "varying", "meta_column", "STALE_AFTER"]
-
-
-class NotARootError(ValueError):
-    """The path given to ``Index`` is not a folder made by exman."""
-
-
-class IndexWarning(UserWarning):
-    """A run (or one of its files) could not be read; the rest of the index is fine."""
 
 
 class Index(layout.RootFolders):
@@ -90,7 +85,8 @@ class Index(layout.RootFolders):
                 gc.enable()
 
     def _info(self, source, include_failed: bool, include_tmp: bool):
-        from exman import index_frame, index_memo
+        from exman.index import frame as index_frame
+        from exman.index import memo as index_memo
 
         folders = S.folders(include_failed, include_tmp)
         known = None
@@ -128,7 +124,7 @@ class Index(layout.RootFolders):
         ``info()`` (its ``root`` and ``id`` columns pick the runs). Sorted by
         id, then step, then the order the run logged them.
         """
-        from exman import index_frame
+        from exman.index import frame as index_frame
 
         if source is not None and not isinstance(source, str):
             targets = list(zip(source["id"].tolist(), (os.fspath(p) for p in source["root"])))
@@ -138,15 +134,15 @@ class Index(layout.RootFolders):
             targets = [(e[R.ID], os.path.join(root, rel)) for rel, e in zip(rels, entries)]
         return index_frame.metrics(targets)
 
-    # -- analysis: thin wrappers over exman.analysis / exman.plotting --------
+    # -- analysis: thin wrappers over exman.analysis / exman.analysis.plotting --------
     def summary(self, interest, by=None, over="seed", agg=("mean", "std", "count"), include=("completed",),
                 ci=0.95, *, source=None, df=None):
         """One row per group of runs: aggregates and t-based CI of ``interest`` over replicates.
 
         ``df`` defaults to ``info(source, include_failed=True)``, so failed runs
-        are counted as ``excluded``. See ``exman.analysis.summary`` and docs/analysis.md.
+        are counted as ``excluded``. See ``exman.analysis.summaries`` and docs/analysis.md.
         """
-        from exman.analysis import summary
+        from exman.analysis.summaries import summary
 
         df = self.info(source, include_failed=True) if df is None else df
         return summary(df, interest, by=by, over=over, agg=agg, include=include, ci=ci, stacklevel=3)
@@ -155,9 +151,9 @@ class Index(layout.RootFolders):
              source=None, df=None, **kwargs):
         """Figure: mean of ``y`` against ``x`` with CI error bars, lines by ``hue``, panels by ``col``.
 
-        Needs matplotlib (``pip install 'exman[plot]'``). See ``exman.plotting.plot``.
+        Needs matplotlib (``pip install 'exman[plot]'``). See ``exman.analysis.plotting.plot``.
         """
-        from exman.plotting import plot
+        from exman.analysis.plotting import plot
 
         df = self.info(source, include_failed=True) if df is None else df
         return plot(df, y, x, hue=hue, col=col, over=over, include=include, ci=ci, logx=logx, stacklevel=3, **kwargs)
@@ -166,9 +162,9 @@ class Index(layout.RootFolders):
                     **kwargs):
         """Figure: learning curves of ``metric``, mean ± CI band over replicates per step, one line per group.
 
-        Needs matplotlib (``pip install 'exman[plot]'``). See ``exman.plotting.plot_metric``.
+        Needs matplotlib (``pip install 'exman[plot]'``). See ``exman.analysis.plotting.plot_metric``.
         """
-        from exman.plotting import plot_metric
+        from exman.analysis.plotting import plot_metric
 
         df = self.info(source, include_failed=True) if df is None else df
         return plot_metric(df, self.metrics(df), metric, by=by, over=over, include=include, ci=ci, stacklevel=3,
@@ -179,9 +175,9 @@ class Index(layout.RootFolders):
         """One row per pair of ``between`` values: difference, its CI, test, p, adjusted p, Hedges' g.
 
         Needs scipy and statsmodels (``pip install "exman[stats]"``). See
-        ``exman.inference.compare`` and docs/analysis.md.
+        ``exman.analysis.inference.compare`` and docs/analysis.md.
         """
-        from exman.inference import compare
+        from exman.analysis.inference import compare
 
         df = self.info(source, include_failed=True) if df is None else df
         return compare(df, interest, between, within=within, over=over, include=include, level=level,
@@ -190,9 +186,9 @@ class Index(layout.RootFolders):
     def fit(self, formula, *, include=("completed",), over="seed", source=None, df=None):
         """``interest ~ parameters`` as an OLS model over the replicates: ``.model`` and ``.anova`` (type II).
 
-        Needs statsmodels (``pip install "exman[stats]"``). See ``exman.inference.fit``.
+        Needs statsmodels (``pip install "exman[stats]"``). See ``exman.analysis.inference.fit``.
         """
-        from exman.inference import fit
+        from exman.analysis.inference import fit
 
         df = self.info(source, include_failed=True) if df is None else df
         return fit(df, formula, include=include, over=over, stacklevel=3)
@@ -248,57 +244,3 @@ class Index(layout.RootFolders):
             index_cache.save(self.root, head, {"entries": entries, "links": links})
         ctx.head = head
         return ctx
-
-
-
-def meta_column(df, key: str) -> str:
-    """The column of ``df`` that holds run metadata ``key`` (``status``, ``start``, ``host``, ...).
-
-    A parameter always keeps its own name, so metadata moves to ``exman_<key>``
-    in a root whose script has an argument of the same name (``--user``): code
-    that reads metadata from an ``info()`` table asks here instead of assuming.
-    """
-    return df.attrs.get("meta", {}).get(key, key)
-
-
-def varying(df) -> list:
-    """Param columns whose values differ within ``df``, in declaration order.
-
-    The param columns are ``df.attrs["params"]`` (set by ``Index.info``); a
-    frame that lost its attrs falls back to every column that is not run
-    metadata. Missing values count as a value (NaN vs 1 differs); lists are
-    compared by content.
-    """
-    from exman.index_frame import BASE_COLUMNS, GIT_COLUMNS, META_COLUMNS
-    from exman.layout import OPTION_KEYS
-
-    names = df.attrs.get("params")
-    if names is None:
-        skip = set(BASE_COLUMNS) | set(META_COLUMNS) | set(GIT_COLUMNS) | set(OPTION_KEYS) | \
-            set(df.attrs.get("metrics", ())) | set(df.attrs.get("plugins", ()))
-        names = [c for c in df.columns if c not in skip]
-    out = []
-    for name in names:
-        if name not in df.columns:
-            continue
-        seen = set()
-        for value in df[name].tolist():
-            seen.add(_hashable(value))
-            if len(seen) > 1:
-                out.append(name)
-                break
-    return out
-
-
-def _hashable(value):
-    if isinstance(value, float) and value != value:
-        return ("nan",)  # NaN != NaN, but two missing values are the same value
-    if value is None:
-        return ("nan",)
-    if isinstance(value, list):
-        return ("list", tuple(_hashable(v) for v in value))
-    try:
-        hash(value)
-    except TypeError:
-        return ("repr", repr(value))
-    return value

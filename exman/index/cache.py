@@ -1,7 +1,7 @@
 """The Index's on-disk cache: ``<root>/.exman/index-cache.pickle``.
 
 It maps each run folder (relative to the root) to the entry read from it
-(see ``exman.index_read``) and the stat key of the files the entry came from.
+(see ``exman.index.read``) and the stat key of the files the entry came from.
 A warm ``info()`` re-reads only runs whose key changed, so the cache can never
 serve stale data: it is a memo of file contents keyed by the files' stats.
 ``index-frame-*.pickle`` holds the last full answer (the stat keys it came
@@ -27,7 +27,7 @@ from exman.layout import STATE
 CACHE_FILE = "index-cache.pickle"
 # The last full answer of info() (and of info(include_failed=True)), packed.
 FRAME_FILE = "index-frame-{}.pickle"
-# Bump when the entry layout in exman.index_read changes.
+# Bump when the entry layout in exman.index.read changes.
 FORMAT = 3  # 2: an entry's PID holds (pid, boot id, pid namespace); 3: exman's own options are columns
 
 

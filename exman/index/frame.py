@@ -18,15 +18,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from exman import index_read as R
 from exman import layout as L
-from exman.index import IndexWarning
+from exman.errors import IndexWarning
+from exman.index import read as R
+from exman.layout import BASE_COLUMNS, GIT_COLUMNS, META_COLUMNS  # noqa: F401 (imported from here by older code)
 
 # Run metadata: a parameter of the same name keeps its name; the metadata column becomes exman_<key>.
-META_COLUMNS = ("status", "start", "end", "duration", "sweep", "sweep_cell", "host", "user")
-GIT_COLUMNS = ("commit", "dirty")
-# exman's own columns as in 0.1.9: a parameter of that name gets the suffix _param (0.1.9 overwrote it).
-BASE_COLUMNS = ("id", "root", "time")
 _NAT = np.iinfo(np.int64).min
 
 

@@ -4,8 +4,8 @@ This module owns the frame file (``index_cache``'s packed frame plus the memo
 of the files it came from), the in-memory answer per ``Index`` and arguments
 (``Index._answers``), and the incremental patch that re-reads only the runs
 that changed. It is called by ``Index._info`` only, with the ``Index`` as its
-first argument; it must not walk runs itself (``exman.index_scan`` does) nor
-import pandas at module level: ``exman.index_frame`` is imported inside the
+first argument; it must not walk runs itself (``exman.index.scan`` does) nor
+import pandas at module level: ``exman.index.frame`` is imported inside the
 functions that build or unpack a frame.
 """
 from __future__ import annotations
@@ -14,10 +14,11 @@ import os
 import time
 import warnings
 
-from exman import index_cache
-from exman import index_read as R
-from exman.index import IndexWarning, meta_column
-from exman.index_scan import INDEX_KEY, RACY_SECONDS, Context, indexing_plugins
+from exman.analysis.columns import meta_column
+from exman.errors import IndexWarning
+from exman.index import cache as index_cache
+from exman.index import read as R
+from exman.index.scan import INDEX_KEY, RACY_SECONDS, Context, indexing_plugins
 from exman.layout import FAILS, INDEX
 from exman.runinfo import live_status
 
@@ -28,7 +29,7 @@ def frame_file(folders: tuple) -> str:
 
 def store(ix, folders, head, memo, df, rels, statuses, live, messages, shape, layout) -> None:
     """Save a full answer in the frame file and in memory."""
-    from exman import index_frame
+    from exman.index import frame as index_frame
 
     # The memo first: a call that finds a change stops before unpickling the frame.
     index_cache.save(ix.root, head, {"memo": memo}, name=frame_file(folders), tail={
@@ -70,7 +71,7 @@ def recall(ix, folders: tuple):
     ix._answers[folders] = saved
     out = handout(df)
     if live_rows:
-        from exman import index_frame
+        from exman.index import frame as index_frame
 
         column = meta_column(df, "status")
         statuses = df[column].tolist()
@@ -91,7 +92,7 @@ def fast_info(ix, folders: tuple):
     already taken, so the long way does not take them twice, and the
     answer on disk (None when unusable) for ``patch``.
     """
-    from exman import index_frame
+    from exman.index import frame as index_frame
 
     head = index_cache.header(indexing_plugins(ix.pm))
     state, read_tail = index_cache.load_split(ix.root, head, frame_file(folders))
@@ -132,7 +133,7 @@ def patch(ix, folders: tuple, base: dict, known: dict):
     build: a dangling link, a warning, a file in its racy window, new
     columns or declarations, or a column whose type would change.
     """
-    from exman import index_frame
+    from exman.index import frame as index_frame
 
     if base.get("shape") is None or base["messages"] or not known:
         return None
@@ -275,7 +276,7 @@ def _same_as_newest(old: dict, new: dict) -> bool:
 
 def _missing(df, layout: dict, entries: list) -> dict:
     """``{column: True}`` for the columns where every one of ``entries`` has no value."""
-    from exman import index_frame
+    from exman.index import frame as index_frame
 
     names = {}
     rows = [dict(zip(e[R.PKEYS], e[R.PVALS])) for e in entries]

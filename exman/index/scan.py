@@ -4,7 +4,7 @@ This module owns the walk over run folders (the ``index/`` links, a mark's
 subtree, ``fails/`` and ``tmp/``), the per-run cache check, the memo a later
 call uses to trust a whole answer again, and run statuses as of now. It
 collects warning messages but never issues them (``exman.index`` does), reads
-one run only through ``exman.index_read``, and never imports pandas.
+one run only through ``exman.index.read``, and never imports pandas.
 
 Cache check per run, in system calls: the params file (through the index
 link when ``index/`` changed), ``metrics.jsonl``, plus ``run.json`` while the
@@ -18,7 +18,7 @@ import os
 import time
 
 from exman import fs, layout
-from exman import index_read as R
+from exman.index import read as R
 from exman.runinfo import live_status
 
 # A file modified less than this long ago may change again within the same

@@ -17,7 +17,7 @@ import json
 import math
 import re
 
-from exman.sweep_grid import SweepError
+from exman.errors import SweepError
 
 FINAL = ("done", "raced", "max", "rounds")
 _UNTIL = re.compile(r"^\s*ci\(\s*([A-Za-z_][\w.-]*)\s*\)\s*<=?\s*([0-9.eE+-]+)\s*$")
@@ -25,7 +25,7 @@ _RACE = re.compile(r"^\s*(max|min)\(\s*([A-Za-z_][\w.-]*)\s*\)\s*$")
 
 
 def scipy_stats():
-    from exman.analysis import scipy_stats as stats
+    from exman.analysis.summaries import scipy_stats as stats
 
     try:
         return stats()
@@ -149,8 +149,8 @@ def _frame(values: list, rule: dict):
 
 
 def _summaries(values: list, rule: dict) -> list[dict]:
-    """n, mean and CI per cell: ``exman.analysis.summary``'s replicate rule and interval."""
-    from exman.analysis import summary
+    """n, mean and CI per cell: ``exman.analysis.summaries``'s replicate rule and interval."""
+    from exman.analysis.summaries import summary
 
     name = rule["interest"]
     by_cell = {}
@@ -212,7 +212,7 @@ def _tests(values: list, best: int, rivals: list, rule: dict) -> list[tuple]:
     """
     import pandas as pd
 
-    from exman.inference import compare
+    from exman.analysis.inference import compare
 
     key, name = rule["key"], rule["interest"]
     rows = []
@@ -277,7 +277,7 @@ def needed(std: float, width: float, level: float, most: int) -> int:
     """The fewest replicates whose CI (``Index.summary``'s: ``2 t s / sqrt(n)``) is at most ``width``, capped at ``most``."""
     import numpy as np
 
-    from exman.analysis import half_width
+    from exman.analysis.summaries import half_width
 
     if not math.isfinite(std):
         return most
@@ -304,7 +304,7 @@ def replicates_for(diff: float, std: float, *, power: float = 0.8, alpha: float 
     try:
         from statsmodels.stats.power import TTestIndPower
     except ImportError:
-        from exman.analysis import STATS_EXTRA
+        from exman.analysis.summaries import STATS_EXTRA
 
         raise ImportError(f"planning needs statsmodels, the optional extra exman[stats]: {STATS_EXTRA}") from None
     import warnings
@@ -447,7 +447,7 @@ def _plain(d: dict) -> dict:
 def describe_look(spec: dict, changes: bool = True) -> list[str]:
     """The last look in words: a line per cell that reached a final state (at this look, or ever
     with ``changes=False``), then the count of cells per state."""
-    from exman.sweep_grid import describe
+    from exman.sweeps.grid import describe
 
     rule = spec["adaptive"]
     looks = rule.get("looks") or []

@@ -1,15 +1,15 @@
 """Parameter sweeps: ``exman.sweep(command, grid, ...)``, ``resume``, ``status``.
 
 This module runs a sweep from start to summary: expand the grid
-(``exman.sweep_grid``), save the spec and read the cells' runs
-(``exman.sweep_records``), hand the jobs (``exman.sweep_jobs``) to the launcher
+(``exman.sweeps.grid``), save the spec and read the cells' runs
+(``exman.sweeps.records``), hand the jobs (``exman.sweeps.jobs``) to the launcher
 plugin behind the ``launch`` hook, stop cleanly on SIGINT/SIGTERM, and say what
 failed. How jobs run belongs to launchers (``exman_plugins/launchers/``).
 Nothing heavy is imported at module level: yaml, pandas and rich load inside
 the functions that need them.
 
-The module is callable: ``exman.sweep(command, grid, ...)`` is :func:`sweep`,
-and ``exman.sweep.status(root, sweep_id)`` / ``exman.sweep.resume(...)`` work too.
+``exman.sweep`` is :func:`sweep`; ``exman.sweep.status(root, sweep_id)``,
+``exman.sweep.resume(...)``, ``.decisions`` and ``.expand`` hang off it.
 """
 from __future__ import annotations
 
@@ -21,29 +21,23 @@ import signal
 import sys
 import threading
 import time
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exman.sweep_adaptive import settings as adaptive_settings
-from exman.sweep_grid import (
+from exman.sweeps.adaptive import settings as adaptive_settings
+from exman.sweeps.grid import (
     SweepError,
-    argument,
-    check_name,
     command_line,
     describe,
     expand,
-    parse_assignment,
-    parse_values,
 )
-from exman.sweep_jobs import GRACE, Job, run_job, signal_group, start_job, stop_local_child
-from exman.sweep_progress import Progress
-from exman.sweep_records import (
+from exman.sweeps.jobs import Job
+from exman.sweeps.progress import Progress
+from exman.sweeps.records import (
     COUNTS,
     SPEC_FOLDER,
     Owner,
     cell_counts,
-    list_sweeps,
     load_spec,
     mark_interrupted,
     new_sweep_id,
@@ -52,12 +46,7 @@ from exman.sweep_records import (
     sweep_runs,
 )
 
-__all__ = [
-    "sweep", "resume", "status", "SweepResult", "CellRun", "SweepError", "expand", "parse_values",
-    "parse_assignment", "command_line", "argument", "check_name", "describe", "Job", "run_job", "start_job",
-    "signal_group", "stop_local_child", "GRACE", "Progress", "cell_counts", "list_sweeps", "load_spec",
-    "spec_path", "sweep_runs", "SPEC_FOLDER", "decisions", "cell_rows",
-]
+__all__ = ["sweep", "resume", "status", "decisions", "cell_rows", "SweepResult", "CellRun"]
 
 
 # ---------------------------------------------------------------------------
@@ -171,7 +160,7 @@ def _existing_root(root) -> Path:
     from exman.layout import is_root, not_a_root
 
     if root is None:
-        from exman.cli import find_root
+        from exman.layout import find_root
 
         found = find_root()
         if found is None:
@@ -226,7 +215,7 @@ def _command(command) -> list[str]:
     return command
 
 
-# Sweep-file keys (and keyword arguments) of adaptive sweeps; see exman.sweep_adaptive.
+# Sweep-file keys (and keyword arguments) of adaptive sweeps; see exman.sweeps.adaptive.
 ADAPTIVE = ("until", "max_repeat", "race", "alpha", "max_rounds", "shuffle")
 
 
@@ -239,7 +228,7 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
     ``zip`` one or more groups of names that vary together, ``repeat`` a seed
     count. ``file`` is a YAML sweep file; explicit arguments override it.
 
-    Adaptive sweeps run in rounds (``exman.sweep_adaptive``): ``until="ci(acc)
+    Adaptive sweeps run in rounds (``exman.sweeps.adaptive``): ``until="ci(acc)
     <= 0.01"`` adds seeds to a cell until its CI is that narrow, ``race="max(acc)"``
     stops adding seeds to cells significantly worse than the best one (at level
     ``alpha``, default 0.05, over at most ``max_rounds`` rounds, default 4);
@@ -367,7 +356,7 @@ def _rounds(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, st
     A round that did not complete (a failure, a stop) ends the loop before a
     look: ``--resume`` reruns what is missing and carries on from the same look.
     """
-    from exman import sweep_adaptive
+    from exman.sweeps import adaptive as sweep_adaptive
 
     result = _execute(root, spec, todo, pm=pm, quiet=quiet, stream=stream)
     while result.ok and _looking(spec) and not any(r["missing"] or r["running"] for r in cell_counts(root, spec)):
@@ -542,7 +531,7 @@ def decisions(root, sweep_id: str):
     """An adaptive sweep's grid cells: params, ``seeds`` given, ``replicates`` completed, ``mean``,
     ``ci_low``, ``ci_high`` (as ``Index.summary``) and ``state`` at the last look
     (``more``, ``done``, ``raced``, ``max``, ``rounds``); a pandas DataFrame."""
-    from exman import sweep_adaptive
+    from exman.sweeps import adaptive as sweep_adaptive
 
     root = _existing_root(root)
     spec = load_spec(root, sweep_id)
@@ -602,10 +591,8 @@ def _catch_signals(progress: Progress, stopped: list):
     return restore
 
 
-class _CallableModule(types.ModuleType):
-    # `exman.sweep(...)` runs a sweep while `exman.sweep.status(...)` stays a module function.
-    def __call__(self, *args, **kwargs):
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# `exman.sweep(...)` runs a sweep; its companions hang off the function itself.
+sweep.resume = resume  # type: ignore[attr-defined]
+sweep.status = status  # type: ignore[attr-defined]
+sweep.decisions = decisions  # type: ignore[attr-defined]
+sweep.expand = expand  # type: ignore[attr-defined]

@@ -8,11 +8,9 @@ import itertools
 import math
 import re
 
+from exman.errors import SweepError  # noqa: F401 (raised here; imported from here by older code)
+
 NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
-
-
-class SweepError(ValueError):
-    """Bad sweep input (grid syntax, spec, root): one clear line for the user."""
 
 
 def _clean(x: float) -> float:

@@ -2,7 +2,7 @@
 
 Every launcher uses these, and remote workers (dask, submitit) unpickle a
 ``Job`` and call ``run_job``, so this module imports nothing beyond the
-standard library and ``exman.sweep_grid``.
+standard library and ``exman.sweeps.grid``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exman.fs import atomic_write
-from exman.sweep_grid import describe
+from exman.sweeps.grid import describe
 
 # A child that ignores SIGTERM this long after a stop gets SIGKILL.
 GRACE = float(os.environ.get("EXMAN_SWEEP_GRACE", "30"))

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from exman.sweep_jobs import Job
+    from exman.sweeps.jobs import Job
 
 
 def eta(durations: list, done: int, total: int, parallel: int) -> float | None:

@@ -13,11 +13,11 @@ import os
 import secrets
 from pathlib import Path
 
+from exman.errors import SweepError
 from exman.fs import read_text
-from exman.layout import RUN_FILE, RUN_FOLDERS
-from exman.sweep_grid import SweepError
+from exman.layout import RUN_FILE, RUN_FOLDERS, SWEEPS
 
-SPEC_FOLDER = "sweeps"
+SPEC_FOLDER = SWEEPS
 
 
 def spec_path(root: Path, sweep_id: str) -> Path:
@@ -47,7 +47,7 @@ def share_if_team_root(root: Path) -> None:
 
 def check_folders(root: Path) -> None:
     """A sweep writes into ``sweeps/``, ``.exman/`` and the run folders: none may lead outside the root."""
-    from exman.fs import symlinked_layout
+    from exman.layout import symlinked_layout
 
     linked = symlinked_layout(root)
     if linked:

@@ -159,7 +159,7 @@ def split_params(params: dict, schema: dict | None = None) -> tuple[dict, dict]:
 def last_metrics(path: Path) -> tuple[dict, dict, int]:
     """({metric: last value}, {metric: its step}, number of rows), read as the Index reads
     metrics.jsonl: a cut last line and unreadable lines are skipped."""
-    from exman.index_read import read_metric_rows
+    from exman.index.read import read_metric_rows
 
     values: dict = {}
     steps: dict = {}
@@ -223,7 +223,7 @@ def liveness(path: Path, meta: dict) -> str:
 
 
 def _root_for_completion(ctx) -> Path | None:
-    from exman.cli import find_root
+    from exman.layout import find_root
 
     top = ctx.find_root()
     return find_root(top.params.get("root"))

@@ -58,7 +58,7 @@ def register_commands(cli):
             info = query(info, where).copy()  # ls's checks: no calls, hints for common mistakes
         if info.empty:
             raise click.ClickException("no runs to compare")
-        from exman.inference import compare
+        from exman.analysis.inference import compare
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

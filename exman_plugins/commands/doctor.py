@@ -17,7 +17,8 @@ from pathlib import Path
 import click
 
 from exman import hookimpl, layout
-from exman.fs import is_temp, relative_symlink, symlinked_layout
+from exman.fs import is_temp, relative_symlink
+from exman.layout import symlinked_layout
 from exman.runinfo import end_dead_run
 from exman_plugins.commands._runs import FOLDERS, fs_errors, inside, liveness, read_meta, scan
 

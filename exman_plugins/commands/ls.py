@@ -14,8 +14,8 @@ from pathlib import Path
 import click
 
 from exman import hookimpl
+from exman.analysis.columns import meta_column
 from exman.formatting import plain, text
-from exman.index import meta_column
 from exman.runinfo import given_name
 from exman_plugins.commands import _output as out
 from exman_plugins.commands._runs import complete_marks

@@ -41,12 +41,12 @@ def register_commands(cli):
         """
         import warnings
 
-        from exman.sweep_adaptive import pooled_std, replicates_for
+        from exman.sweeps.adaptive import pooled_std, replicates_for
 
         source = f"--std {std:g}" if std is not None else ""
         try:
             if std is None:
-                from exman.analysis import summary
+                from exman.analysis.summaries import summary
                 from exman_plugins.commands.report import load
 
                 info, _ = load(state.root, mark)

@@ -31,8 +31,8 @@ def register_commands(cli):
         Example:
           exman report --mark best --where "epochs >= 10" --out report.html
         """
+        from exman.analysis.report import render
         from exman.fs import atomic_write
-        from exman.report import render
 
         out = out.resolve()
         if not out.parent.is_dir():
@@ -58,7 +58,7 @@ def register_commands(cli):
 
 def volatile(info) -> list[str]:
     """The arguments the newest run's script declared ``volatile=True`` (its run.json schema)."""
-    from exman.index import meta_column
+    from exman.analysis.columns import meta_column
     from exman.layout import read_run_json
 
     root, id_ = meta_column(info, "root"), meta_column(info, "id")

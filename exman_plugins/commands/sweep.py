@@ -27,8 +27,8 @@ def _options(pairs) -> dict:
 
 
 def _print_status(root, sweep_id) -> None:
-    from exman import sweep as sw
-    from exman.sweep_records import counts_line
+    from exman.sweeps import driver as sw
+    from exman.sweeps.records import counts_line
 
     df = sw.status(root, sweep_id)
     click.echo(df.to_string(index=False))
@@ -98,7 +98,8 @@ def register_commands(cli):
           exman sweep --resume 20260101-120000-ab12
           exman sweep --status 20260101-120000-ab12
         """
-        from exman import sweep as sw
+        from exman.sweeps import driver as sw
+        from exman.sweeps.grid import SweepError, parse_assignment
 
         state = ctx.obj
         explicit_root = state.given  # --root or $EXMAN_ROOT, before or after the command
@@ -118,16 +119,16 @@ def register_commands(cli):
                                            "the spec has them")
                 result = sw.resume(resume, root=state.root, dry_run=dry_run, detach=detach, pm=state.pm, **common)
             else:
-                grid = dict(sw.parse_assignment(p) for p in params)
+                grid = dict(parse_assignment(p) for p in params)
                 if len(grid) != len(params):
-                    raise sw.SweepError("a parameter is given twice with -p")
-                zip_group = dict(sw.parse_assignment(z) for z in zipped) or None
+                    raise SweepError("a parameter is given twice with -p")
+                zip_group = dict(parse_assignment(z) for z in zipped) or None
                 root = None if dry_run else (explicit_root if explicit_root is not None else state.root)
                 result = sw.sweep(list(command) or None, grid, zip=zip_group,
                                   repeat={"count": repeat, "key": repeat_key} if repeat else None,
                                   file=file, dry_run=dry_run, root=root, pm=state.pm, detach=detach, **adaptive,
                                   **common)
-        except sw.SweepError as exc:
+        except SweepError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:  # a read-only, foreign-owned or full root: one line, not a traceback
             raise click.ClickException(os_error_line(exc)) from None
@@ -147,14 +148,15 @@ def register_commands(cli):
         Example:
           exman sweeps
         """
-        from exman import sweep as sw
-        from exman.sweep_records import counts_line
+        from exman.sweeps import driver as sw
+        from exman.sweeps.grid import SweepError
+        from exman.sweeps.records import counts_line, list_sweeps, load_spec
 
         root = state.root
-        for sweep_id in sw.list_sweeps(root):
+        for sweep_id in list_sweeps(root):
             try:
-                spec = sw.load_spec(root, sweep_id)
-            except sw.SweepError as exc:
+                spec = load_spec(root, sweep_id)
+            except SweepError as exc:
                 click.echo(f"{sweep_id}  unreadable: {exc}")
                 continue
             rows, error = sw.cell_rows(root, spec, state.pm)

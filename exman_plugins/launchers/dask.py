@@ -4,7 +4,7 @@ With ``--scheduler ADDRESS`` the tasks go to that scheduler (its workers need
 exman and the script's environment); without it a ``LocalCluster`` of
 ``--jobs`` single-threaded worker processes is started on 127.0.0.1 and shut
 down afterwards. The run is still a child process of the worker
-(``exman.sweep_jobs.run_job``). A stop sets a distributed ``Event`` that every task
+(``exman.sweeps.jobs.run_job``). A stop sets a distributed ``Event`` that every task
 polls, so children on remote workers get SIGTERM too.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _remote(job, event_name):
     """Runs on a worker: the child until it ends or the sweep's stop event is set."""
     from distributed import Event, get_client
 
-    from exman.sweep_jobs import run_job
+    from exman.sweeps.jobs import run_job
 
     stop = Event(event_name, client=get_client())
     return run_job(job, should_stop=stop.is_set, poll=0.5)
@@ -40,10 +40,10 @@ def launch(name, jobs, options, progress):
     try:
         import distributed
     except ImportError:
-        from exman.sweep_grid import SweepError
+        from exman.errors import SweepError
 
         raise SweepError("the dask launcher needs distributed: pip install 'exman[dask]'") from None
-    from exman.sweep_jobs import job_slots
+    from exman.sweeps.jobs import job_slots
 
     workers = job_slots(options)
     scheduler = options.get("scheduler")
@@ -56,7 +56,7 @@ def launch(name, jobs, options, progress):
             try:
                 client = distributed.Client(scheduler, timeout=options.get("timeout", 30))
             except (OSError, ValueError) as exc:
-                from exman.sweep_grid import SweepError
+                from exman.errors import SweepError
 
                 raise SweepError(f"cannot reach the dask scheduler {scheduler}: {exc}") from None
         else:

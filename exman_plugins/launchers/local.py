@@ -24,7 +24,7 @@ def launchers():
 def launch(name, jobs, options, progress):
     if name != "local":
         return None
-    from exman.sweep_jobs import GRACE, job_slots, signal_group, start_job
+    from exman.sweeps.jobs import GRACE, job_slots, signal_group, start_job
 
     workers = job_slots(options)
     pending = deque(jobs)

@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from exman.sweep_grid import SweepError
+from exman.errors import SweepError
 
 SQUEUE_EVERY = 1.0  # seconds between squeue calls (one call per sweep, not per task)
 GONE_AFTER = 3.0  # a task absent from squeue (or ended there) this long without a result is over

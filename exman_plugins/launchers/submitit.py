@@ -5,7 +5,7 @@ how it is tested; without it submitit picks SLURM when ``sbatch`` exists.
 Other ``-o KEY=VALUE`` options go to ``executor.update_parameters`` (e.g.
 ``timeout_min``, ``slurm_partition``, ``mem_gb``); ``--jobs`` becomes the array
 parallelism. On SLURM the arrays are watched by ``slurm_array`` (squeue and result
-files, not sacct) and split at the cluster's MaxArraySize. Each array task runs the run as its child (``exman.sweep_jobs.run_job``),
+files, not sacct) and split at the cluster's MaxArraySize. Each array task runs the run as its child (``exman.sweeps.jobs.run_job``),
 forwarding SLURM's SIGTERM to it, so a cancelled run ends ``interrupted``.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ OWN = {"jobs", "scheduler", "root", "sweep_id", "cluster", "detach"}
 
 
 def _remote(job):
-    from exman.sweep_jobs import run_job
+    from exman.sweeps.jobs import run_job
 
     return run_job(job, poll=0.5)
 
@@ -37,10 +37,10 @@ def launch(name, jobs, options, progress):
     try:
         import submitit
     except ImportError:
-        from exman.sweep_grid import SweepError
+        from exman.errors import SweepError
 
         raise SweepError("the submitit launcher needs submitit: pip install 'exman[submitit]'") from None
-    from exman.sweep_jobs import job_slots
+    from exman.sweeps.jobs import job_slots
 
     workers = job_slots(options)
     folder = Path(options["root"]) / "sweeps" / options["sweep_id"] / "submitit"
@@ -80,7 +80,7 @@ def queued(root, sweep_id):
 
 def _run(executor, jobs, workers, progress):
     """submitit's local executor: ``workers`` jobs in flight, submitted one by one."""
-    from exman.sweep_jobs import stop_local_child
+    from exman.sweeps.jobs import stop_local_child
 
     codes = {job.cell: None for job in jobs}
     queue = list(jobs)

@@ -86,10 +86,10 @@ APPEND_ONLY = {
     ("exman_plugins/metrics.py", "on_log"): "metrics.jsonl: one append per row; readers skip a cut last line",
     ("exman_plugins/logcapture.py", "on_experiment_enter"): "log.txt: a console log, appended as it comes",
     ("exman/fs.py", "atomic_write"): "the primitive itself",
-    ("exman/sweep_jobs.py", "start_job"): "a sweep child's console log, streamed as it runs",
-    ("exman/sweep_records.py", "__enter__"): "the owner lock file: its text only names the holder",
+    ("exman/sweeps/jobs.py", "start_job"): "a sweep child's console log, streamed as it runs",
+    ("exman/sweeps/records.py", "__enter__"): "the owner lock file: its text only names the holder",
     ("exman/layout.py", "__enter__"): "root/lock, 0.1.9's lock file: opened to flock it, never written",
-    ("exman/plotting.py", "_repr_png_"): "savefig into an in-memory buffer",
+    ("exman/analysis/plotting.py", "_repr_png_"): "savefig into an in-memory buffer",
 }
 WRITE_METHODS = {"write_text", "write_bytes", "touch", "copyfileobj", "savetxt", "savefig"}
 # These return a value without a destination (json.dumps, DataFrame.copy) and write a file with one.

@@ -14,8 +14,8 @@ from .tools import SLOW, Gate, python, report
 CONTENDER = '''
 import sys, time
 from pathlib import Path
-from exman.sweep_records import Owner
-from exman.sweep_grid import SweepError
+from exman.sweeps.records import Owner
+from exman.sweeps.grid import SweepError
 ''' + Gate.WAIT + '''
 try:
     with Owner(Path(sys.argv[1]), "s1"):

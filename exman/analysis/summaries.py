@@ -4,13 +4,15 @@ Owns the grouping rules (group by the varying parameters minus the replicate
 keys, keep completed runs unless asked), the replicate rule (runs that share a
 cell and replicate key count once, as their mean) and the aggregates with
 their t-based confidence intervals (t quantiles from scipy, the optional extra
-``exman[stats]``). Tests and models live in ``exman.inference``, plotting in
-``exman.plotting``; this module imports pandas and scipy only inside functions.
+``exman[stats]``). Tests and models live in ``exman.analysis.inference``, plotting in
+``exman.analysis.plotting``; this module imports pandas and scipy only inside functions.
 """
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
+
+from exman.analysis.columns import varying
 
 DEFAULT_AGG = ("mean", "std", "count")
 DEFAULT_INCLUDE = ("completed",)
@@ -41,15 +43,6 @@ def names(value) -> list[str]:
     return list(value)
 
 
-def varying(df) -> list[str]:
-    """The parameter columns whose values differ within ``df``."""
-    # The Index owns this rule; this module defers to it so `exman ls` and
-    # the analysis always agree.
-    from exman.index import varying as index_varying
-
-    return index_varying(df)
-
-
 def replicate_keys(df, over) -> list[str]:
     """The replicate columns of ``over`` that ``df`` has (``seed`` may be absent)."""
     return [c for c in names(over) if c in df.columns]
@@ -71,7 +64,7 @@ def status_mask(df, include):
     """Rows whose status is in ``include``; ``include=None`` or ``"all"`` keeps every row."""
     import pandas as pd
 
-    from exman.index import meta_column
+    from exman.analysis.columns import meta_column
 
     status = meta_column(df, "status")
     if include is None or include == "all" or status not in df.columns:
@@ -155,7 +148,7 @@ def replicate_ids(df, cell: Sequence[str], over_keys: Sequence[str]):
     import numpy as np
     import pandas as pd
 
-    from exman.index import _hashable
+    from exman.analysis.columns import value_key
 
     over_keys = [k for k in over_keys if k not in cell]
     if not over_keys or len(df) < 2:
@@ -170,7 +163,7 @@ def replicate_ids(df, cell: Sequence[str], over_keys: Sequence[str]):
     # Only the few duplicated rows take the slow path; NaN and lists compare by value there.
     rows = frame.to_numpy(dtype=object)
     for i in np.flatnonzero(dup):
-        key = tuple(_hashable(v) for v in rows[i])
+        key = tuple(value_key(v) for v in rows[i])
         ids[i] = first.setdefault(key, i)
     sizes = np.bincount(ids, minlength=len(df))
     copies: dict = {}
@@ -335,7 +328,7 @@ def summary(
 
 def excluded_counts(df, mask) -> dict:
     """{status: runs} of the rows ``mask`` leaves out."""
-    from exman.index import meta_column
+    from exman.analysis.columns import meta_column
 
     status = meta_column(df, "status")
     if status not in df.columns:
