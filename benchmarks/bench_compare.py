@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_summary import RUNS, synthetic_info, timed, write_root  # noqa: E402
+from bench_summary import real_index, synthetic_info, timed  # noqa: E402
 
 CASES = ({"between": "p02", "within": "p01"}, {"between": "p02"})
 
@@ -42,15 +40,7 @@ def main():
               f"median {med:.3f} s, best {best:.3f} s")
     if not args.root:
         return
-    from exman import Index
-
-    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="exman-bench-compare-"))
-    root = folder / "exman"
-    if not (root / "runs").is_dir():
-        t = time.perf_counter()
-        write_root(root)
-        print(f"wrote {RUNS} runs in {time.perf_counter() - t:.1f} s under {root}")
-    index = Index(root)
+    index = real_index(args.keep, "compare")
     index.info(include_failed=True)  # cold: builds the cache
     for case in CASES:
         med, best, table = timed(lambda: index.compare("acc", **case))

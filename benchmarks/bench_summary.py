@@ -108,6 +108,19 @@ def write_root(root: Path) -> None:
         os.symlink(f"../runs/{name}/params.yaml", root / "index" / f"{name}.yaml")
 
 
+def real_index(keep: str | None, bench: str):
+    """An ``Index`` of the benchmark root in ``keep`` (written there once) or in a temp folder."""
+    from exman import Index
+
+    folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix=f"exman-bench-{bench}-"))
+    root = folder / "exman"
+    if not (root / "runs").is_dir():
+        t = time.perf_counter()
+        write_root(root)
+        print(f"wrote {RUNS} runs in {time.perf_counter() - t:.1f} s under {root}")
+    return Index(root)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", action="store_true", help="also time Index.summary on a real root")
@@ -122,15 +135,7 @@ def main():
           f"median {med:.3f} s, best {best:.3f} s (target < 0.5 s)")
     if not args.root:
         return
-    from exman import Index
-
-    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="exman-bench-summary-"))
-    root = folder / "exman"
-    if not (root / "runs").is_dir():
-        t = time.perf_counter()
-        write_root(root)
-        print(f"wrote {RUNS} runs in {time.perf_counter() - t:.1f} s under {root}")
-    index = Index(root)
+    index = real_index(args.keep, "summary")
     t = time.perf_counter()
     info = index.info()
     print(f"Index.info() first call: {time.perf_counter() - t:.2f} s ({len(info)} runs)")
