@@ -228,7 +228,7 @@ def _answers(env: dict) -> str | None:
         return "sinfo did not answer within 15 s"
     if proc.returncode != 0:
         return (proc.stderr.strip().splitlines() or ["sinfo failed"])[-1]
-    if "idle" not in proc.stdout and "mix" not in proc.stdout and "alloc" not in proc.stdout:
+    if not any(state in proc.stdout for state in ("idle", "mix", "alloc", "comp")):  # comp: a job is ending
         return f"no usable node (sinfo: {proc.stdout.split()})"
     return None
 
