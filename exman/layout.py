@@ -50,6 +50,8 @@ OWN_KEYS = RECORDED_KEYS + tuple(OPTION_KEYS)
 # The metadata columns of Index.info(), in order.
 META_COLUMNS = ("status", "start", "end", "duration", "sweep", "sweep_cell", "host", "user")
 GIT_COLUMNS = ("commit", "dirty")
+# Where SLURM ran a run (run.json's "slurm"); only when some run of the frame has one, like git's.
+SLURM_COLUMNS = ("slurm_job", "slurm_task", "slurm_node", "slurm_restart")
 # exman's own columns as in 0.1.9: a parameter of that name gets the suffix _param (0.1.9 overwrote it).
 BASE_COLUMNS = ("id", "root", "time")
 

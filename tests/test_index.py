@@ -597,3 +597,37 @@ def test_unchanged_index_folder_still_sees_file_changes(root, monkeypatch):
     shutil.rmtree(runs[2])  # its index link now dangles; index/ itself is unchanged
     with pytest.warns(IndexWarning, match=runs[2].name):
         assert ix.info().id.tolist() == [1, 2]
+
+
+def test_slurm_columns_only_for_runs_started_under_slurm(root, monkeypatch):
+    """run.json's slurm record as typed metadata columns, present once some run has one (like git's);
+    a parameter keeps its name, the metadata moves to exman_<key>."""
+    p = exman.ExParser(root=root)
+    p.add_argument("--slurm_node", default="mine")
+    for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURMD_NODENAME", "SLURM_RESTART_COUNT"):
+        monkeypatch.delenv(name, raising=False)
+    make_run(p)
+    before = Index(root).info()
+    assert not [c for c in before.columns if "slurm_" in c and c != "slurm_node"]
+    # an array task, restarted once, then a plain job (no array task id)
+    for name, value in (("SLURM_JOB_ID", "125"), ("SLURM_ARRAY_JOB_ID", "120"), ("SLURM_ARRAY_TASK_ID", "5"),
+                        ("SLURMD_NODENAME", "node7"), ("SLURM_RESTART_COUNT", "1")):
+        monkeypatch.setenv(name, value)
+    make_run(p)
+    for name in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SLURM_JOB_ID", "130")
+    make_run(p)
+    for df in (Index(root).info(), Index(root, cache=False).info()):  # patched onto the memo, and built anew
+        assert list(df["slurm_node"]) == ["mine"] * 3
+        node = meta_column(df, "slurm_node")
+        assert node == "exman_slurm_node"
+        assert df["slurm_job"].isna().tolist() == [True, False, False]
+        assert df["slurm_job"].tolist()[1:] == ["120", "130"]
+        assert str(df["slurm_task"].dtype) == "Int64" and str(df["slurm_restart"].dtype) == "Int64"
+        assert df["slurm_task"].isna().tolist() == [True, False, True] and df["slurm_task"][1] == 5
+        assert df["slurm_restart"].isna().tolist() == [True, False, False]
+        assert df["slurm_restart"].tolist()[1:] == [1, 0]
+        assert df[node].isna().tolist() == [True, False, False] and df[node][1] == "node7"
+        assert {meta_column(df, k) for k in ("slurm_job", "slurm_task", "slurm_restart")} == \
+            {"slurm_job", "slurm_task", "slurm_restart"}

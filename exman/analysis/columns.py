@@ -7,7 +7,7 @@ imports pandas or the Index.
 """
 from __future__ import annotations
 
-from exman.layout import BASE_COLUMNS, GIT_COLUMNS, META_COLUMNS, OPTION_KEYS
+from exman.layout import BASE_COLUMNS, GIT_COLUMNS, META_COLUMNS, OPTION_KEYS, SLURM_COLUMNS
 
 
 def meta_column(df, key: str) -> str:
@@ -30,8 +30,8 @@ def varying(df) -> list:
     """
     names = df.attrs.get("params")
     if names is None:
-        skip = set(BASE_COLUMNS) | set(META_COLUMNS) | set(GIT_COLUMNS) | set(OPTION_KEYS) | \
-            set(df.attrs.get("metrics", ())) | set(df.attrs.get("plugins", ()))
+        skip = set(BASE_COLUMNS) | set(META_COLUMNS) | set(GIT_COLUMNS) | set(SLURM_COLUMNS) | \
+            set(OPTION_KEYS) | set(df.attrs.get("metrics", ())) | set(df.attrs.get("plugins", ()))
         names = [c for c in df.columns if c not in skip]
     out = []
     for name in names:

@@ -62,6 +62,8 @@ def build(root, rels: list, entries: list, statuses: list, layout=None) -> pd.Da
     if (layout["commit"] if layout else any(v is not None for v in fields[R.COMMIT])):
         metadata["commit"] = lambda: _strings(fields[R.COMMIT])
         metadata["dirty"] = lambda: _infer(list(fields[R.DIRTY]))
+    if (layout["slurm"] if layout else any(v is not None for v in fields[R.SLURM])):
+        metadata.update(_slurm_columns(fields[R.SLURM]))
     for key, make in metadata.items():
         name = meta_name(key, params)
         data[name] = make()
@@ -93,6 +95,15 @@ def build(root, rels: list, entries: list, statuses: list, layout=None) -> pd.Da
     # Where each piece of run metadata landed: read it through exman.index.meta_column.
     df.attrs["meta"] = meta
     return df
+
+
+def _slurm_columns(records) -> dict:
+    """slurm_job and slurm_node as strings, slurm_task and slurm_restart as nullable integers."""
+    parts = list(zip(*[r if r is not None else (None,) * 4 for r in records])) or [()] * 4
+    return {"slurm_job": lambda: _strings(parts[0]),
+            "slurm_task": lambda: pd.array(list(parts[1]), dtype="Int64"),
+            "slurm_node": lambda: _strings(parts[2]),
+            "slurm_restart": lambda: pd.array(list(parts[3]), dtype="Int64")}
 
 
 def meta_name(key: str, params) -> str:
@@ -203,12 +214,12 @@ def shape(entries: list) -> dict:
     fields = list(zip(*entries)) if entries else [()] * (R.OK + 1)
     return {"ids": list(fields[R.ID]), "pkeys": list(fields[R.PKEYS]), "mkeys": list(fields[R.MKEYS]),
             "xkeys": list(fields[R.XKEYS]), "schemas": list(fields[R.SCHEMA]),
-            "commit": [v is not None for v in fields[R.COMMIT]]}
+            "commit": [v is not None for v in fields[R.COMMIT]], "slurm": [v is not None for v in fields[R.SLURM]]}
 
 
 def layout_of(shape: dict) -> dict:
     if not shape["ids"]:
-        return {"params": (), "metrics": (), "plugins": (), "specs": {}, "commit": False}
+        return {"params": (), "metrics": (), "plugins": (), "specs": {}, "commit": False, "slurm": False}
     ids = np.array(shape["ids"], dtype=np.int64)
     return {
         "params": _order(_groups(shape["pkeys"]), ids),
@@ -216,6 +227,7 @@ def layout_of(shape: dict) -> dict:
         "plugins": _order(_groups(shape["xkeys"]), ids),
         "specs": _schema_specs(shape["schemas"], ids),
         "commit": any(shape["commit"]),
+        "slurm": any(shape["slurm"]),
     }
 
 

@@ -271,7 +271,7 @@ def _same_as_newest(old: dict, new: dict) -> bool:
         return False
     last = old["ids"].index(max(old["ids"]))
     return all(all(v == old[k][last] for v in new[k]) for k in ("pkeys", "mkeys", "xkeys", "schemas")) and \
-        (any(old["commit"]) or not any(new["commit"]))
+        (any(old["commit"]) or not any(new["commit"])) and (any(old["slurm"]) or not any(new["slurm"]))
 
 
 def _missing(df, layout: dict, entries: list) -> dict:

@@ -40,8 +40,8 @@ _US = datetime.timedelta(microseconds=1)
 
 # Positions in an entry tuple.
 KEY, ID, NAME, PARAMS_NAME, TIME, STATUS, START, END, DURATION, SWEEP, SWEEP_CELL, HOST, USER, PID, \
-    COMMIT, DIRTY, PKEYS, PVALS, SCHEMA, MKEYS, MVALS, MSTATE, XKEYS, XVALS, WARNINGS, OK = range(26)
-META_FIELDS = 16  # KEY..DIRTY
+    COMMIT, DIRTY, SLURM, PKEYS, PVALS, SCHEMA, MKEYS, MVALS, MSTATE, XKEYS, XVALS, WARNINGS, OK = range(27)
+META_FIELDS = 17  # KEY..SLURM
 
 
 class Interner:
@@ -154,6 +154,7 @@ def read_run(folder: str, name: str, params_name: str, params_st, *, pm, intern:
         process_key(meta),  # PID: the pid with where it runs, for the liveness rule
         _str(extra.get("commit")),
         extra.get("dirty") if isinstance(extra.get("dirty"), bool) else None,
+        _slurm(meta.get("slurm")),
         pkeys,
         pvals,
         schema,
@@ -166,6 +167,21 @@ def read_run(folder: str, name: str, params_name: str, params_st, *, pm, intern:
         ok,
     ]
     return entry, metrics_st, run_st
+
+
+def _slurm(record) -> tuple | None:
+    """run.json's ``slurm`` record as (job id, array task id, node, restarts); None outside SLURM."""
+    if not isinstance(record, dict) or record.get("job_id") in (None, ""):
+        return None
+    task, restart = record.get("array_task_id"), record.get("restart")
+    return (str(record["job_id"]), _int(task), _str(record.get("node")), _int(restart))
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
 
 
 def read_bytes(path: str, offset: int = 0):

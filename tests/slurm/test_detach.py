@@ -66,6 +66,11 @@ def test_detach_then_status_then_resume_without_duplicates(slurm, sweep_script, 
     assert sorted(cells) == [0, 1, 2]
     assert all([r["status"] for r in runs] == ["completed"] for runs in cells.values()), cells
     assert {runs[0]["slurm"]["job_id"] for c, runs in cells.items() if c != 2} == {array}
+    import exman
+
+    df = exman.Index(root).info().set_index("sweep_cell")
+    assert df.loc["0", "slurm_job"] == array and df.loc["1", "slurm_task"] == 1, df
+    assert df.loc["2", "slurm_job"] == entries[1]["job"] and df["slurm_node"].notna().all(), df
 
     # nothing left to do: a resume now starts nothing and submits nothing
     again = exman_cli(root, "sweep", "--resume", sweep_id)
