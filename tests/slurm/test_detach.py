@@ -76,3 +76,31 @@ def test_detach_then_status_then_resume_without_duplicates(slurm, sweep_script, 
     again = exman_cli(root, "sweep", "--resume", sweep_id)
     assert again.returncode == 0 and "nothing to do" in again.output, again.output
     assert len(_submissions(root, sweep_id)) == 2
+
+
+def _inside(root, sweep_id, runs_of) -> bool:
+    """A run of the sweep is inside its safe_experiment block (log.txt is made on entry)."""
+    from pathlib import Path
+
+    return any((Path(r["_path"]) / "log.txt").exists() for runs in runs_of(root, sweep_id).values() for r in runs)
+
+
+def test_resume_leaves_a_requeued_task_to_slurm(slurm, sweep_script, run_sweep, exman_cli, runs_of, tmp_path):
+    """A requeued task waits in SLURM (~120 s, BeginTime) and will run the cell again: a resume in
+    the meantime must not start the cell a second time."""
+    root = tmp_path / "root"
+    sweep = run_sweep("--launcher", "submitit", "--detach", "-p", "x=1", "-p", "sleep=60", script=sweep_script,
+                      root=root, timeout=30)
+    assert sweep.returncode == 0, sweep.output
+    sweep_id = re.search(r"sweep (\S+): 1 run\(s\) of 1 cell\(s\) queued", sweep.output).group(1)
+    [submitted] = _submissions(root, sweep_id)
+    job = submitted["job"]  # a 1-cell sweep is a plain job, not an array
+    slurm.wait_for(lambda: _inside(root, sweep_id, runs_of), 30, "the run to start")
+    slurm.requeue(job)
+    slurm.wait_state(job, "PENDING", 30)
+    row = _status(exman_cli, root, sweep_id)[0]
+    assert (row["completed"], row["missing"], row["state"]) == ("0", "0", "PENDING"), row
+    resumed = exman_cli(root, "sweep", "--resume", sweep_id, timeout=30)
+    assert resumed.returncode == 0 and "nothing to do" in resumed.output, resumed.output
+    assert "not rerun: 0" in resumed.output, resumed.output
+    assert len(_submissions(root, sweep_id)) == 1

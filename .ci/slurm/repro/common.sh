@@ -1,4 +1,4 @@
-# Sourced by the reproduction scripts beside it (see docs/slurm-repro.md). Starts or finds the
+# Sourced by the reproduction scripts beside it (see CONTRIBUTING.md, "The SLURM test cluster"). Starts or finds the
 # cluster of ../start (EXMAN_SLURM_ACCOUNTING=0 for a cluster without accounting) and gives:
 #   work NAME      a fresh folder $EXMAN_REPRO_DIR/NAME (default /tmp/exman-repro) with script.py
 #   ts             seconds since `work`
