@@ -4,7 +4,10 @@ whose task SLURM still holds (pending or running)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+
+import pytest
 
 
 def _submissions(root, sweep_id) -> list:
@@ -104,3 +107,33 @@ def test_resume_leaves_a_requeued_task_to_slurm(slurm, sweep_script, run_sweep, 
     assert resumed.returncode == 0 and "nothing to do" in resumed.output, resumed.output
     assert "not rerun: 0" in resumed.output, resumed.output
     assert len(_submissions(root, sweep_id)) == 1
+
+
+@pytest.mark.skipif(os.environ.get("EXMAN_SLOW") != "1", reason="slow variant: set EXMAN_SLOW=1")
+def test_detached_sweep_larger_than_max_array_size(slurm, sweep_script, run_sweep, exman_cli, runs_of, tmp_path):
+    """More cells than MaxArraySize: several arrays, each after the one before (afterany), all
+    submitted at once; every cell runs once, and a detached resume then has nothing to do."""
+    size = int(slurm.config()["MaxArraySize"])
+    cells = size + 2
+    root = tmp_path / "root"
+    sweep = run_sweep("--launcher", "submitit", "--detach", "-p", f"x=range:0:{cells}", "--jobs", "4",
+                      script=sweep_script, root=root, timeout=60)
+    assert sweep.returncode == 0, sweep.output
+    sweep_id = re.search(r"sweep (\S+): \d+ run\(s\) of \d+ cell\(s\) queued", sweep.output).group(1)
+    first, second = _submissions(root, sweep_id)
+    assert sorted(first["tasks"].values()) == list(range(size))
+    assert sorted(second["tasks"].values()) == [size, size + 1]
+    waits = slurm.job(next(iter(second["tasks"])))
+    assert f"afterany:{first['job']}" in waits.get("Dependency", "") or waits == {} or \
+        waits.get("JobState") != "PENDING", waits
+
+    def all_completed():
+        rows = _status(exman_cli, root, sweep_id)
+        return all(row["completed"] == "1" for row in rows.values()) and rows
+
+    slurm.wait_for(all_completed, 240, "every cell of the split detached sweep to complete", poll=2)
+    found = runs_of(root, sweep_id)
+    assert sorted(found) == list(range(cells)) and all(len(runs) == 1 for runs in found.values())
+    again = exman_cli(root, "sweep", "--resume", sweep_id, "--detach")
+    assert again.returncode == 0 and "nothing to do" in again.output, again.output
+    assert len(_submissions(root, sweep_id)) == 2
