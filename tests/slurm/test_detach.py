@@ -34,8 +34,9 @@ def _status(exman_cli, root, sweep_id) -> dict:
 def test_detach_then_status_then_resume_without_duplicates(slurm, sweep_script, run_sweep, exman_cli, runs_of,
                                                            tmp_path):
     root = tmp_path / "root"
-    # --jobs 1: cell 0 runs, cells 1 and 2 wait in SLURM behind the array's throttle
-    sweep = run_sweep("--launcher", "submitit", "--detach", "-p", "x=1,2,3", "-p", "sleep=3", "--jobs", "1",
+    # --jobs 1: cell 0 runs, cells 1 and 2 wait in SLURM behind the array's throttle; cell 2 (rerun
+    # by the resume) is quick, cells 0 and 1 last long enough to be held by SLURM during the resume
+    sweep = run_sweep("--launcher", "submitit", "--detach", "-z", "x=1,2,3", "-z", "sleep=3,3,0", "--jobs", "1",
                       script=sweep_script, root=root, timeout=30)
     assert sweep.returncode == 0, sweep.output
     assert sweep.seconds < 20, sweep.output  # it did not wait for the runs
@@ -51,7 +52,7 @@ def test_detach_then_status_then_resume_without_duplicates(slurm, sweep_script, 
 
     # A pending task cancelled on its own vanishes from SLURM: its cell is missing now, the others are not.
     slurm.scancel(f"{array}_2")
-    slurm.wait_for(lambda: _status(exman_cli, root, sweep_id)[2]["missing"] == "1", 30, "cell 2 to be missing")
+    slurm.wait_for(lambda: f"{array}_2" not in {r["JobID"] for r in slurm.jobs()}, 30, "task 2 to leave the queue")
     resumed = exman_cli(root, "sweep", "--resume", sweep_id, "--jobs", "1", timeout=60)
     assert resumed.returncode == 0, resumed.output
     assert "1 run(s) of 3 cell(s), 1 completed" in resumed.output, resumed.output
@@ -61,8 +62,8 @@ def test_detach_then_status_then_resume_without_duplicates(slurm, sweep_script, 
     assert len(entries) == 2 and list(entries[1]["tasks"].values()) == [2], entries
 
     def all_completed():
-        rows = _status(exman_cli, root, sweep_id)
-        return all(row["completed"] == "1" for row in rows.values()) and rows
+        runs = [r for runs in runs_of(root, sweep_id).values() for r in runs]
+        return len(runs) == 3 and all(r["status"] == "completed" for r in runs)
 
     slurm.wait_for(all_completed, 60, "every cell of the detached sweep to complete")
     cells = runs_of(root, sweep_id)
@@ -78,6 +79,7 @@ def test_detach_then_status_then_resume_without_duplicates(slurm, sweep_script, 
     # nothing left to do: a resume now starts nothing and submits nothing
     again = exman_cli(root, "sweep", "--resume", sweep_id)
     assert again.returncode == 0 and "nothing to do" in again.output, again.output
+    assert "3 cells: 3 completed" in exman_cli(root, "sweep", "--status", sweep_id).output
     assert len(_submissions(root, sweep_id)) == 2
 
 
