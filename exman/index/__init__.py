@@ -2,13 +2,13 @@
 
 This module is the public face: ``Index`` and its methods, the errors and
 warnings it raises, ``varying``, and the names other modules import from
-here. It decides which path a call takes and issues the warnings; the work
-lives below it: walking runs and the cache check in ``exman.index.scan``,
-reading one run in ``exman.index.read``, the cache files in
-``exman.index.cache``, the last answer in memory and its patching in
-``exman.index.memo``, typing and merging columns in ``exman.index.frame``.
-``index_memo`` and ``index_frame`` are imported inside the methods that use
-them: pandas is imported only when a DataFrame is built, never by
+here. ``Index._info`` is the read path, one step after the other, and issues
+the warnings; the work lives below it, each module calling only those after
+it: ``exman.index.memo`` the last answer in memory and in its frame file, and
+patching it; ``exman.index.scan`` walking runs and the cache check;
+``exman.index.read`` reading one run; ``exman.index.cache`` the cache files;
+``exman.index.frame`` typing and merging columns. ``frame`` imports pandas,
+so it is imported inside the functions that build a DataFrame, never by
 ``import exman``.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ from exman.errors import IndexWarning, NotARootError  # noqa: F401 (public here 
 from exman.index import cache as index_cache
 from exman.index import read as R
 from exman.index import scan as S
+from exman.index.memo import Answers
 from exman.runinfo import STALE_AFTER  # noqa: F401 (public here too)
 
 __all__ = ["Index", "NotARootError", "IndexWarning", "varying", "meta_column", "STALE_AFTER"]
@@ -49,8 +50,8 @@ class Index(layout.RootFolders):
         if cache is None:
             cache = os.environ.get("EXMAN_INDEX_CACHE", "1").strip().lower() not in ("0", "no", "false", "off")
         self.cache = bool(cache)
-        # The last full answer per (include_failed, include_tmp): see index_memo.recall.
-        self._answers: dict = {}
+        # The last full answer per (include_failed, include_tmp), in memory and on disk.
+        self._answers = Answers(self.root)
 
     def __repr__(self) -> str:
         return f"<exman.Index {self.root}>"
@@ -85,33 +86,28 @@ class Index(layout.RootFolders):
                 gc.enable()
 
     def _info(self, source, include_failed: bool, include_tmp: bool):
+        """The read path: the last answer if nothing changed, else patched, else the long way."""
         from exman.index import frame as index_frame
-        from exman.index import memo as index_memo
 
         folders = S.folders(include_failed, include_tmp)
-        known = None
-        if source is None and self.cache:
-            df, known, base = index_memo.recall(self, folders)
-            if df is None and known is None:
-                df, known, base = index_memo.fast_info(self, folders)
-            if df is None and base is not None:
-                df = index_memo.patch(self, folders, base, known)
+        known = head = None
+        if source is None and self.cache:  # marks are not kept in memory
+            head = index_cache.header(S.indexing_plugins(self.pm))
+            found = self._answers.recall(folders, head, self.pm)
+            df, known = found.df, found.known
+            if df is None and found.base is not None:
+                df = self._answers.patch(folders, found.base, known, self.pm)
             if df is not None:
+                for message in found.messages:
+                    warnings.warn(message, IndexWarning, stacklevel=3)  # the caller of info()
                 return df
-        ctx = self._walk(source, folders, known, stacklevel=4)
+        ctx = self._walk(source, folders, known, head, stacklevel=4)
         rels, entries, statuses = ctx.result()
         df = index_frame.build(self.root, rels, entries, statuses)
         df.attrs["root"] = self.root
-        if source is None and self.cache:
-            memo = ctx.memo(folders)
-            if memo is not None:
-                live = [(i, rels[i], e[R.STATUS], e[R.HOST], e[R.PID])
-                        for i, e in enumerate(entries) if e[R.STATUS] not in R.TERMINAL]
-                shape = index_frame.shape(entries)
-                index_memo.store(self, folders, ctx.head, memo, df, rels, statuses, live, ctx.messages, shape,
-                                 index_frame.layout_of(shape))
-                return index_memo.handout(df)
-        return df
+        if head is None:  # a mark, or no cache
+            return df
+        return self._answers.keep(folders, head, ctx, df, rels, entries, statuses)
 
     def varying(self, df=None) -> list:
         """Param columns of ``df`` (default: ``info()``) whose values differ, in declaration order."""
@@ -194,13 +190,16 @@ class Index(layout.RootFolders):
         return fit(df, formula, include=include, over=over, stacklevel=3)
 
     # -- which runs ---------------------------------------------------------
-    def _walk(self, source, folders: tuple, known: dict | None = None, stacklevel: int = 3):
+    def _walk(self, source, folders: tuple, known: dict | None = None, head: dict | None = None,
+              stacklevel: int = 3):
         """Check or read every covered run; the returned context holds the answer.
 
         ``folders``: which of ``fails``/``tmp`` to walk beside the index;
-        ``known``: stat keys already taken by ``index_memo.fast_info``.
+        ``known``: stat keys already taken by ``Answers.recall``; ``head``:
+        the cache header, when the caller has it.
         """
-        head = index_cache.header(S.indexing_plugins(self.pm))
+        if head is None:
+            head = index_cache.header(S.indexing_plugins(self.pm))
         state = index_cache.load(self.root, head) if self.cache else {}
         try:
             return self._walk_from(state, head, source, folders, known, stacklevel + 1)
@@ -242,5 +241,4 @@ class Index(layout.RootFolders):
             warnings.warn(message, IndexWarning, stacklevel=stacklevel)
         if self.cache and (ctx.changed or (len(entries), len(links)) != before):
             index_cache.save(self.root, head, {"entries": entries, "links": links})
-        ctx.head = head
         return ctx

@@ -1,24 +1,30 @@
-"""The last full answer of an ``Index`` kept in memory and on disk, and patching it.
+"""The last full answer of an ``Index``: in memory, in its frame file, and patched.
 
-This module owns the frame file (``index_cache``'s packed frame plus the memo
-of the files it came from), the in-memory answer per ``Index`` and arguments
-(``Index._answers``), and the incremental patch that re-reads only the runs
-that changed. It is called by ``Index._info`` only, with the ``Index`` as its
-first argument; it must not walk runs itself (``exman.index.scan`` does) nor
-import pandas at module level: ``exman.index.frame`` is imported inside the
-functions that build or unpack a frame.
+``Answers`` (one per ``Index``) owns the answer in memory per arguments
+(``include_failed``, ``include_tmp``) and the frame files
+(``index-frame-*.pickle``: the memo of the files an answer came from, then the
+packed frame). ``Index._info`` takes its steps in this order:
+
+1. ``recall``: the last answer, from memory or else from the frame file,
+   checked against the files it came from (``exman.index.scan`` stats them);
+2. ``patch``: when a few runs changed, only those are read again and their
+   rows replaced or added;
+3. otherwise the long way (``Index._walk``, ``exman.index.frame.build``), whose
+   answer ``keep`` stores.
+
+Nothing here walks the runs itself (``exman.index.scan`` does), writes into the
+``Index`` or issues warnings (``Index._info`` does), and pandas is imported only
+inside the steps that build or unpack a frame.
 """
 from __future__ import annotations
 
 import os
 import time
-import warnings
 
 from exman.analysis.columns import meta_column
-from exman.errors import IndexWarning
 from exman.index import cache as index_cache
 from exman.index import read as R
-from exman.index.scan import INDEX_KEY, RACY_SECONDS, Context, indexing_plugins
+from exman.index.scan import INDEX_KEY, RACY_SECONDS, Context, run_dirs
 from exman.layout import FAILS, INDEX
 from exman.runinfo import live_status
 
@@ -27,206 +33,308 @@ def frame_file(folders: tuple) -> str:
     return index_cache.FRAME_FILE.format("+".join(("index",) + folders))
 
 
-def store(ix, folders, head, memo, df, rels, statuses, live, messages, shape, layout) -> None:
-    """Save a full answer in the frame file and in memory."""
-    from exman.index import frame as index_frame
+class Answer:
+    """One full answer and what checks and patches it; the frame file holds the same, packed.
 
-    # The memo first: a call that finds a change stops before unpickling the frame.
-    index_cache.save(ix.root, head, {"memo": memo}, name=frame_file(folders), tail={
-        "rels": rels, "statuses": statuses, "live": live, "messages": list(messages),
-        "frame": index_frame.pack(df), "shape": shape, "layout": layout,
-    })
-    remember(ix, folders, head, memo, df, live, messages, rels, shape, layout)
-
-
-def remember(ix, folders: tuple, head: dict, memo: dict, df, live: list, messages: list, rels=None,
-             shape=None, layout=None) -> None:
-    """Keep this call's answer in memory: the next call checks the same files, and reads none."""
-    index = memo["index"]
-    # The paths the check stats, made once per process instead of once per call.
-    index = dict(index, ppaths=[r + "/" + p for r, p in zip(index["rels"], index["pnames"])],
-                 mpaths=[r + "/" + R.METRICS_FILE for r in index["rels"]])
-    ix._answers[folders] = {"head": head, "memo": dict(memo, index=index), "df": df, "live": live,
-                            "messages": list(messages), "rels": rels, "shape": shape, "layout": layout}
-
-
-def recall(ix, folders: tuple):
-    """``(frame, None)`` from memory when not one file it came from changed, else ``(None, known)``.
-
-    The check is the same as ``fast_info``'s (every run's files are
-    stat-ed: a finished run can still get a metric or a hand edit), minus
-    reading and unpacking the cache file. ``known`` is None when there is
-    nothing in memory.
+    ``memo``: what ``Context.fast`` compares (every row's link or folder and
+    stat key); ``rels``: each row's run folder; ``live``: ``(row, rel,
+    recorded status, host, pid)`` of the rows not finished, whose status is
+    worked out again on each call; ``messages``: the warnings it came with;
+    ``shape``/``layout``: what decides its columns (``exman.index.frame``).
     """
-    saved = ix._answers.pop(folders, None)
-    if saved is None:
-        return None, None, None
-    head, memo, df, live_rows, messages = (saved[k] for k in ("head", "memo", "df", "live", "messages"))
-    if index_cache.header(indexing_plugins(ix.pm)) != head:
-        return None, None, None
-    ctx = Context(os.fspath(ix.root), ix.pm, {}, {}, bool(head["plugins"]))
-    live, known = ctx.fast(memo, folders)
-    if live is None:
-        return None, known, saved
-    ix._answers[folders] = saved
-    out = handout(df)
-    if live_rows:
+
+    __slots__ = ("head", "memo", "df", "rels", "live", "messages", "shape", "layout")
+
+    def __init__(self, head: dict, memo: dict, df, rels: list, live: list, messages, shape=None, layout=None):
+        self.head = head
+        self.memo = memo
+        self.df = df
+        self.rels = rels
+        self.live = live
+        self.messages = list(messages)
+        self.shape = shape
+        self.layout = layout
+
+
+class Found:
+    """What ``Answers.recall`` found.
+
+    ``df``: the answer again, not one file having changed (statuses as of now),
+    with the ``messages`` to warn again. Otherwise ``known``, the stat keys
+    taken (``{rel: (key, run.json stat)}``, so the long way does not take them
+    twice; None when nothing was checked), and ``base``, the last answer for
+    ``patch`` (None when there is none).
+    """
+
+    __slots__ = ("df", "messages", "known", "base")
+
+    def __init__(self, df=None, messages=(), known=None, base: Answer | None = None):
+        self.df = df
+        self.messages = messages
+        self.known = known
+        self.base = base
+
+
+class Answers:
+    """The last full answer per arguments of one ``Index``, in memory and in its frame file."""
+
+    def __init__(self, root):
+        self.root = root  # the resolved root, a Path
+        self._memory: dict = {}  # folders -> Answer
+
+    # -- 1. recall ---------------------------------------------------------------
+    def recall(self, folders: tuple, head: dict, pm) -> Found:
+        """The last answer for ``folders`` if not one file it came from changed: from memory, else from disk.
+
+        The check stats every run's files (a finished run can still get a
+        metric or a hand edit); from memory it skips reading and unpacking
+        the frame file.
+        """
+        answer = self._memory.pop(folders, None)  # back in memory only if it still holds
+        if answer is None or answer.head != head:
+            return self._load(folders, head, pm)
+        live, known = _context(self.root, pm, head).fast(answer.memo, folders)
+        if live is None:
+            return Found(known=known, base=answer)
+        self._memory[folders] = answer
+        out = handout(answer.df)
+        if answer.live:
+            _statuses_now(out, answer.live, live.get)
+        return Found(out, answer.messages)
+
+    def _load(self, folders: tuple, head: dict, pm) -> Found:
         from exman.index import frame as index_frame
 
-        column = meta_column(df, "status")
-        statuses = df[column].tolist()
-        now = time.time()
-        for i, rel, status, host, pid in live_rows:
-            beat = live.get(rel)
-            statuses[i] = live_status(status, host, pid, beat.st_mtime if beat else None, now, ctx.host)
-        out[column] = index_frame._strings(statuses)
-    for message in messages:
-        warnings.warn(message, IndexWarning, stacklevel=4)  # the caller of info()
-    return out, None, None
+        state, read_tail = index_cache.load_split(self.root, head, frame_file(folders))
+        if not state:
+            return Found()
+        try:
+            live, known = _context(self.root, pm, head).fast(state["memo"], folders)
+            tail = read_tail()
+            statuses = list(tail["statuses"])
+            if live is not None:
+                _refresh(statuses, tail["live"], live.get)
+            df = index_frame.unpack(tail["frame"], self.root, tail["rels"], statuses)
+        except Exception:  # a memo from another version, a truncated file: take the long way
+            return Found()
+        df.attrs["root"] = self.root
+        answer = Answer(head, state["memo"], df, tail["rels"], tail["live"], tail["messages"], tail.get("shape"),
+                        tail.get("layout"))
+        if live is None:
+            return Found(known=known, base=answer)
+        self._remember(folders, answer)
+        return Found(handout(df), answer.messages)
+
+    # -- 2. patch ----------------------------------------------------------------
+    def patch(self, folders: tuple, base: Answer, known: dict, pm):
+        """``base`` with only the changed runs read again: their rows replaced or added.
+
+        For a few new or changed runs in a large root: no other run is read,
+        the frame is not rebuilt, and the per-run cache file is left as it
+        was (the long way re-reads what it lacks, by stat). Returns None, for
+        the long way, whenever the result could differ from a full build: a
+        run that left, a dangling link, a warning, a file in its racy window,
+        new columns or declarations, or a column whose type would change.
+        """
+        if base.shape is None or base.messages or not known:
+            return None
+        ctx = _context(self.root, pm, base.head)
+        changes = _changes(ctx, base.memo, folders, known)
+        if changes is None or changes.count > max(100, len(base.rels) // 20):
+            return None  # many changes: the long way, which also refreshes the per-run cache file
+        read = _read_changed(ctx, changes, known)
+        if read is None:
+            return None
+        rels, entries, statuses = read
+        merged = _merged(self.root, base, rels, entries, statuses)
+        if merged is None:
+            return None
+        df, all_rels, shape, layout = merged
+        live = _live_rows(base.live, all_rels, rels, entries)
+        fresh = set(rels)  # read just now: their statuses are as of now already
+        statuses = _statuses_now(df, [row for row in live if row[1] not in fresh],
+                                 lambda rel: known.get(rel, (None, None))[1])
+        memo = _patched_memo(base.memo, ctx, changes, folders)
+        self._store(folders, Answer(base.head, memo, df, all_rels, live, [], shape, layout), statuses)
+        return handout(df)
+
+    # -- 3. keep the long way's answer ---------------------------------------------
+    def keep(self, folders: tuple, head: dict, ctx: Context, df, rels: list, entries: list, statuses: list):
+        """Store the long way's answer when its files allow; return the frame to hand out."""
+        from exman.index import frame as index_frame
+
+        memo = ctx.memo(folders)
+        if memo is None:
+            return df
+        live = [(i, rels[i], e[R.STATUS], e[R.HOST], e[R.PID])
+                for i, e in enumerate(entries) if e[R.STATUS] not in R.TERMINAL]
+        shape = index_frame.shape(entries)
+        self._store(folders, Answer(head, memo, df, rels, live, ctx.messages, shape, index_frame.layout_of(shape)),
+                    statuses)
+        return handout(df)
+
+    # -- memory and the frame file -----------------------------------------------------
+    def _store(self, folders: tuple, answer: Answer, statuses: list) -> None:
+        """Save a full answer in the frame file and in memory."""
+        from exman.index import frame as index_frame
+
+        # The memo first: a call that finds a change stops before unpickling the frame.
+        index_cache.save(self.root, answer.head, {"memo": answer.memo}, name=frame_file(folders), tail={
+            "rels": answer.rels, "statuses": statuses, "live": answer.live, "messages": list(answer.messages),
+            "frame": index_frame.pack(answer.df), "shape": answer.shape, "layout": answer.layout,
+        })
+        self._remember(folders, answer)
+
+    def _remember(self, folders: tuple, answer: Answer) -> None:
+        """Keep ``answer`` in memory: the next call checks the same files, and reads none."""
+        index = answer.memo["index"]
+        # The paths the check stats, made once per process instead of once per call.
+        index = dict(index, ppaths=[r + "/" + p for r, p in zip(index["rels"], index["pnames"])],
+                     mpaths=[r + "/" + R.METRICS_FILE for r in index["rels"]])
+        answer.memo = dict(answer.memo, index=index)
+        self._memory[folders] = answer
 
 
-def fast_info(ix, folders: tuple):
-    """``(frame, None, None)``: the last full answer again, when not one file it came from changed.
+def _context(root, pm, head: dict) -> Context:
+    """A walk that starts from no cached entry: it checks against a memo, or reads what changed."""
+    return Context(os.fspath(root), pm, {}, {}, bool(head["plugins"]))
 
-    Otherwise ``(None, {rel: (key, run.json stat)}, base)``: the stats
-    already taken, so the long way does not take them twice, and the
-    answer on disk (None when unusable) for ``patch``.
-    """
+
+# -- statuses as of now ------------------------------------------------------------
+def _refresh(statuses: list, live: list, beat) -> list:
+    """``statuses`` with each ``live`` row's as of now; ``beat(rel)`` is its run.json stat (None: none)."""
+    now, host = time.time(), os.uname().nodename
+    for i, rel, status, run_host, pid in live:
+        st = beat(rel)
+        statuses[i] = live_status(status, run_host, pid, st.st_mtime if st else None, now, host)
+    return statuses
+
+
+def _statuses_now(df, live: list, beat) -> list:
+    """Set ``df``'s status column with the ``live`` rows' statuses as of now; return the column's values."""
     from exman.index import frame as index_frame
 
-    head = index_cache.header(indexing_plugins(ix.pm))
-    state, read_tail = index_cache.load_split(ix.root, head, frame_file(folders))
-    if not state:
-        return None, None, None
-    ctx = Context(os.fspath(ix.root), ix.pm, {}, {}, bool(head["plugins"]))
-    try:
-        live, known = ctx.fast(state["memo"], folders)
-        tail = read_tail()
-        statuses = list(tail["statuses"])
-        if live is not None:
-            now = time.time()
-            for i, rel, status, host, pid in tail["live"]:
-                beat = live.get(rel)
-                statuses[i] = live_status(status, host, pid, beat.st_mtime if beat else None, now, ctx.host)
-        df = index_frame.unpack(tail["frame"], ix.root, tail["rels"], statuses)
-    except Exception:  # a memo from another version, a truncated file: take the long way
-        return None, None, None
-    df.attrs["root"] = ix.root
-    base = {"head": head, "memo": state["memo"], "df": df, "live": tail["live"], "messages": tail["messages"],
-            "rels": tail["rels"], "shape": tail.get("shape"), "layout": tail.get("layout")}
-    if live is None:
-        return None, known, base
-    for message in tail["messages"]:
-        warnings.warn(message, IndexWarning, stacklevel=4)  # the caller of info()
-    remember(ix, folders, head, state["memo"], df, tail["live"], tail["messages"], tail["rels"],
-             tail.get("shape"), tail.get("layout"))
-    return handout(df), None, None
+    column = meta_column(df, "status")
+    statuses = _refresh(df[column].tolist(), live, beat)
+    df[column] = index_frame._strings(statuses)
+    return statuses
 
 
-def patch(ix, folders: tuple, base: dict, known: dict):
-    """The last answer with only the changed runs read again: their rows replaced, added or dropped.
+# -- the steps of patch ------------------------------------------------------------
+class Changes:
+    """What changed since a memo: new ``index/`` links, index rows whose files changed
+    (re-read through their link), new or changed runs in ``fails/`` or ``tmp/``."""
 
-    For a few new, changed or removed runs in a large root: no other run
-    is read, the frame is not rebuilt, and the per-run cache file is left
-    as it was (the long way re-reads what it lacks, by stat). Returns
-    None, for the long way, whenever the result could differ from a full
-    build: a dangling link, a warning, a file in its racy window, new
-    columns or declarations, or a column whose type would change.
+    __slots__ = ("added", "relinked", "folder_runs", "index_st")
+
+    def __init__(self, added: list, relinked: list, folder_runs: list, index_st):
+        self.added = added  # (link key, DirEntry)
+        self.relinked = relinked  # (link key, rel)
+        self.folder_runs = folder_runs  # (rel, params file path, params name, in fails/)
+        self.index_st = index_st  # the index folder's stat, taken before listing it
+
+    @property
+    def count(self) -> int:
+        return len(self.added) + len(self.relinked) + len(self.folder_runs)
+
+
+def _changes(ctx: Context, memo: dict, folders: tuple, known: dict) -> Changes | None:
+    """The runs to read again; None when a run left or a stat is missing.
+
+    A run that left (deleted, unmarked, a dangling link) takes the long way:
+    the rows that stay may type narrower without it (int64, not float64 with
+    its NaN).
     """
-    from exman.index import frame as index_frame
-
-    if base.get("shape") is None or base["messages"] or not known:
-        return None
-    memo, root = base["memo"], os.fspath(ix.root)
-    checks = memo["index"]
-    ctx = Context(root, ix.pm, {}, {}, bool(base["head"]["plugins"]))
-    old_rels = base["rels"]
-    changed: list = []  # runs in fails/ or tmp/: (rel, stat path, pname, failed_dir)
-    relinked: list = []  # index rows whose files changed: (link, rel), read through the link
+    root, checks = ctx.root, memo["index"]
     index_st = R.try_stat(root + "/" + INDEX)
-    if memo["listing"] is not None and R.stat_key(index_st) == memo["listing"]:
-        added, removed = [], set()
-    else:
+    added: list = []
+    if memo["listing"] is None or R.stat_key(index_st) != memo["listing"]:
         with os.scandir(root + "/" + INDEX) as it:
             now_links = {INDEX_KEY + e.name: e for e in it if e.name[0] != "."}
         links = set(checks["links"])
+        if not links <= now_links.keys():
+            return None
         added = [(key, e) for key, e in now_links.items() if key not in links]
-        removed = links - set(now_links)
-    dropped: set = set()  # rows whose link or folder is gone
-    for link, rel, _pname, key in zip(checks["links"], checks["rels"], checks["pnames"], checks["keys"]):
-        if removed and link in removed:
-            dropped.add(rel)
-            continue
+    relinked = []
+    for link, rel, key in zip(checks["links"], checks["rels"], checks["keys"]):
         now = known.get(rel)
         if now is None:
             return None
         if now[0] != key:
             relinked.append((link, rel))
+    folder_runs = []
     for folder in folders:
         rows = memo["folders"][folder]
-        try:
-            with os.scandir(root + "/" + folder) as it:
-                present = [folder + "/" + e.name for e in it
-                           if e.name[0] != "." and e.is_dir(follow_symlinks=False)]
-        except FileNotFoundError:
-            present = []
-        dropped.update(set(rows) - set(present))
+        present = [rel for rel, _ in run_dirs(root, folder)]
+        if not rows.keys() <= set(present):
+            return None
         for rel in present:
             row = rows.get(rel)
-            now = known.get(rel)
             if row is None:
                 pname = ctx.params_name(rel)
-                changed.append((rel, root + "/" + rel + "/" + pname, pname, folder == FAILS))
-            elif now is None:
-                return None
-            elif now[0] != row[1]:
-                changed.append((rel, root + "/" + rel + "/" + row[0], row[0], folder == FAILS))
-    if dropped:
-        # A run left (delete, unmark, a dangling link): the rows that stay may type
-        # narrower without it (int64, not float64 with its NaN): the long way types them.
-        return None
-    if len(changed) + len(relinked) + len(added) + len(dropped) > max(100, len(old_rels) // 20):
-        return None  # many changes: the long way, which also refreshes the per-run cache file
-    for key, e in added:
+            else:
+                now = known.get(rel)
+                if now is None:
+                    return None
+                if now[0] == row[1]:
+                    continue
+                pname = row[0]
+            folder_runs.append((rel, root + "/" + rel + "/" + pname, pname, folder == FAILS))
+    return Changes(added, relinked, folder_runs, index_st)
+
+
+def _read_changed(ctx: Context, changes: Changes, known: dict):
+    """``(rels, entries, statuses)`` of the runs that changed, read; None when the result is unsure."""
+    root = ctx.root
+    for key, e in changes.added:
         ctx.index_link(key, e.path, e.is_symlink())
-    for link, rel in relinked:
+    for link, rel in changes.relinked:
         # Through the link: it may point elsewhere now (ln -sf).
         path = root + "/" + link
         ctx.index_link(link, path, os.path.islink(path))
         if ctx.links.get(link, (None,))[0] != rel:
             return None
-        changed.append((rel,))
-    for rel, stat_path, pname, failed_dir in (c for c in changed if len(c) == 4):
+    for rel, stat_path, pname, failed_dir in changes.folder_runs:
         ctx.read(rel, stat_path, pname, failed_dir=failed_dir)
     if ctx.messages or any(e is None or e[R.KEY] is None for e in ctx.seen.values()):
         return None
-    new_links = [(key, ctx.links.get(key)) for key, _ in added]
-    if any(link is None or link[0] in known or link[0] in dropped for _, link in new_links):
-        return None  # a second link to a run already shown, or a run moved under a new link
+    for key, _ in changes.added:
+        link = ctx.links.get(key)
+        if link is None or link[0] in known:
+            return None  # a second link to a run already shown, or a run moved under a new link
     rels, entries, statuses = ctx.result()
-    if len(rels) != len(changed) + len(added):
+    if len(rels) != changes.count:
         return None
+    return rels, entries, statuses
 
-    # Columns, their order and declarations must come out as a full build would make them.
-    need = dropped.union(rels)
-    gone = {i for i, rel in enumerate(old_rels) if rel in need}
-    keep = [i for i in range(len(old_rels)) if i not in gone]
-    old_shape, new_shape = base["shape"], index_frame.shape(entries)
-    shape = {k: [old_shape[k][i] for i in keep] + new_shape[k] for k in old_shape} if gone else \
-        {k: old_shape[k] + new_shape[k] for k in old_shape}
-    layout = base["layout"]
-    if gone or not _same_as_newest(old_shape, new_shape):
+
+def _merged(root, base: Answer, rels: list, entries: list, statuses: list):
+    """``(df, rels, shape, layout)``: ``base``'s frame with the rows read replaced or added, in id order.
+
+    None unless the columns, their order, declarations and types come out as a full build would make them.
+    """
+    from exman.index import frame as index_frame
+
+    old_rels = base.rels
+    fresh = set(rels)
+    keep = [i for i, rel in enumerate(old_rels) if rel not in fresh]
+    replaced = len(keep) < len(old_rels)
+    old_shape, new_shape = base.shape, index_frame.shape(entries)
+    if replaced:
+        shape = {k: [old_shape[k][i] for i in keep] + new_shape[k] for k in old_shape}
+    else:
+        shape = {k: old_shape[k] + new_shape[k] for k in old_shape}
+    layout = base.layout
+    if replaced or not _same_as_newest(old_shape, new_shape):
         layout = index_frame.layout_of(shape)
-        if layout != base["layout"]:
+        if layout != base.layout:
             return None
     try:
-        rows = index_frame.build(ix.root, rels, entries, statuses, layout=layout)
+        rows = index_frame.build(root, rels, entries, statuses, layout=layout)
     except Exception:
         return None
-    missing = _missing(base["df"], layout, entries)
-    old = base["df"]
-    if gone:
-        old = old.iloc[keep].reset_index(drop=True)
+    missing = _missing(base.df, layout, entries)
+    old = base.df.iloc[keep].reset_index(drop=True) if replaced else base.df
     df = index_frame.merge(old, rows, missing)
     if df is None:
         return None
@@ -237,29 +345,19 @@ def patch(ix, folders: tuple, base: dict, known: dict):
         order = sorted(range(len(ids)), key=lambda i: (ids[i], names[i]))
         df = df.take(order).reset_index(drop=True)
         all_rels = [all_rels[i] for i in order]
-    df.attrs["root"] = ix.root
+    df.attrs["root"] = root
+    return df, all_rels, shape, layout
 
-    # The live rows' statuses as of now, the memo of the new answer.
+
+def _live_rows(old_live: list, all_rels: list, rels: list, entries: list) -> list:
+    """The unfinished rows of the patched answer, at their new positions."""
     position = {rel: i for i, rel in enumerate(all_rels)}
     fresh = set(rels)
-    live_rows = [(position[rel], rel, status, host, pid)
-                 for _, rel, status, host, pid in base["live"] if rel not in fresh and rel not in dropped]
-    live_rows += [(position[rel], rel, e[R.STATUS], e[R.HOST], e[R.PID])
-                  for rel, e in zip(rels, entries) if e[R.STATUS] not in R.TERMINAL]
-    live_rows.sort()
-    column = meta_column(df, "status")
-    statuses = df[column].tolist()
-    now = time.time()
-    for i, rel, status, host, pid in live_rows:
-        if rel in fresh:
-            continue
-        beat = known.get(rel, (None, None))[1]
-        statuses[i] = live_status(status, host, pid, beat.st_mtime if beat else None, now, ctx.host)
-    df[column] = index_frame._strings(statuses)
-
-    memo = _patched_memo(memo, ctx, added, removed, dropped, index_st, folders)
-    store(ix, folders, base["head"], memo, df, all_rels, statuses, live_rows, [], shape, layout)
-    return handout(df)
+    live = [(position[rel], rel, status, host, pid) for _, rel, status, host, pid in old_live if rel not in fresh]
+    live += [(position[rel], rel, e[R.STATUS], e[R.HOST], e[R.PID])
+             for rel, e in zip(rels, entries) if e[R.STATUS] not in R.TERMINAL]
+    live.sort()
+    return live
 
 
 def _same_as_newest(old: dict, new: dict) -> bool:
@@ -291,17 +389,12 @@ def _missing(df, layout: dict, entries: list) -> dict:
     return names
 
 
-def _patched_memo(memo: dict, ctx, added: list, removed: set, dropped: set, index_st, folders: tuple) -> dict:
-    """``memo`` with the keys of the runs ``ctx`` read, the links it added, without the rows dropped."""
+def _patched_memo(memo: dict, ctx: Context, changes: Changes, folders: tuple) -> dict:
+    """``memo`` with the keys of the runs ``ctx`` read and the links it added."""
     checks = memo["index"]
-    names = ("links", "rels", "pnames", "keys", "terminal")
-    if removed:
-        stay = [i for i, link in enumerate(checks["links"]) if link not in removed]
-        index = {k: [checks[k][i] for i in stay] for k in names}
-    else:
-        index = {k: list(checks[k]) for k in names}
+    index = {k: list(checks[k]) for k in ("links", "rels", "pnames", "keys", "terminal")}
     row = {rel: i for i, rel in enumerate(index["rels"])}
-    for key, _ in added:
+    for key, _ in changes.added:
         rel, pname = ctx.links[key]
         entry = ctx.entries[rel]
         index["links"].append(key)
@@ -316,13 +409,14 @@ def _patched_memo(memo: dict, ctx, added: list, removed: set, dropped: set, inde
             index["terminal"][i] = entry[R.STATUS] in R.TERMINAL
     extra = {}
     for name in folders:
-        extra[name] = {rel: row for rel, row in memo["folders"][name].items() if rel not in dropped}
+        extra[name] = dict(memo["folders"][name])
         for rel, entry in ctx.entries.items():
             if rel.startswith(name + "/"):
                 extra[name][rel] = (entry[R.PARAMS_NAME], entry[R.KEY], entry[R.STATUS] in R.TERMINAL)
     listing = None
-    if index_st is not None and time.time() - index_st.st_mtime > RACY_SECONDS:
-        listing = R.stat_key(index_st)
+    st = changes.index_st
+    if st is not None and time.time() - st.st_mtime > RACY_SECONDS:
+        listing = R.stat_key(st)
     return {"index": index, "folders": extra, "listing": listing}
 
 

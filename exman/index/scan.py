@@ -67,7 +67,6 @@ class Context:
         self.intern = R.Interner()
         self.host = os.uname().nodename
         self.known: dict = {}  # rel -> (key, run.json stat) taken earlier in this call
-        self.head: dict | None = None  # the cache header this walk used (set by Index._walk)
         self.index_stat = None
 
     # -- walks --------------------------------------------------------------
