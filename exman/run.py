@@ -24,7 +24,11 @@ SCALARS = (bool, int, float, str, type(None))
 
 class Terminated(BaseException):
     """Raised inside ``safe_experiment`` when the process receives SIGTERM (or SIGHUP: its
-    terminal closed); ``signum`` says which."""
+    terminal closed; or, under SLURM, SIGUSR2 before the time limit); ``signum`` says which
+    exit status to use, ``reason`` (when set) why the run was stopped."""
+
+    signum: int | None = None
+    reason: str | None = None
 
 
 class Run:
@@ -50,6 +54,8 @@ class Run:
         self._step = 0
         self._metric_names: set[str] = set()
         self.dir_fd: int | None = None  # the run folder, held open while it runs (see relocate)
+        # How often this run was restarted in its folder (a requeued SLURM task continues its run).
+        self.restarts = 0
         self.safe_experiment = SafeExperiment(self)
 
     @property
@@ -146,6 +152,7 @@ class SafeExperiment:
         self.timeout = timeout
         self._old_term: Any = None
         self._old_hup: Any = None
+        self._old_usr2: Any = None
 
     def __call__(self, prompt: bool = False, default: bool = True, timeout: float = 10.0) -> SafeExperiment:
         return SafeExperiment(self.run, prompt=prompt, default=default, timeout=timeout)
@@ -161,6 +168,10 @@ class SafeExperiment:
             self._old_term = signal.signal(signal.SIGTERM, _raise_terminated)
             if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:  # not under nohup
                 self._old_hup = signal.signal(signal.SIGHUP, _raise_terminated)
+            usr2 = getattr(signal, "SIGUSR2", None)
+            if os.environ.get("SLURM_JOB_ID") and usr2 is not None and signal.getsignal(usr2) is signal.SIG_DFL:
+                # SLURM's warning before the time limit (submitit's --signal=USR2@N): by default it kills at once.
+                self._old_usr2 = signal.signal(usr2, _raise_time_limit)
         self.run.pm.hook.on_experiment_enter(run=self.run)
         return self.run
 
@@ -177,6 +188,8 @@ class SafeExperiment:
             signal.signal(signal.SIGTERM, lambda signum, frame: deferred.append(signum))
         if self._old_hup is not None:
             signal.signal(signal.SIGHUP, self._old_hup)
+        if self._old_usr2 is not None:
+            signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # the time limit's warning may come twice
         ending = self._end(exc_type, exc, tb)
         if (exc_type is not None and issubclass(exc_type, Terminated)) or deferred:
             # Exiting on a signal: ignore more SIGTERMs to the end (a Python handler is dropped at
@@ -188,6 +201,8 @@ class SafeExperiment:
             raise SystemExit(128 + (signum or signal.SIGTERM))
         if self._old_term is not None:
             signal.signal(signal.SIGTERM, self._old_term)
+        if self._old_usr2 is not None:
+            signal.signal(signal.SIGUSR2, self._old_usr2)
         return ending
 
     def _end(self, exc_type, exc, tb) -> bool:
@@ -229,6 +244,17 @@ def _raise_terminated(signum, frame):  # SIGTERM, SIGHUP -> an exception the wit
     raise exc
 
 
+def _raise_time_limit(signum, frame):  # SIGUSR2 under SLURM -> interrupted, "time limit", exit 143
+    import signal
+
+    signal.signal(signum, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # SLURM's SIGTERM may follow: the end is being recorded
+    exc = Terminated("SLURM time limit (SIGUSR2)")
+    exc.signum = signal.SIGTERM
+    exc.reason = "time limit"
+    raise exc
+
+
 def _ask(question: str, default: bool, timeout: float) -> bool:
     """Ask on a terminal with a timeout; without a terminal, answer the default."""
     if not (sys.stdin and sys.stdin.isatty()):
@@ -260,6 +286,9 @@ def start_run(parser, namespace, options: dict) -> Run:
     for contributed in pm.hook.collect_params(parser=parser, namespace=namespace):
         if contributed:
             extra.update({k: to_plain(v) for k, v in contributed.items()})
+    run = _continued(parser, params, options)
+    if run is not None:
+        return run
     where = pm.hook.location(parser=parser, namespace=namespace, options=options)
     with layout.claim_lock(parser.root):
         for _attempt in range(100):
@@ -298,6 +327,65 @@ def start_run(parser, namespace, options: dict) -> Run:
         raise
     _track(run)
     return run
+
+
+def _continued(parser, params: dict, options: dict) -> Run | None:
+    """The run to continue in its own folder: ``$EXMAN_CONTINUE_RUN`` names it (a sweep's SLURM
+    task sets it when SLURM reruns the task after a requeue or preemption). Same id, same
+    folder, metrics and log appended, ``restarts`` one higher; None (a new run) when the
+    folder is not an unfinished run of this root with these params."""
+    import json
+
+    from exman.slurm import CONTINUE_ENV
+
+    folder = os.environ.pop(CONTINUE_ENV, None)  # for this run only, not for later ones or children
+    if not folder:
+        return None
+    path = Path(folder)
+    meta = layout.read_run_json(path)
+    try:
+        inside = path.parent.resolve() in {(parser.root / sub).resolve() for sub in (layout.RUNS, layout.TMP)}
+        same = json.dumps(meta.get("params"), sort_keys=True) == json.dumps(params, sort_keys=True, default=str)
+        start = datetime.datetime.fromisoformat(meta["start"])
+    except (KeyError, TypeError, ValueError, OSError):
+        inside = same = False
+    if not (inside and same and isinstance(meta.get("id"), int) and meta.get("status") != "completed"):
+        print(f"exman: not continuing {folder} (not an unfinished run of {parser.root} with these params); "
+              "starting a new run", file=sys.stderr)
+        return None
+    run = Run(parser, meta["id"], path.name, path, start.astimezone().replace(tzinfo=None), params, options)
+    run.restarts = int(meta.get("restarts") or 0) + 1
+    if meta.get("params_file"):
+        run.params_file = path / meta["params_file"]
+    run.record = {**params, **(meta.get("extra") or {})}
+    run._step = _next_step(path / layout.METRICS_FILE)
+    run.dir_fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        parser.pm.hook.on_run_start(run=run)
+    except BaseException:
+        os.close(run.dir_fd)  # the folder holds the earlier attempt: keep it whatever happens
+        run.dir_fd = None
+        raise
+    _track(run)
+    return run
+
+
+def _next_step(metrics: Path) -> int:
+    """The step after the last row of a metrics file (0 if none): a continued run counts on."""
+    import json
+
+    try:
+        with open(metrics, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, 2) - 65536))
+            lines = fh.read().splitlines()
+    except OSError:
+        return 0
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"]) + 1
+        except (ValueError, KeyError, TypeError):
+            continue  # a cut last line, or not a row
+    return 0
 
 
 def _make_layout(parser) -> None:

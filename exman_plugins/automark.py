@@ -5,6 +5,8 @@ label); a value is made a safe single path component first.
 """
 from __future__ import annotations
 
+import os
+
 from exman import hookimpl
 from exman.fs import relative_symlink
 
@@ -33,5 +35,10 @@ def on_run_start(run):
     folder = run.parser.marked.joinpath(*mark_parts(run.parser.automark, run.params))
     folder.mkdir(parents=True, exist_ok=True)
     link = folder / run.name
-    relative_symlink(link, run.path, directory=True)
+    try:
+        relative_symlink(link, run.path, directory=True)
+    except FileExistsError:
+        # A run continued in its folder (a requeued SLURM task) was marked when it first started.
+        if not (run.restarts and os.path.realpath(link) == os.path.realpath(run.path)):
+            raise
     run.links.append(link)

@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 
-from exman import hookimpl
+from exman import hookimpl, slurm
 from exman.runinfo import RUN_FILE, end_record, env_seconds, place, write_record
 
 FORMAT = 1
@@ -51,6 +51,9 @@ def on_run_start(run):
     # leaves a run that says "running" with its pid, so it reads as crashed.
     from exman.version import __version__
 
+    if run.restarts:
+        _continue(run)
+        return
     stat = None
     if run.params_file is not None:
         st = os.stat(run.params_file)
@@ -78,7 +81,7 @@ def on_run_start(run):
         # Set by `exman sweep` for its children: which sweep, which grid cell.
         "sweep": os.environ.get("EXMAN_SWEEP_ID") or None,
         "sweep_cell": os.environ.get("EXMAN_SWEEP_CELL") or None,
-        "slurm": _slurm(),
+        "slurm": slurm.record(),
         "tmp": run.tmp,
         "params": run.params,
         "extra": extra,
@@ -90,19 +93,44 @@ def on_run_start(run):
     _Heartbeat.watch(run)
 
 
-def _slurm() -> dict | None:
-    """Where SLURM ran this run: job id (the array's for an array task), array task id, node."""
-    env = os.environ
-    if not env.get("SLURM_JOB_ID"):
+def _continue(run) -> None:
+    """A run continued in its folder (a requeued SLURM task): running again, here, its earlier
+    record kept (start, params, schema), the restart counted; metrics and log.txt are appended."""
+    import json
+
+    from exman.fs import read_text
+
+    run.meta = json.loads(read_text(run.path / RUN_FILE))
+    for key in ("end", "duration", "reason"):
+        run.meta.pop(key, None)
+    run.meta.update(status="running", end=None, duration=None, argv=list(sys.argv), cwd=os.getcwd(),
+                    host=os.uname().nodename, user=_user(), pid=os.getpid(), boot_id=place()[0], pid_ns=place()[1],
+                    slurm=slurm.record(), restarts=run.restarts)
+    write(run)
+    _Heartbeat.watch(run)
+
+
+def _reason(status, exc_info) -> str | None:
+    """Why an interrupted run stopped: a SLURM time limit, requeue, preemption or cancel; else the signal."""
+    exc = exc_info[1] if exc_info else None
+    if status != "interrupted" or exc is None:
         return None
-    return {"job_id": env.get("SLURM_ARRAY_JOB_ID") or env["SLURM_JOB_ID"],
-            "array_task_id": env.get("SLURM_ARRAY_TASK_ID"), "node": env.get("SLURMD_NODENAME"),
-            "restart": int(env.get("SLURM_RESTART_COUNT") or 0)}
+    if getattr(exc, "reason", None):
+        return exc.reason
+    signum = getattr(exc, "signum", None)
+    if signum is None:
+        return "KeyboardInterrupt" if isinstance(exc, KeyboardInterrupt) else None
+    import signal
+
+    return slurm.stop_reason(signum) or signal.Signals(signum).name
 
 
 @hookimpl
-def on_run_end(run, status):
+def on_run_end(run, status, exc_info):
     end_record(run.meta, status, datetime.datetime.now().astimezone())
+    reason = _reason(status, exc_info)
+    if reason:
+        run.meta["reason"] = reason
     write(run)
 
 

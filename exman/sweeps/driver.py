@@ -63,6 +63,7 @@ class CellRun:
     run_id: int | None = None
     run_path: str | None = None
     log: str | None = None
+    reason: str | None = None  # why an interrupted run stopped (run.json's reason: "time limit", ...)
 
     @property
     def ok(self) -> bool:
@@ -119,7 +120,8 @@ class SweepResult:
             where = f"run {r.run_id}" if r.run_id is not None else "no run recorded"
             code = "no exit status" if r.returncode is None else f"exit {r.returncode}"
             detail = os.path.relpath(r.run_path, self.root) if r.run_path else os.path.relpath(r.log, self.root)
-            lines.append(f"  failed: cell {r.cell} {describe(r.params)}  {where}  {r.status}, {code}  ({detail})")
+            status = f"{r.status} ({r.reason})" if r.reason else r.status
+            lines.append(f"  failed: cell {r.cell} {describe(r.params)}  {where}  {status}, {code}  ({detail})")
             if r.run_id is None and r.log:
                 # No run folder: the script stopped before ExParser recorded it (bad option, import error).
                 last = _last_line(r.log)
@@ -475,7 +477,7 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
             state = meta["status"] if meta else "no run"
         result.runs.append(CellRun(cell=job.cell, params=job.params, returncode=code, status=state,
                                    run_id=meta.get("id") if meta else None, run_path=meta.get("path") if meta else None,
-                                   log=job.log))
+                                   log=job.log, reason=meta.get("reason") if meta else None))
     return result
 
 

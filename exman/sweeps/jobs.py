@@ -42,12 +42,17 @@ def job_slots(options: dict) -> int:
     return max(1, int(options.get("jobs") or os.cpu_count() or 1))
 
 
-def start_job(job: Job) -> subprocess.Popen:
-    """Start the child in its own session, so signals reach its whole process group and only it."""
+def start_job(job: Job, extra_env: dict | None = None, note: str = "") -> subprocess.Popen:
+    """Start the child in its own session, so signals reach its whole process group and only it.
+
+    ``note`` (a rerun of the same task) appends to the cell's log instead of starting it anew."""
     Path(job.log).parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(job.env)
-    with open(job.log, "wb") as out:
+    env.update(extra_env or {})
+    with open(job.log, "ab" if note else "wb") as out:
+        if note:
+            out.write(f"\n--- {note}\n".encode())
         out.write(f"$ {shlex.join(job.argv)}\n".encode())
         out.flush()
         try:
@@ -104,10 +109,27 @@ def run_job(job: Job, should_stop=None, poll: float = 0.5) -> int | None:
 
     ``should_stop()`` is polled; when it turns true the child gets SIGTERM and is
     waited for. In a main thread SIGTERM/SIGINT to this process do the same (a
-    SLURM ``scancel``, submitit's cancel). Returns None if stopped before starting.
+    SLURM ``scancel``, submitit's cancel), and under SLURM so does SIGUSR2 (the
+    time limit's warning), which is passed on as it is. Returns None if stopped
+    before starting.
+
+    Under SLURM a requeued task (``scontrol requeue``, preemption) leaves without a
+    result (``SystemExit``), so the sweep keeps waiting for the rerun; the rerun
+    continues the run the task started (``EXMAN_CONTINUE_RUN``) instead of a new one.
     """
+    from exman import slurm
+
     if should_stop is not None and should_stop():
         return None
+    extra_env, note = {}, ""
+    if slurm.restarts() and slurm.job_id():
+        earlier = _earlier_run(job)
+        note = f"SLURM restart {slurm.restarts()} of task {slurm.job_id()}"
+        if earlier is not None and earlier["status"] == "completed":
+            return 0  # the run ended before the requeue reached it: it is not run twice
+        if earlier is not None:
+            extra_env[slurm.CONTINUE_ENV] = earlier["path"]
+            note += f": continuing run {earlier.get('id')}"
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         stops = []
@@ -118,11 +140,12 @@ def run_job(job: Job, should_stop=None, poll: float = 0.5) -> int | None:
             if len(stops) == 1:
                 raise _Stop(signum)
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        usr2 = [signal.SIGUSR2] if slurm.job_id() and hasattr(signal, "SIGUSR2") else []
+        for sig in (signal.SIGTERM, signal.SIGINT, *usr2):
             handlers[sig] = signal.signal(sig, raise_stop)
     proc = None
     try:
-        proc = start_job(job)
+        proc = start_job(job, extra_env, note)
         _write_pid(job, proc.pid)
         while True:
             try:
@@ -131,8 +154,16 @@ def run_job(job: Job, should_stop=None, poll: float = 0.5) -> int | None:
                 pass
             if should_stop is not None and should_stop():
                 return _terminate_and_wait(proc)
-    except _Stop:
-        return _terminate_and_wait(proc) if proc is not None else None
+    except _Stop as stop:
+        if proc is not None:
+            forwarded = stop.signum if stop.signum == getattr(signal, "SIGUSR2", None) else signal.SIGTERM
+            signal_group(proc, forwarded)  # at once: SLURM's SIGKILL follows after KillWait
+        requeued = slurm.job_id() is not None and slurm.stop_reason(stop.signum) in slurm.REQUEUED
+        code = _terminate_and_wait(proc, signaled=True) if proc is not None else None
+        if requeued:
+            # No result: submitit writes none for a SystemExit, and the sweep waits for SLURM's rerun.
+            raise SystemExit(143 if code is None else code) from None
+        return code
     finally:
         for sig, old in handlers.items():
             signal.signal(sig, old)
@@ -142,8 +173,22 @@ def run_job(job: Job, should_stop=None, poll: float = 0.5) -> int | None:
             pass
 
 
-def _terminate_and_wait(proc: subprocess.Popen) -> int:
-    signal_group(proc, signal.SIGTERM)
+def _earlier_run(job: Job) -> dict | None:
+    """The run this SLURM task started before it was requeued (its newest), None if it made none."""
+    from exman import slurm
+    from exman.sweeps.records import sweep_runs
+
+    root = job.env.get("EXMAN_RUN_ROOT")
+    if not root:
+        return None
+    mine = [meta for meta in sweep_runs(Path(root), job.sweep_id)
+            if str(meta.get("sweep_cell")) == str(job.cell) and slurm.task_of(meta) == slurm.job_id()]
+    return mine[-1] if mine else None
+
+
+def _terminate_and_wait(proc: subprocess.Popen, signaled: bool = False) -> int:
+    if not signaled:
+        signal_group(proc, signal.SIGTERM)
     try:
         return proc.wait(timeout=GRACE)
     except subprocess.TimeoutExpired:

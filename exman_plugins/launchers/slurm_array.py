@@ -4,7 +4,8 @@ submitit's own watcher polls ``sacct`` with a back-off of up to 10 minutes and
 never finishes a task that left no accounting record (a pending task cancelled
 on its own), so a sweep could hang. Here a task is over when its result file
 exists, or when ``squeue`` no longer lists it as alive for a few seconds; a
-requeued task is PENDING in ``squeue`` and so still counts as running.
+requeued task is PENDING in ``squeue`` and so still counts as running (its first
+attempt leaves no result: ``exman.sweeps.jobs.run_job`` exits without one).
 
 Every submission is recorded in ``ROOT/sweeps/<id>/slurm.json`` (array id, task id
 per cell), so a new process can tell which cells SLURM still holds (``queued_cells``):
@@ -193,6 +194,7 @@ def run_arrays(executor, fn, jobs, workers, progress, folder: Path):
     gone_since = {}  # sub -> when squeue stopped listing it alive
     last_squeue = 0.0
     states = {}
+    ran = set()  # subs seen RUNNING since they were last pending
     stopped = killed = False
     while chunks or running:
         if progress.stopping.is_set() and not stopped:
@@ -228,6 +230,11 @@ def run_arrays(executor, fn, jobs, workers, progress, folder: Path):
                         gone_since.setdefault(sub, now)
                     if state == "RUNNING":
                         progress.started(running[sub])
+                        ran.add(sub)
+                    elif state == "PENDING" and sub in ran:
+                        ran.discard(sub)  # requeued (scontrol requeue, preemption): its run continues later
+                        progress.note(f"{running[sub]}: SLURM requeued task {sub.job_id}; its run continues "
+                                      "when SLURM runs it again")
         for sub, job in list(running.items()):
             done, value = result_of(sub)
             if not done and now - gone_since.get(sub, now) < GONE_AFTER:

@@ -1,0 +1,95 @@
+"""Runs under SLURM: where the job ran, why it is being stopped, whether SLURM runs it again.
+
+Standard library only (a training script and a remote sweep task import it). SLURM
+sends the same SIGTERM for ``scancel``, ``scontrol requeue``, preemption and the time
+limit; ``scontrol show job`` tells them apart at that moment (measured on Slurm 22.05:
+``Restarts`` is already one more than the task's ``SLURM_RESTART_COUNT`` after a requeue,
+``Reason=TimeLimit`` at the limit). A requeued task runs again with the same job id and
+``SLURM_RESTART_COUNT`` one higher.
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+# Names the folder of a run to continue instead of starting a new one (set for a requeued task's rerun).
+CONTINUE_ENV = "EXMAN_CONTINUE_RUN"
+# run.json "reason" values that mean SLURM queued the task again and will rerun it
+REQUEUED = ("requeued", "preempted, requeued")
+
+
+def job_id() -> str | None:
+    """This task's id for scontrol/squeue: ``123_4`` for an array task, ``123`` for a plain job."""
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env.get("SLURM_JOB_ID") or None
+
+
+def restarts() -> int:
+    """How often SLURM requeued this task before this attempt (0 on the first)."""
+    try:
+        return int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    except ValueError:
+        return 0
+
+
+def record() -> dict | None:
+    """Where SLURM ran this process: job id (the array's for an array task), array task id,
+    node and restart count; None outside SLURM."""
+    env = os.environ
+    if not env.get("SLURM_JOB_ID"):
+        return None
+    return {"job_id": env.get("SLURM_ARRAY_JOB_ID") or env["SLURM_JOB_ID"],
+            "array_task_id": env.get("SLURM_ARRAY_TASK_ID"), "node": env.get("SLURMD_NODENAME"),
+            "restart": restarts()}
+
+
+def job_info(timeout: float = 5) -> dict:
+    """``scontrol show job -o`` of this task as a dict ({} outside SLURM or when it cannot answer)."""
+    import subprocess
+
+    task = job_id()
+    if task is None:
+        return {}
+    try:
+        proc = subprocess.run(["scontrol", "show", "job", "-o", task], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    fields = {}
+    for token in proc.stdout.split():
+        key, sep, value = token.partition("=")
+        if sep:
+            fields[key] = value
+    return fields
+
+
+def stop_reason(signum: int | None, info: dict | None = None) -> str | None:
+    """Why SLURM is stopping this task: ``time limit``, ``requeued``, ``preempted, requeued``,
+    ``preempted`` or ``cancelled``; None outside SLURM."""
+    if job_id() is None:
+        return None
+    if signum == getattr(signal, "SIGUSR2", None):
+        return "time limit"  # submitit's --signal=USR2@N: the limit is N seconds away
+    info = job_info() if info is None else info
+    preempted = "preempt" in info.get("Reason", "").lower() or info.get("JobState") == "PREEMPTED"
+    try:
+        requeued = int(info.get("Restarts", 0)) > restarts()
+    except ValueError:
+        requeued = False
+    if requeued:
+        return "preempted, requeued" if preempted else "requeued"
+    if preempted:
+        return "preempted"
+    if info.get("Reason") == "TimeLimit" or info.get("JobState") == "TIMEOUT":
+        return "time limit"
+    return "cancelled" if info else None
+
+
+def task_of(meta: dict) -> str | None:
+    """The SLURM task id (``123_4`` or ``123``) a run.json records, None without one."""
+    rec = meta.get("slurm")
+    if not isinstance(rec, dict) or not rec.get("job_id"):
+        return None
+    return f"{rec['job_id']}_{rec['array_task_id']}" if rec.get("array_task_id") is not None else str(rec["job_id"])
