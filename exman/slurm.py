@@ -15,7 +15,7 @@ import signal
 # Names the folder of a run to continue instead of starting a new one (set for a requeued task's rerun).
 CONTINUE_ENV = "EXMAN_CONTINUE_RUN"
 # run.json "reason" values that mean SLURM queued the task again and will rerun it
-REQUEUED = ("requeued", "preempted, requeued")
+REQUEUED = ("requeued",)
 
 
 def job_id() -> str | None:
@@ -45,18 +45,24 @@ def record() -> dict | None:
             "restart": restarts()}
 
 
-def job_info(timeout: float = 5) -> dict:
+def job_info(timeout: float = 5, tries: int = 5) -> dict:
     """``scontrol show job -o`` of this task as a dict ({} outside SLURM or when it cannot answer)."""
     import subprocess
+    import time
 
     task = job_id()
     if task is None:
         return {}
-    try:
-        proc = subprocess.run(["scontrol", "show", "job", "-o", task], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError):
-        return {}
+    for _ in range(tries):
+        try:
+            proc = subprocess.run(["scontrol", "show", "job", "-o", task], capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            return {}
+        if proc.returncode >= 0:
+            break
+        # Killed: SLURM signals every process of the step, scontrol too, twice within ~40 ms on preemption.
+        time.sleep(0.2)
     fields = {}
     for token in proc.stdout.split():
         key, sep, value = token.partition("=")
@@ -66,21 +72,20 @@ def job_info(timeout: float = 5) -> dict:
 
 
 def stop_reason(signum: int | None, info: dict | None = None) -> str | None:
-    """Why SLURM is stopping this task: ``time limit``, ``requeued``, ``preempted, requeued``,
-    ``preempted`` or ``cancelled``; None outside SLURM."""
+    """Why SLURM is stopping this task: ``time limit``, ``requeued`` (``scontrol requeue`` or a
+    preemption that requeues: the two look the same here), ``preempted`` or ``cancelled``; None
+    outside SLURM."""
     if job_id() is None:
         return None
     if signum == getattr(signal, "SIGUSR2", None):
         return "time limit"  # submitit's --signal=USR2@N: the limit is N seconds away
     info = job_info() if info is None else info
-    preempted = "preempt" in info.get("Reason", "").lower() or info.get("JobState") == "PREEMPTED"
     try:
-        requeued = int(info.get("Restarts", 0)) > restarts()
+        if int(info.get("Restarts", 0)) > restarts():
+            return "requeued"
     except ValueError:
-        requeued = False
-    if requeued:
-        return "preempted, requeued" if preempted else "requeued"
-    if preempted:
+        pass
+    if info.get("JobState") == "PREEMPTED" or "preempt" in info.get("Reason", "").lower():
         return "preempted"
     if info.get("Reason") == "TimeLimit" or info.get("JobState") == "TIMEOUT":
         return "time limit"
