@@ -186,6 +186,28 @@ def test_failures_then_resume_reruns_only_the_failed(exman_cmd, sweep_script, tm
     assert len(records(root)) == len(after)
 
 
+def test_resume_refuses_when_slurm_cannot_say_what_it_holds(exman_cmd, sweep_script, tmp_path):
+    """A sweep whose cells went to SLURM (sweeps/<id>/slurm.json): a resume that cannot ask squeue
+    whether SLURM still holds them refuses in one line rather than risk running a cell twice."""
+    root = tmp_path / "exman"
+    (sweep_script.folder / "broken").write_text("")
+    proc = exman_cmd("--root", root, "sweep", "-p", "lr=0.01", "--", sys.executable, sweep_script.path,
+                     cwd=sweep_script.folder, check=False)
+    assert proc.returncode == 1
+    (sweep_script.folder / "broken").unlink()
+    sweep_id = sweep_id_of(root)
+    # what the submitit launcher records for each submission (here: the cell as SLURM job 999999)
+    (root / "sweeps" / sweep_id / "slurm.json").write_text(json.dumps(
+        {"submissions": [{"job": "999999", "submitted": "2026-11-30T08:00:00+00:00", "tasks": {"999999": 0}}]}))
+    no_slurm = {"PATH": str(Path(sys.executable).parent)}  # no squeue there
+    proc = exman_cmd("--root", root, "sweep", "--resume", sweep_id, env=no_slurm, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "squeue is not on PATH" in proc.stderr, proc.stderr
+    assert len(records(root)) == 1
+    status = exman_cmd("--root", root, "sweep", "--status", sweep_id, env=no_slurm)
+    assert "cells still queued there show as missing" in status.stderr and "1 missing" in status.stdout
+
+
 def test_python_api(sweep_script, tmp_path, monkeypatch):
     import exman
 

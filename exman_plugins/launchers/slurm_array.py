@@ -119,8 +119,12 @@ def squeue(array_ids) -> tuple[dict | None, str]:
         return {}, ""
     try:
         proc = _slurm("squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(sorted(array_ids)), timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"squeue: {getattr(exc, 'strerror', None) or type(exc).__name__}"
+    except FileNotFoundError:
+        return None, "squeue is not on PATH"
+    except subprocess.TimeoutExpired:
+        return None, "squeue did not answer within 20 s"
+    except OSError as exc:
+        return None, f"squeue: {exc.strerror or exc}"
     if proc.returncode != 0:
         # squeue fails for ids it no longer knows (all gone): that is an answer, not an error
         if "Invalid job id" in proc.stderr:
