@@ -90,6 +90,10 @@ def _inside(root, sweep_id, runs_of) -> bool:
     return any((Path(r["_path"]) / "log.txt").exists() for runs in runs_of(root, sweep_id).values() for r in runs)
 
 
+SLOW = pytest.mark.skipif(os.environ.get("EXMAN_SLOW") != "1", reason="slow variant: set EXMAN_SLOW=1")
+
+
+@SLOW  # about 10 s per environment: kept out of CI's budget
 def test_resume_leaves_a_requeued_task_to_slurm(slurm, sweep_script, run_sweep, exman_cli, runs_of, tmp_path):
     """A requeued task waits in SLURM (~120 s, BeginTime) and will run the cell again: a resume in
     the meantime must not start the cell a second time."""
@@ -111,7 +115,7 @@ def test_resume_leaves_a_requeued_task_to_slurm(slurm, sweep_script, run_sweep, 
     assert len(_submissions(root, sweep_id)) == 1
 
 
-@pytest.mark.skipif(os.environ.get("EXMAN_SLOW") != "1", reason="slow variant: set EXMAN_SLOW=1")
+@SLOW
 def test_detached_sweep_larger_than_max_array_size(slurm, sweep_script, run_sweep, exman_cli, runs_of, tmp_path):
     """More cells than MaxArraySize: several arrays, each after the one before (afterany), all
     submitted at once; every cell runs once, and a detached resume then has nothing to do."""
