@@ -89,7 +89,28 @@ def stop_reason(signum: int | None, info: dict | None = None) -> str | None:
         return "preempted"
     if info.get("Reason") == "TimeLimit" or info.get("JobState") == "TIMEOUT":
         return "time limit"
+    limit, ran = _seconds(info.get("TimeLimit")), _seconds(info.get("RunTime"))
+    if info.get("JobState") == "RUNNING" and ran < float("inf") and limit - ran <= WARNING_WINDOW:
+        # Signalled, not being killed, close to the limit: sbatch --signal=TERM@N (no field shows N).
+        return "time limit"
     return "cancelled" if info else None
+
+
+# A SIGTERM to a still running job this close to its time limit is taken for sbatch --signal's warning.
+WARNING_WINDOW = 30 * 60
+
+
+def _seconds(text) -> float:
+    """``[D-]HH:MM:SS`` (or ``MM:SS``) as seconds; inf for UNLIMITED or anything else."""
+    try:
+        days, _, clock = str(text).rpartition("-")
+        parts = [int(p) for p in clock.split(":")]
+        seconds = 0
+        for part in parts:
+            seconds = seconds * 60 + part
+        return seconds + int(days or 0) * 86400 if len(parts) in (2, 3) else float("inf")
+    except ValueError:
+        return float("inf")
 
 
 def task_of(meta: dict) -> str | None:
