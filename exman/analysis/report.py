@@ -148,7 +148,8 @@ def _learning_curves(info, metrics, y, over) -> tuple[str, str, str]:
     from exman.analysis.plotting import metric_curves
 
     curves = metric_curves(info, metrics, y, over=over)
-    keys = curves.attrs["by"]
+    attrs, curves.attrs = curves.attrs, {}  # else pandas deep-copies them into every group below
+    keys = attrs["by"]
     groups = list(curves.groupby(keys, dropna=False, sort=True, observed=True)) if keys else [((), curves)]
     if len(groups) > MAX_PANELS:
         return "", "", f"Learning curves left out: {len(groups)} groups is too many to draw."
@@ -159,7 +160,7 @@ def _learning_curves(info, metrics, y, over) -> tuple[str, str, str]:
         series.append((svgplot.color(i), rows["step"].tolist(), rows["mean"].tolist(),
                        rows["ci_low"].tolist(), rows["ci_high"].tolist()))
         legend.append((svgplot.color(i), name))
-    note = f"mean ± 95% CI over {', '.join(curves.attrs['over'])}" if curves.attrs["over"] else "mean over runs"
+    note = f"mean ± 95% CI over {', '.join(attrs['over'])}" if attrs["over"] else "mean over runs"
     if len(groups) <= MAX_CURVES:
         svg = svgplot.curves(series, xlabel="step", ylabel=y, bands=len(groups) <= BANDS)
         return _chart(f"{y} per step", svg, legend, note), "", ""
@@ -175,6 +176,16 @@ def _learning_curves(info, metrics, y, over) -> tuple[str, str, str]:
     return "", f'{title}<div class="panels">{"".join(panels)}</div>', ""
 
 
+def _slim(info):
+    """``info`` with only the attrs the page reads: pandas deep-copies a frame's attrs into
+    every column and slice taken from it, hundreds of times a page."""
+    attrs = {"params": list(info.attrs.get("params", [])), "metrics": list(info.attrs.get("metrics", [])),
+             "meta": dict(info.attrs.get("meta", {}))}
+    slim = info.copy(deep=False)
+    slim.attrs = attrs
+    return slim
+
+
 def render(info, metrics=None, interest=None, over="seed", title="exman report", subtitle="", volatile=()) -> str:
     """The page, as a string. ``info`` is ``Index.info()``; ``metrics`` is ``Index.metrics()`` or None.
 
@@ -184,6 +195,7 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
     from exman.analysis.columns import meta_column
     from exman.analysis.summaries import names
 
+    info = _slim(info)
     interest = interest_columns(info, interest, metrics)
     missing = [c for c in interest if c not in info.columns]
     if missing:
