@@ -130,6 +130,28 @@ def test_param_missing_from_older_runs_is_nan(root):
     assert df.attrs["params"] == ["a", "b", "c"]
 
 
+def test_sweep_cell_is_a_nullable_integer(root, monkeypatch):
+    # What `exman sweep` hands its children: the sweep's id and the cell's number, as text.
+    p = parser_v1(root)
+    for cell in ("0", "12"):
+        monkeypatch.setenv("EXMAN_SWEEP_ID", "s1")
+        monkeypatch.setenv("EXMAN_SWEEP_CELL", cell)
+        make_run(p)
+    monkeypatch.delenv("EXMAN_SWEEP_ID")
+    monkeypatch.delenv("EXMAN_SWEEP_CELL")
+    make_run(p)  # by hand, outside any sweep
+    age(root)
+    cold = Index(root, cache=False).info()
+    Index(root).info()
+    warm = Index(root).info()  # from the packed frame
+    for df in (cold, warm):
+        assert str(df["sweep_cell"].dtype) == "Int64"
+        assert df["sweep_cell"].tolist()[:2] == [0, 12] and df["sweep_cell"].isna().tolist() == [False, False, True]
+        assert df["sweep"].tolist()[:2] == ["s1", "s1"] and df["sweep"].isna().tolist() == [False, False, True]
+    pd.testing.assert_frame_equal(warm, cold)
+    assert cold[cold["sweep_cell"] > 5]["id"].tolist() == [2]  # compares as a number: "12" > "5" as text is not
+
+
 def test_empty_root_has_the_columns(root):
     for folder in ("runs", "index", "marked"):
         (root / folder).mkdir(parents=True)

@@ -55,7 +55,7 @@ def build(root, rels: list, entries: list, statuses: list, layout=None) -> pd.Da
         "end": lambda: _times(fields[R.END]),
         "duration": lambda: np.array(fields[R.DURATION], dtype=np.float64),
         "sweep": lambda: _strings(fields[R.SWEEP]),
-        "sweep_cell": lambda: _strings(fields[R.SWEEP_CELL]),
+        "sweep_cell": lambda: _cells(fields[R.SWEEP_CELL]),
         "host": lambda: _strings(fields[R.HOST]),
         "user": lambda: _strings(fields[R.USER]),
     }
@@ -382,6 +382,17 @@ def _strings(values):
     return pd.array(list(values), dtype=str) if _HAS_STR else _objects(list(values))
 
 
+def _cells(values):
+    """Sweep grid cells as a nullable integer column (``Int64``, ``<NA>`` outside a sweep): run.json
+    holds them as the text of ``EXMAN_SWEEP_CELL``; a value that is no whole number is missing too."""
+    out = []
+    for v in values:
+        if type(v) is str and v.strip().lstrip("-").isdigit():
+            v = int(v)
+        out.append(v if type(v) is int else None)
+    return pd.array(out, dtype="Int64")
+
+
 def _times(values) -> np.ndarray:
     """Microseconds since the naive epoch (or None) as ``datetime64[ns]``."""
     ints = np.array([_NAT if v is None else v for v in values], dtype=np.int64)
@@ -456,6 +467,8 @@ def _pack_column(series: pd.Series):
     if isinstance(dtype, np.dtype) and dtype.kind in "biufM":
         arr = np.ascontiguousarray(series.to_numpy())
         return ("np", arr.dtype.str, arr.tobytes())
+    if isinstance(dtype, pd.Int64Dtype):  # sweep_cell
+        return ("Int64", series.fillna(0).to_numpy(dtype=np.int64).tobytes(), series.isna().to_numpy().tobytes())
     if isinstance(dtype, np.dtype):  # object: lists, mixed values
         return ("obj", series.tolist())
     codes, uniques = pd.factorize(series)  # pandas' string dtype; NaN gets code -1
@@ -471,6 +484,9 @@ def _unpack_column(column):
     if kind == "cat":
         codes = np.frombuffer(column[3], dtype=np.dtype(column[2]))
         return pd.Categorical.from_codes(codes, categories=pd.Index(column[1], dtype=object if not column[1] else None))
+    if kind == "Int64":
+        return pd.arrays.IntegerArray(np.frombuffer(column[1], dtype=np.int64).copy(),
+                                      np.frombuffer(column[2], dtype=bool).copy())
     if kind == "obj":
         return _objects_raw(column[1])
     if kind == "strcodes":
