@@ -96,6 +96,23 @@ def test_validator_refuses_and_leaves_nothing(tmp_path):
     assert len(list(p.runs.iterdir())) == 1
 
 
+def test_refusals_exit_status_in_a_real_process(script):
+    # A usage error is argparse's (exit 2); a validator's refusal is an exception a calling program
+    # can catch, so uncaught it ends the process as any exception does (exit 1): one line either way.
+    script.path.write_text(
+        "import exman\np = exman.ExParser(root=exman.simpleroot(__file__))\n"
+        "p.add_argument('--a', type=int, default=1)\n"
+        "p.register_validator(lambda ns: ns.a < 3, 'a={a} must be below 3')\n"
+        "p.parse_args()\n"
+    )
+    for argv, code, line in [(["--a", "x"], 2, "main.py: error: argument --a"),
+                             (["--a", "5"], 1, "main.py: error: a=5 must be below 3")]:
+        proc = script.run(*argv, check=False)
+        assert proc.returncode == code, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith(line) and "Traceback" not in proc.stderr, proc.stderr
+    assert not script.root.exists()
+
+
 def test_setter_runs_before_validators_and_is_recorded(tmp_path):
     p = make(tmp_path)
     p.add_argument("--a", type=int, default=1)

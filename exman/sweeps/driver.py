@@ -38,6 +38,7 @@ from exman.sweeps.records import (
     SPEC_FOLDER,
     Owner,
     cell_counts,
+    counts_line,
     load_spec,
     mark_interrupted,
     new_sweep_id,
@@ -84,6 +85,7 @@ class SweepResult:
     decisions: list = field(default_factory=list)  # an adaptive sweep's last look, in words
     detached: bool = False  # queued with --detach: ``runs`` are the cells handed over, none has run yet
     queued: list = field(default_factory=list)  # cells a scheduler still holds, left alone by a resume
+    counts: list = field(default_factory=list)  # the whole sweep's cells when this call ended (``cell_rows``)
 
     @property
     def failures(self) -> list:
@@ -108,9 +110,8 @@ class SweepResult:
                 f"follow it with: exman{root} sweep --status {self.sweep_id}",
                 f"once they ended, rerun what did not complete with: exman{root} sweep --resume {self.sweep_id}",
             ])
-        done = sum(r.ok for r in self.runs)
-        lines = [f"sweep {self.sweep_id}: {len(self.runs)} run(s) of {self.total} cell(s), {done} completed, "
-                 f"{len(self.failures)} not completed, {self.seconds:.1f} s"]
+        ran = sum(r.status != "not started" for r in self.runs)
+        lines = [f"sweep {self.sweep_id}: {counts_line(self.counts)}; this call ran {ran} cell(s) in {self.seconds:.1f} s"]
         if self.stopped_by is not None:
             lines.append(f"stopped by {signal.Signals(self.stopped_by).name}: no new combination was started")
         unstarted = [r.cell for r in self.failures if r.status == "not started"]
@@ -376,6 +377,7 @@ def _rounds(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, st
         result.runs += more.runs
         result.seconds += more.seconds
         result.stopped_by = more.stopped_by
+    result.counts = cell_rows(root, spec, pm)[0]
     return result
 
 

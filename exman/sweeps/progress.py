@@ -4,6 +4,9 @@ It also carries the stop flags the signal handler sets and launchers watch.
 """
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 import sys
 import threading
 import time
@@ -13,16 +16,33 @@ if TYPE_CHECKING:  # pragma: no cover
     from exman.sweeps.jobs import Job
 
 
-def eta(durations: list, done: int, total: int, parallel: int) -> float | None:
-    """Seconds left: the mean duration of the finished runs times the waves of runs still to
-    come (``parallel`` at a time). None before any run finished. Throughput since the start
-    (what a generic progress bar measures) is wrong early on: runs started together finish
-    together, so the first few completions look either instant or never coming.
+def eta(durations: list, running: list, left: int, parallel: int) -> float | None:
+    """Seconds until the last run ends; None before any run finished.
+
+    ``durations``: the finished runs'; ``running``: how long each running run has been going;
+    ``left``: runs not started yet, ``parallel`` at a time. The first runs to finish are the
+    short ones, so their mean alone makes the early ETA far too small when durations differ.
+    A running run is expected to take the mean of the finished runs that took longer than it
+    has been going, or, when none did, as long again as it has; a run not started the mean of
+    all those. The work left is laid out as the launcher runs it: each next run on the slot
+    that frees first.
     """
-    if not durations or done >= total:
-        return None if not durations else 0.0
-    mean = sum(durations) / len(durations)
-    return mean * (total - done) / max(parallel, 1)
+    if not durations:
+        return None
+    done = sorted(durations)
+    longer = list(itertools.accumulate(reversed(done)))[::-1]  # longer[i]: sum of done[i:]
+    totals = []
+    for elapsed in running:
+        i = bisect.bisect_right(done, elapsed)
+        totals.append(longer[i] / (len(done) - i) if i < len(done) else 2.0 * elapsed)
+    mean = (longer[0] + sum(totals)) / (len(done) + len(totals))
+    slots = max(parallel, 1)
+    free = sorted((t - e for t, e in zip(totals, running)), reverse=True)[:slots]
+    free += [0.0] * (slots - len(free))
+    heapq.heapify(free)
+    for _ in range(max(left, 0)):
+        heapq.heappush(free, heapq.heappop(free) + mean)
+    return max(free)
 
 
 def _clock(seconds: float | None) -> str:
@@ -80,7 +100,9 @@ class Progress:
                              eta=_clock(self.eta()))
 
     def eta(self) -> float | None:
-        return eta(self._durations, self.done, self.total, self._parallel)
+        now = time.monotonic()
+        running = [now - began for began in self._starts.values()]
+        return eta(self._durations, running, self.total - self.done - len(running), self._parallel)
 
     def started(self, job: Job) -> None:
         with self._lock:

@@ -11,7 +11,7 @@ def test_sweep_on_slurm_runs_each_cell_once(slurm, sweep_script, run_sweep, runs
     assert sweep.returncode == 0, sweep.output
     sweep_id = sweep.sweep_id
     assert sweep_id, sweep.output
-    assert "3 completed, 0 not completed" in sweep.output
+    assert "3 cells: 3 completed; 3 runs: 3 completed; this call ran 3 cell(s)" in sweep.output, sweep.output
 
     cells = runs_of(root, sweep_id)
     assert sorted(cells) == [0, 1, 2]

@@ -86,7 +86,7 @@ def test_more_cells_than_max_array_size_are_split(slurm, sweep_script, run_sweep
     sweep = run_sweep("--launcher", "submitit", "-p", f"x=range:0:{cells}", "--jobs", "4",
                       script=sweep_script, root=root, timeout=150)
     assert sweep.returncode == 0, sweep.output
-    assert f"{cells} completed, 0 not completed" in sweep.output, sweep.output
+    assert f"{cells} cells: {cells} completed; {cells} runs: {cells} completed; this call" in sweep.output, sweep.output
     found = runs_of(root, sweep.sweep_id)
     assert sorted(found) == list(range(cells))
     assert all(len(runs) == 1 for runs in found.values())
