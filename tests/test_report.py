@@ -126,6 +126,7 @@ def test_report_mark_and_errors(grid, tmp_path, exman_cmd):
         (["--mark", "../runs"], "mark key"),
         (["--where", "lr > 100"], "no runs to report"),
         (["--interest", "accuracy"], "no column(s) accuracy"),
+        (["--interest", "optimizer"], "interest column 'optimizer' holds non-numeric values"),
         (["--out", tmp_path / "missing" / "r.html"], "does not exist"),
     ]:
         result = CliRunner().invoke(cli, ["--root", str(grid), "report", *map(str, args)])

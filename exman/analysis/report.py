@@ -109,13 +109,13 @@ def _chart(title: str, svg: str, legend=(), note: str = "") -> str:
     return f'<figure><div class="title">{html.escape(title)}</div>{svg}{_legend(legend)}{caption}</figure>'
 
 
-def _against(info, y, x, hue, over, pooled) -> str:
-    """``y`` against ``x``: means and intervals over ``over``, one colour per ``hue`` value."""
+def _against(info, y, x, hue, over, pooled, table) -> str:
+    """``y`` against ``x``: means and intervals over ``over``, one colour per ``hue`` value.
+
+    ``table`` is ``summary(info, [..., y, ...], by=[x, hue], over=over)``: one for every interest."""
     from exman.analysis import svgplot
     from exman.analysis.plotting import _caption, _numeric_axis, _sorted_values
 
-    keys = [k for k in (x, hue) if k]
-    table = summary(info, y, by=keys, over=over, agg=("mean", "std", "count"), warn=False)
     table = table[table[f"{y}_count"] > 0]
     numeric = _numeric_axis(table[x]) and not table[x].isna().any()
     categories = None if numeric else _sorted_values(table[x])
@@ -216,26 +216,34 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
         parts.append(f'<p class="note">Means and 95% t-intervals over {html.escape(", ".join(over_keys))}; '
                      "only completed runs are aggregated.</p>")
 
+    hues = {x: pick_hue(info, x, xs) for x in xs}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the header already counts runs by status
+        # One summary for every interest at once (the groups are the same), and one per plot axis.
+        table = summary(info, interest, over=over, warn=False) if interest else None
+        against = {x: summary(info, interest, by=[k for k in (x, hues[x]) if k], over=over,
+                              agg=("mean", "std", "count"), warn=False) for x in xs} if interest else {}
+    if table is not None:
+        for key in table.attrs["by"]:  # a group without the param (added later) says so
+            if table[key].isna().any():
+                table[key] = [label(v) for v in table[key].tolist()]
+        flags = table["missing_replicates"].tolist()
+
     for y in interest:
+        assert table is not None  # there is an interest
         parts.append(f"<h2>{html.escape(y)}</h2>")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the header already counts runs by status
-            table = summary(info, y, over=over, warn=False)
             columns = [*table.attrs["by"], "runs", "replicates", "excluded", f"{y}_mean", f"{y}_std", f"{y}_ci_low",
                        f"{y}_ci_high"]
-            flags = table["missing_replicates"].tolist()
-            for key in table.attrs["by"]:  # a group without the param (added later) says so
-                if table[key].isna().any():
-                    table[key] = [label(v) for v in table[key].tolist()]
-            parts.append(table_html(table, columns, row_class=lambda i, flags=flags: "missing" if flags[i] else ""))
+            parts.append(table_html(table, columns, row_class=lambda i: "missing" if flags[i] else ""))
             parts.extend(significance.copies_note(table.attrs["copies"]))
             if any(flags):
                 parts.append('<p class="note">Highlighted rows have fewer replicates than the largest group.</p>')
             figures = []
             for x in xs:
-                hue = pick_hue(info, x, xs)
-                pooled = [p for p in xs if p not in (x, hue)]
-                figures.append(_against(info, y, x, hue, over, pooled))
+                pooled = [p for p in xs if p not in (x, hues[x])]
+                figures.append(_against(info, y, x, hues[x], over, pooled, against[x]))
             panels = note = ""
             if metrics is not None and len(metrics) and (metrics["metric"] == y).any():
                 chart, panels, note = _learning_curves(info, metrics, y, over)

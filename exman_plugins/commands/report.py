@@ -44,6 +44,13 @@ def register_commands(cli):
         if info.empty:
             raise click.ClickException("no runs to report" + (f" (after --mark {mark})" if mark else "")
                                        + (f" (after --where {where!r})" if where else ""))
+        if interest:  # a text column cannot be averaged: one line, before any work
+            from exman.analysis.summaries import _numeric
+
+            try:
+                _numeric(info, [c for c in interest if c in info.columns])
+            except TypeError as exc:
+                raise click.ClickException(str(exc)) from None
         metrics = index.metrics(info)
         filters = " · ".join(f for f in (f"mark {mark}" if mark else "", f"where {where}" if where else "") if f)
         try:
