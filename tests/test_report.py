@@ -193,17 +193,16 @@ def test_messy_root_report_reads_well_in_a_browser(messy, tmp_path, exman_cmd):
     # Render time for 100 runs, the table and metrics already read.
     index = exman.Index(messy)
     info, metrics = index.info(include_failed=True), index.metrics()
-    try:  # the significance section's libraries: imported once a process, not per page
-        import scipy.stats  # noqa: F401
-        import statsmodels.stats.multitest  # noqa: F401
+    try:  # the t distribution's library: imported once a process, not per page
+        import scipy.special  # noqa: F401
     except ImportError:
         pass
     took = []
-    for _ in range(3):  # the best of three: other work on shared cores only ever adds time
-        started = time.perf_counter()
+    for _ in range(3):  # the best of three, in this process's CPU time: other work on shared cores adds wall time
+        started = time.process_time()
         render(info, metrics, volatile=["workers"])
-        took.append(time.perf_counter() - started)
-    assert min(took) < 1.0, took
+        took.append(time.process_time() - started)
+    assert min(took) < 0.6, took
 
     flags = browser_flags(tmp_path)
     measured = tmp_path / "measured.html"
