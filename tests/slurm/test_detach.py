@@ -73,8 +73,8 @@ def test_detach_then_status_then_resume_without_duplicates(slurm, sweep_script, 
     import exman
 
     df = exman.Index(root).info().set_index("sweep_cell")
-    assert df.loc["0", "slurm_job"] == array and df.loc["1", "slurm_task"] == 1, df
-    assert df.loc["2", "slurm_job"] == entries[1]["job"] and df["slurm_node"].notna().all(), df
+    assert df.loc[0, "slurm_job"] == array and df.loc[1, "slurm_task"] == 1, df
+    assert df.loc[2, "slurm_job"] == entries[1]["job"] and df["slurm_node"].notna().all(), df
 
     # nothing left to do: a resume now starts nothing and submits nothing
     again = exman_cli(root, "sweep", "--resume", sweep_id)
