@@ -36,8 +36,9 @@ SLOW = pytest.mark.skipif(os.environ.get("EXMAN_SLOW") != "1", reason="EXMAN_SLO
 
 
 def _logged(root: Path, sweep_id: str, runs_of) -> bool:
+    """Both runs saved a checkpoint (after their first step): a rerun resumes past step 0."""
     runs = [r for rs in runs_of(root, sweep_id).values() for r in rs]
-    return len(runs) == 2 and all((Path(r["_path"]) / "metrics.jsonl").exists() for r in runs)
+    return len(runs) == 2 and all((Path(r["_path"]) / "checkpoint.txt").exists() for r in runs)
 
 
 def _requeue_continues_the_run(how, slurm, start_sweep, runs_of, tmp_path):
@@ -64,10 +65,11 @@ def _requeue_continues_the_run(how, slurm, start_sweep, runs_of, tmp_path):
     # Meanwhile the cell counts as queued, not missing: --resume would not start it a second time.
     status = exman.sweep.status(root, sweep_id).set_index("cell")
     assert status.loc[0, "queued"] == 1 and status.loc[0, "missing"] == 0, status
+    sweep.wait_output("requeued task", 30)  # the sweep saw it pending again and waits for it
     for task in tasks:
         slurm.release_requeued(task)  # instead of SLURM's ~120 s hold
     assert sweep.wait(90) == 0, sweep.output
-    assert "2 completed, 0 not completed" in sweep.output and "requeued task" in sweep.output, sweep.output
+    assert "2 completed, 0 not completed" in sweep.output, sweep.output
 
     cells = runs_of(root, sweep_id)
     for cell in (0, 1) if how == "preempt" else (0,):
