@@ -12,7 +12,7 @@ without breaking older plugins (pluggy only hands a plugin the names it asks for
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from exman.markers import hookimpl, hookspec  # noqa: F401 (hookimpl: public here too)
 
@@ -207,54 +207,37 @@ def register_commands(cli: Any) -> None:
 
 
 @hookspec
-def launchers() -> list[str]:
-    """Names of the sweep launchers a plugin provides. **collector**
+def register_launchers(register: Callable[..., None]) -> None:
+    """Provide sweep launchers: call ``register(name, launch)`` once per launcher. **collector**
 
-    Called by ``exman.sweep`` before anything is written, to refuse an unknown
-    ``--launcher`` in one line and to list the known ones. Return a list of names.
-    """
+    Called by ``exman.sweep`` (and ``exman sweep``/``sweeps``) before anything is
+    written, with the plugin manager a script gets plus the launcher plugins, never
+    the command line. The driver then calls the chosen launcher directly:
 
-
-@hookspec(firstresult=True)
-def launch(name: str, jobs: list, options: dict, progress: Any) -> dict | None:
-    """Run a sweep's jobs with the launcher called ``name``. **provider**
-
-    Called by ``exman.sweep`` (and ``exman sweep``) once per sweep or resume,
+    ``launch(jobs, options, progress)`` runs a sweep's jobs, once per sweep or resume,
     in the main thread. ``jobs`` are ``exman.sweeps.jobs.Job`` objects (picklable:
     ``argv``, ``cwd``, ``env`` to add, ``log`` file, ``cell``, ``params``);
     ``exman.sweeps.jobs.start_job(job)`` / ``run_job(job, should_stop)`` run one as a
     child in its own session. ``options`` holds ``jobs`` (parallelism),
-    ``scheduler``, ``root``, ``sweep_id`` and any ``-o KEY=VALUE``.
+    ``scheduler``, ``root``, ``sweep_id`` and any ``-o KEY=VALUE``. Report to
+    ``progress.started(job)`` and ``progress.finished(job, returncode)``. When
+    ``progress.stopping`` is set (SIGINT/SIGTERM), start nothing new, send SIGTERM
+    to running children and wait for them; when ``progress.killing`` is set,
+    SIGKILL them. Return ``{cell: returncode}`` (None for a job never started).
 
-    Report to ``progress.started(job)`` and ``progress.finished(job, returncode)``.
-    When ``progress.stopping`` is set (SIGINT/SIGTERM), start nothing new, send
-    SIGTERM to running children and wait for them; when ``progress.killing`` is
-    set, SIGKILL them. Return ``{cell: returncode}`` (None for a job never
-    started), or None when ``name`` is not yours. Stops at the first non-None result.
+    Optional keywords of ``register``:
 
-    With ``options["detach"]`` true (only for launchers whose :func:`can_detach`
-    said yes), hand the jobs to the outside system and return at once, without
-    waiting: ``{cell: None}``. Record what was queued so that :func:`queued`
-    can answer for it from a new process.
-    """
+    - ``can_detach(options)``: True if the launcher can queue the jobs and let
+      ``exman sweep`` exit (``--detach``), else one line saying why not. Without
+      it ``--detach`` is refused. Detached, ``launch`` gets ``options["detach"]``,
+      hands the jobs to the outside system and returns ``{cell: None}`` at once.
+    - ``queued(root, sweep_id)``: ``{cell: state}`` of the sweep's jobs a scheduler
+      still holds (SLURM's words: ``PENDING``, ``RUNNING``, ...), ``{}`` when none
+      are, None when this launcher queued nothing for the sweep. Asked of every
+      launcher by ``--status``, ``exman sweeps`` and ``--resume`` (which never
+      reruns such a cell); raise ``exman.errors.SweepError`` (one line) when the
+      scheduler cannot be asked.
 
-
-@hookspec(firstresult=True)
-def can_detach(name: str, options: dict) -> bool | str | None:
-    """Whether launcher ``name`` can queue a sweep and let ``exman sweep`` exit (``--detach``). **provider**
-
-    Called before anything is written. Return True, or one line saying why not
-    (e.g. what ``--detach`` would need), or None when ``name`` is not yours.
-    """
-
-
-@hookspec
-def queued(root: Path, sweep_id: str) -> dict | None:
-    """The cells of a sweep whose jobs a scheduler still holds, outside any exman process. **collector**
-
-    Called by ``--status``, ``exman sweeps`` and ``--resume`` (which never reruns
-    such a cell). Return ``{cell: state}`` for jobs still pending or running
-    (SLURM's words: ``PENDING``, ``RUNNING``, ...), ``{}`` when none are, or
-    None when this plugin queued nothing for the sweep. Raise
-    ``exman.errors.SweepError`` (one line) when the scheduler cannot be asked.
+    A name registered twice goes to the plugin registered last (called first),
+    so an installed launcher replaces a default one of the same name.
     """

@@ -56,6 +56,10 @@ CLI_PLUGINS = {
     "compare-command": "exman_plugins.commands.compare",
     "plan-command": "exman_plugins.commands.plan",
     "sweep-command": "exman_plugins.commands.sweep",
+}
+
+# Plugins a sweep needs, from Python or the command line; each imports its library only when chosen.
+LAUNCHER_PLUGINS = {
     "local-launcher": "exman_plugins.launchers.local",
     "dask-launcher": "exman_plugins.launchers.dask",
     "submitit-launcher": "exman_plugins.launchers.submitit",
@@ -76,15 +80,22 @@ def get_plugin_manager(
     plugins: Iterable[object] = (),
     *,
     cli: bool = False,
+    launchers: bool = False,
     entry_points: bool = True,
 ) -> pluggy.PluginManager:
-    """Build a fresh manager: defaults, blocks, entry points, extra objects."""
+    """Build a fresh manager: defaults, blocks, entry points, extra objects.
+
+    ``launchers`` adds the launcher plugins (``exman.sweep``); ``cli`` adds the
+    commands and the launchers (the ``exman`` command).
+    """
     pm = pluggy.PluginManager("exman")
     pm.add_hookspecs(hookspecs)
     blocked = set(disable) | set(disabled_from_env())
     defaults = dict(DEFAULT_PLUGINS)
     if cli:
         defaults.update(CLI_PLUGINS)
+    if cli or launchers:
+        defaults.update(LAUNCHER_PLUGINS)
     for name in blocked:
         pm.set_blocked(name)
     for name, modname in defaults.items():
@@ -111,7 +122,7 @@ def get_plugin_manager(
             pm.register(obj, name=ep_name)
             _DISTS[ep_name] = dist
     if disabled_from_env():
-        _warn_unknown_disabled(set(DEFAULT_PLUGINS) | set(CLI_PLUGINS) | {ep for ep, _, _ in _entry_points()})
+        _warn_unknown_disabled(set(DEFAULT_PLUGINS) | set(CLI_PLUGINS) | set(LAUNCHER_PLUGINS) | {ep for ep, _, _ in _entry_points()})
     for obj in plugins:
         name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{id(obj)}"
         if pm.get_plugin(name) is None and not pm.is_blocked(name):
@@ -244,7 +255,8 @@ def describe(pm: pluggy.PluginManager) -> list[dict]:
     for name, plugin in pm.list_name_plugin():
         hooks = sorted({h.name for h in pm.get_hookcallers(plugin) or []})
         dist = plugin_dist(name)
-        origin = dist or ("default" if name in DEFAULT_PLUGINS or name in CLI_PLUGINS else "object")
+        default = name in DEFAULT_PLUGINS or name in CLI_PLUGINS or name in LAUNCHER_PLUGINS
+        origin = dist or ("default" if default else "object")
         distribution, _, version = (dist or "").partition(" ")
         rows.append({"name": name, "origin": origin, "distribution": distribution or None, "version": version or None,
                      "module": getattr(plugin, "__name__", repr(plugin)), "hooks": hooks})

@@ -3,8 +3,8 @@
 This module runs a sweep from start to summary: expand the grid
 (``exman.sweeps.grid``), save the spec and read the cells' runs
 (``exman.sweeps.records``), hand the jobs (``exman.sweeps.jobs``) to the launcher
-plugin behind the ``launch`` hook, stop cleanly on SIGINT/SIGTERM, and say what
-failed. How jobs run belongs to launchers (``exman_plugins/launchers/``).
+a plugin registered (``exman.sweeps.launchers``), stop cleanly on SIGINT/SIGTERM,
+and say what failed. How jobs run belongs to launchers (``exman_plugins/launchers/``).
 Nothing heavy is imported at module level: yaml, pandas and rich load inside
 the functions that need them.
 
@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exman.sweeps import launchers
 from exman.sweeps.adaptive import settings as adaptive_settings
 from exman.sweeps.grid import (
     SweepError,
@@ -266,12 +267,12 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
     if dry_run:
         return [command_line(command, cells[i]) for i in _order(range(len(cells)), shuffle)]
     pm = pm or _plugin_manager()
-    _check_launcher(pm, launcher)
+    chosen = launchers.get(pm, launcher)
     if detach:
         if adaptive:
             raise SweepError("--detach cannot run an adaptive sweep (--until, --race): it looks at each round "
                              "before the next; run it attached (under nohup or tmux on a login node)")
-        _check_detach(pm, launcher, opts)
+        _check_detach(chosen, opts)
     root = prepare_root(root)
     sweep_id = new_sweep_id(root)
     spec = {
@@ -310,12 +311,11 @@ def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None
     if dry_run:
         cells = _order(_todo(root, spec, _queued(pm, root, spec))[0], spec.get("shuffle"))
         return [command_line(spec["command"], spec["cells"][i]) for i in cells]
-    name = launcher or spec.get("launcher") or "local"
-    _check_launcher(pm, name)
+    chosen = launchers.get(pm, launcher or spec.get("launcher") or "local")
     if detach:
         if spec.get("adaptive"):
             raise SweepError(f"sweep {sweep_id} is adaptive: --detach cannot take its looks between rounds")
-        _check_detach(pm, name, {**(spec.get("options") or {}), **(options or {})})
+        _check_detach(chosen, {**(spec.get("options") or {}), **(options or {})})
     with Owner(root, sweep_id):
         queued = _queued(pm, root, spec)
         rows = cell_counts(root, spec, queued)
@@ -407,8 +407,10 @@ def _todo(root: Path, spec: dict, queued: dict | None = None) -> tuple[list[int]
 
 
 def _queued(pm, root: Path, spec: dict) -> dict | None:
-    """``{cell: state}`` of the sweep's jobs a scheduler still holds (the ``queued`` hook), None if none was queued."""
-    answers = [a for a in pm.hook.queued(root=root, sweep_id=spec["id"]) if a is not None]
+    """``{cell: state}`` of the sweep's jobs a scheduler still holds (every launcher's ``queued``),
+    None if none was queued. Every launcher is asked: a resume may use another launcher than the start."""
+    answers = [a for one in launchers.collect(pm).values() if one.queued is not None
+               for a in [one.queued(root, spec["id"])] if a is not None]
     if not answers:
         return None
     merged: dict = {}
@@ -417,13 +419,13 @@ def _queued(pm, root: Path, spec: dict) -> dict | None:
     return merged
 
 
-def _check_detach(pm, name: str, options: dict) -> None:
-    verdict = pm.hook.can_detach(name=name, options=dict(options))
+def _check_detach(launcher: launchers.Launcher, options: dict) -> None:
+    verdict = launcher.can_detach(dict(options)) if launcher.can_detach is not None else None
     if verdict is True:
         return
     if isinstance(verdict, str) and verdict:
         raise SweepError(verdict)
-    raise SweepError(f"--detach: the {name} launcher runs the sweep's runs as children of exman sweep, which must "
+    raise SweepError(f"--detach: the {launcher.name} launcher runs the sweep's runs as children of exman sweep, which must "
                      "stay; keep it running with nohup or tmux instead (or use --launcher submitit on SLURM)")
 
 
@@ -449,19 +451,20 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
         return result
     pm = pm or _plugin_manager()
     name = spec.get("launcher") or "local"
+    launch = launchers.get(pm, name).launch
     progress.note(f"sweep {sweep_id}: {len(jobs)} run(s), launcher {name}, {opts.get('jobs')} job(s)")
     stopped: list[int] = []
     began = time.monotonic()
     restore = _catch_signals(progress, stopped)
     try:
-        codes = pm.hook.launch(name=name, jobs=jobs, options=opts, progress=progress)
+        codes = launch(jobs, opts, progress)
     except SweepError as exc:
         raise SweepError(f"{exc}; the sweep is saved, run it later with: exman sweep --resume {sweep_id}") from None
     finally:
         progress.close()
         restore()
     if codes is None:
-        raise SweepError(f"the launcher plugin for {name!r} did not run the sweep")
+        raise SweepError(f"the {name} launcher did not say how the sweep's runs ended (its launch returned None)")
     result.seconds = time.monotonic() - began
     if detach:
         result.detached = True
@@ -545,16 +548,10 @@ def decisions(root, sweep_id: str):
 
 
 def _plugin_manager():
-    # Launchers are command-line plugins; a sweep from Python loads them too.
+    # A script's plugins plus the launchers; never the command line's.
     from exman.plugins import get_plugin_manager
 
-    return get_plugin_manager(cli=True)
-
-
-def _check_launcher(pm, name: str) -> None:
-    known = sorted({n for names in pm.hook.launchers() for n in (names or [])})
-    if name not in known:
-        raise SweepError(f"no launcher called {name!r} (known: {', '.join(known) or 'none'})")
+    return get_plugin_manager(launchers=True)
 
 
 def _latest_by_cell(root: Path, sweep_id: str, *, stopping: bool) -> dict[int, dict]:

@@ -1,7 +1,7 @@
 """``exman sweep`` and ``exman sweeps``: run a grid of an argparse script, resume it, show its cells.
 
 The command only turns options into a call of ``exman.sweep`` (which owns the
-logic) and prints; launchers are plugins behind the ``launch`` hook.
+logic) and prints; launchers are plugins (the ``register_launchers`` hook).
 """
 from __future__ import annotations
 

@@ -29,14 +29,11 @@ def _remote(job, event_name):
 
 
 @hookimpl
-def launchers():
-    return ["dask"]
+def register_launchers(register):
+    register("dask", launch)
 
 
-@hookimpl
-def launch(name, jobs, options, progress):
-    if name != "dask":
-        return None
+def launch(jobs, options, progress):
     try:
         import distributed
     except ImportError:

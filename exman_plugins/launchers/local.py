@@ -16,14 +16,11 @@ POLL = 0.005  # seconds between polls: a short run waits ~2 ms for its slot; 200
 
 
 @hookimpl
-def launchers():
-    return ["local"]
+def register_launchers(register):
+    register("local", launch)
 
 
-@hookimpl(trylast=True)
-def launch(name, jobs, options, progress):
-    if name != "local":
-        return None
+def launch(jobs, options, progress):
     from exman.sweeps.jobs import GRACE, job_slots, signal_group, start_job
 
     workers = job_slots(options)

@@ -26,14 +26,11 @@ def _remote(job):
 
 
 @hookimpl
-def launchers():
-    return ["submitit"]
+def register_launchers(register):
+    register("submitit", launch, can_detach=can_detach, queued=queued)
 
 
-@hookimpl
-def launch(name, jobs, options, progress):
-    if name != "submitit":
-        return None
+def launch(jobs, options, progress):
     try:
         import submitit
     except ImportError:
@@ -56,10 +53,7 @@ def launch(name, jobs, options, progress):
     return _run(executor, jobs, workers, progress)
 
 
-@hookimpl
-def can_detach(name, options):
-    if name != "submitit":
-        return None
+def can_detach(options):
     import shutil
 
     if options.get("cluster") in ("local", "debug") or (not options.get("cluster") and not shutil.which("sbatch")):
@@ -68,7 +62,6 @@ def can_detach(name, options):
     return True
 
 
-@hookimpl
 def queued(root, sweep_id):
     from exman_plugins.launchers.slurm_array import RECORD, queued_cells
 
