@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from conftest import Script, env_for_subprocess, on_terminal
 
 from exman.cli import make_cli
-from exman_plugins.commands._runs import resolve
+from exman.cli import resolve_runs as resolve
 
 # -- fixtures --------------------------------------------------------------------
 
@@ -826,3 +826,27 @@ def test_shell_completion_of_ids_and_marks(proj, exman_cmd):
 def test_file_system_errors_are_one_line(proj):
     key = "/".join(["k" * 200] * 25)  # every part is legal; the whole path is too long for the OS
     assert_error(cli(proj.root, "mark", key, "1"), "too long")
+
+
+# -- the toolkit for command plugins -------------------------------------------------------
+
+
+def test_the_documented_command_plugin_works_with_the_toolkit(proj):
+    from plugins import metric_command
+
+    from exman.plugins import get_plugin_manager
+
+    source = (Path(__file__).parent / "plugins" / "metric_command.py").read_text()
+    assert source.split('"""', 2)[2].strip() in (Path(__file__).parents[1] / "docs" / "plugins.md").read_text(), \
+        "docs/plugins.md shows tests/plugins/metric_command.py"
+    cli = make_cli(get_plugin_manager(cli=True, plugins=[metric_command]))
+    r = CliRunner().invoke(cli, ["--root", str(proj.root), "metric", "loss", "1-2", "third", "99"])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["id", "status", "loss"]
+    # loss = lr / epochs at the last of two epochs: what each run logged, as ls writes it
+    assert [line.split() for line in lines[1:]] == [["1", "completed", "0.05"], ["2", "completed", "0.1"],
+                                                    ["3", "completed", "0.15"]]
+    assert "no such run in runs/: 99" in r.stderr
+    r = CliRunner().invoke(cli, ["--root", str(proj.root), "metric", "loss", "98"])
+    assert r.exit_code == 1 and "no such runs" in r.stderr

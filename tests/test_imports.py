@@ -161,3 +161,13 @@ def test_nobody_imports_the_cli_but_its_entry_point_and_commands():
     allowed = ("exman.__main__", "exman_plugins.commands")
     bad = sorted(m for m, targets in edges.items() if "exman.cli" in targets and not m.startswith(allowed))
     assert not bad, f"modules importing exman.cli: {bad}"
+
+
+def test_no_command_imports_another_command_or_the_toolkits_insides():
+    # Commands share code through exman.cli's public toolkit or exman/ library modules.
+    edges = graph()
+    commands = "exman_plugins.commands."
+    bad = sorted(f"{m} -> {t}" for m, targets in edges.items() if m.startswith(commands)
+                 for t in targets if t.startswith(commands) or t.startswith("exman.cli._"))
+    assert not bad, f"command modules importing another command or a private exman.cli module: {bad}"
+    assert any("exman.cli" in edges[m] for m in edges if m.startswith(commands)), "the rule checks nothing"

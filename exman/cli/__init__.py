@@ -1,8 +1,14 @@
-"""The ``exman`` command line: a click group whose subcommands come from plugins.
+"""The ``exman`` command line: a click group whose subcommands come from plugins,
+and the toolkit those command plugins share.
 
 Nothing is registered at import time: ``main()`` builds a fresh group, loads
 the plugins (defaults, entry points) and lets each add its commands through
 the ``register_commands`` hook. Tests call ``make_cli()`` for a clean group.
+
+The toolkit (``__all__``; docs/plugins.md) is how a command finds the root and
+its runs, reads one run, filters the runs table and prints, so that no command
+imports another. Its code lives in the private ``_runs``, ``_output`` and
+``_where`` modules beside this one; import the names from ``exman.cli``.
 """
 from __future__ import annotations
 
@@ -10,8 +16,46 @@ from pathlib import Path
 
 import click
 
+from exman.cli._output import can_prompt, heading, pairs, table
+from exman.cli._output import fit as fit_table
+from exman.cli._output import width as terminal_width
+from exman.cli._runs import (
+    RunRef,
+    complete_ids,
+    complete_marks,
+    fs_errors,
+    inside,
+    mark_folder,
+    os_error_line,
+    read_run,
+    runs_info,
+    tail,
+    warn_unknown,
+)
+from exman.cli._runs import resolve as resolve_runs
+from exman.cli._runs import resolve_one as resolve_run
+from exman.cli._runs import scan as scan_runs
+from exman.cli._where import names as where_names
+from exman.cli._where import query as filter_runs
+from exman.formatting import duration as format_duration
+from exman.formatting import plain as json_value
+from exman.formatting import text as format_value
 from exman.fs import is_shared, set_shared
-from exman.layout import find_root, not_a_root, root_in  # noqa: F401 (find_root: the toolkit's)
+from exman.layout import RUN_FOLDERS, find_root, not_a_root, root_in
+
+__all__ = [
+    # the command line
+    "main", "make_cli", "State",
+    # the root and its runs
+    "find_root", "RUN_FOLDERS", "RunRef", "scan_runs", "resolve_runs", "resolve_run", "warn_unknown",
+    "complete_ids", "complete_marks", "mark_folder", "read_run", "tail", "runs_info", "filter_runs",
+    "where_names",
+    # printing
+    "table", "fit_table", "terminal_width", "pairs", "heading", "format_value", "format_duration",
+    "json_value", "can_prompt",
+    # errors and safety
+    "fs_errors", "os_error_line", "inside",
+]
 
 
 class State:

@@ -1,4 +1,7 @@
-"""How the commands print: tables, values, durations.
+"""How the commands print: tables fitted to the terminal, aligned pairs, headings.
+
+The implementation of ``exman.cli``'s printing toolkit (import the names from
+there); values are written by ``exman.formatting``, the one formatter.
 
 On a terminal a table is drawn with ``rich`` when it is installed
 (``pip install exman[rich]``); piped, or without rich, it is plain text in
@@ -10,24 +13,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Collection
 
 import click
-
-from exman.formatting import duration, text  # noqa: F401 (duration: the commands' one)
 
 
 def is_terminal() -> bool:
     # sys.stdout, not click.get_text_stream (deprecated in click 8.5): click's test runner swaps it too.
     return bool(getattr(sys.stdout, "isatty", lambda: False)())
-
-
-def value(v) -> str:
-    """One cell: the one formatter of exman (``exman.formatting.text``); empty for missing."""
-    return text(v)
-
-
-def is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) or type(v).__module__ == "numpy" and not isinstance(v, str)
 
 
 def width() -> int | None:
@@ -76,7 +69,7 @@ def fit(headers: list[str], rows: list[list[str]], limit: int, *, right=frozense
     return [headers[i] for i in keep], new_rows, new_right, [headers[i] for i in sorted(dropped)]
 
 
-def table(headers: list[str], rows: list[list], *, right: set[int] = frozenset(), title: str | None = None) -> None:
+def table(headers: list[str], rows: list[list], *, right: Collection[int] = frozenset(), title: str | None = None) -> None:
     """Print rows (already strings) under headers; columns in ``right`` are right-aligned."""
     widths = [len(h) for h in headers]
     for row in rows:

@@ -1,5 +1,6 @@
-"""Finding runs on disk for the commands: id resolution, run files, safety checks.
+"""Finding runs on disk for the commands: id resolution, run files, marks, safety checks.
 
+The implementation of ``exman.cli``'s toolkit (import the names from there).
 Every command turns its ID arguments into runs here, so ``3``, ``3-7`` and
 ``000003-2026-01-01-12-00-00`` mean the same thing everywhere. Nothing here
 writes; it must stay free of pandas so ``mark``/``show`` start fast.
@@ -14,9 +15,9 @@ from pathlib import Path
 import click
 
 from exman import layout
-from exman.fs import open_regular
-from exman.layout import METRICS_FILE, RUN_NAME
-from exman.runinfo import given_name
+from exman.fs import check_relative_key, open_regular
+from exman.layout import METRICS_FILE
+from exman.runinfo import given_name, run_status
 
 # Where runs live; searched in this order, so runs/ wins if a 0.1.9 root reused a number.
 FOLDERS = layout.RUN_FOLDERS
@@ -64,7 +65,8 @@ def resolve(root: Path, tokens, folders=FOLDERS, *, runs: dict | None = None) ->
     by_given: dict = {}  # a run's --name, the end of its folder name
     for r in runs.values():
         by_given.setdefault(given_name(r.name), []).append(r)
-    by_name.update({t.name: t for twins in getattr(runs, "twins", {}).values() for t in twins})
+    all_twins: dict = getattr(runs, "twins", {})  # a plain dict of runs (mark's links) has none
+    by_name.update({t.name: t for twins in all_twins.values() for t in twins})
     chosen: dict[int, RunRef] = {}
     unknown: list[str] = []
     for token in tokens:
@@ -88,28 +90,14 @@ def resolve(root: Path, tokens, folders=FOLDERS, *, runs: dict | None = None) ->
             hits = by_given.get(text, []) if text else []
         if not hits:
             unknown.append(text)
-        twins = [r for r in hits if r.id in getattr(runs, "twins", {}) and name != r.name]
+        twins = [r for r in hits if r.id in all_twins and name != r.name]
         if twins:
-            names = ", ".join(f"{t.folder}/{t.name}" for t in runs.twins[twins[0].id])
+            names = ", ".join(f"{t.folder}/{t.name}" for t in all_twins[twins[0].id])
             raise click.ClickException(f"id {twins[0].id} names several runs ({names}; roots merged?): "
                                        f"give the run's folder name")
         for r in hits:
             chosen.setdefault(r.id, r)
     return sorted(chosen.values(), key=lambda r: r.id), unknown
-
-
-def scan_links(folder: Path) -> dict[int, RunRef]:
-    """Run-named symlinks in one folder (a mark), by id; ``path`` is the link."""
-    found = {}
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return found
-    for entry in entries:
-        m = RUN_NAME.match(entry.name)
-        if m and entry.is_symlink():
-            found[int(m.group(1))] = RunRef(int(m.group(1)), entry.name, Path(entry.path), "marked")
-    return dict(sorted(found.items()))
 
 
 def resolve_one(root: Path, token, folders=FOLDERS) -> RunRef:
@@ -129,11 +117,6 @@ def warn_unknown(unknown, where: str = "runs/") -> None:
 
 # -- reading a run's files ---------------------------------------------------
 
-def read_meta(path: Path) -> dict:
-    """run.json, or {} for a 0.1.9 run or a half-written one."""
-    return layout.read_run_json(path)
-
-
 def _pm():
     """The command line's plugin manager (a storage plugin's ``load_params`` included)."""
     ctx = click.get_current_context(silent=True)
@@ -149,11 +132,6 @@ def read_params(path: Path, meta: dict | None = None) -> dict:
     """The run's params file as written (it wins over run.json when edited by hand),
     read through the ``load_params`` hook: a storage plugin may write JSON or TOML."""
     return layout.read_params(_pm(), path, meta)
-
-
-def split_params(params: dict, schema: dict | None = None) -> tuple[dict, dict]:
-    """(the script's own params, exman's keys: root, time, id, commit, dirty, tmp, name, ...)."""
-    return layout.split_params(params, schema)
 
 
 def last_metrics(path: Path) -> tuple[dict, dict, int]:
@@ -198,25 +176,6 @@ def inside(root: Path, path: Path) -> bool:
     real_root = os.path.realpath(root)
     real = os.path.realpath(path)
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
-
-
-def parent_inside(root: Path, path: Path) -> bool:
-    """For unlinking ``path`` itself: its folder must resolve inside the root."""
-    return inside(root, path.parent)
-
-
-# -- liveness of runs recorded as running ----------------------------------------
-
-
-def liveness(path: Path, meta: dict) -> str:
-    """The recorded status, or ``crashed``/``stale`` for a ``running`` run that is not.
-
-    ``exman.runinfo``'s rule, the Index's too, so ``ls``, ``show`` and
-    ``doctor`` agree on every run.
-    """
-    from exman.runinfo import run_status
-
-    return run_status(path, meta)
 
 
 # -- shell completion ----------------------------------------------------------------
@@ -272,3 +231,95 @@ def os_error_line(exc: OSError) -> str:
     name = str(getattr(exc, "filename", None) or "")
     where = f": {name if len(name) < 160 else name[:60] + '...' + name[-60:]}" if name else ""
     return f"{exc.strerror or exc}{where}"
+
+
+# -- marks and the runs table ----------------------------------------------------
+
+
+def mark_folder(root: Path, key: str, *, create: bool = False) -> Path:
+    """``root/marked/<key>``, refusing keys that would leave ``marked/``; with ``create``
+    a missing key is fine (``mark`` makes it), without it one clean error."""
+    try:
+        parts = check_relative_key(key, "mark key")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    marked = root / layout.MARKED
+    if marked.is_symlink() or (marked.exists() and not inside(root, marked)):
+        raise click.ClickException(f"{marked} is a symlink; refusing to write marks through it")
+    folder = marked
+    with fs_errors():
+        for part in parts:
+            folder = folder / part
+            shown = os.path.relpath(folder, root)
+            if folder.is_symlink():
+                raise click.ClickException(f"mark key {key!r}: {shown} is a symlink, a key must stay inside marked/")
+            if folder.exists() and not folder.is_dir():
+                raise click.ClickException(f"mark key {key!r}: {shown} exists and is not a folder")
+            if not folder.exists() and not create:
+                raise click.ClickException(f"no mark {key!r} in {root} (see: ls {marked})")
+    return folder
+
+
+def runs_info(index, mark: str | None = None, **options):
+    """``index.info(mark, **options)`` for a command: a bad or unknown mark, or an
+    unreadable root, is one clean error; the Index's warnings about unreadable
+    runs become one stderr line each.
+    """
+    import warnings
+
+    if mark is not None:
+        mark_folder(index.root, mark)  # a clean error for an unknown or unsafe key
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            df = index.info(mark, **options)
+        except (ValueError, KeyError, OSError) as exc:
+            raise click.ClickException(str(exc).strip("'\"")) from None
+    for w in caught:
+        click.echo(f"exman: warning: {str(w.message).removeprefix('exman: ')}", err=True)
+    return df
+
+
+# -- one run, as ``show`` and ``diff`` see it ---------------------------------------
+
+
+def files_of(path) -> list[tuple[str, int]]:
+    """(relative name, size) of the run's files; a folder (first level only) has minus its file count."""
+    rows = []
+    for entry in sorted(os.scandir(path), key=lambda e: e.name):
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                count = sum(len(f) for _, _, f in os.walk(entry.path))
+                rows.append((entry.name + "/", -count))
+            else:
+                rows.append((entry.name, entry.stat(follow_symlinks=False).st_size))
+        except OSError:
+            continue
+    return rows
+
+
+def read_run(run: RunRef) -> dict:
+    """Everything about one run as plain data (``exman show --format json``): id, name, folder,
+    path, status, meta (run.json), params, commit, dirty, metrics (last values), metric_steps,
+    metric_rows, files. Read from the folder, not the Index: no pandas, a running run works."""
+    meta = layout.read_run_json(run.path)  # {} for a 0.1.9 run or a half-written one
+    params = read_params(run.path, meta)
+    if not params and isinstance(meta.get("params"), dict):
+        params = dict(meta["params"], **(meta.get("extra") or {}))
+    own, extra = layout.split_params(params, meta.get("schema") if isinstance(meta.get("schema"), dict) else None)
+    values, steps, rows = last_metrics(run.path)
+    return {
+        "id": run.id,
+        "name": run.name,
+        "folder": run.folder,
+        "path": str(run.path),
+        "status": run_status(run.path, meta) if meta else None,  # crashed/stale: the Index's rule
+        "meta": meta,
+        "params": own,
+        "commit": extra.get("commit"),
+        "dirty": extra.get("dirty", extra.get("git_dirty")),
+        "metrics": values,
+        "metric_steps": steps,
+        "metric_rows": rows,
+        "files": [{"name": n, "size": s} for n, s in files_of(run.path)],
+    }

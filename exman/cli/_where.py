@@ -1,5 +1,7 @@
 """``--where``: a pandas query on the runs table, with mistakes answered by a hint.
 
+The implementation of ``exman.cli.filter_runs`` and ``where_names``.
+
 The semantics are pandas' ``DataFrame.query``; only the error text is ours.
 The common mistakes are ``=`` for ``==`` and text values without quotes; pandas
 reports them in its own terms ("cannot assign without a target object", "name
@@ -91,9 +93,3 @@ def explain(where: str, exc: Exception, df) -> str:
         return f"not a valid expression; use {OPERATORS}, quote text values, `backtick` odd column names"
     return message
 
-
-def no_match(where: str | None, total: int, where_from: str) -> str:
-    """The stderr line when a filter left nothing to show."""
-    if where:
-        return f"no run matches --where {where!r} ({total} run{'s' if total != 1 else ''} in {where_from})"
-    return f"no runs in {where_from}"

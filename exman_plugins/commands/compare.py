@@ -6,8 +6,8 @@ import json
 import click
 
 from exman import hookimpl
-from exman_plugins.commands import _output as out
-from exman_plugins.commands._runs import complete_marks
+from exman.cli import complete_marks, filter_runs, format_value, json_value, runs_info
+from exman.cli import table as print_table
 
 # What the table shows, in order; csv and json carry every column.
 SHOWN = ("a", "b", "n_a", "n_b", "paired", "diff", "ci_low", "ci_high", "test", "p", "p_adj", "hedges_g")
@@ -48,14 +48,11 @@ def register_commands(cli):
         """
         import warnings
 
-        from exman_plugins.commands.ls import plain
-        from exman_plugins.commands.report import load
+        from exman.index import Index
 
-        info, _ = load(state.root, mark)
+        info = runs_info(Index(state.root), mark or None, include_failed=True)
         if where:
-            from exman_plugins.commands._where import query
-
-            info = query(info, where).copy()  # ls's checks: no calls, hints for common mistakes
+            info = filter_runs(info, where).copy()  # ls's checks: no calls, hints for common mistakes
         if info.empty:
             raise click.ClickException("no runs to compare")
         from exman.analysis.inference import compare
@@ -72,7 +69,7 @@ def register_commands(cli):
             if issubclass(w.category, UserWarning):
                 click.echo(f"exman: warning: {w.message}", err=True)
         if fmt == "json":
-            records = [{str(c): plain(v) for c, v in zip(table.columns, row)}
+            records = [{str(c): json_value(v) for c, v in zip(table.columns, row)}
                        for row in table.itertuples(index=False, name=None)]
             click.echo(json.dumps(records, indent=1, ensure_ascii=False))
             return
@@ -89,7 +86,7 @@ def register_commands(cli):
         level_note = f"{level:.0%} CI of mean(a) - mean(b) over {', '.join(table.attrs['over']) or 'runs'}"
         corr = f"p_adj: {correction} over {len(table)} rows"
         pooled = f"; pooled over {', '.join(table.attrs['pooled'])}" if table.attrs["pooled"] else ""
-        out.table(cols, rows, right=right, title=f"{interest}: {level_note}; {corr}{pooled}")
+        print_table(cols, rows, right=right, title=f"{interest}: {level_note}; {corr}{pooled}")
 
 
 def _cell(column: str, value) -> str:
@@ -97,4 +94,4 @@ def _cell(column: str, value) -> str:
         return f"{value:.2e}" if value < 1e-3 else f"{value:.4f}"
     if column == "paired":
         return "yes" if value else "no"
-    return out.value(value)
+    return format_value(value)

@@ -16,18 +16,9 @@ from pathlib import Path
 import click
 
 from exman import hookimpl, layout
-from exman_plugins.commands._output import can_prompt
-from exman_plugins.commands._runs import (
-    RunRef,
-    complete_ids,
-    fs_errors,
-    inside,
-    liveness,
-    parent_inside,
-    read_meta,
-    resolve,
-    warn_unknown,
-)
+from exman.cli import RunRef, can_prompt, complete_ids, fs_errors, inside, resolve_runs, warn_unknown
+from exman.layout import read_run_json
+from exman.runinfo import run_status
 
 
 def index_links(root: Path, run: RunRef) -> list[Path]:
@@ -63,7 +54,7 @@ def mark_links(root: Path, runs: list[RunRef]) -> dict[int, list[Path]]:
 
 
 def _unlink(root: Path, link: Path) -> None:
-    if not parent_inside(root, link):
+    if not inside(root, link.parent):  # the link itself is unlinked, never followed
         raise click.ClickException(f"refusing to remove {link}: its folder resolves outside {root}")
     os.unlink(link)
 
@@ -110,7 +101,7 @@ def register_commands(cli):
         """
         root = state.root
         folders = layout.RUN_FOLDERS if everything else (layout.RUNS,)
-        runs, unknown = resolve(root, ids, folders)
+        runs, unknown = resolve_runs(root, ids, folders)
         warn_unknown(unknown, where=", ".join(f + "/" for f in folders))
         if not runs:
             raise click.ClickException("nothing to delete")
@@ -118,7 +109,7 @@ def register_commands(cli):
             with fs_errors():
                 _delete_index(root, runs, dry_run)
             return
-        live = [r for r in runs if liveness(r.path, read_meta(r.path)) == "running"]
+        live = [r for r in runs if run_status(r.path, read_run_json(r.path)) == "running"]
         if live and not force:
             raise click.ClickException(
                 f"run(s) {', '.join(str(r.id) for r in live)} are still running; stop them first or pass --force")

@@ -6,9 +6,7 @@ import json
 import click
 
 from exman import hookimpl
-from exman_plugins.commands import _output as out
-from exman_plugins.commands._runs import complete_ids, resolve_one
-from exman_plugins.commands.show import describe_run
+from exman.cli import complete_ids, format_value, read_run, resolve_run, table
 
 MISSING = object()
 
@@ -39,7 +37,7 @@ def _cell(v) -> str:
         return json.dumps(v, default=str)
     if v is None:
         return "null"
-    return out.value(v)
+    return format_value(v)
 
 
 @hookimpl
@@ -60,7 +58,7 @@ def register_commands(cli):
           exman diff 3 7
         """
         root = state.root
-        a, b = describe_run(resolve_one(root, first)), describe_run(resolve_one(root, second))
+        a, b = read_run(resolve_run(root, first)), read_run(resolve_run(root, second))
         rows = differences(a, b)
         if fmt == "json":
             click.echo(json.dumps(
@@ -70,5 +68,5 @@ def register_commands(cli):
         if not rows:
             click.echo(f"runs {a['id']} and {b['id']} do not differ in params, metrics, status or git")
             return
-        out.table(["", "", f"run {a['id']}", f"run {b['id']}"],
+        table(["", "", f"run {a['id']}", f"run {b['id']}"],
                   [[s, k, _cell(va), _cell(vb)] for s, k, va, vb in rows])

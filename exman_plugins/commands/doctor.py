@@ -17,10 +17,10 @@ from pathlib import Path
 import click
 
 from exman import hookimpl, layout
+from exman.cli import RUN_FOLDERS, fs_errors, inside, scan_runs
 from exman.fs import is_temp, relative_symlink
-from exman.layout import symlinked_layout
-from exman.runinfo import end_dead_run
-from exman_plugins.commands._runs import FOLDERS, fs_errors, inside, liveness, read_meta, scan
+from exman.layout import read_run_json, symlinked_layout
+from exman.runinfo import end_dead_run, run_status
 
 
 def dangling_links(root: Path) -> list[Path]:
@@ -62,14 +62,14 @@ def leftover_temps(root: Path) -> list[Path]:
         except OSError:
             return False
 
-    for run in scan(root, FOLDERS).values():
+    for run in scan_runs(root, RUN_FOLDERS).values():
         try:
             names = [e.name for e in os.scandir(run.path) if is_temp(e.name) and e.is_file(follow_symlinks=False)]
         except OSError:
             continue
         if not names:
             continue
-        ended = liveness(run.path, read_meta(run.path)) in ("crashed", "completed", "failed", "interrupted")
+        ended = run_status(run.path, read_run_json(run.path)) in ("crashed", "completed", "failed", "interrupted")
         found += [run.path / n for n in names if ended or old(run.path / n)]
     for folder, _dirs, files in os.walk(root / layout.STATE, followlinks=False):
         found += [Path(folder) / n for n in files if is_temp(n) and old(Path(folder) / n)]
@@ -81,7 +81,7 @@ def unindexed(root: Path) -> list:
         indexed = {e.name.rpartition(".")[0] for e in os.scandir(root / layout.INDEX)}
     except OSError:
         indexed = set()
-    return [r for r in scan(root, (layout.RUNS,)).values() if r.name not in indexed]
+    return [r for r in scan_runs(root, (layout.RUNS,)).values() if r.name not in indexed]
 
 
 def mark_crashed(run_path: Path) -> bool:
@@ -135,11 +135,11 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
         rel, target = os.path.relpath(link, root), os.readlink(link)
         problems += _remove(root, link, fix, f"removed dangling link {rel} -> {target}",
                             f"dangling link: {rel} -> {target}")
-    for run in scan(root, FOLDERS).values():
-        meta = read_meta(run.path)
+    for run in scan_runs(root, RUN_FOLDERS).values():
+        meta = read_run_json(run.path)
         if meta.get("status") != "running":
             continue
-        status = liveness(run.path, meta)
+        status = run_status(run.path, meta)
         if status == "crashed":
             if fix and mark_crashed(run.path):
                 click.echo(f"recorded run {run.id} as crashed ({run.folder}/{run.name}, pid {meta.get('pid')} is gone)")
@@ -153,7 +153,7 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
         problems += _remove(root, temp, fix, f"removed temp file {rel} (its writer was killed mid-write)",
                             f"temp file left by a killed writer: {rel}")
     for run in unindexed(root):
-        params = layout.params_path(run.path, read_meta(run.path))  # the file the storage plugin wrote
+        params = layout.params_path(run.path, read_run_json(run.path))  # the file the storage plugin wrote
         if fix and reindex and params.is_file():
             try:
                 relative_symlink(root / layout.INDEX / (run.name + params.suffix), params)

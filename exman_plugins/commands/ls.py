@@ -15,40 +15,27 @@ import click
 
 from exman import hookimpl
 from exman.analysis.columns import meta_column
-from exman.formatting import plain, text
+from exman.cli import (
+    complete_marks,
+    filter_runs,
+    fit_table,
+    format_duration,
+    format_value,
+    json_value,
+    runs_info,
+    table,
+    terminal_width,
+    where_names,
+)
 from exman.runinfo import given_name
-from exman_plugins.commands import _output as out
-from exman_plugins.commands._runs import complete_marks
-from exman_plugins.commands._where import names, no_match, query
-from exman_plugins.commands.mark import mark_folder
 
 BASE = ["id", "name", "status", "start", "duration"]
-
-
-def index_info(index, mark: str | None = None, **options):
-    """``index.info(mark, **options)`` for a command: a bad or unknown mark, or an
-    unreadable root, is one clean error; the Index's warnings about unreadable
-    runs become one stderr line each. ``exman report`` reads its runs here too.
-    """
-    import warnings
-
-    if mark is not None:
-        mark_folder(index.root, mark, create=False)  # a clean error for an unknown or unsafe key
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            df = index.info(mark, **options)
-        except (ValueError, KeyError, OSError) as exc:
-            raise click.ClickException(str(exc).strip("'\"")) from None
-    for w in caught:
-        click.echo(f"exman: warning: {str(w.message).removeprefix('exman: ')}", err=True)
-    return df
 
 
 def load(index, mark: str | None, folder: str):
     """The Index frame for ``runs`` (optionally one mark), ``tmp`` or ``fails``."""
     options = {"fails": {"include_failed": True}, "tmp": {"include_tmp": True}}.get(folder, {})
-    df = index_info(index, mark, **options)
+    df = runs_info(index, mark, **options)
     if folder != "runs":
         # Those calls add the folder's runs to the indexed ones; keep only the folder's.
         keep = [Path(p).parent.name == folder for p in df["root"]]
@@ -137,10 +124,10 @@ def register_commands(cli):
         # The rule for which params to show looks at every run that could be listed here.
         every = df
         if mark or folder != "runs":
-            every = index_info(index, None, include_failed=folder == "fails", include_tmp=folder == "tmp")
+            every = runs_info(index, None, include_failed=folder == "fails", include_tmp=folder == "tmp")
         total = len(df)
         if where:
-            df = query(df, where)
+            df = filter_runs(df, where)
         if sort:
             if sort not in df.columns:
                 raise click.ClickException(f"no column {sort!r} to sort by; columns: {', '.join(map(str, df.columns))}")
@@ -149,10 +136,10 @@ def register_commands(cli):
             df = df.iloc[-last:]
         if reverse:
             df = df.iloc[::-1]
-        view = select(df, every, index, columns=columns, mentioned=[*names(where), *([sort] if sort else [])])
+        view = select(df, every, index, columns=columns, mentioned=[*where_names(where), *([sort] if sort else [])])
         cols = [str(c) for c in view.columns]
         if fmt == "json":
-            records = [{c: plain(v) for c, v in zip(cols, row)} for row in view.itertuples(index=False, name=None)]
+            records = [{c: json_value(v) for c, v in zip(cols, row)} for row in view.itertuples(index=False, name=None)]
             click.echo(json.dumps(records, indent=1, ensure_ascii=False))
             return
         if fmt == "csv":
@@ -166,18 +153,18 @@ def register_commands(cli):
             cols.remove("name")
         right = {i for i, c in enumerate(cols) if c in ("id", "duration") or _numeric(view[c])}
         duration, start = meta_column(df, "duration"), {meta_column(df, "start"), meta_column(df, "time")}
-        limit = None if wide else out.width()
+        limit = None if wide else terminal_width()
         rows = []
         for row in view.itertuples(index=False, name=None):
             # Fitting a terminal: times to the minute, without the year.
-            rows.append([out.duration(v) if c == duration else text(v, short_time=limit is not None and c in start)
+            rows.append([format_duration(v) if c == duration else format_value(v, short_time=limit is not None and c in start)
                          for c, v in zip(cols, row)])
         if limit is not None:
-            cols, rows, right, left_out = out.fit(cols, rows, limit, right=right, drop_order=leave_out_first(cols, df))
+            cols, rows, right, left_out = fit_table(cols, rows, limit, right=right, drop_order=leave_out_first(cols, df))
             if left_out:
                 click.echo(f"exman: left out to fit {limit} columns: {', '.join(left_out)} "
                            "(--wide shows all, --columns picks)", err=True)
-        out.table(cols, rows, right=right)
+        table(cols, rows, right=right)
 
 
 def leave_out_first(cols: list[str], df) -> list[int]:
@@ -197,3 +184,10 @@ def _numeric(series) -> bool:
     import pandas as pd
 
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def no_match(where: str | None, total: int, where_from: str) -> str:
+    """The stderr line when a filter left nothing to show."""
+    if where:
+        return f"no run matches --where {where!r} ({total} run{'s' if total != 1 else ''} in {where_from})"
+    return f"no runs in {where_from}"

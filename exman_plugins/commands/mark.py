@@ -12,40 +12,32 @@ from pathlib import Path
 import click
 
 from exman import hookimpl, layout
-from exman.fs import check_relative_key, relative_symlink
-from exman_plugins.commands._runs import (
+from exman.cli import (
+    RunRef,
     complete_ids,
     complete_marks,
     fs_errors,
-    inside,
-    resolve,
-    scan,
-    scan_links,
+    mark_folder,
+    resolve_runs,
+    scan_runs,
     warn_unknown,
 )
+from exman.fs import relative_symlink
+from exman.layout import RUN_NAME
 
 
-def mark_folder(root: Path, key: str, *, create: bool) -> Path:
-    """``root/marked/<key>``, refusing keys that would leave ``marked/``."""
+def scan_links(folder: Path) -> dict[int, RunRef]:
+    """Run-named symlinks in one folder (a mark), by id; ``path`` is the link."""
+    found = {}
     try:
-        parts = check_relative_key(key, "mark key")
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    marked = root / layout.MARKED
-    if marked.is_symlink() or (marked.exists() and not inside(root, marked)):
-        raise click.ClickException(f"{marked} is a symlink; refusing to write marks through it")
-    folder = marked
-    with fs_errors():
-        for part in parts:
-            folder = folder / part
-            shown = os.path.relpath(folder, root)
-            if folder.is_symlink():
-                raise click.ClickException(f"mark key {key!r}: {shown} is a symlink, a key must stay inside marked/")
-            if folder.exists() and not folder.is_dir():
-                raise click.ClickException(f"mark key {key!r}: {shown} exists and is not a folder")
-            if not folder.exists() and not create:
-                raise click.ClickException(f"no mark {key!r} in {root} (see: ls {marked})")
-    return folder
+        entries = list(os.scandir(folder))
+    except OSError:
+        return found
+    for entry in entries:
+        m = RUN_NAME.match(entry.name)
+        if m and entry.is_symlink():
+            found[int(m.group(1))] = RunRef(int(m.group(1)), entry.name, Path(entry.path), "marked")
+    return dict(sorted(found.items()))
 
 
 @hookimpl
@@ -67,7 +59,7 @@ def register_commands(cli):
         """
         root = state.root
         folder = mark_folder(root, key, create=True)
-        runs, unknown = resolve(root, ids, (layout.RUNS,))
+        runs, unknown = resolve_runs(root, ids, (layout.RUNS,))
         warn_unknown(unknown)
         if not runs:
             raise click.ClickException("nothing to mark")
@@ -90,8 +82,8 @@ def register_commands(cli):
         root = state.root
         folder = mark_folder(root, key, create=False)
         # Links whose run was deleted can still be unmarked, by id or name.
-        candidates = {**scan(root, (layout.RUNS,)), **scan_links(folder)}
-        runs, unknown = resolve(root, ids, runs=candidates)
+        candidates = {**scan_runs(root, (layout.RUNS,)), **scan_links(folder)}
+        runs, unknown = resolve_runs(root, ids, runs=candidates)
         warn_unknown(unknown, where=f"runs/ or marked/{key}/")
         with fs_errors():
             removed = _unmark(key, folder, runs)

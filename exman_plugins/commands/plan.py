@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from exman import hookimpl
-from exman_plugins.commands._runs import complete_marks
+from exman.cli import complete_marks, filter_runs, runs_info
 
 
 @hookimpl
@@ -47,13 +47,11 @@ def register_commands(cli):
         try:
             if std is None:
                 from exman.analysis.summaries import summary
-                from exman_plugins.commands.report import load
+                from exman.index import Index
 
-                info, _ = load(state.root, mark)
+                info = runs_info(Index(state.root), mark or None, include_failed=True)
                 if where:
-                    from exman_plugins.commands._where import query
-
-                    info = query(info, where).copy()  # ls's checks: no calls, hints for common mistakes
+                    info = filter_runs(info, where).copy()  # ls's checks: no calls, hints for common mistakes
                 if info.empty:
                     raise click.ClickException("no runs to estimate the spread from; give --std")
                 with warnings.catch_warnings():

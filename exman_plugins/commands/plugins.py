@@ -23,8 +23,8 @@ def register_commands(cli):
         Example:
           exman plugins --format json
         """
+        from exman.cli import table
         from exman.plugins import describe
-        from exman_plugins.commands._output import table
 
         rows = describe(state.pm)
         if fmt == "json":

@@ -6,8 +6,7 @@ from pathlib import Path
 import click
 
 from exman import hookimpl
-from exman_plugins.commands._runs import complete_marks
-from exman_plugins.commands._where import query
+from exman.cli import complete_marks, filter_runs, runs_info
 
 
 @hookimpl
@@ -40,7 +39,7 @@ def register_commands(cli):
         root = state.root
         info, index = load(root, mark)
         if where:
-            info = query(info, where).copy()
+            info = filter_runs(info, where).copy()
         if info.empty:
             raise click.ClickException("no runs to report" + (f" (after --mark {mark})" if mark else "")
                                        + (f" (after --where {where!r})" if where else ""))
@@ -82,10 +81,9 @@ def volatile(info) -> list[str]:
 def load(root: Path, mark: str | None):
     """The runs table (failed runs too, marked ones with ``mark``) and its Index.
 
-    Errors and the Index's warnings read as ``exman ls`` shows them: it is ``ls``'s reader.
+    Errors and the Index's warnings read as ``exman ls`` shows them (``exman.cli.runs_info``).
     """
     from exman.index import Index
-    from exman_plugins.commands.ls import index_info
 
     index = Index(root)
-    return index_info(index, mark or None, include_failed=True), index
+    return runs_info(index, mark or None, include_failed=True), index

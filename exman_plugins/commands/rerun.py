@@ -17,7 +17,8 @@ from pathlib import Path
 import click
 
 from exman import hookimpl
-from exman_plugins.commands._runs import FOLDERS, complete_ids, read_meta, resolve_one, scan
+from exman.cli import RUN_FOLDERS, complete_ids, resolve_run, scan_runs
+from exman.layout import read_run_json
 
 
 def command_for(run, meta: dict, overrides, cwd: str) -> list[str]:
@@ -41,9 +42,9 @@ def command_for(run, meta: dict, overrides, cwd: str) -> list[str]:
 
 def new_run(root: Path, before: set[int], pid: int):
     """The run the child process started: a new id whose run.json names its pid."""
-    fresh = [r for i, r in scan(root, FOLDERS).items() if i not in before]
+    fresh = [r for i, r in scan_runs(root, RUN_FOLDERS).items() if i not in before]
     for run in fresh:
-        if read_meta(run.path).get("pid") == pid:
+        if read_run_json(run.path).get("pid") == pid:
             return run
     return fresh[0] if len(fresh) == 1 else None
 
@@ -66,8 +67,8 @@ def register_commands(cli):
           exman rerun 12 -- --lr 0.01 --epochs 20
         """
         root = state.root
-        run = resolve_one(root, run_id)
-        meta = read_meta(run.path)
+        run = resolve_run(root, run_id)
+        meta = read_run_json(run.path)
         cwd = meta.get("cwd") or os.getcwd()
         if not os.path.isdir(cwd):
             raise click.ClickException(f"run {run.id} was started in {cwd}, which no longer exists")
@@ -75,7 +76,7 @@ def register_commands(cli):
         if dry_run:
             click.echo(f"cd {shlex.quote(cwd)} && {' '.join(shlex.quote(c) for c in command)}")
             return
-        before = set(scan(root, FOLDERS))
+        before = set(scan_runs(root, RUN_FOLDERS))
         env = dict(os.environ, EXMAN_RUN_ROOT=str(root))
         try:
             stderr_fd = sys.stderr.fileno()

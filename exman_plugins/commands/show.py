@@ -7,23 +7,12 @@ works on a run that is still running or was set aside in fails/.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 
 import click
 
 from exman import hookimpl
-from exman_plugins.commands import _output as out
-from exman_plugins.commands._runs import (
-    complete_ids,
-    last_metrics,
-    liveness,
-    read_meta,
-    read_params,
-    resolve_one,
-    split_params,
-    tail,
-)
+from exman.cli import complete_ids, format_duration, format_value, heading, pairs, read_run, resolve_run, tail
 
 
 def _size(n: int) -> str:
@@ -32,46 +21,6 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
-
-
-def files_of(path) -> list[tuple[str, int]]:
-    """(relative name, size) of the run's files, folders first level only."""
-    rows = []
-    for entry in sorted(os.scandir(path), key=lambda e: e.name):
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                count = sum(len(f) for _, _, f in os.walk(entry.path))
-                rows.append((entry.name + "/", -count))
-            else:
-                rows.append((entry.name, entry.stat(follow_symlinks=False).st_size))
-        except OSError:
-            continue
-    return rows
-
-
-def describe_run(run) -> dict:
-    """The plain data ``show`` prints (and ``--format json`` returns)."""
-    meta = read_meta(run.path)
-    params = read_params(run.path, meta)
-    if not params and isinstance(meta.get("params"), dict):
-        params = dict(meta["params"], **(meta.get("extra") or {}))
-    own, extra = split_params(params, meta.get("schema") if isinstance(meta.get("schema"), dict) else None)
-    values, steps, rows = last_metrics(run.path)
-    return {
-        "id": run.id,
-        "name": run.name,
-        "folder": run.folder,
-        "path": str(run.path),
-        "status": liveness(run.path, meta) if meta else None,
-        "meta": meta,
-        "params": own,
-        "commit": extra.get("commit"),
-        "dirty": extra.get("dirty", extra.get("git_dirty")),
-        "metrics": values,
-        "metric_steps": steps,
-        "metric_rows": rows,
-        "files": [{"name": n, "size": s} for n, s in files_of(run.path)],
-    }
 
 
 @hookimpl
@@ -91,8 +40,8 @@ def register_commands(cli):
           exman show 12
           exman show 12 --format json | jq .params
         """
-        run = resolve_one(state.root, run_id)
-        info = describe_run(run)
+        run = resolve_run(state.root, run_id)
+        info = read_run(run)
         log = tail(run.path / "log.txt", lines)
         traceback = tail(run.path / "traceback.txt", 200)
         if fmt == "json":
@@ -105,7 +54,7 @@ def register_commands(cli):
 
 def _print(info: dict, log, traceback, lines: int) -> None:
     meta = info["meta"]
-    out.heading(f"run {info['id']}  {info['folder']}/{info['name']}")
+    heading(f"run {info['id']}  {info['folder']}/{info['name']}")
     items = []
     if meta:
         status = info["status"]
@@ -115,7 +64,7 @@ def _print(info: dict, log, traceback, lines: int) -> None:
         items.append(("start", _when(meta.get("start"))))
         if meta.get("end"):
             items.append(("end", _when(meta["end"])))
-        items.append(("duration", out.duration(meta.get("duration"))))
+        items.append(("duration", format_duration(meta.get("duration"))))
         if meta.get("argv"):
             items.append(("command", " ".join(shlex.quote(a) for a in meta["argv"])))
         items.append(("cwd", str(meta.get("cwd") or "")))
@@ -127,29 +76,29 @@ def _print(info: dict, log, traceback, lines: int) -> None:
         items.append(("status", "unknown (no run.json: recorded by exman 0.1.9?)"))
     if info["commit"]:
         items.append(("git", f"{info['commit']}{'  (dirty)' if info['dirty'] else ''}"))
-    out.pairs(items)
+    pairs(items)
 
     click.echo()
-    out.heading("params")
-    out.pairs([(k, _plain(v)) for k, v in info["params"].items()], indent="  ")
+    heading("params")
+    pairs([(k, _plain(v)) for k, v in info["params"].items()], indent="  ")
 
     if info["metrics"]:
         click.echo()
-        out.heading(f"metrics (last values, {info['metric_rows']} rows logged)")
-        out.pairs([(k, f"{out.value(v)}  (step {info['metric_steps'][k]})") for k, v in info["metrics"].items()], indent="  ")
+        heading(f"metrics (last values, {info['metric_rows']} rows logged)")
+        pairs([(k, f"{format_value(v)}  (step {info['metric_steps'][k]})") for k, v in info["metrics"].items()], indent="  ")
 
     click.echo()
-    out.heading("files")
-    out.pairs([(f["name"], _size(f["size"]) if f["size"] >= 0 else f"{-f['size']} files") for f in info["files"]], indent="  ")
+    heading("files")
+    pairs([(f["name"], _size(f["size"]) if f["size"] >= 0 else f"{-f['size']} files") for f in info["files"]], indent="  ")
 
     if log:
         click.echo()
-        out.heading(f"log.txt (last {min(lines, len(log))} lines)")
+        heading(f"log.txt (last {min(lines, len(log))} lines)")
         for line in log:
             click.echo("  " + line)
     if traceback:
         click.echo()
-        out.heading("traceback.txt")
+        heading("traceback.txt")
         for line in traceback:
             click.echo("  " + line)
 

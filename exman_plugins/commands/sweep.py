@@ -11,7 +11,7 @@ import sys
 import click
 
 from exman import hookimpl
-from exman_plugins.commands._runs import os_error_line
+from exman.cli import os_error_line
 
 
 def _options(pairs) -> dict:
