@@ -202,7 +202,9 @@ def indexing(run_path: Path, record: dict) -> dict | None:
 def register_commands(cli: Any) -> None:
     """Add subcommands to the ``exman`` click group. **event**
 
-    Called by ``exman.cli.main`` after every plugin is loaded.
+    Called by ``exman.cli.main`` after every plugin is loaded. A command finds
+    and prints runs with ``exman.cli``'s toolkit (docs/plugins.md), never by
+    importing another command.
     """
 
 
