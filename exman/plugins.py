@@ -130,12 +130,17 @@ def get_plugin_manager(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"exman: {exc}") from exc
+        hint = next((f" ({new})" for old, new in _REPLACED.items() if f"unknown hook '{old}'" in str(exc)), "")
+        raise PluginError(f"exman: {exc}{hint}") from exc
     if os.environ.get("EXMAN_TRACE_PLUGINS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
 
+
+# Hooks of development versions that never shipped, and what replaced them.
+_REPLACED = {name: "launchers are registered with register_launchers(register) now; see docs/sweeps.md"
+             for name in ("launchers", "launch", "can_detach", "queued")}
 
 _WARNED: set = set()
 

@@ -12,7 +12,7 @@ from test_sweep import SWEEP_SCRIPT, records
 
 import exman
 from exman.errors import SweepError
-from exman.plugins import get_plugin_manager
+from exman.plugins import PluginError, get_plugin_manager
 from exman.sweeps import launchers
 
 
@@ -67,3 +67,16 @@ def test_a_later_plugin_replaces_a_launcher_of_the_same_name_and_unknown_names_a
     assert found["submitit"].can_detach is not None and found["local"].can_detach is None
     with pytest.raises(SweepError, match="no launcher called 'nope' .*local"):
         launchers.get(pm, "nope")
+
+
+def test_a_plugin_with_the_replaced_launcher_hooks_is_told_what_replaced_them():
+    class Old:
+        __name__ = "old-launcher"
+
+        @staticmethod
+        @exman.hookimpl
+        def launch(name, jobs, options, progress):
+            return None
+
+    with pytest.raises(PluginError, match="unknown hook 'launch'.*register_launchers"):
+        get_plugin_manager(launchers=True, plugins=[Old])
