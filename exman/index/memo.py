@@ -24,9 +24,8 @@ import time
 from exman.analysis.columns import meta_column
 from exman.index import cache as index_cache
 from exman.index import read as R
-from exman.index.scan import INDEX_KEY, RACY_SECONDS, Context, run_dirs
+from exman.index.scan import INDEX_KEY, RACY_SECONDS, Context, live_rows, run_dirs, statuses_now
 from exman.layout import FAILS, INDEX
-from exman.runinfo import live_status
 
 
 def frame_file(folders: tuple) -> str:
@@ -93,13 +92,14 @@ class Answers:
         answer = self._memory.pop(folders, None)  # back in memory only if it still holds
         if answer is None or answer.head != head:
             return self._load(folders, head, pm)
-        live, known = _context(self.root, pm, head).fast(answer.memo, folders)
+        ctx = _context(self.root, pm, head)
+        live, known = ctx.fast(answer.memo, folders)
         if live is None:
             return Found(known=known, base=answer)
         self._memory[folders] = answer
         out = handout(answer.df)
         if answer.live:
-            _statuses_now(out, answer.live, live.get)
+            _statuses_now(out, answer.live, live.get, ctx.host)
         return Found(out, answer.messages)
 
     def _load(self, folders: tuple, head: dict, pm) -> Found:
@@ -108,12 +108,13 @@ class Answers:
         state, read_tail = index_cache.load_split(self.root, head, frame_file(folders))
         if not state:
             return Found()
+        ctx = _context(self.root, pm, head)
         try:
-            live, known = _context(self.root, pm, head).fast(state["memo"], folders)
+            live, known = ctx.fast(state["memo"], folders)
             tail = read_tail()
             statuses = list(tail["statuses"])
             if live is not None:
-                _refresh(statuses, tail["live"], live.get)
+                statuses_now(statuses, tail["live"], live.get, ctx.host)
             df = index_frame.unpack(tail["frame"], self.root, tail["rels"], statuses)
         except Exception:  # a memo from another version, a truncated file: take the long way
             return Found()
@@ -153,7 +154,7 @@ class Answers:
         live = _live_rows(base.live, all_rels, rels, entries)
         fresh = set(rels)  # read just now: their statuses are as of now already
         statuses = _statuses_now(df, [row for row in live if row[1] not in fresh],
-                                 lambda rel: known.get(rel, (None, None))[1])
+                                 lambda rel: known.get(rel, (None, None))[1], ctx.host)
         memo = _patched_memo(base.memo, ctx, changes, folders)
         self._store(folders, Answer(base.head, memo, df, all_rels, live, [], shape, layout), statuses)
         return handout(df)
@@ -166,10 +167,8 @@ class Answers:
         memo = ctx.memo(folders)
         if memo is None:
             return df
-        live = [(i, rels[i], e[R.STATUS], e[R.HOST], e[R.PID])
-                for i, e in enumerate(entries) if e[R.STATUS] not in R.TERMINAL]
         shape = index_frame.shape(entries)
-        self._store(folders, Answer(head, memo, df, rels, live, ctx.messages, shape, index_frame.layout_of(shape)),
+        self._store(folders, Answer(head, memo, df, rels, live_rows(rels, entries), ctx.messages, shape, index_frame.layout_of(shape)),
                     statuses)
         return handout(df)
 
@@ -200,22 +199,12 @@ def _context(root, pm, head: dict) -> Context:
     return Context(os.fspath(root), pm, {}, {}, bool(head["plugins"]))
 
 
-# -- statuses as of now ------------------------------------------------------------
-def _refresh(statuses: list, live: list, beat) -> list:
-    """``statuses`` with each ``live`` row's as of now; ``beat(rel)`` is its run.json stat (None: none)."""
-    now, host = time.time(), os.uname().nodename
-    for i, rel, status, run_host, pid in live:
-        st = beat(rel)
-        statuses[i] = live_status(status, run_host, pid, st.st_mtime if st else None, now, host)
-    return statuses
-
-
-def _statuses_now(df, live: list, beat) -> list:
+def _statuses_now(df, live: list, beat, host: str) -> list:
     """Set ``df``'s status column with the ``live`` rows' statuses as of now; return the column's values."""
     from exman.index import frame as index_frame
 
     column = meta_column(df, "status")
-    statuses = _refresh(df[column].tolist(), live, beat)
+    statuses = statuses_now(df[column].tolist(), live, beat, host)
     df[column] = index_frame._strings(statuses)
     return statuses
 
@@ -353,11 +342,8 @@ def _live_rows(old_live: list, all_rels: list, rels: list, entries: list) -> lis
     """The unfinished rows of the patched answer, at their new positions."""
     position = {rel: i for i, rel in enumerate(all_rels)}
     fresh = set(rels)
-    live = [(position[rel], rel, status, host, pid) for _, rel, status, host, pid in old_live if rel not in fresh]
-    live += [(position[rel], rel, e[R.STATUS], e[R.HOST], e[R.PID])
-             for rel, e in zip(rels, entries) if e[R.STATUS] not in R.TERMINAL]
-    live.sort()
-    return live
+    rows = [row for row in old_live if row[1] not in fresh] + live_rows(rels, entries)
+    return sorted((position[rel], rel, status, host, pid) for _, rel, status, host, pid in rows)
 
 
 def _same_as_newest(old: dict, new: dict) -> bool:

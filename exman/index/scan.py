@@ -387,16 +387,34 @@ class Context:
 
     # -- the answer ---------------------------------------------------------
     def result(self):
+        """``(rels, entries, statuses as of now)`` of the runs seen, sorted by id."""
         pairs = [(rel, e) for rel, e in self.seen.items() if e is not None]
         pairs.sort(key=lambda p: (p[1][R.ID], p[1][R.NAME]))
-        now = time.time()
-        terminal = R.TERMINAL
-        statuses = [e[R.STATUS] if e[R.STATUS] in terminal else self.status(rel, e, now) for rel, e in pairs]
-        return [p[0] for p in pairs], [p[1] for p in pairs], statuses
+        rels, entries = [p[0] for p in pairs], [p[1] for p in pairs]
+        statuses = statuses_now([e[R.STATUS] for e in entries], live_rows(rels, entries), self.run_stats.get,
+                                self.host)
+        return rels, entries, statuses
 
-    def status(self, rel: str, entry, now: float) -> str:
-        st = self.run_stats.get(rel)
-        return live_status(entry[R.STATUS], entry[R.HOST], entry[R.PID], st.st_mtime if st else None, now, self.host)
+
+def live_rows(rels: list, entries: list) -> list:
+    """``(row, rel, recorded status, host, pid)`` of the runs not finished: their status can still change."""
+    terminal = R.TERMINAL
+    return [(i, rel, e[R.STATUS], e[R.HOST], e[R.PID])
+            for i, (rel, e) in enumerate(zip(rels, entries)) if e[R.STATUS] not in terminal]
+
+
+def statuses_now(statuses: list, live: list, beat, host: str) -> list:
+    """``statuses`` with each ``live`` row's status worked out as of now (``exman.runinfo.live_status``).
+
+    ``beat(rel)`` is the stat of the run's ``run.json`` (its heartbeat), None
+    without one; ``host`` is this machine's name. Every answer, read or
+    remembered, gets its statuses here.
+    """
+    now = time.time()
+    for i, rel, status, run_host, pid in live:
+        st = beat(rel)
+        statuses[i] = live_status(status, run_host, pid, st.st_mtime if st else None, now, host)
+    return statuses
 
 
 def _unchanged(rel: str, now, key, terminal: bool, live: dict, known: dict) -> bool:
