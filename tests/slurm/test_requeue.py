@@ -68,8 +68,7 @@ def _requeue_continues_the_run(how, slurm, start_sweep, runs_of, tmp_path):
     sweep.wait_output("requeued task", 30)  # the sweep saw it pending again and waits for it
     for task in tasks:
         slurm.release_requeued(task)  # instead of SLURM's ~120 s hold
-    assert sweep.wait(90) == 0, sweep.output
-    assert "2 completed, 0 not completed" in sweep.output, sweep.output
+    assert sweep.wait(90) == 0, sweep.output  # no cell reported failed or interrupted
 
     cells = runs_of(root, sweep_id)
     for cell in (0, 1) if how == "preempt" else (0,):
