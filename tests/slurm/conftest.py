@@ -13,6 +13,8 @@ or no cluster answers; with it, a cluster that cannot start is an error.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shlex
@@ -20,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -306,6 +309,17 @@ def slurm():
             subprocess.run([str(STOP), str(folder or DEFAULT_DIR)], capture_output=True, timeout=120)
 
 
+@contextlib.contextmanager
+def _one_test_at_a_time(cluster: Cluster):
+    """One test at a time on the cluster, across test sessions (CI runs its two environments side
+    by side on one cluster): a test that preempts the whole node, or times its tasks' start, must
+    not meet another session's jobs."""
+    folder = cluster.folder if cluster.folder and os.access(cluster.folder, os.W_OK) else Path(tempfile.gettempdir())
+    with open(folder / "exman-tests.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _own_jobs_only(request):
     """Every job a SLURM test submitted is cancelled when it ends, whatever happened; only those:
@@ -315,9 +329,10 @@ def _own_jobs_only(request):
         return
     cluster = request.getfixturevalue("slurm")
     folder = request.getfixturevalue("tmp_path")
-    before = {row["JobID"].split("_")[0] for row in cluster.jobs()}
-    yield
-    cluster.cancel_all(keep=before, only=cluster.jobs_under(folder))
+    with _one_test_at_a_time(cluster):
+        before = {row["JobID"].split("_")[0] for row in cluster.jobs()}
+        yield
+        cluster.cancel_all(keep=before, only=cluster.jobs_under(folder))
 
 
 # ---------------------------------------------------------------------------------------------
