@@ -3,12 +3,9 @@
 Owns the unit of analysis (one replicate per cell, as ``exman.analysis``
 defines it), the pairwise tests with effect sizes and multiple-comparison
 correction, and the formula models with their type-II ANOVA. The numerics are
-the field's libraries: scipy for tests and t quantiles (Student's t from
-scipy.special, which loads in a fraction of scipy.stats' time; the rank tests
-from scipy.stats), statsmodels for models; both the optional extra
-``exman[stats]``, imported only inside the functions that need them. The
-Holm and Benjamini-Hochberg corrections are a few lines of numpy, checked
-against statsmodels' ``multipletests`` in the tests.
+the field's libraries: scipy.stats for tests and t quantiles, statsmodels for
+models and corrections, both the optional extra ``exman[stats]`` and imported
+only inside the functions that need them.
 """
 from __future__ import annotations
 
@@ -30,11 +27,8 @@ from exman.analysis.summaries import (
     names,
     replicate_ids,
     replicate_keys,
-    scipy_special,
     scipy_stats,
     status_mask,
-    t_ppf,
-    t_sf,
     warn_copies,
     warn_excluded,
 )
@@ -43,14 +37,21 @@ CORRECTIONS = ("holm", "fdr_bh", None)
 TESTS = ("t", "wilcoxon")
 
 
-def statsmodels():
-    """(statsmodels.formula.api, anova_lm), or one clear ImportError naming the extra."""
+def statsmodels(models: bool = True):
+    """(statsmodels.formula.api, anova_lm, multipletests), or one clear ImportError naming the extra.
+
+    ``models=False`` skips the formula machinery (a second of imports) and returns None for it.
+    """
     try:
+        from statsmodels.stats.multitest import multipletests
+
+        if not models:
+            return None, None, multipletests
         import statsmodels.formula.api as smf
         from statsmodels.stats.anova import anova_lm
     except ImportError:
-        raise ImportError(f"models need statsmodels, the optional extra exman[stats]: {STATS_EXTRA}") from None
-    return smf, anova_lm
+        raise ImportError(f"models and corrections need statsmodels, the optional extra exman[stats]: {STATS_EXTRA}") from None
+    return smf, anova_lm, multipletests
 
 
 def _units(df, interest: Sequence[str], keys: Sequence[str], over, include, formula_names=()):
@@ -127,7 +128,8 @@ def compare(
     missing = [k for k in [*between_keys, *within_keys] if k not in df.columns]
     if missing:
         raise KeyError(f"no column(s) {', '.join(missing)}; params are: {', '.join(df.attrs.get('params', []))}")
-    stats = scipy_stats() if test == "wilcoxon" else scipy_special()
+    stats = scipy_stats()
+    _, _, multipletests = statsmodels(models=False) if correction else (None, None, None)
 
     rows, cell, over_keys, excluded, copies = _units(df, [interest], [*within_keys, *between_keys], over, include)
     pooled = [c for c in cell if c not in within_keys and c not in between_keys]
@@ -166,7 +168,7 @@ def compare(
     if correction is None:
         adjusted = p.copy()
     elif ok.any():
-        adjusted[ok] = adjust(p[ok], correction)
+        adjusted[ok] = _corrected(multipletests, p[ok], correction)
     table["p_adj"] = adjusted
     if pooled:
         table["pooled"] = ", ".join(pooled)
@@ -176,22 +178,20 @@ def compare(
     return table
 
 
-def adjust(p, method: str):
-    """Holm's or Benjamini-Hochberg's adjusted p-values (statsmodels' ``multipletests``
-    with ``"holm"`` / ``"fdr_bh"``, the same arithmetic; importing it would cost a second)."""
-    import numpy as np
+def _corrected(multipletests, p, method: str):
+    """statsmodels' adjusted p-values, without the cost of its full garbage collection.
 
-    p = np.asarray(p, dtype=float)
-    m = len(p)
-    order = np.argsort(p)
-    ranked = p[order]
-    if method == "holm":  # step-down: (m - i) p_(i), never below an earlier one
-        step = np.maximum.accumulate(ranked * np.arange(m, 0, -1))
-    else:  # fdr_bh, step-up: p_(i) m / i, never above a later one
-        step = np.minimum.accumulate((ranked / (np.arange(1, m + 1) / m))[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(step, 1.0)
-    return out
+    Its Holm branch calls ``gc.collect()``, which walks every object of the
+    process: a tenth of a second or more beside a large runs table. Frozen
+    objects are skipped by that walk; freezing changes nothing else.
+    """
+    import gc
+
+    gc.freeze()
+    try:
+        return multipletests(p, method=method)[1]
+    finally:
+        gc.unfreeze()
 
 
 def _codes(frame, keys: list):
@@ -252,19 +252,20 @@ def _tests(rows: list, level: float, test: str, stats) -> None:
             va = np.array([r["_a"].var(ddof=1) for r in part])
             vb = np.array([r["_b"].var(ddof=1) for r in part])
             diff = np.array([r["diff"] for r in part])
-            if paired:  # ttest_rel: the mean difference against t(n - 1)
+            if paired:
                 sd = np.array([(r["_a"] - r["_b"]).std(ddof=1) for r in part])
                 se, dof = sd / np.sqrt(na), na - 1
                 statistic = diff / se
-                p = 2.0 * t_sf(np.abs(statistic), dof)
+                p = 2.0 * stats.t.sf(np.abs(statistic), dof)
                 name = "paired t"
-            else:  # ttest_ind(equal_var=False), as scipy computes it: no variance at all tests on 1 dof
+            else:
                 se = np.sqrt(va / na + vb / nb)
-                dof = (va / na + vb / nb) ** 2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
-                statistic = diff / se
-                p = 2.0 * t_sf(np.abs(statistic), np.where(np.isnan(dof), 1.0, dof))
+                dof = se ** 4 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
+                statistic, p = stats.ttest_ind_from_stats(
+                    np.array([r["mean_a"] for r in part]), np.sqrt(va), na,
+                    np.array([r["mean_b"] for r in part]), np.sqrt(vb), nb, equal_var=False)
                 name = "welch t"
-            half = t_ppf(q, dof) * se
+            half = stats.t.ppf(q, dof) * se
             pooled_sd = np.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
             g = np.where(pooled_sd > 0, diff / pooled_sd * (1.0 - 3.0 / (4.0 * (na + nb) - 9.0)), np.nan)
             for i, r in enumerate(part):
@@ -359,7 +360,7 @@ def fit(df, formula: str, *, include=DEFAULT_INCLUDE, over="seed", warn: bool = 
     import numpy as np
     import pandas as pd
 
-    smf, anova_lm = statsmodels()
+    smf, anova_lm, _ = statsmodels()
     left, right = formula_names(formula)
     known = {"np", "numpy", "C", "I", "Q", "True", "False", "None"}
     missing = [n for n in [*left, *right] if n not in df.columns and n not in known]

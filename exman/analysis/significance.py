@@ -1,8 +1,9 @@
 """The report's significance section: ``compare`` between the values of each varying parameter.
 
 Kept apart from ``exman.analysis.report`` so the page layout and the statistics change
-independently. scipy is the optional extra ``exman[stats]``: without it the
-section is one note naming it, and the rest of the page is unchanged.
+independently. scipy and statsmodels are the optional extra ``exman[stats]``:
+without them the section is one note naming it, and the rest of the page is
+unchanged.
 """
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ def section(info, y: str, params: list[str], over) -> list[str]:
     if not candidates:
         return []
     try:
-        from exman.analysis.summaries import scipy_special
+        from exman.analysis.inference import statsmodels
+        from exman.analysis.summaries import scipy_stats
 
-        scipy_special()
+        scipy_stats(), statsmodels(models=False)
     except ImportError as exc:
         return [f'<p class="note">No significance tests: {html.escape(str(exc))}</p>']
     from exman.analysis.inference import compare

@@ -3,8 +3,8 @@
 Owns the grouping rules (group by the varying parameters minus the replicate
 keys, keep completed runs unless asked), the replicate rule (runs that share a
 cell and replicate key count once, as their mean) and the aggregates with
-their t-based confidence intervals (t quantiles from scipy.special, the optional
-extra ``exman[stats]``). Tests and models live in ``exman.analysis.inference``, plotting in
+their t-based confidence intervals (t quantiles from scipy, the optional extra
+``exman[stats]``). Tests and models live in ``exman.analysis.inference``, plotting in
 ``exman.analysis.plotting``; this module imports pandas and scipy only inside functions.
 """
 from __future__ import annotations
@@ -27,29 +27,6 @@ def scipy_stats():
     except ImportError:
         raise ImportError(f"confidence intervals and tests need scipy, the optional extra exman[stats]: {STATS_EXTRA}") from None
     return stats
-
-
-def scipy_special():
-    """``scipy.special``, or one clear ImportError naming the extra.
-
-    Student's t comes from here: ``stdtr`` and ``stdtrit`` are what ``scipy.stats.t``
-    evaluates, and importing ``scipy.stats`` costs a second, longer than a whole report.
-    """
-    try:
-        from scipy import special
-    except ImportError:
-        raise ImportError(f"confidence intervals and tests need scipy, the optional extra exman[stats]: {STATS_EXTRA}") from None
-    return special
-
-
-def t_ppf(q, dof):
-    """Student's t quantile (``scipy.stats.t.ppf``)."""
-    return scipy_special().stdtrit(dof, q)
-
-
-def t_sf(x, dof):
-    """Student's t survival function (``scipy.stats.t.sf``)."""
-    return scipy_special().stdtr(dof, -x)
 
 
 # ---------------------------------------------------------------------------
@@ -285,7 +262,7 @@ def summary(
     aggs = list(agg)
     names_ = [_agg_name(a) for a in aggs]
     if ci:
-        scipy_special()  # before any work: the missing extra is named at once
+        stats = scipy_stats()
 
     values = _numeric(df, interest)
     data = pd.DataFrame({c: hashable(df[c]) for c in dict.fromkeys([*cell, *over_keys])}, index=df.index)
@@ -328,7 +305,7 @@ def summary(
                 out[f"{c}_{label}"] = grouped[source].agg(func)
         if ci:
             n = aggregated[(source, "count")].to_numpy(dtype=float)
-            half = half_width(aggregated[(source, "std")].to_numpy(dtype=float), n, ci)
+            half = half_width(aggregated[(source, "std")].to_numpy(dtype=float), n, ci, stats)
             mean = aggregated[(source, "mean")].to_numpy(dtype=float)
             out[f"{c}_ci_low"] = mean - half
             out[f"{c}_ci_high"] = mean + half
@@ -374,16 +351,17 @@ def warn_excluded(excluded: dict, stacklevel: int = 2) -> None:
         )
 
 
-def half_width(std, n, level):
+def half_width(std, n, level, stats=None):
     """t_{(1+level)/2, n-1} * std / sqrt(n), NaN where n < 2."""
     import numpy as np
 
+    stats = stats or scipy_stats()
     n = np.asarray(n, dtype=float)
     half = np.full(len(n), np.nan)
     ok = np.isfinite(n) & (n >= 2)
-    half[ok] = t_ppf((1.0 + level) / 2.0, n[ok] - 1) * np.asarray(std, dtype=float)[ok] / np.sqrt(n[ok])
+    half[ok] = stats.t.ppf((1.0 + level) / 2.0, n[ok] - 1) * np.asarray(std, dtype=float)[ok] / np.sqrt(n[ok])
     return half
 
 
 __all__ = ["summary", "group_keys", "cell_keys", "replicate_keys", "replicate_ids", "collapse", "status_mask",
-           "varying", "half_width", "scipy_stats", "scipy_special", "t_ppf", "t_sf", "STATS_EXTRA"]
+           "varying", "half_width", "scipy_stats", "STATS_EXTRA"]

@@ -24,11 +24,11 @@ _UNTIL = re.compile(r"^\s*ci\(\s*([A-Za-z_][\w.-]*)\s*\)\s*<=?\s*([0-9.eE+-]+)\s
 _RACE = re.compile(r"^\s*(max|min)\(\s*([A-Za-z_][\w.-]*)\s*\)\s*$")
 
 
-def scipy_special():
-    from exman.analysis.summaries import scipy_special as special
+def scipy_stats():
+    from exman.analysis.summaries import scipy_stats as stats
 
     try:
-        return special()
+        return stats()
     except ImportError as exc:
         raise SweepError(str(exc)) from None
 
@@ -281,9 +281,8 @@ def needed(std: float, width: float, level: float, most: int) -> int:
 
     if not math.isfinite(std):
         return most
-    scipy_special()
     n = np.arange(2, max(most, 2) + 1)
-    fits = np.flatnonzero(2.0 * half_width(np.full(len(n), std), n, level) <= width)
+    fits = np.flatnonzero(2.0 * half_width(np.full(len(n), std), n, level, stats=scipy_stats()) <= width)
     return int(n[fits[0]]) if len(fits) else most
 
 
