@@ -215,3 +215,30 @@ def test_few_changes_patch_the_last_answer(root, monkeypatch, fresh):
     age(root)
     assert check(include_failed=True).brand_new.tolist()[-1] == 1.5
     assert count["n"] == walked + 1
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["same-index", "new-index"])
+@pytest.mark.parametrize("edit", ["seed: null -> 7", "flag: null -> false", "epochs: 2.5 -> 3"])
+def test_changed_row_that_held_the_only_nan_is_typed_as_a_full_build(root, fresh, edit):
+    """The old version of one run made a column float64 (its NaN or float) or object (bool + NaN);
+    once that run is edited the whole column is int64 or bool again, cached or not."""
+    key, change = edit.split(": ")
+    before, after = change.split(" -> ")
+    p = parser_v1(root)
+    for seed in (1, 2, 3):
+        make_run(p, "--seed", seed)
+    params = sorted((root / "runs").iterdir())[1] / "params.yaml"
+    text = params.read_text()
+    line = next(x for x in text.splitlines() if x.startswith(key + ":"))
+    params.write_text(text.replace(line, f"{key}: {before}"))
+    age(root)
+    ix = Index(root)
+    first = same_as_cold(ix)
+    assert first[key].dtype in ("float64", object)
+    params.write_text(params.read_text().replace(f"{key}: {before}", f"{key}: {after}"))
+    age(params, 900)
+    df = same_as_cold(Index(root) if fresh else ix)
+    assert df[key].dtype in ("int64", bool)
+    make_run(p, "--seed", 4)  # and a new run on top of that answer
+    age(root)
+    assert same_as_cold(Index(root) if fresh else ix)[key].dtype in ("int64", bool)

@@ -249,6 +249,10 @@ def merge(old: pd.DataFrame, new: pd.DataFrame, missing: dict) -> pd.DataFrame |
             continue
         kinds = {str(a.dtype), str(b.dtype)}
         if kinds == {"int64", "float64"}:
+            if a.dtype == np.float64 and not a.isna().any() and (a % 1 == 0).all():
+                # The row that made it float (its NaN, its 2.5) may be the one being replaced:
+                # the whole column may be int64 again, or hold a written 3.0. Unsure.
+                return None
             data[name] = b.to_numpy(dtype=np.float64)
         elif missing.get(name) and a.dtype.kind in "ifbM" and isinstance(a.dtype, np.dtype):
             # int -> float with NaN, bool -> object with NaN: what typing the whole column gives
