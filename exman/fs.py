@@ -164,6 +164,3 @@ def check_layout_folder(folder: Path, root: Path) -> None:
                       f"(link the whole root instead)", os.fspath(folder))
     if folder != root and not stat.S_ISDIR(st.st_mode):
         raise NotADirectoryError(f"exman: {folder} exists and is not a folder")
-
-
-#END
