@@ -152,6 +152,19 @@ def test_sweep_cell_is_a_nullable_integer(root, monkeypatch):
     assert cold[cold["sweep_cell"] > 5]["id"].tolist() == [2]  # compares as a number: "12" > "5" as text is not
 
 
+def test_a_sweep_cell_no_column_can_hold_is_missing(root, monkeypatch):
+    # Hand-edited or foreign run.json: beyond int64, or text that only looks numeric.
+    p = parser_v1(root)
+    for cell in ("1" + "0" * 30, "--5", " 7 ", "x"):
+        monkeypatch.setenv("EXMAN_SWEEP_ID", "s1")
+        monkeypatch.setenv("EXMAN_SWEEP_CELL", cell)
+        make_run(p)
+    age(root)
+    for df in (Index(root, cache=False).info(), Index(root).info()):
+        assert str(df["sweep_cell"].dtype) == "Int64"
+        assert df["sweep_cell"].isna().tolist() == [True, True, False, True] and df["sweep_cell"][2] == 7
+
+
 def test_empty_root_has_the_columns(root):
     for folder in ("runs", "index", "marked"):
         (root / folder).mkdir(parents=True)

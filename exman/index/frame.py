@@ -391,9 +391,13 @@ def _cells(values):
     holds them as the text of ``EXMAN_SWEEP_CELL``; a value that is no whole number is missing too."""
     out = []
     for v in values:
-        if type(v) is str and v.strip().lstrip("-").isdigit():
-            v = int(v)
-        out.append(v if type(v) is int else None)
+        if type(v) is str:
+            try:
+                v = int(v.strip())
+            except ValueError:
+                v = None
+        # beyond int64 (a hand-edited 10**30) no Int64 column holds it: missing, like any bad value
+        out.append(v if type(v) is int and -(1 << 62) < v < (1 << 62) else None)
     return pd.array(out, dtype="Int64")
 
 
