@@ -29,6 +29,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @hookspec
+def add_settings(register: Callable[..., None]) -> None:
+    """Declare the keywords this plugin takes from ``ExParser(...)``. **collector**
+
+    Called once per ``ExParser``, before argparse sees its keywords. Call
+    ``register(name, default, convert=None)`` once per keyword: ``ExParser(..., name=value)``
+    then goes to ``parser.settings[name]`` (``convert(value)`` when given, checked at
+    once) instead of to argparse, and ``parser.settings[name]`` is ``default`` when the
+    script leaves it out. Name keywords after the plugin (``git``, ``git_assert_clean``),
+    so that, with the plugin blocked, ``ExParser`` says it ignores them. A keyword two
+    plugins register is one value both read.
+    """
+
+
+@hookspec
 def add_arguments(parser: ExParser, group: argparse._ArgumentGroup) -> None:
     """Add a plugin's own command-line options. **event**
 

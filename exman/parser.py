@@ -9,11 +9,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from types import MappingProxyType
 
 import configargparse
 
 from exman import fs, layout
-from exman.plugins import get_plugin_manager
+from exman.plugins import get_plugin_manager, take_settings
 from exman.types import boolean, schema_of, to_plain
 
 # A params file is a few kB; these bound what a hostile or broken --config can cost.
@@ -35,42 +36,32 @@ def simpleroot(file) -> Path:
 class ExParser(layout.RootFolders, configargparse.ArgumentParser):
     """Drop-in ``argparse.ArgumentParser`` that records each parsed run under ``root``."""
 
-    def __init__(
-        self,
-        *args,
-        root=None,
-        zfill: int = 6,
-        automark=(),
-        git=None,
-        git_assert_clean: bool = False,
-        plugins=(),
-        disable_plugins=(),
-        shared: bool = False,
-        **kwargs,
-    ):
+    def __init__(self, *args, root=None, plugins=(), disable_plugins=(), shared: bool = False, **kwargs):
+        """``root``, ``plugins``, ``disable_plugins`` and ``shared`` are exman's own; a keyword a
+        plugin declares (``automark=``, ``zfill=``, ``git=``, ``git_assert_clean=``: hook
+        ``add_settings``) goes to ``self.settings``; the rest to argparse."""
         # A sweep points its children at the root given to `exman sweep`.
         root = os.environ.get("EXMAN_RUN_ROOT") or root
         if root is None:
             raise ValueError("ExParser needs root=..., usually exman.simpleroot(__file__)")
         self.root = Path(os.path.abspath(os.fspath(root)))
-        self.zfill = int(zfill)
-        self.automark = list(automark)
-        self.git = git
-        self.git_assert_clean = bool(git_assert_clean)
-        self.shared = bool(shared)
+        self.shared = bool(shared)  # group-writable folders: the layout's, made by the core
         self.validators: list = []
         self.setters: list = []
         self._volatile: set[str] = set()
         self._exman_dests: set[str] = set()
         self._exman_ready = False
+        self._layout_made = False
         self._config_dests: set[str] = set()
         self._option_keys: set[str] = set()  # 0.1.9's option names this parser put in the namespace
+        self.pm = get_plugin_manager(disable=disable_plugins, plugins=plugins)
+        # Read-only: a plugin keeps its own state (keyed by parser or run), not in here.
+        self.settings = MappingProxyType(take_settings(self.pm, kwargs, disable_plugins))
         kwargs.setdefault("config_file_parser_class", configargparse.YAMLConfigFileParser)
         kwargs.setdefault("ignore_unknown_config_file_keys", True)
         super().__init__(*args, **kwargs)
         self.register("type", bool, boolean)
         self._config_file_parser = _SkipKeys(self._config_file_parser, self)  # type: ignore[has-type]
-        self.pm = get_plugin_manager(disable=disable_plugins, plugins=plugins)
 
     # -- layout (runs, index, marked, tmp, fails: layout.RootFolders) ---------------
     def num_ex(self) -> int:

@@ -67,6 +67,11 @@ LAUNCHER_PLUGINS = {
 }
 
 
+# ExParser keywords the default plugins take (0.1.9's) -> the plugin: with it blocked or
+# replaced, ExParser says it ignores them instead of handing them to argparse.
+DEFAULT_SETTINGS = {"zfill": "naming", "automark": "automark", "git": "git", "git_assert_clean": "git"}
+
+
 class _Manager(pluggy.PluginManager):
     """pluggy's manager, reading a plugin module's marks from its namespace.
 
@@ -164,6 +169,30 @@ def get_plugin_manager(
         pm.enable_tracing()
     return pm
 
+
+def take_settings(pm: pluggy.PluginManager, kwargs: dict, disable: Iterable[str] = ()) -> dict:
+    """Remove from ``kwargs`` the keywords plugins declared (``add_settings``); return them
+    with every declared default filled in. A keyword of a blocked or replaced plugin is
+    dropped with one warning line (unless it is None or False: nothing was asked for)."""
+    declared: dict = {}
+
+    def register(name: str, default=None, convert=None) -> None:
+        declared.setdefault(name, (default, convert))  # called first (registered last) wins
+
+    pm.hook.add_settings(register=register)
+    settings = {}
+    for name, (default, convert) in declared.items():
+        settings[name] = convert(kwargs.pop(name)) if name in kwargs and convert else kwargs.pop(name, default)
+    blocked = set(disable) | set(disabled_from_env())
+    for key in list(kwargs):
+        owner = DEFAULT_SETTINGS.get(key) or next((n for n in blocked if key == n or key.startswith(n + "_")), None)
+        if owner is None:
+            continue  # argparse's (prog=, description=, ...), or a mistake argparse reports
+        value = kwargs.pop(key)
+        if value is not None and value is not False:
+            why = f"plugin {owner!r} is blocked" if owner in blocked else f"plugin {owner!r} is replaced"
+            sys.stderr.write(f"exman: warning: ExParser({key}=...) is ignored: no loaded plugin takes it ({why})\n")
+    return settings
 
 # Hooks of development versions that never shipped, and what replaced them.
 _REPLACED = {name: "launchers are registered with register_launchers(register) now; see docs/sweeps.md"

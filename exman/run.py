@@ -32,9 +32,18 @@ class Terminated(BaseException):
 
 
 class Run:
-    """One recorded run: where it lives and what it was started with."""
+    """One recorded run: where it lives and what it was started with.
 
-    def __init__(self, parser, number: int, name: str, path: Path, time: datetime.datetime, params: dict, options: dict):
+    Every attribute is declared here (``__slots__``): a plugin keeps its own state about a
+    run itself, keyed by the run (a ``weakref.WeakKeyDictionary``), not on the run.
+    """
+
+    __slots__ = ("parser", "pm", "id", "name", "path", "time", "params", "options", "record", "tmp", "status",
+                 "params_file", "links", "entered", "ended", "_depth", "_step", "dir_fd", "restarts",
+                 "safe_experiment", "__weakref__")
+
+    def __init__(self, parser, number: int, name: str, path: Path, time: datetime.datetime, params: dict,
+                 options: dict, record: dict | None = None):
         self.parser = parser
         self.pm = parser.pm
         self.id = number
@@ -43,16 +52,15 @@ class Run:
         self.time = time
         self.params = params  # the script's own parameters, plain values
         self.options = options  # exman's own options (tmp, name, git_dirty, ...)
+        self.record = dict(params) if record is None else record  # params plus exman's own keys, as storage writes them
         self.tmp = path.parent != parser.runs
         self.status = "running"
         self.params_file: Path | None = None
         self.links: list[Path] = []  # index/mark links to remove if the run fails
         self.entered = False
-        self.record: dict = {}  # params plus exman's own keys, as the storage hook wrote them
         self.ended = False
         self._depth = 0  # nested safe_experiment blocks: only the outermost one records
         self._step = 0
-        self._metric_names: set[str] = set()
         self.dir_fd: int | None = None  # the run folder, held open while it runs (see relocate)
         # How often this run was restarted in its folder (a requeued SLURM task continues its run).
         self.restarts = 0
@@ -82,7 +90,6 @@ class Run:
         if step is None:
             step = self._step
         self._step = int(step) + 1
-        self._metric_names.update(row)
         row = {"step": int(step), "time": round(_time.time(), 6), **row}
         self.pm.hook.on_log(run=self, row=row)
         return row
@@ -280,7 +287,7 @@ def start_run(parser, namespace, options: dict) -> Run:
         fs.set_shared(True)
     _make_layout(parser)
     # The script's own params; 0.1.9's option keys (tmp, name, ...) are recorded beside them.
-    own: set = getattr(parser, "_option_keys", set())
+    own: set = parser._option_keys
     params = {k: to_plain(v) for k, v in vars(namespace).items() if k not in own}
     extra = {k: to_plain(v) for k, v in vars(namespace).items() if k in own}
     for contributed in pm.hook.collect_params(parser=parser, namespace=namespace):
@@ -304,15 +311,11 @@ def start_run(parser, namespace, options: dict) -> Run:
         else:
             raise RuntimeError(f"exman: could not create a new run folder in {where}")
         layout.note_folders(parser.root)
-    run = Run(parser, number, name, path, now, params, options)
+    record = {**params, **extra, "root": os.path.relpath(path, parser.root), "time": now.strftime(TIME_FORMAT),
+              "id": number}
+    run = Run(parser, number, name, path, now, params, options, record)
     try:
         run.dir_fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
-        record = dict(params)
-        record.update(extra)
-        record["root"] = os.path.relpath(path, parser.root)
-        record["time"] = now.strftime(TIME_FORMAT)
-        record["id"] = number
-        run.record = record
         run.params_file = pm.hook.storage(run=run, params=record)
         pm.hook.on_run_start(run=run)
     except BaseException:
@@ -389,7 +392,7 @@ def _next_step(metrics: Path) -> int:
 
 
 def _make_layout(parser) -> None:
-    if getattr(parser, "_layout_made", False) and parser.runs.is_dir():
+    if parser._layout_made and parser.runs.is_dir():
         return
     layout.create(parser.root, shared=parser.shared)
     parser._layout_made = True

@@ -29,10 +29,16 @@ def mark_parts(automark, params) -> list[str]:
 
 
 @hookimpl
+def add_settings(register):
+    register("automark", [], convert=list)
+
+
+@hookimpl
 def on_run_start(run):
-    if run.tmp or not run.parser.automark:
+    automark = run.parser.settings["automark"]
+    if run.tmp or not automark:
         return
-    folder = run.parser.marked.joinpath(*mark_parts(run.parser.automark, run.params))
+    folder = run.parser.marked.joinpath(*mark_parts(automark, run.params))
     folder.mkdir(parents=True, exist_ok=True)
     link = folder / run.name
     try:

@@ -6,18 +6,30 @@ than importing one, and only scripts that ask for git pay them.
 from __future__ import annotations
 
 import os
+from weakref import WeakKeyDictionary
 
 from exman import hookimpl
 from exman.fs import atomic_write
 from exman.layout import DIFF_FILE
 
+# parser -> (commit, dirty) of its latest parse, read back when the run is recorded.
+_state: WeakKeyDictionary = WeakKeyDictionary()
+
+
+@hookimpl
+def add_settings(register):
+    register("git", None)  # True: the working folder's repository; a path: that one
+    register("git_assert_clean", False, convert=bool)
+
 
 def _enabled(parser) -> bool:
-    return parser.git is not None and parser.git is not False or parser.git_assert_clean
+    git = parser.settings["git"]
+    return git is not None and git is not False or parser.settings["git_assert_clean"]
 
 
 def _repo(parser) -> str:
-    return os.getcwd() if parser.git in (None, True) else os.fspath(parser.git)
+    git = parser.settings["git"]
+    return os.getcwd() if git in (None, True) else os.fspath(git)
 
 
 def _git(parser, *args, raw: bool = False):
@@ -47,20 +59,20 @@ def on_parse(parser, options):
         return
     commit = _git(parser, "rev-parse", "HEAD").strip()
     dirty = bool(_git(parser, "status", "--porcelain", "--untracked-files=no").strip())
-    parser._git_state = (commit, dirty)
-    if dirty and parser.git_assert_clean and not options.get("exman_git_dirty"):
+    _state[parser] = (commit, dirty)
+    if dirty and parser.settings["git_assert_clean"] and not options.get("exman_git_dirty"):
         parser.error(f"git tree {_repo(parser)} has uncommitted changes: commit them or pass --git-dirty")
 
 
 @hookimpl
 def collect_params(parser):
     if _enabled(parser):
-        commit, dirty = parser._git_state
+        commit, dirty = _state[parser]
         return {"commit": commit, "dirty": dirty}
 
 
 @hookimpl
 def on_run_start(run):
     parser = run.parser
-    if _enabled(parser) and parser._git_state[1]:
+    if _enabled(parser) and _state[parser][1]:
         atomic_write(run.path / DIFF_FILE, _git(parser, "diff", "HEAD", raw=True))

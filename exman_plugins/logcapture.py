@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import os
 import sys
+from weakref import WeakKeyDictionary
 
 from exman import hookimpl
 from exman.fs import open_regular
 from exman.layout import LOG_FILE
+
+# run -> (stdout, stderr, log) while its output is captured.
+_captured: WeakKeyDictionary = WeakKeyDictionary()
 
 
 class _Tee:
@@ -46,16 +50,15 @@ def on_experiment_enter(run):
         return
     os.set_blocking(fd, True)
     log = os.fdopen(fd, "a", encoding="utf-8", errors="replace", buffering=1)
-    run._log_capture = (sys.stdout, sys.stderr, log)
+    _captured[run] = (sys.stdout, sys.stderr, log)
     sys.stdout = _Tee(sys.stdout, log)
     sys.stderr = _Tee(sys.stderr, log)
 
 
 @hookimpl(tryfirst=True)
 def on_run_end(run):
-    saved = getattr(run, "_log_capture", None)
+    saved = _captured.pop(run, None)
     if saved is None:
         return
     sys.stdout, sys.stderr, log = saved
     log.close()
-    run._log_capture = None

@@ -16,15 +16,15 @@ import datetime
 import os
 import sys
 import threading
+from weakref import WeakKeyDictionary
 
 from exman import hookimpl, slurm
 from exman.runinfo import RUN_FILE, end_record, env_seconds, place, write_record
 
 FORMAT = 1
 
-
-def _now() -> str:
-    return datetime.datetime.now().astimezone().isoformat(timespec="microseconds")
+# run -> its run.json record while this process runs it.
+_records: WeakKeyDictionary = WeakKeyDictionary()
 
 
 # getpass, socket and platform would cost a training script ~10 ms of imports
@@ -42,7 +42,7 @@ def _user() -> str:
 
 
 def write(run) -> None:
-    write_record(run.path, run.meta)
+    write_record(run.path, _records[run])
 
 
 @hookimpl(tryfirst=True)
@@ -59,7 +59,7 @@ def on_run_start(run):
         st = os.stat(run.params_file)
         stat = [st.st_mtime_ns, st.st_size]
     extra = {k: v for k, v in run.record.items() if k not in run.params}
-    run.meta = {
+    _records[run] = {
         "format": FORMAT,
         "id": run.id,
         "name": run.name,
@@ -100,10 +100,10 @@ def _continue(run) -> None:
 
     from exman.fs import read_text
 
-    run.meta = json.loads(read_text(run.path / RUN_FILE))
+    record = _records[run] = json.loads(read_text(run.path / RUN_FILE))
     for key in ("end", "duration", "reason"):
-        run.meta.pop(key, None)
-    run.meta.update(status="running", end=None, duration=None, argv=list(sys.argv), cwd=os.getcwd(),
+        record.pop(key, None)
+    record.update(status="running", end=None, duration=None, argv=list(sys.argv), cwd=os.getcwd(),
                     host=os.uname().nodename, user=_user(), pid=os.getpid(), boot_id=place()[0], pid_ns=place()[1],
                     slurm=slurm.record(), restarts=run.restarts)
     write(run)
@@ -127,10 +127,11 @@ def _reason(status, exc_info) -> str | None:
 
 @hookimpl
 def on_run_end(run, status, exc_info):
-    end_record(run.meta, status, datetime.datetime.now().astimezone())
+    record = _records[run]
+    end_record(record, status, datetime.datetime.now().astimezone())
     reason = _reason(status, exc_info)
     if reason:
-        run.meta["reason"] = reason
+        record["reason"] = reason
     write(run)
 
 

@@ -1,9 +1,14 @@
-"""Run folder names: ``<number zero-filled>-<YYYY-mm-dd-HH-MM-SS>[-<name>]`` and ``--name``."""
+"""Run folder names: ``<number zero-filled>-<YYYY-mm-dd-HH-MM-SS>[-<name>]``, ``--name`` and ``zfill=``."""
 from __future__ import annotations
 
 from exman import hookimpl
 from exman.fs import check_component
 from exman.layout import TIME_FORMAT_DIR
+
+
+@hookimpl
+def add_settings(register):
+    register("zfill", 6, convert=int)
 
 
 @hookimpl
@@ -24,7 +29,7 @@ def on_parse(parser, options):
 
 @hookimpl(trylast=True)
 def naming(parser, number, time, name):
-    folder = f"{number:0{parser.zfill}d}-{time.strftime(TIME_FORMAT_DIR)}"
+    folder = f"{number:0{parser.settings['zfill']}d}-{time.strftime(TIME_FORMAT_DIR)}"
     if name:
         folder += "-" + name
     return folder
