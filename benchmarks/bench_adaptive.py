@@ -13,6 +13,7 @@
 
 Prints figures; asserts nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CELLS = {
     # clear-cut: a tight best cell and three far worse ones
-    "c1": (0.90, 0.002), "c2": (0.50, 0.01), "c3": (0.40, 0.01), "c4": (0.60, 0.005),
+    "c1": (0.90, 0.002),
+    "c2": (0.50, 0.01),
+    "c3": (0.40, 0.01),
+    "c4": (0.60, 0.005),
     # close calls, wide spread
-    "c5": (0.88, 0.02), "c6": (0.89, 0.03), "c7": (0.87, 0.02), "c8": (0.86, 0.03),
+    "c5": (0.88, 0.02),
+    "c6": (0.89, 0.03),
+    "c7": (0.87, 0.02),
+    "c8": (0.86, 0.03),
 }
-SCRIPT = f'''
+SCRIPT = f"""
 import random
 import exman
 
@@ -43,7 +50,7 @@ args = parser.parse_args()
 with args.safe_experiment as run:
     mean, std = CELLS[args.cell]
     run.log(acc=random.Random(f"{{args.cell}}-{{args.seed}}").gauss(mean, std))
-'''
+"""
 ADAPTIVE = ["--repeat", "3", "--max-repeat", "10", "--until", "ci(acc) <= 0.02", "--race", "max(acc)"]
 
 
@@ -57,9 +64,27 @@ def sweep(folder: Path, args: list, jobs: int) -> tuple:
     (folder / "synth.py").write_text(SCRIPT)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     began = time.perf_counter()
-    subprocess.run([*exman_command(), "--root", folder / "exman", "sweep", "-p", "cell=" + ",".join(CELLS),
-                    "-j", str(jobs), "-q", *args, "--", sys.executable, folder / "synth.py"],
-                   env=env, cwd=folder, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            *exman_command(),
+            "--root",
+            folder / "exman",
+            "sweep",
+            "-p",
+            "cell=" + ",".join(CELLS),
+            "-j",
+            str(jobs),
+            "-q",
+            *args,
+            "--",
+            sys.executable,
+            folder / "synth.py",
+        ],
+        env=env,
+        cwd=folder,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return folder / "exman", time.perf_counter() - began
 
 
@@ -92,14 +117,20 @@ def simulated(trials: int) -> None:
         best_out += decisions[0]["state"] == "raced"
         far_out += decisions[3]["state"] == "raced"
         runs.append(sum(seeds))
-    print(f"simulated, cells {means} std 0.02, {trials} trials ({time.perf_counter() - began:.1f} s): "
-          f"true best raced out {best_out}/{trials}, far worse cell raced out {far_out}/{trials}, "
-          f"{np.mean(runs):.1f} runs on average vs {10 * len(means)} for --repeat 10")
+    print(
+        f"simulated, cells {means} std 0.02, {trials} trials ({time.perf_counter() - began:.1f} s): "
+        f"true best raced out {best_out}/{trials}, far worse cell raced out {far_out}/{trials}, "
+        f"{np.mean(runs):.1f} runs on average vs {10 * len(means)} for --repeat 10"
+    )
     race_only = settings(3, max_repeat=10, race="max(acc)")
-    tied = sum(simulate([0.9, 0.9, 0.5], [0.02] * 3, race_only, np.random.default_rng(t))[0][1]["state"] == "raced"
-               for t in range(trials * 4))
-    print(f"simulated worst case, two equally good cells, race only: the second raced out {tied}/{trials * 4} "
-          f"({tied / (trials * 4):.1%}; alpha {rule['alpha']})")
+    tied = sum(
+        simulate([0.9, 0.9, 0.5], [0.02] * 3, race_only, np.random.default_rng(t))[0][1]["state"] == "raced"
+        for t in range(trials * 4)
+    )
+    print(
+        f"simulated worst case, two equally good cells, race only: the second raced out {tied}/{trials * 4} "
+        f"({tied / (trials * 4):.1%}; alpha {rule['alpha']})"
+    )
 
 
 def main() -> None:
@@ -113,13 +144,19 @@ def main() -> None:
             fixed_root, fixed_s = sweep(Path(tmp) / "fixed", ["--repeat", "10"], args.jobs)
             adaptive_root, adaptive_s = sweep(Path(tmp) / "adaptive", ADAPTIVE, args.jobs)
             fixed, adaptive = conclusions(fixed_root), conclusions(adaptive_root)
-        print(f"fixed --repeat 10: {fixed[0]} runs, {fixed_s:.1f} s; best {fixed[1]}, significantly worse: "
-              f"{', '.join(fixed[2])}")
-        print(f"adaptive {' '.join(ADAPTIVE)}: {adaptive[0]} runs, {adaptive_s:.1f} s; best {adaptive[1]}, "
-              f"significantly worse: {', '.join(adaptive[2])}")
+        print(
+            f"fixed --repeat 10: {fixed[0]} runs, {fixed_s:.1f} s; best {fixed[1]}, significantly worse: "
+            f"{', '.join(fixed[2])}"
+        )
+        print(
+            f"adaptive {' '.join(ADAPTIVE)}: {adaptive[0]} runs, {adaptive_s:.1f} s; best {adaptive[1]}, "
+            f"significantly worse: {', '.join(adaptive[2])}"
+        )
         same = fixed[1:] == adaptive[1:]
-        print(f"same conclusions: {'yes' if same else 'NO'}; runs saved {fixed[0] - adaptive[0]} "
-              f"({1 - adaptive[0] / fixed[0]:.0%}), wall time {adaptive_s / fixed_s:.2f}x")
+        print(
+            f"same conclusions: {'yes' if same else 'NO'}; runs saved {fixed[0] - adaptive[0]} "
+            f"({1 - adaptive[0] / fixed[0]:.0%}), wall time {adaptive_s / fixed_s:.2f}x"
+        )
     simulated(args.trials)
 
 

@@ -7,6 +7,7 @@ installed ``exman`` command: ``ls`` cold (no Index cache) and warm, ``ls --forma
 ``show``, ``diff``, ``mark`` and ``doctor``; medians of the rounds are printed. ``--help`` is the
 floor: starting Python, click and the plugin manager.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -9,6 +9,7 @@ The target (issue 14) is under 1 s once ``info()`` is warm. The root is the one
 (3 optimizers compared within 8 values of p01: 24 rows, the other 17 grid keys
 pooled), and ``between="p02"`` alone (3 rows, 16,000-odd replicates a side).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,16 +37,19 @@ def main():
     compare(df, "acc", "p02")  # first call pays scipy's and statsmodels' imports
     for case in CASES:
         med, best, table = timed(lambda: compare(df, "acc", **case))
-        print(f"compare(info, {case}) synthetic: {len(df)} runs, {len(table)} rows: "
-              f"median {med:.3f} s, best {best:.3f} s")
+        print(
+            f"compare(info, {case}) synthetic: {len(df)} runs, {len(table)} rows: median {med:.3f} s, best {best:.3f} s"
+        )
     if not args.root:
         return
     index = real_index(args.keep, "compare")
     index.info(include_failed=True)  # cold: builds the cache
     for case in CASES:
         med, best, table = timed(lambda: index.compare("acc", **case))
-        print(f"Index.compare({case}) incl. a warm info(): median {med:.3f} s, best {best:.3f} s, "
-              f"{len(table)} rows (target < 1 s)")
+        print(
+            f"Index.compare({case}) incl. a warm info(): median {med:.3f} s, best {best:.3f} s, "
+            f"{len(table)} rows (target < 1 s)"
+        )
 
 
 if __name__ == "__main__":

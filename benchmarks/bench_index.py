@@ -18,6 +18,7 @@ the same ``Index`` object (answered from memory after checking the files),
 "one new run" a new ``Index``'s call after one run was added (more than the
 racy window before). Best of ``--repeat`` is printed for each figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,20 +77,43 @@ def write_run(root: Path, tpl: dict, number: int) -> Path:
     folder = root / "runs" / name
     folder.mkdir()
     params = dict(tpl["params"])
-    params.update(i1=number, i2=number % 7, f1=number / 1000, f2=(number % 13) / 10, s1=f"v{number % 5}",
-                  opt=opts[number % 3], b1=bool(number % 2), layers=[64, number % 4 + 1],
-                  seed=number if number % 2 else None)
+    params.update(
+        i1=number,
+        i2=number % 7,
+        f1=number / 1000,
+        f2=(number % 13) / 10,
+        s1=f"v{number % 5}",
+        opt=opts[number % 3],
+        b1=bool(number % 2),
+        layers=[64, number % 4 + 1],
+        seed=number if number % 2 else None,
+    )
     record = dict(params, root=f"runs/{name}", time="2026-01-01T00:00:00", id=number)
     (folder / "params.yaml").write_text(dumps(record))
     st = os.stat(folder / "params.yaml")
-    meta = dict(tpl, id=number, name=name, params=params,
-                extra={"root": f"runs/{name}", "time": "2026-01-01T00:00:00", "id": number},
-                params_stat=[st.st_mtime_ns, st.st_size])
+    meta = dict(
+        tpl,
+        id=number,
+        name=name,
+        params=params,
+        extra={"root": f"runs/{name}", "time": "2026-01-01T00:00:00", "id": number},
+        params_stat=[st.st_mtime_ns, st.st_size],
+    )
     (folder / "run.json").write_text(json.dumps(meta, ensure_ascii=False, allow_nan=False))
     with open(folder / "metrics.jsonl", "w") as fh:
         for step in range(5):
-            fh.write(json.dumps({"step": step, "time": 1767225600.0 + step, "loss": 1 / (step + 1 + number % 10),
-                                 "acc": step / 10, "lr": 0.1}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "step": step,
+                        "time": 1767225600.0 + step,
+                        "loss": 1 / (step + 1 + number % 10),
+                        "acc": step / 10,
+                        "lr": 0.1,
+                    }
+                )
+                + "\n"
+            )
     os.symlink(f"../runs/{name}/params.yaml", root / "index" / f"{name}.yaml")
     return folder
 
@@ -139,8 +163,10 @@ def main() -> None:
     base = opts.keep or Path(tempfile.mkdtemp(prefix="exman-bench-index-"))
     import pandas  # noqa: F401  (imported once, outside the timings)
 
-    print(f"seconds, best of {opts.repeat}: wall (cpu of this process); {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"seconds, best of {opts.repeat}: wall (cpu of this process); {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
     print(f"{'N':>8} {'generate':>9} {'cold':>16} {'first':>16} {'warm':>16} {'again':>16} {'one new run':>16}")
     for n in sizes:
         root = base / f"n{n}" / "exman"

@@ -13,6 +13,7 @@ printed with the ratios, of wall time and of the child's CPU time (user + system
 machine inflates less. Then --inprocess N starts N runs in one process on one root and compares
 the mean cost of the last 100 with the first 100: recording must not slow down as the root grows.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ import time
 from importlib.metadata import distributions
 from pathlib import Path
 
-ARGS = textwrap.dedent('''
+ARGS = textwrap.dedent("""
     p.add_argument("--i1", type=int, default=1)
     p.add_argument("--i2", type=int, default=2)
     p.add_argument("--i3", type=int, default=3)
@@ -47,11 +48,16 @@ ARGS = textwrap.dedent('''
     p.add_argument("--l2", type=float, nargs="*", default=[0.5])
     p.add_argument("--l3", nargs="+", default=["x", "y"])
     p.add_argument("--l4", type=int, nargs=2, default=[3, 4])
-''')
+""")
 
-PLAIN = "import argparse\np = argparse.ArgumentParser()\n" + ARGS.replace("type=bool", "type=str") + "a = p.parse_args()\n"
+PLAIN = (
+    "import argparse\np = argparse.ArgumentParser()\n" + ARGS.replace("type=bool", "type=str") + "a = p.parse_args()\n"
+)
 
-FLOOR = "import argparse, datetime, os, yaml\np = argparse.ArgumentParser()\n" + ARGS.replace("type=bool", "type=str") + textwrap.dedent('''
+FLOOR = (
+    "import argparse, datetime, os, yaml\np = argparse.ArgumentParser()\n"
+    + ARGS.replace("type=bool", "type=str")
+    + textwrap.dedent("""
     a = p.parse_args()
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor")
     for d in ("runs", "index"):
@@ -63,7 +69,8 @@ FLOOR = "import argparse, datetime, os, yaml\np = argparse.ArgumentParser()\n" +
     with open(os.path.join(run, "params.yaml"), "w") as f:
         yaml.dump(vars(a), f, Dumper=yaml.CDumper, default_flow_style=False)
     os.symlink(os.path.join("..", "runs", name, "params.yaml"), os.path.join(root, "index", name + ".yaml"))
-''')
+""")
+)
 
 # The floor plus importing the two libraries the design card mandates (pluggy pulls in
 # inspect, configargparse pulls in ast/configparser/csv): what is left above this is exman's own.
@@ -80,8 +87,12 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 def time_process(script: Path) -> tuple[float, float]:
     """(wall, CPU) seconds of one whole process."""
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, str(script), "--i1", "7", "--f1", "0.01", "--b1", "yes"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    child = subprocess.Popen(
+        [sys.executable, str(script), "--i1", "7", "--f1", "0.01", "--b1", "yes"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     child.returncode = status  # reaped here: keep Popen from waiting again
@@ -102,15 +113,19 @@ def whole_process(rounds: int) -> None:
         for _ in range(rounds):
             for name, script in scripts.items():
                 times[name].append(time_process(script))
-    print(f"whole process, median of {rounds} interleaved rounds ({sum(1 for _ in distributions())} distributions "
-          f"installed, load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):")
+    print(
+        f"whole process, median of {rounds} interleaved rounds ({sum(1 for _ in distributions())} distributions "
+        f"installed, load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):"
+    )
     for label, index in (("wall", 0), ("cpu", 1)):
         med = {name: statistics.median(t[index] for t in ts) for name, ts in times.items()}
         print(f"  {label}: " + ", ".join(f"{name} {value * 1000:.1f} ms" for name, value in med.items()))
-        print(f"    floor / argparse {med['floor'] / med['argparse']:.2f}x, exman / argparse "
-              f"{med['exman'] / med['argparse']:.2f}x, exman / floor {med['exman'] / med['floor']:.2f}x (target <= 1.5x), "
-              f"floor+libs / floor {med['floor+libs'] / med['floor']:.2f}x, "
-              f"exman / floor+libs {med['exman'] / med['floor+libs']:.2f}x")
+        print(
+            f"    floor / argparse {med['floor'] / med['argparse']:.2f}x, exman / argparse "
+            f"{med['exman'] / med['argparse']:.2f}x, exman / floor {med['exman'] / med['floor']:.2f}x (target <= 1.5x), "
+            f"floor+libs / floor {med['floor+libs'] / med['floor']:.2f}x, "
+            f"exman / floor+libs {med['exman'] / med['floor+libs']:.2f}x"
+        )
 
 
 def in_process(n: int) -> None:
@@ -134,8 +149,10 @@ def in_process(n: int) -> None:
             sink.truncate()
         first = statistics.mean(durations[:100])
         last = statistics.mean(durations[-100:])
-        print(f"in process, {n} runs on one root: first 100 {first * 1000:.2f} ms/run, "
-              f"last 100 {last * 1000:.2f} ms/run, ratio {last / first:.2f}x   (target <= 1.5x)")
+        print(
+            f"in process, {n} runs on one root: first 100 {first * 1000:.2f} ms/run, "
+            f"last 100 {last * 1000:.2f} ms/run, ratio {last / first:.2f}x   (target <= 1.5x)"
+        )
 
 
 def entry_point_lookup() -> None:
@@ -153,8 +170,10 @@ def entry_point_lookup() -> None:
     for _ in range(200):
         plugins._entry_points()
     cached = (time.perf_counter() - start) / 200
-    print(f"entry-point lookup over {dists} installed distributions: full scan {scan * 1000:.2f} ms, "
-          f"cached {cached * 1000:.3f} ms")
+    print(
+        f"entry-point lookup over {dists} installed distributions: full scan {scan * 1000:.2f} ms, "
+        f"cached {cached * 1000:.3f} ms"
+    )
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ Rounds are interleaved so machine noise hits all alike; medians of wall time and
 (user + system: less sensitive to other work on shared cores) are printed, with report/naive.
 The issue's target is ``exman report`` under 1 s for 100 runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,11 @@ def build(root: Path, n: int) -> None:
         one(root, ["--lr", str(LRS[i % 4]), "--optimizer", OPTIMIZERS[i // 4 % len(OPTIMIZERS)]], later=False)
     for i in range(n - older):
         lr, optimizer, seed = LRS[4 + i // 20 % 4], OPTIMIZERS[i // 4 % len(OPTIMIZERS)], i % 4
-        one(root, ["--lr", str(lr), "--optimizer", optimizer, "--seed", str(seed), "--workers", str(1 + i % 3)],
-            later=True)
+        one(
+            root,
+            ["--lr", str(lr), "--optimizer", optimizer, "--seed", str(seed), "--workers", str(1 + i % 3)],
+            later=True,
+        )
 
 
 def timed(command, env) -> tuple[float, float]:
@@ -114,8 +118,10 @@ def main() -> None:
             median[label] = (wall, cpu)
             print(f"{label:<24} wall {wall * 1000:6.0f} ms   cpu {cpu * 1000:6.0f} ms")
         (naive_wall, naive_cpu), (wall, cpu) = median["naive (read + to_html)"], median["exman report"]
-        print(f"report / naive: {wall / naive_wall:.2f}x wall, {cpu / naive_cpu:.2f}x cpu   "
-              f"(target: report under 1000 ms wall)")
+        print(
+            f"report / naive: {wall / naive_wall:.2f}x wall, {cpu / naive_cpu:.2f}x cpu   "
+            f"(target: report under 1000 ms wall)"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

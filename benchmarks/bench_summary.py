@@ -8,6 +8,7 @@ mode writes the run files in the documented format directly (ExParser would
 take minutes for 10,000 runs), then times ``Index.info()`` cold and warm and
 ``Index.summary`` with the table cached.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,16 @@ def synthetic_info():
     rows = []
     rng = np.random.default_rng(1)
     for i, cell in enumerate(c for c in cells for _ in range(SEEDS)):
-        rows.append({"id": i + 1, "status": "completed" if rng.random() > 0.01 else "failed",
-                     **cell, "seed": i % SEEDS, "acc": rng.random(), "loss": rng.random()})
+        rows.append(
+            {
+                "id": i + 1,
+                "status": "completed" if rng.random() > 0.01 else "failed",
+                **cell,
+                "seed": i % SEEDS,
+                "acc": rng.random(),
+                "loss": rng.random(),
+            }
+        )
     df = pd.DataFrame(rows)
     df.attrs["params"] = [c for c in df.columns if c.startswith("p")] + ["seed"]
     df.attrs["metrics"] = ["acc", "loss"]
@@ -93,17 +102,37 @@ def write_root(root: Path) -> None:
         record = {**params, "root": f"runs/{name}", "time": t.strftime("%Y-%m-%dT%H:%M:%S"), "id": rid}
         (run / "params.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
         st = os.stat(run / "params.yaml")
-        meta = {"format": 1, "id": rid, "name": name, "status": "completed", "start": t.isoformat(),
-                "end": (t + datetime.timedelta(seconds=3)).isoformat(), "duration": 3.0, "argv": ["train.py"],
-                "cwd": "/", "host": "bench", "user": "bench", "pid": 1, "python": "3", "exman": "0.2.0",
-                "sweep": None, "sweep_cell": None, "tmp": False, "params": params,
-                "extra": {k: record[k] for k in ("root", "time", "id")},
-                "schema": {k: {"type": schema_types[type(v)], "list": False, "nargs": None, "choices": None,
-                               "nullable": False} for k, v in params.items()},
-                "params_file": "params.yaml", "params_stat": [st.st_mtime_ns, st.st_size]}
+        meta = {
+            "format": 1,
+            "id": rid,
+            "name": name,
+            "status": "completed",
+            "start": t.isoformat(),
+            "end": (t + datetime.timedelta(seconds=3)).isoformat(),
+            "duration": 3.0,
+            "argv": ["train.py"],
+            "cwd": "/",
+            "host": "bench",
+            "user": "bench",
+            "pid": 1,
+            "python": "3",
+            "exman": "0.2.0",
+            "sweep": None,
+            "sweep_cell": None,
+            "tmp": False,
+            "params": params,
+            "extra": {k: record[k] for k in ("root", "time", "id")},
+            "schema": {
+                k: {"type": schema_types[type(v)], "list": False, "nargs": None, "choices": None, "nullable": False}
+                for k, v in params.items()
+            },
+            "params_file": "params.yaml",
+            "params_stat": [st.st_mtime_ns, st.st_size],
+        }
         (run / "run.json").write_text(json.dumps(meta))
-        lines = [json.dumps({"step": s, "time": 0.0, "acc": (rid * 7 + s) % 100 / 100, "loss": s / 10})
-                 for s in range(3)]
+        lines = [
+            json.dumps({"step": s, "time": 0.0, "acc": (rid * 7 + s) % 100 / 100, "loss": s / 10}) for s in range(3)
+        ]
         (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
         os.symlink(f"../runs/{name}/params.yaml", root / "index" / f"{name}.yaml")
 
@@ -131,8 +160,10 @@ def main():
 
     df = synthetic_info()
     med, best, table = timed(lambda: summary(df, ["acc", "loss"]))
-    print(f"summary(info) synthetic: {len(df)} runs, {len(table)} groups of {len(table.attrs['by'])} keys: "
-          f"median {med:.3f} s, best {best:.3f} s (target < 0.5 s)")
+    print(
+        f"summary(info) synthetic: {len(df)} runs, {len(table)} groups of {len(table.attrs['by'])} keys: "
+        f"median {med:.3f} s, best {best:.3f} s (target < 0.5 s)"
+    )
     if not args.root:
         return
     index = real_index(args.keep, "summary")
@@ -145,8 +176,10 @@ def main():
     med, best, _ = timed(lambda: summary(full, ["acc", "loss"]))
     print(f"summary(info) on that table: median {med:.3f} s, best {best:.3f} s")
     med, best, table = timed(lambda: index.summary(["acc", "loss"]))
-    print(f"Index.summary() incl. a warm info(): median {med:.3f} s, best {best:.3f} s, {len(table)} groups "
-          "(target < 0.5 s)")
+    print(
+        f"Index.summary() incl. a warm info(): median {med:.3f} s, best {best:.3f} s, {len(table)} groups "
+        "(target < 0.5 s)"
+    )
 
 
 if __name__ == "__main__":

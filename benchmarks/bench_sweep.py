@@ -5,6 +5,7 @@ and the per-run scheduling cost of the dask launcher over the local one.
 
 Prints figures; asserts nothing (the machine is shared, timings vary).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,27 +57,56 @@ def main() -> None:
             env_serial = dict(env, EXMAN_RUN_ROOT=str(work / f"serial-{tag}"))
             began = time.perf_counter()
             for x in range(n):
-                subprocess.run([sys.executable, str(script), "--x", str(x)], env=env_serial, cwd=work, check=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(
+                    [sys.executable, str(script), "--x", str(x)],
+                    env=env_serial,
+                    cwd=work,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             return time.perf_counter() - began
 
         def sweep(launcher: str, count: int, tag: str = "") -> float:
             target = work / f"{launcher}-{count}{tag}"
-            return timed([*exman_command(), "--root", str(target), "sweep", "-q", "--launcher", launcher,
-                          "--jobs", str(opts.jobs), "-p", f"x=range:0:{count}", "--", sys.executable, str(script)],
-                         env, work)
+            return timed(
+                [
+                    *exman_command(),
+                    "--root",
+                    str(target),
+                    "sweep",
+                    "-q",
+                    "--launcher",
+                    launcher,
+                    "--jobs",
+                    str(opts.jobs),
+                    "-p",
+                    f"x=range:0:{count}",
+                    "--",
+                    sys.executable,
+                    str(script),
+                ],
+                env,
+                work,
+            )
 
         # Interleaved and repeated: the machine is shared, so compare the best of each.
         serials, locals_ = [], []
         for r in range(opts.repeat):
             serials.append(serial_once(str(r)))
             locals_.append(sweep("local", n, f"-{r}"))
-            print(f"  round {r + 1}: serial {serials[-1]:6.2f} s, local --jobs {opts.jobs} {locals_[-1]:6.2f} s "
-                  f"({locals_[-1] / serials[-1]:.2f} x)")
+            print(
+                f"  round {r + 1}: serial {serials[-1]:6.2f} s, local --jobs {opts.jobs} {locals_[-1]:6.2f} s "
+                f"({locals_[-1] / serials[-1]:.2f} x)"
+            )
         serial, local = min(serials), min(locals_)
-        print(f"{n} runs serially (best of {opts.repeat}):            {serial:6.2f} s  ({serial / n * 1000:.0f} ms/run)")
-        print(f"{n} runs, local launcher, --jobs {opts.jobs} (best of {opts.repeat}): {local:6.2f} s  = "
-              f"{local / serial:.2f} x serial (target <= 0.6)")
+        print(
+            f"{n} runs serially (best of {opts.repeat}):            {serial:6.2f} s  ({serial / n * 1000:.0f} ms/run)"
+        )
+        print(
+            f"{n} runs, local launcher, --jobs {opts.jobs} (best of {opts.repeat}): {local:6.2f} s  = "
+            f"{local / serial:.2f} x serial (target <= 0.6)"
+        )
         if opts.no_dask:
             return
         try:

@@ -9,6 +9,7 @@ mean accuracy over seeds with 95% confidence intervals, whether the optimizers
 really differ (Index.compare), which parameters explain the loss (Index.fit),
 and a plot.
 """
+
 import sys
 from pathlib import Path
 

@@ -6,6 +6,7 @@
 Runs in well under a second on a CPU. A very large learning rate (say 100) diverges on
 purpose, so a grid can show how exman sets a failed run aside.
 """
+
 import numpy as np
 
 import exman
@@ -37,7 +38,7 @@ def main(args, run):
     for epoch in range(args.epochs):
         order = rng.permutation(split)
         for start in range(0, split, args.batch_size):
-            idx = order[start:start + args.batch_size]
+            idx = order[start : start + args.batch_size]
             p = 1 / (1 + np.exp(-x[idx] @ w))
             grad = x[idx].T @ (p - y[idx]) / len(idx) + (args.l2 or 0.0) * w
             velocity = 0.9 * velocity + grad if args.optimizer == "momentum" else grad

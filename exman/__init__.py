@@ -17,6 +17,7 @@ Writing a plugin takes three steps::
 Every hook is listed, with who calls it and when, in ``exman.hookspecs``.
 Importing this package stays cheap: pandas loads only when ``Index`` is used.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

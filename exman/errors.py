@@ -3,6 +3,7 @@
 A leaf module: the modules that raise these and the ones that catch them both
 import it, so neither has to import the other.
 """
+
 from __future__ import annotations
 
 

@@ -7,6 +7,7 @@ chosen text for a missing value (None, NaN, NaT, pd.NA). ``plain`` is its
 counterpart for JSON: real types, missing as null. No pandas or numpy import:
 values are recognised by duck typing, so ``import exman`` stays cheap.
 """
+
 from __future__ import annotations
 
 import datetime

@@ -3,6 +3,7 @@
 Atomic writes, relative links and name checks live here so that no plugin
 writes a file in place or builds a path from user input by hand.
 """
+
 from __future__ import annotations
 
 import errno
@@ -154,13 +155,16 @@ def check_relative_key(value: str, what: str) -> tuple[str, ...]:
     return parts
 
 
-
 def check_layout_folder(folder: Path, root: Path) -> None:
     """Refuse a layout folder of ``root`` that is not a real folder: a symlink would
     have exman write outside the root (``exman delete`` and ``mark`` refuse it too)."""
     st = os.lstat(folder)
     if stat.S_ISLNK(st.st_mode):
-        raise OSError(errno.ELOOP, f"{os.path.basename(folder)}/ is a symlink; exman writes only inside its root "
-                      f"(link the whole root instead)", os.fspath(folder))
+        raise OSError(
+            errno.ELOOP,
+            f"{os.path.basename(folder)}/ is a symlink; exman writes only inside its root "
+            f"(link the whole root instead)",
+            os.fspath(folder),
+        )
     if folder != root and not stat.S_ISDIR(st.st_mode):
         raise NotADirectoryError(f"exman: {folder} exists and is not a folder")

@@ -10,6 +10,7 @@ Call patterns, stated in each docstring:
 Callers always pass keyword arguments, so a hook can gain an argument later
 without breaking older plugins (pluggy only hands a plugin the names it asks for).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable

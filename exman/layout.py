@@ -6,6 +6,7 @@ the run folders of a root and reading a run's ``run.json`` and params. The
 format is exman 0.1.9's, extended: a root written by both versions in turn
 stays one root (see docs/compat.md).
 """
+
 from __future__ import annotations
 
 import errno
@@ -43,8 +44,7 @@ RUN_NAME = re.compile(r"^(\d+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}(?:-.*)?$")
 RECORDED_KEYS = ("root", "time", "id", "commit", "dirty")
 # 0.1.9's own options, recorded under these keys: key -> dest of exman's option.
 # A script that defines an argument with one of these dests owns the key instead.
-OPTION_KEYS = {"tmp": "exman_tmp", "git_dirty": "exman_git_dirty", "name": "exman_name",
-               "config_file": "exman_config"}
+OPTION_KEYS = {"tmp": "exman_tmp", "git_dirty": "exman_git_dirty", "name": "exman_name", "config_file": "exman_config"}
 OWN_KEYS = RECORDED_KEYS + tuple(OPTION_KEYS)
 
 # The metadata columns of Index.info(), in order.
@@ -158,10 +158,33 @@ def run_folders(root, folders=RUN_FOLDERS):
 
 # The type each run.json field must have; a hand-damaged field of another type is dropped
 # when read, so every command can trust what it gets.
-RUN_JSON_TYPES: dict = {"status": str, "id": int, "name": str, "start": str, "end": str, "duration": (int, float), "pid": int,
-          "host": str, "user": str, "cwd": str, "python": str, "exman": str, "executable": str, "argv": list,
-          "params": dict, "extra": dict, "schema": dict, "params_stat": list, "sweep": str, "sweep_cell": (str, int),
-          "boot_id": str, "pid_ns": int, "tmp": bool, "params_file": str, "format": int}
+RUN_JSON_TYPES: dict = {
+    "status": str,
+    "id": int,
+    "name": str,
+    "start": str,
+    "end": str,
+    "duration": (int, float),
+    "pid": int,
+    "host": str,
+    "user": str,
+    "cwd": str,
+    "python": str,
+    "exman": str,
+    "executable": str,
+    "argv": list,
+    "params": dict,
+    "extra": dict,
+    "schema": dict,
+    "params_stat": list,
+    "sweep": str,
+    "sweep_cell": (str, int),
+    "boot_id": str,
+    "pid_ns": int,
+    "tmp": bool,
+    "params_file": str,
+    "format": int,
+}
 
 
 def typed_meta(meta) -> dict:

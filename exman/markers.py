@@ -3,6 +3,7 @@
 ``exman.hookspecs`` marks the specs with ``hookspec``; plugins mark implementations with
 ``hookimpl``. Importing this module imports pluggy only.
 """
+
 from __future__ import annotations
 
 import pluggy

@@ -3,6 +3,7 @@
 The parser owns parsing only: restoring ``--config``, typing, the schema. What
 happens to a parsed namespace (folders, files, links, marks) is for plugins.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ from exman.types import boolean, schema_of, to_plain
 MAX_CONFIG_BYTES = 64 << 20
 MAX_CONFIG_VALUES = 1_000_000  # a YAML alias bomb expands far past this
 MAX_CONFIG_DEPTH = 64
-
 
 
 # Hooks a run cannot start without -> the default plugin that provides each.
@@ -110,9 +110,13 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
         if not self._exman_ready:
             self._exman_ready = True
             group = self.add_argument_group("exman")
-            self.add_exman_argument(group, "--config", dest="exman_config", metavar="FILE",
-                                    help="restore every value from an earlier run's params file; "
-                                    "options given here override it")
+            self.add_exman_argument(
+                group,
+                "--config",
+                dest="exman_config",
+                metavar="FILE",
+                help="restore every value from an earlier run's params file; options given here override it",
+            )
             self.pm.hook.add_arguments(parser=self, group=group)
 
     def format_help(self):
@@ -124,7 +128,9 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
         return [
             a
             for a in self._actions
-            if a.dest not in self._exman_dests and not isinstance(a, argparse._HelpAction) and a.dest != argparse.SUPPRESS
+            if a.dest not in self._exman_dests
+            and not isinstance(a, argparse._HelpAction)
+            and a.dest != argparse.SUPPRESS
         ]
 
     def schema(self) -> dict:
@@ -179,8 +185,10 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
         when the default plugin providing one is blocked and nothing replaces it."""
         for hook, plugin in ESSENTIAL_HOOKS.items():
             if not getattr(self.pm.hook, hook).get_hookimpls():
-                self.error(f"plugin {plugin!r} is blocked and no other plugin provides {hook}(), which every run "
-                           f"needs: unblock it (disable_plugins / EXMAN_DISABLE_PLUGINS) or install a replacement")
+                self.error(
+                    f"plugin {plugin!r} is blocked and no other plugin provides {hook}(), which every run "
+                    f"needs: unblock it (disable_plugins / EXMAN_DISABLE_PLUGINS) or install a replacement"
+                )
 
     def _add_option_keys(self, namespace, options: dict) -> None:
         """0.1.9's own options under 0.1.9's names (``args.tmp``, ``args.name``,
@@ -259,8 +267,10 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
                 self.error(f"--config {path}: bad value for {key!r}: {exc}")
         if unknown:
             # 0.1.9 ignored them: a setter's value or an argument since removed must not stop a rerun.
-            sys.stderr.write(f"{self.prog}: warning: --config {path}: ignoring keys this script does not define: "
-                             f"{', '.join(sorted(unknown))}\n")
+            sys.stderr.write(
+                f"{self.prog}: warning: --config {path}: ignoring keys this script does not define: "
+                f"{', '.join(sorted(unknown))}\n"
+            )
         return restored
 
 
@@ -284,8 +294,10 @@ def _retype(action, value, convert):
         if not isinstance(value, list):
             raise ValueError(f"expected a list, got {value!r}")
         # append + nargs records a list of lists
-        result = [[_retype_one(convert, v) for v in item] if isinstance(item, list) else _retype_one(convert, item)
-                  for item in value]
+        result = [
+            [_retype_one(convert, v) for v in item] if isinstance(item, list) else _retype_one(convert, item)
+            for item in value
+        ]
         items = [v for item in result for v in (item if isinstance(item, list) else [item])]
     else:
         result = _retype_one(convert, value)

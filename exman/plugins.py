@@ -11,6 +11,7 @@ costs tens of milliseconds in a large environment; the result is cached per
 ``sys.path`` and invalidated by the mtimes of its folders (installing or
 removing a distribution touches its site-packages folder).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -145,16 +146,16 @@ def get_plugin_manager(
             try:
                 obj = _load_ref(ep_value)
             except Exception as exc:  # a broken plugin must say who it is
-                raise PluginError(
-                    f"exman: cannot load plugin {ep_name!r} ({ep_value}) from {dist}: {exc}"
-                ) from exc
+                raise PluginError(f"exman: cannot load plugin {ep_name!r} ({ep_value}) from {dist}: {exc}") from exc
             if pm.get_plugin(ep_name) is not None:
                 # An installed plugin under a default's name replaces that default.
                 pm.unregister(name=ep_name)
             pm.register(obj, name=ep_name)
             _DISTS[ep_name] = dist
     if disabled_from_env():
-        _warn_unknown_disabled(set(DEFAULT_PLUGINS) | set(CLI_PLUGINS) | set(LAUNCHER_PLUGINS) | {ep for ep, _, _ in _entry_points()})
+        _warn_unknown_disabled(
+            set(DEFAULT_PLUGINS) | set(CLI_PLUGINS) | set(LAUNCHER_PLUGINS) | {ep for ep, _, _ in _entry_points()}
+        )
     for obj in plugins:
         name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{id(obj)}"
         if pm.get_plugin(name) is None and not pm.is_blocked(name):
@@ -194,9 +195,12 @@ def take_settings(pm: pluggy.PluginManager, kwargs: dict, disable: Iterable[str]
             sys.stderr.write(f"exman: warning: ExParser({key}=...) is ignored: no loaded plugin takes it ({why})\n")
     return settings
 
+
 # Hooks of development versions that never shipped, and what replaced them.
-_REPLACED = {name: "launchers are registered with register_launchers(register) now; see docs/sweeps.md"
-             for name in ("launchers", "launch", "can_detach", "queued")}
+_REPLACED = {
+    name: "launchers are registered with register_launchers(register) now; see docs/sweeps.md"
+    for name in ("launchers", "launch", "can_detach", "queued")
+}
 
 _WARNED: set = set()
 
@@ -206,8 +210,10 @@ def _warn_unknown_disabled(known: set) -> None:
     unknown = [n for n in disabled_from_env() if n not in known and n not in _WARNED]
     if unknown:
         _WARNED.update(unknown)
-        sys.stderr.write(f"exman: warning: EXMAN_DISABLE_PLUGINS names no plugin: {', '.join(unknown)} "
-                         f"(plugins: {', '.join(sorted(known))})\n")
+        sys.stderr.write(
+            f"exman: warning: EXMAN_DISABLE_PLUGINS names no plugin: {', '.join(unknown)} "
+            f"(plugins: {', '.join(sorted(known))})\n"
+        )
 
 
 # name -> distribution "name version" of entry-point plugins, for `exman plugins`.
@@ -319,6 +325,14 @@ def describe(pm: pluggy.PluginManager) -> list[dict]:
         default = name in DEFAULT_PLUGINS or name in CLI_PLUGINS or name in LAUNCHER_PLUGINS
         origin = dist or ("default" if default else "object")
         distribution, _, version = (dist or "").partition(" ")
-        rows.append({"name": name, "origin": origin, "distribution": distribution or None, "version": version or None,
-                     "module": getattr(plugin, "__name__", repr(plugin)), "hooks": hooks})
+        rows.append(
+            {
+                "name": name,
+                "origin": origin,
+                "distribution": distribution or None,
+                "version": version or None,
+                "module": getattr(plugin, "__name__", repr(plugin)),
+                "hooks": hooks,
+            }
+        )
     return rows

@@ -4,6 +4,7 @@
 ``SafeExperiment`` turns the outcome of the ``with`` block into a status. Both
 only call hooks; what is written where belongs to plugins.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -38,12 +39,41 @@ class Run:
     run itself, keyed by the run (a ``weakref.WeakKeyDictionary``), not on the run.
     """
 
-    __slots__ = ("parser", "pm", "id", "name", "path", "time", "params", "options", "record", "tmp", "status",
-                 "params_file", "links", "entered", "ended", "_depth", "_step", "dir_fd", "restarts",
-                 "safe_experiment", "__weakref__")
+    __slots__ = (
+        "parser",
+        "pm",
+        "id",
+        "name",
+        "path",
+        "time",
+        "params",
+        "options",
+        "record",
+        "tmp",
+        "status",
+        "params_file",
+        "links",
+        "entered",
+        "ended",
+        "_depth",
+        "_step",
+        "dir_fd",
+        "restarts",
+        "safe_experiment",
+        "__weakref__",
+    )
 
-    def __init__(self, parser, number: int, name: str, path: Path, time: datetime.datetime, params: dict,
-                 options: dict, record: dict | None = None):
+    def __init__(
+        self,
+        parser,
+        number: int,
+        name: str,
+        path: Path,
+        time: datetime.datetime,
+        params: dict,
+        options: dict,
+        record: dict | None = None,
+    ):
         self.parser = parser
         self.pm = parser.pm
         self.id = number
@@ -80,7 +110,9 @@ class Run:
             raise ValueError("run.log() needs at least one metric, e.g. run.log(loss=0.1)")
         clash = sorted(set(scalars) & (set(self.params) | {"id", "step", "time", "root", "status"}))
         if clash:
-            raise ValueError(f"metric name(s) {', '.join(clash)} clash with a parameter or an exman column; rename the metric")
+            raise ValueError(
+                f"metric name(s) {', '.join(clash)} clash with a parameter or an exman column; rename the metric"
+            )
         row = {}
         for key, value in scalars.items():
             value = metric_value(value)
@@ -203,8 +235,7 @@ class SafeExperiment:
             # interpreter shutdown, and one more SIGTERM then would turn 143 into -15).
             if self._old_term is not None:
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            signum = getattr(exc, "signum", None) if exc_type is not None and issubclass(exc_type, Terminated) \
-                else None
+            signum = getattr(exc, "signum", None) if exc_type is not None and issubclass(exc_type, Terminated) else None
             raise SystemExit(128 + (signum or signal.SIGTERM))
         if self._old_term is not None:
             signal.signal(signal.SIGTERM, self._old_term)
@@ -311,8 +342,13 @@ def start_run(parser, namespace, options: dict) -> Run:
         else:
             raise RuntimeError(f"exman: could not create a new run folder in {where}")
         layout.note_folders(parser.root)
-    record = {**params, **extra, "root": os.path.relpath(path, parser.root), "time": now.strftime(TIME_FORMAT),
-              "id": number}
+    record = {
+        **params,
+        **extra,
+        "root": os.path.relpath(path, parser.root),
+        "time": now.strftime(TIME_FORMAT),
+        "id": number,
+    }
     run = Run(parser, number, name, path, now, params, options, record)
     try:
         run.dir_fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -353,8 +389,11 @@ def _continued(parser, params: dict, options: dict) -> Run | None:
     except (KeyError, TypeError, ValueError, OSError):
         inside = same = False
     if not (inside and same and isinstance(meta.get("id"), int) and meta.get("status") != "completed"):
-        print(f"exman: not continuing {folder} (not an unfinished run of {parser.root} with these params); "
-              "starting a new run", file=sys.stderr)
+        print(
+            f"exman: not continuing {folder} (not an unfinished run of {parser.root} with these params); "
+            "starting a new run",
+            file=sys.stderr,
+        )
         return None
     run = Run(parser, meta["id"], path.name, path, start.astimezone().replace(tzinfo=None), params, options)
     run.restarts = int(meta.get("restarts") or 0) + 1

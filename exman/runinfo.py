@@ -9,6 +9,7 @@ line and sweeps all come here, so they agree on every run. Standard library
 only: training scripts, the command line's quick commands and sweeps must not
 import pandas.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -34,7 +35,9 @@ def env_seconds(name: str, default: float, minimum: float) -> float:
     if not value >= minimum or math.isinf(value):
         import warnings
 
-        warnings.warn(f"exman: ignoring {name}={text!r} (expected seconds >= {minimum:g}); using {default:g}", stacklevel=2)
+        warnings.warn(
+            f"exman: ignoring {name}={text!r} (expected seconds >= {minimum:g}); using {default:g}", stacklevel=2
+        )
         return default
     return value
 
@@ -100,7 +103,7 @@ def alive(pid) -> bool:
     except OSError:
         return True  # no /proc here: kill's answer stands
     # "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ")".
-    state = stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3]
+    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
     return state not in (b"Z", b"X")  # killed but not reaped: it runs no more
 
 

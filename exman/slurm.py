@@ -7,6 +7,7 @@ limit; ``scontrol show job`` tells them apart at that moment (measured on Slurm 
 ``Reason=TimeLimit`` at the limit). A requeued task runs again with the same job id and
 ``SLURM_RESTART_COUNT`` one higher.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,9 +41,12 @@ def record() -> dict | None:
     env = os.environ
     if not env.get("SLURM_JOB_ID"):
         return None
-    return {"job_id": env.get("SLURM_ARRAY_JOB_ID") or env["SLURM_JOB_ID"],
-            "array_task_id": env.get("SLURM_ARRAY_TASK_ID"), "node": env.get("SLURMD_NODENAME"),
-            "restart": restarts()}
+    return {
+        "job_id": env.get("SLURM_ARRAY_JOB_ID") or env["SLURM_JOB_ID"],
+        "array_task_id": env.get("SLURM_ARRAY_TASK_ID"),
+        "node": env.get("SLURMD_NODENAME"),
+        "restart": restarts(),
+    }
 
 
 def job_info(timeout: float = 5, tries: int = 5) -> dict:
@@ -55,8 +59,13 @@ def job_info(timeout: float = 5, tries: int = 5) -> dict:
         return {}
     for _ in range(tries):
         try:
-            proc = subprocess.run(["scontrol", "show", "job", "-o", task], capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                ["scontrol", "show", "job", "-o", task],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.SubprocessError):
             return {}
         if proc.returncode >= 0:

@@ -4,6 +4,7 @@
 argparse declared, so the Index types columns from the declaration, not from
 the values it happens to see.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,7 @@
 A name that is not an argument adds a path level of its own (a constant
 label); a value is made a safe single path component first.
 """
+
 from __future__ import annotations
 
 import os

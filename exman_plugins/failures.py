@@ -1,4 +1,5 @@
 """Failed runs: ``traceback.txt`` in the run folder, then the folder moves to ``fails/``."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Uses the ``git`` command, not a git library: two short subprocesses cost less
 than importing one, and only scripts that ask for git pay them.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,15 +43,22 @@ def _git(parser, *args, raw: bool = False):
         parser.error("git=... was given but the git command is not installed")
     if out.returncode != 0:
         err = out.stderr.decode("utf-8", "replace").strip()
-        parser.error(f"git=...: {_repo(parser)} is not a usable git repository ({err.splitlines()[-1] if err else out.returncode})")
+        parser.error(
+            f"git=...: {_repo(parser)} is not a usable git repository ({err.splitlines()[-1] if err else out.returncode})"
+        )
     return out.stdout if raw else out.stdout.decode("utf-8", "replace")
 
 
 @hookimpl
 def add_arguments(parser, group):
     # Always there, as in 0.1.9: a script run with --git-dirty works with or without git=.
-    parser.add_exman_argument(group, "--git-dirty", dest="exman_git_dirty", action="store_true",
-                              help="run even though the git tree has uncommitted changes (with git_assert_clean)")
+    parser.add_exman_argument(
+        group,
+        "--git-dirty",
+        dest="exman_git_dirty",
+        action="store_true",
+        help="run even though the git tree has uncommitted changes (with git_assert_clean)",
+    )
 
 
 @hookimpl

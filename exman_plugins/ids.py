@@ -5,6 +5,7 @@ hosts) never claim the same number, and the claim is on the number itself, not
 on a folder name that also carries a time. A hint file holding the last number
 handed out keeps the cost of a claim constant however many runs the root has.
 """
+
 from __future__ import annotations
 
 import os

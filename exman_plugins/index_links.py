@@ -1,4 +1,5 @@
 """``index/<run name>.yaml``: a relative link to each kept run's params file."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Python-level tee: output of child processes or C extensions writing to the
 file descriptors directly is not captured.
 """
+
 from __future__ import annotations
 
 import os

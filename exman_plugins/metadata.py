@@ -10,6 +10,7 @@ While a run is ``running`` a daemon thread touches ``run.json`` every
 ``EXMAN_HEARTBEAT`` seconds (default 60): its mtime is the heartbeat that tells
 a live run on another host from a dead one.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -103,9 +104,20 @@ def _continue(run) -> None:
     record = _records[run] = json.loads(read_text(run.path / RUN_FILE))
     for key in ("end", "duration", "reason"):
         record.pop(key, None)
-    record.update(status="running", end=None, duration=None, argv=list(sys.argv), cwd=os.getcwd(),
-                    host=os.uname().nodename, user=_user(), pid=os.getpid(), boot_id=place()[0], pid_ns=place()[1],
-                    slurm=slurm.record(), restarts=run.restarts)
+    record.update(
+        status="running",
+        end=None,
+        duration=None,
+        argv=list(sys.argv),
+        cwd=os.getcwd(),
+        host=os.uname().nodename,
+        user=_user(),
+        pid=os.getpid(),
+        boot_id=place()[0],
+        pid_ns=place()[1],
+        slurm=slurm.record(),
+        restarts=run.restarts,
+    )
     write(run)
     _Heartbeat.watch(run)
 

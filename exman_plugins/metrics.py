@@ -5,6 +5,7 @@ process leaves at worst one truncated last line, which readers skip. A write
 that a full disk cuts short is undone and raises ``OSError``: no row is ever
 cut in the middle of the file.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Run folder names: ``<number zero-filled>-<YYYY-mm-dd-HH-MM-SS>[-<name>]``, ``--name`` and ``zfill=``."""
+
 from __future__ import annotations
 
 from exman import hookimpl
@@ -13,8 +14,9 @@ def add_settings(register):
 
 @hookimpl
 def add_arguments(parser, group):
-    parser.add_exman_argument(group, "--name", dest="exman_name", default=None, metavar="NAME",
-                              help="suffix for the run folder name")
+    parser.add_exman_argument(
+        group, "--name", dest="exman_name", default=None, metavar="NAME", help="suffix for the run folder name"
+    )
 
 
 @hookimpl

@@ -3,6 +3,7 @@
 Written with PyYAML's C dumper and read with the safe (C) loader only: a
 params file can never make exman build arbitrary Python objects.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """``--tmp``: a debug run goes to ``tmp/``, with no index entry and no marks."""
+
 from __future__ import annotations
 
 from exman import hookimpl
@@ -6,8 +7,9 @@ from exman import hookimpl
 
 @hookimpl
 def add_arguments(parser, group):
-    parser.add_exman_argument(group, "--tmp", dest="exman_tmp", action="store_true",
-                              help="record this run under tmp/, outside the index")
+    parser.add_exman_argument(
+        group, "--tmp", dest="exman_tmp", action="store_true", help="record this run under tmp/, outside the index"
+    )
 
 
 @hookimpl

@@ -1,4 +1,5 @@
 """``register_setter`` and ``register_validator``: fill in, then check, the namespace."""
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ One subprocess records every run through ``ExParser``: lr x optimizer x seed,
 one grid cell missing a seed, one extra run that fails. The metrics are made
 up but deterministic, so the tests can recompute every number themselves.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -19,7 +20,7 @@ SEEDS = (0, 1, 2)
 MISSING = (1.0, "adam", 2)  # this replicate is never run
 FAILING = (0.1, "sgd", 3)  # an extra replicate that raises (the script fails on seed 3)
 
-GRID_SCRIPT = '''
+GRID_SCRIPT = """
 import math, sys
 import exman
 
@@ -61,7 +62,7 @@ try:
     one(["--lr", str(lr), "--optimizer", optimizer, "--seed", str(seed)])
 except RuntimeError:
     pass
-'''
+"""
 
 
 def score(lr, optimizer, seed, epoch, epochs=4):
@@ -76,11 +77,20 @@ def make_grid(folder: Path) -> Path:
     """Record the grid under ``folder/exman``; return that root."""
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "grid.py"
-    script.write_text(textwrap.dedent(GRID_SCRIPT.format(
-        lrs=LRS, optimizers=OPTIMIZERS, seeds=SEEDS, missing=MISSING, failing=FAILING,
-    )))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          env=env_for_subprocess(), cwd=folder)
+    script.write_text(
+        textwrap.dedent(
+            GRID_SCRIPT.format(
+                lrs=LRS,
+                optimizers=OPTIMIZERS,
+                seeds=SEEDS,
+                missing=MISSING,
+                failing=FAILING,
+            )
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env_for_subprocess(), cwd=folder
+    )
     assert proc.returncode == 0, proc.stderr
     return folder / "exman"
 
@@ -98,7 +108,7 @@ def load_metrics(root: Path):
     return exman.Index(root).metrics()
 
 
-MESSY_SCRIPT = '''
+MESSY_SCRIPT = """
 import sys
 import exman
 
@@ -130,7 +140,7 @@ for lr in LRS[4:]:
         for seed in range(4):
             n += 1
             one(["--lr", str(lr), "--optimizer", optimizer, "--seed", str(seed), "--workers", str(1 + n % 3)], later=True)
-'''
+"""
 
 
 def make_messy(folder: Path) -> Path:
@@ -140,7 +150,8 @@ def make_messy(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "messy.py"
     script.write_text(textwrap.dedent(MESSY_SCRIPT))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          env=env_for_subprocess(), cwd=folder)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env_for_subprocess(), cwd=folder
+    )
     assert proc.returncode == 0, proc.stderr
     return folder / "exman"

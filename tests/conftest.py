@@ -1,4 +1,5 @@
 """Shared fixtures: real scripts, real roots, real subprocesses."""
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,7 @@ def _separate_stderr_in_old_click() -> None:
 
 _separate_stderr_in_old_click()
 
-SCRIPT = '''
+SCRIPT = """
 import pathlib, sys
 import exman
 
@@ -48,7 +49,7 @@ with args.safe_experiment as run:
         run.log(loss=args.lr / (epoch + 1), acc=0.5 + 0.1 * epoch + args.seed * 0.01)
     if args.fail:
         raise RuntimeError("failing on purpose")
-'''
+"""
 
 
 def env_for_subprocess(**extra) -> dict:
@@ -71,7 +72,11 @@ class Script:
     def run(self, *args, check=True, env=None, **kwargs) -> subprocess.CompletedProcess:
         proc = subprocess.run(
             [sys.executable, str(self.path), *map(str, args)],
-            capture_output=True, text=True, env=env_for_subprocess(**(env or {})), cwd=self.folder, **kwargs,
+            capture_output=True,
+            text=True,
+            env=env_for_subprocess(**(env or {})),
+            cwd=self.folder,
+            **kwargs,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"script failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -93,10 +98,16 @@ def exman_cmd():
     def run(*args, check=True, input=None, env=None, cwd=None):
         proc = subprocess.run(
             [*command, *map(str, args)],
-            capture_output=True, text=True, input=input, env=env_for_subprocess(**(env or {})), cwd=cwd,
+            capture_output=True,
+            text=True,
+            input=input,
+            env=env_for_subprocess(**(env or {})),
+            cwd=cwd,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"exman {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"exman {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     return run

@@ -1,4 +1,5 @@
 """summary / plot / plot_metric on real runs, every number recomputed here."""
+
 from __future__ import annotations
 
 import math
@@ -214,8 +215,10 @@ def test_plotting_needs_the_extra_and_core_never_imports_it(tmp_path):
     assert proc.returncode != 0
     assert "pip install 'exman[plot]'" in proc.stderr.strip().splitlines()[-1]
 
-    code = ("import sys, exman, exman.analysis, exman.analysis.plotting, exman.analysis.report\n"
-            "print(sorted(m for m in ('matplotlib', 'scipy', 'pandas') if m in sys.modules))")
+    code = (
+        "import sys, exman, exman.analysis, exman.analysis.plotting, exman.analysis.report\n"
+        "print(sorted(m for m in ('matplotlib', 'scipy', 'pandas') if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess())
     assert proc.stdout.strip() == "[]", proc.stderr
 
@@ -228,8 +231,9 @@ def test_notebook_runs_on_a_real_kernel(grid, tmp_path):
 
     root, _ = grid
     nb = nbformat.read(REPO / "examples" / "analysis.ipynb", as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute(env=env_for_subprocess(EXMAN_ROOT=str(root)))  # raises CellExecutionError on any error
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
@@ -250,21 +254,34 @@ def test_list_and_missing_params_are_groups_and_levels():
     from exman.analysis.plotting import plot
     from exman.analysis.summaries import summary
 
-    df = pd.DataFrame({
-        "id": range(1, 9), "status": ["completed"] * 7 + ["failed"],
-        "layers": [[1, 2], [1, 2], [3], [3], [1, 2], [1, 2], [3], [3]],
-        "l2": [None, None, None, None, 0.1, 0.1, 0.1, 0.1], "seed": [0, 1] * 4,
-        "acc": [0.1 * i for i in range(8)],
-    })
+    df = pd.DataFrame(
+        {
+            "id": range(1, 9),
+            "status": ["completed"] * 7 + ["failed"],
+            "layers": [[1, 2], [1, 2], [3], [3], [1, 2], [1, 2], [3], [3]],
+            "l2": [None, None, None, None, 0.1, 0.1, 0.1, 0.1],
+            "seed": [0, 1] * 4,
+            "acc": [0.1 * i for i in range(8)],
+        }
+    )
     df["l2"] = df["l2"].astype(float)
     df.attrs.update(params=["layers", "l2", "seed"], metrics=["acc"])
     table = summary(df, "acc", warn=False)
     assert table.attrs["by"] == ["layers", "l2"]
-    got = {(row.layers, "none" if math.isnan(row.l2) else row.l2): (row.runs, row.acc_mean)
-           for row in table.itertuples(index=False)}
-    assert got == {((1, 2), "none"): (2, pytest.approx(0.05)), ((3,), "none"): (2, pytest.approx(0.25)),
-                   ((1, 2), 0.1): (2, pytest.approx(0.45)), ((3,), 0.1): (1, pytest.approx(0.6))}
+    got = {
+        (row.layers, "none" if math.isnan(row.l2) else row.l2): (row.runs, row.acc_mean)
+        for row in table.itertuples(index=False)
+    }
+    assert got == {
+        ((1, 2), "none"): (2, pytest.approx(0.05)),
+        ((3,), "none"): (2, pytest.approx(0.25)),
+        ((1, 2), 0.1): (2, pytest.approx(0.45)),
+        ((3,), 0.1): (1, pytest.approx(0.6)),
+    }
     assert list(table.missing_replicates) == [r == 1 for r, _ in got.values()]
     fig = plot(df, "acc", x="l2", hue="layers", warn=False)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0.1", "missing"]
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["[1, 2]", "[3]"]  # lists read as in every table
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "[1, 2]",
+        "[3]",
+    ]  # lists read as in every table

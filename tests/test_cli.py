@@ -5,6 +5,7 @@ subprocess (``exman_cmd``); the many small cases use click's CliRunner on a
 fresh ``make_cli()`` group to keep the suite fast. Roots come from one
 template built per module and copied (links and all) into each test.
 """
+
 from __future__ import annotations
 
 import json
@@ -272,8 +273,14 @@ def _with_terminal(exman_args, answer: str):
         os.write(master, answer.encode())
         cmd = Path(sys.executable).parent / "exman"
         command = [str(cmd)] if cmd.exists() else [sys.executable, "-m", "exman"]
-        proc = subprocess.run([*command, *map(str, exman_args)], stdin=slave, capture_output=True, text=True,
-                              env=env_for_subprocess(), timeout=60)
+        proc = subprocess.run(
+            [*command, *map(str, exman_args)],
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            env=env_for_subprocess(),
+            timeout=60,
+        )
     finally:
         os.close(master)
         os.close(slave)
@@ -315,7 +322,10 @@ def test_runs_found_by_their_name(proj, exman_cmd):
 def test_params_printing_switch_and_unknown_disabled_plugin(proj, exman_cmd):
     assert "lr: 0.7" in proj.run("--lr", "0.7").stdout  # printed by default, as in exman 0.1.9
     quiet = proj.run("--lr", "0.8", env={"EXMAN_PRINT_PARAMS": "0"})
-    assert "lr:" not in quiet.stdout and "lr: 0.8" in (proj.root / "runs" / name_of(proj.root, 7) / "params.yaml").read_text()
+    assert (
+        "lr:" not in quiet.stdout
+        and "lr: 0.8" in (proj.root / "runs" / name_of(proj.root, 7) / "params.yaml").read_text()
+    )
     p = exman_cmd("--root", proj.root, "ls", "--format", "json", env={"EXMAN_DISABLE_PLUGINS": "nonsense,git"})
     assert len(json.loads(p.stdout)) == 5
     assert p.stderr.startswith("exman: warning: EXMAN_DISABLE_PLUGINS names no plugin: nonsense (plugins: ")
@@ -329,14 +339,17 @@ def test_show_failed_run_has_traceback_and_log(proj):
 
 
 def test_show_log_tail(tmp_path):
-    s = Script(tmp_path, source=textwrap.dedent('''
+    s = Script(
+        tmp_path,
+        source=textwrap.dedent("""
         import exman
         p = exman.ExParser(root=exman.simpleroot(__file__))
         args = p.parse_args()
         with args.safe_experiment:
             for i in range(50):
                 print("line", i)
-    '''))
+    """),
+    )
     s.run()
     r = cli(s.root, "show", "1", "-n", "3")
     assert "line 49" in r.out and "line 47" in r.out and "line 46" not in r.out
@@ -371,14 +384,17 @@ def test_diff_git_commit_and_dirty(tmp_path):
     def git(*args):
         subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
 
-    s = Script(tmp_path, source=textwrap.dedent('''
+    s = Script(
+        tmp_path,
+        source=textwrap.dedent("""
         import exman
         p = exman.ExParser(root=exman.simpleroot(__file__), git=True)
         p.add_argument("--lr", type=float, default=0.1)
         args = p.parse_args()
         with args.safe_experiment:
             pass
-    '''))
+    """),
+    )
     git("init", "-q")
     (tmp_path / ".gitignore").write_text("exman/\n")
     git("add", ".")
@@ -480,7 +496,9 @@ def test_doctor_finds_and_fixes(proj, exman_cmd):
     # Unindexed runs come back only on request.
     assert not os.path.lexists(root / "index" / f"{name_of(root, 3)}.yaml")
     cli(root, "doctor", "--fix", "--reindex")
-    assert (root / "index" / f"{name_of(root, 3)}.yaml").resolve() == (root / "runs" / name_of(root, 3) / "params.yaml").resolve()
+    assert (root / "index" / f"{name_of(root, 3)}.yaml").resolve() == (
+        root / "runs" / name_of(root, 3) / "params.yaml"
+    ).resolve()
     r = cli(root, "doctor")
     assert r.code == 0 and "dead run" not in r.out and "not in index" not in r.out
 
@@ -507,9 +525,12 @@ def test_plugins_lists_defaults_subprocess(proj, exman_cmd):
 def test_third_party_command_and_plugins_listing(tmp_path, exman_cmd):
     site = tmp_path / "site"
     (site / "exman_hello-1.2.3.dist-info").mkdir(parents=True)
-    (site / "exman_hello-1.2.3.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: exman-hello\nVersion: 1.2.3\n")
+    (site / "exman_hello-1.2.3.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: exman-hello\nVersion: 1.2.3\n"
+    )
     (site / "exman_hello-1.2.3.dist-info" / "entry_points.txt").write_text("[exman]\nhello = exman_hello\n")
-    (site / "exman_hello.py").write_text(textwrap.dedent('''
+    (site / "exman_hello.py").write_text(
+        textwrap.dedent('''
         import click
         from exman import hookimpl
 
@@ -519,8 +540,12 @@ def test_third_party_command_and_plugins_listing(tmp_path, exman_cmd):
             def hello():
                 """Say hello. Example: exman hello"""
                 click.echo("hello from a plugin")
-    '''))
-    env = {"PYTHONPATH": os.pathsep.join([env_for_subprocess()["PYTHONPATH"], str(site)]), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    ''')
+    )
+    env = {
+        "PYTHONPATH": os.pathsep.join([env_for_subprocess()["PYTHONPATH"], str(site)]),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
     assert exman_cmd("hello", env=env).stdout.strip() == "hello from a plugin"
     rows = {r["name"]: r for r in json.loads(exman_cmd("plugins", "--format", "json", env=env).stdout)}
     assert rows["hello"]["origin"] == "exman-hello 1.2.3"
@@ -621,7 +646,9 @@ def test_ls_fits_the_width_it_is_given(tmp_path, exman_cmd):
         assert left_out and p.stderr.startswith(f"exman: left out to fit {columns} columns: ")
         assert all(c in p.stderr for c in left_out)
     # 160 columns: every param, a long text value shortened rather than a column lost.
-    assert "dataset" in header and "a-dataset-with-a-rather-long-name" not in p.stdout and "a-dataset-with-…" in p.stdout
+    assert (
+        "dataset" in header and "a-dataset-with-a-rather-long-name" not in p.stdout and "a-dataset-with-…" in p.stdout
+    )
     wide = exman_cmd("--root", s.root, "ls", "--wide", env={"COLUMNS": "80"})
     assert wide.stderr == "" and "a-dataset-with-a-rather-long-name" in wide.stdout and "[32, 32]" in wide.stdout
     # Piped without $COLUMNS: no width to fit, nothing left out (awk/cut read it).
@@ -641,8 +668,11 @@ def _widest(drawn: str) -> int:
     import unicodedata
 
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn).replace("\r", "")
-    return max(sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
-               for line in text.splitlines() if not line.startswith("exman: "))
+    return max(
+        sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+        for line in text.splitlines()
+        if not line.startswith("exman: ")
+    )
 
 
 def test_ls_shows_the_same_params_whatever_the_filter(proj):
@@ -665,14 +695,17 @@ def test_ls_shows_the_same_params_whatever_the_filter(proj):
     assert "fail" in cli(proj.root, "ls", "--fails").out.splitlines()[0].split()
 
 
-@pytest.mark.parametrize("where, hint", [
-    ('optimizer = "sgd"', "'=' assigns; compare with '==', e.g. 'optimizer == \"sgd\"'"),
-    ("optimizer == sgd", "no column 'sgd'; quote text values: optimizer == 'sgd'"),
-    ("LR > 0.1", "no column 'LR'; did you mean 'lr'?"),
-    ("nosuch > 1", "no column 'nosuch'; columns: id, "),
-    ("lr >> 0.1", "unsupported operator; use ==, !=,"),
-    ("lr >>> 1", "not a valid expression"),
-])
+@pytest.mark.parametrize(
+    "where, hint",
+    [
+        ('optimizer = "sgd"', "'=' assigns; compare with '==', e.g. 'optimizer == \"sgd\"'"),
+        ("optimizer == sgd", "no column 'sgd'; quote text values: optimizer == 'sgd'"),
+        ("LR > 0.1", "no column 'LR'; did you mean 'lr'?"),
+        ("nosuch > 1", "no column 'nosuch'; columns: id, "),
+        ("lr >> 0.1", "unsupported operator; use ==, !=,"),
+        ("lr >>> 1", "not a valid expression"),
+    ],
+)
 def test_ls_where_mistakes_get_a_hint(proj, where, hint):
     r = cli(proj.root, "ls", "--where", where)
     assert_error(r, f"bad --where expression {where!r}: ", hint)
@@ -749,14 +782,16 @@ def test_ls_after_delete_and_empty(proj):
 
 
 def test_quick_commands_do_not_import_pandas(proj):
-    code = textwrap.dedent(f'''
+    code = textwrap.dedent(f"""
         import sys
         from exman.cli import make_cli
         for args in (["show", "1"], ["mark", "m", "1"], ["diff", "1", "2"], ["doctor"], ["delete", "2"]):
             make_cli().main(["--root", {str(proj.root)!r}, *args], standalone_mode=False)
         print("heavy:", sorted(m for m in ("pandas", "rich", "numpy") if m in sys.modules))
-    ''')
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess(), check=True).stdout
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess(), check=True
+    ).stdout
     assert out.strip().splitlines()[-1] == "heavy: []"
 
 
@@ -780,7 +815,8 @@ def legacy(tmp_path) -> Path:
         (root / "runs" / name).mkdir()
         (root / "runs" / name / "params.yaml").write_text(
             f"git_dirty: false\nid: {number}\nlr: {lr}\nroot: {root / 'runs' / name}\n"
-            f"time: '2019-05-01T10:00:0{number}'\ntmp: false\n")
+            f"time: '2019-05-01T10:00:0{number}'\ntmp: false\n"
+        )
         os.symlink(f"../runs/{name}/params.yaml", root / "index" / f"{name}.yaml")
     return root
 
@@ -837,16 +873,20 @@ def test_the_documented_command_plugin_works_with_the_toolkit(proj):
     from exman.plugins import get_plugin_manager
 
     source = (Path(__file__).parent / "plugins" / "metric_command.py").read_text()
-    assert source.split('"""', 2)[2].strip() in (Path(__file__).parents[1] / "docs" / "plugins.md").read_text(), \
+    assert source.split('"""', 2)[2].strip() in (Path(__file__).parents[1] / "docs" / "plugins.md").read_text(), (
         "docs/plugins.md shows tests/plugins/metric_command.py"
+    )
     cli = make_cli(get_plugin_manager(cli=True, plugins=[metric_command]))
     r = CliRunner().invoke(cli, ["--root", str(proj.root), "metric", "loss", "1-2", "third", "99"])
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["id", "status", "loss"]
     # loss = lr / epochs at the last of two epochs: what each run logged, as ls writes it
-    assert [line.split() for line in lines[1:]] == [["1", "completed", "0.05"], ["2", "completed", "0.1"],
-                                                    ["3", "completed", "0.15"]]
+    assert [line.split() for line in lines[1:]] == [
+        ["1", "completed", "0.05"],
+        ["2", "completed", "0.1"],
+        ["3", "completed", "0.15"],
+    ]
     assert "no such run in runs/: 99" in r.stderr
     r = CliRunner().invoke(cli, ["--root", str(proj.root), "metric", "loss", "98"])
     assert r.exit_code == 1 and "no such runs" in r.stderr

@@ -4,6 +4,7 @@ Scripts run as real subprocesses; 0.1.9's files are written as 0.1.9 writes them
 (see tests/test_index.py::make_0_1_9_root). The differential suite against the
 real 0.1.9 lives in tests/compat/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ from exman.index import Index, meta_column
 from exman.index.scan import RACY_SECONDS
 from exman.plugins import get_plugin_manager
 
-OPTIONS_SCRIPT = '''
+OPTIONS_SCRIPT = """
 import json, os, sys
 import exman
 
@@ -41,7 +42,7 @@ os.makedirs(os.path.join(args.root, "out"), exist_ok=args.tmp)
 print("NS=" + json.dumps({"tmp": args.tmp, "name": args.name, "git_dirty": args.git_dirty,
                           "config_file": args.config_file, "has_root": "root" in args,
                           "lr": args.lr, "epochs": args.epochs}))
-'''
+"""
 
 
 def namespace_of(proc) -> dict:
@@ -70,15 +71,26 @@ def test_one_string_is_split_on_whitespace(tmp_path):
 def test_own_options_are_in_the_namespace_and_recorded(tmp_path):
     script = Script(tmp_path, OPTIONS_SCRIPT)
     ns = namespace_of(script.run("--name", "base", "--lr", "0.5"))
-    assert ns == {"tmp": False, "name": "base", "git_dirty": False, "config_file": None, "has_root": True,
-                  "lr": 0.5, "epochs": 1}
+    assert ns == {
+        "tmp": False,
+        "name": "base",
+        "git_dirty": False,
+        "config_file": None,
+        "has_root": True,
+        "lr": 0.5,
+        "epochs": 1,
+    }
     ns = namespace_of(script.run("--tmp", "--git-dirty"))
     assert ns["tmp"] is True and ns["git_dirty"] is True and ns["name"] is None
     (run,) = (script.root / "runs").iterdir()
     recorded = params_of(run)
     # 0.1.9 wrote its options into params.yaml too
     assert {k: recorded[k] for k in ("tmp", "git_dirty", "name", "config_file")} == {
-        "tmp": False, "git_dirty": False, "name": "base", "config_file": None}
+        "tmp": False,
+        "git_dirty": False,
+        "name": "base",
+        "config_file": None,
+    }
     df = Index(script.root).info()
     assert df["name"].tolist() == ["base"] and df["tmp"].tolist() == [False]
     assert df.attrs["params"] == ["lr", "epochs"]  # options are columns, not params
@@ -94,7 +106,7 @@ def test_script_that_owns_an_option_name_keeps_it(tmp_path):
 
 
 # 3 ---------------------------------------------------------------------------------------
-TEAM = '''
+TEAM = """
 import exman
 parser = exman.ExParser(root=exman.simpleroot(__file__), automark=["user"], default_config_files=["local.cfg"])
 parser.add_argument("--user", default="nobody")
@@ -103,7 +115,7 @@ parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
 with args.safe_experiment as run:
     run.log(acc=0.5 + args.seed)
-'''
+"""
 
 
 def test_team_recipe_user_from_local_cfg(tmp_path):
@@ -134,8 +146,9 @@ def test_team_recipe_user_from_local_cfg(tmp_path):
 
 
 # 4 ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("answer, passes", [(True, True), (None, True), ("lr too big", False), (1, False),
-                                            (False, False), (0, False)])
+@pytest.mark.parametrize(
+    "answer, passes", [(True, True), (None, True), ("lr too big", False), (1, False), (False, False), (0, False)]
+)
 def test_validator_passes_only_on_true_or_none(tmp_path, answer, passes):
     p = exman.ExParser(root=tmp_path / "exman")
     p.add_argument("--lr", type=float, default=0.1)
@@ -154,8 +167,10 @@ def _make_019_run(root, number, folder="runs"):
     name = f"{number:06d}-2019-03-01-12-00-00"
     run = root / folder / name
     run.mkdir()
-    (run / "params.yaml").write_text(f"lr: 0.1\nname: null\ntmp: false\ngit_dirty: false\nroot: {folder}/{name}\n"
-                                     f"time: '2019-03-01T12:00:00'\nid: {number}\n")
+    (run / "params.yaml").write_text(
+        f"lr: 0.1\nname: null\ntmp: false\ngit_dirty: false\nroot: {folder}/{name}\n"
+        f"time: '2019-03-01T12:00:00'\nid: {number}\n"
+    )
     if folder == "runs":
         (root / "index" / f"{name}.yaml").symlink_to(f"../runs/{name}/params.yaml")
 
@@ -177,8 +192,14 @@ def test_a_run_waits_for_0_1_9s_lock(tmp_path):
     fd = os.open(script.root / "lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        child = subprocess.Popen([sys.executable, str(script.path)], cwd=tmp_path, env=env_for_subprocess(),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, str(script.path)],
+            cwd=tmp_path,
+            env=env_for_subprocess(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(1.5)
         assert child.poll() is None and len(list((script.root / "runs").iterdir())) == 1
         _make_019_run(script.root, 2)
@@ -191,11 +212,14 @@ def test_a_run_waits_for_0_1_9s_lock(tmp_path):
 
 # 6 ---------------------------------------------------------------------------------------
 def test_cached_info_on_a_0_1_9_root_types_as_uncached_after_cli_edits(tmp_path):
-    root = make_0_1_9_root(tmp_path / "old", [
-        {"lr": 0.1, "epochs": 2, "flag": True},
-        {"lr": 0.2, "epochs": 3, "flag": False},
-        {"lr": 0.3, "epochs": 4, "flag": True},
-    ])
+    root = make_0_1_9_root(
+        tmp_path / "old",
+        [
+            {"lr": 0.1, "epochs": 2, "flag": True},
+            {"lr": 0.2, "epochs": 3, "flag": False},
+            {"lr": 0.3, "epochs": 4, "flag": True},
+        ],
+    )
     age(root)
     Index(root).info()
     cli = make_cli()
@@ -266,8 +290,10 @@ def test_blocking_an_essential_default_plugin_is_refused_in_one_line(tmp_path, p
     assert not (script.root / "runs").exists() or not list((script.root / "runs").iterdir())
 
 
-@pytest.mark.parametrize("plugin", ["params_yaml", "metadata", "index_links", "automark", "validators", "failures",
-                                    "git", "logcapture", "metrics"])
+@pytest.mark.parametrize(
+    "plugin",
+    ["params_yaml", "metadata", "index_links", "automark", "validators", "failures", "git", "logcapture", "metrics"],
+)
 def test_blocking_any_other_default_plugin_still_records_the_run(tmp_path, plugin):
     script = Script(tmp_path)
     proc = script.run(check=False, env={"EXMAN_DISABLE_PLUGINS": plugin})
@@ -288,14 +314,14 @@ def test_config_restores_arguments_named_commit_and_dirty(tmp_path):
     assert df["commit"].tolist() == ["def456", "def456"] and df["dirty"].tolist() == [True, True]
 
 
-SETTER = '''
+SETTER = """
 import exman
 parser = exman.ExParser(root=exman.simpleroot(__file__))
 parser.add_argument("--width", type=int, default=2)
 parser.register_setter(lambda ns: setattr(ns, "size", ns.width * 2))
 args = parser.parse_args()
 print("NS=" + str(args.size))
-'''
+"""
 
 
 def test_config_ignores_keys_the_script_does_not_define_with_a_warning(tmp_path):
@@ -306,5 +332,6 @@ def test_config_ignores_keys_the_script_does_not_define_with_a_warning(tmp_path)
     proc = script.run("--config", first / "params.yaml")
     assert proc.stdout.splitlines()[-1] == "NS=6"
     assert proc.stderr.strip().splitlines() == [
-        f"main.py: warning: --config {first / 'params.yaml'}: ignoring keys this script does not define: size"]
+        f"main.py: warning: --config {first / 'params.yaml'}: ignoring keys this script does not define: size"
+    ]
     assert len(list((script.root / "runs").iterdir())) == 2

@@ -1,5 +1,6 @@
 """A run continued in its own folder (what a requeued SLURM task of a sweep does through
 ``EXMAN_CONTINUE_RUN``), and the reason an interrupted run records."""
+
 from __future__ import annotations
 
 import json
@@ -82,7 +83,6 @@ def test_sigusr2_under_slurm_is_a_time_limit(script):
 
     env = env_for_subprocess(STOP="SIGUSR2")
     env.pop("SLURM_JOB_ID", None)
-    plain = subprocess.run([sys.executable, str(script.path)], env=env, capture_output=True,
-                           cwd=script.folder)
+    plain = subprocess.run([sys.executable, str(script.path)], env=env, capture_output=True, cwd=script.folder)
     assert plain.returncode == -signal.SIGUSR2
     assert os.path.isdir(script.root / "runs")

@@ -1,5 +1,6 @@
 """The README's demo runs end to end: a sweep, a failure set aside, the table, a summary, a plot;
 then ``exman ls`` of its root fits an 80-column terminal."""
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,9 @@ def demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     for name in ("demo.py", "train.py"):
         shutil.copy(REPO / "examples" / name, folder / name)
-    proc = subprocess.run([sys.executable, str(folder / "demo.py")], capture_output=True, text=True,
-                          env=env_for_subprocess(), timeout=240)
+    proc = subprocess.run(
+        [sys.executable, str(folder / "demo.py")], capture_output=True, text=True, env=env_for_subprocess(), timeout=240
+    )
     assert proc.returncode == 0, proc.stderr
     return folder, proc.stdout
 

@@ -1,4 +1,5 @@
 """git capture on real repositories, and many processes claiming ids on one root."""
+
 from __future__ import annotations
 
 import subprocess
@@ -89,8 +90,12 @@ def test_concurrent_starts_get_distinct_ids(tmp_path):
     go = tmp_path / "go"
     root = tmp_path / "exman"
     procs = [
-        subprocess.Popen([sys.executable, str(writer), str(go), str(root), "--k", str(i)],
-                         env=env_for_subprocess(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, str(writer), str(go), str(root), "--k", str(i)],
+            env=env_for_subprocess(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for i in range(n)
     ]
     time.sleep(1.0)  # let every interpreter start and wait at the barrier

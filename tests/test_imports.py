@@ -5,6 +5,7 @@ circle from Python, not from the reader); imports under ``if TYPE_CHECKING:`` do
 A package's ``__init__`` running before its submodules is Python's business, not an
 edge: ``from exman.index import read`` depends on ``exman.index.read`` only.
 """
+
 from __future__ import annotations
 
 import ast
@@ -145,14 +146,22 @@ def test_no_import_circle():
     assert not found, "import circles:\n" + "\n".join(f"{c}: {d}" for c, d in zip(found, detail))
 
 
-@pytest.mark.parametrize("rule, source, forbidden", [
-    ("the core only calls hooks; it never imports a plugin", "exman", "exman_plugins"),
-    ("analysis takes a DataFrame and never reads a root", "exman.analysis", "exman.index"),
-])
+@pytest.mark.parametrize(
+    "rule, source, forbidden",
+    [
+        ("the core only calls hooks; it never imports a plugin", "exman", "exman_plugins"),
+        ("analysis takes a DataFrame and never reads a root", "exman.analysis", "exman.index"),
+    ],
+)
 def test_direction(rule, source, forbidden):
     edges = graph()
-    bad = sorted(f"{m} -> {t}" for m, targets in edges.items() if m == source or m.startswith(source + ".")
-                 for t in targets if t == forbidden or t.startswith(forbidden + "."))
+    bad = sorted(
+        f"{m} -> {t}"
+        for m, targets in edges.items()
+        if m == source or m.startswith(source + ".")
+        for t in targets
+        if t == forbidden or t.startswith(forbidden + ".")
+    )
     assert not bad, f"{rule}: {bad}"
 
 
@@ -167,7 +176,12 @@ def test_no_command_imports_another_command_or_the_toolkits_insides():
     # Commands share code through exman.cli's public toolkit or exman/ library modules.
     edges = graph()
     commands = "exman_plugins.commands."
-    bad = sorted(f"{m} -> {t}" for m, targets in edges.items() if m.startswith(commands)
-                 for t in targets if t.startswith(commands) or t.startswith("exman.cli._"))
+    bad = sorted(
+        f"{m} -> {t}"
+        for m, targets in edges.items()
+        if m.startswith(commands)
+        for t in targets
+        if t.startswith(commands) or t.startswith("exman.cli._")
+    )
     assert not bad, f"command modules importing another command or a private exman.cli module: {bad}"
     assert any("exman.cli" in edges[m] for m in edges if m.startswith(commands)), "the rule checks nothing"

@@ -3,6 +3,7 @@
 Runs are made through ExParser (in this process, or by a real script when a
 process has to die); only bad input is written by hand.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,14 +79,40 @@ def root(tmp_path):
 
 # -- columns and types ------------------------------------------------------
 
+
 def test_columns_dtypes_and_order(root):
     p = parser_v1(root)
     make_run(p, logs=[{"loss": 1.0, "acc": 0.5}, {"loss": 0.5}])
-    make_run(p, "--lr", "1", "--tag", "2", "--flag", "yes", "--opt", "adam", "--layers", "4", "--seed", "3",
-             logs=[{"loss": 2.0, "acc": 0.25}])
+    make_run(
+        p,
+        "--lr",
+        "1",
+        "--tag",
+        "2",
+        "--flag",
+        "yes",
+        "--opt",
+        "adam",
+        "--layers",
+        "4",
+        "--seed",
+        "3",
+        logs=[{"loss": 2.0, "acc": 0.25}],
+    )
     df = Index(root).info()
-    assert list(df.columns[:11]) == ["id", "root", "time", "status", "start", "end", "duration",
-                                     "sweep", "sweep_cell", "host", "user"]
+    assert list(df.columns[:11]) == [
+        "id",
+        "root",
+        "time",
+        "status",
+        "start",
+        "end",
+        "duration",
+        "sweep",
+        "sweep_cell",
+        "host",
+        "user",
+    ]
     assert df.attrs["params"] == ["lr", "epochs", "opt", "tag", "flag", "layers", "out", "seed"]
     assert df.attrs["options"] == ["tmp", "git_dirty", "name", "config_file"]
     assert df.attrs["metrics"] == ["loss", "acc"]
@@ -188,6 +215,7 @@ def test_param_named_like_metadata_keeps_its_name(root):
 
 # -- marks, fails, moved roots ---------------------------------------------
 
+
 def test_marks_any_depth_and_unknown(root):
     p = parser_v1(root, automark=["opt", "epochs"])
     make_run(p)
@@ -248,7 +276,7 @@ def test_not_a_root(tmp_path):
 
 # -- statuses ---------------------------------------------------------------
 
-SLEEPER = '''
+SLEEPER = """
 import time, exman
 parser = exman.ExParser(root=exman.simpleroot(__file__))
 parser.add_argument("--x", type=int, default=0)
@@ -256,13 +284,18 @@ args = parser.parse_args()
 with args.safe_experiment as run:
     run.log(step=0, loss=1.0)
     time.sleep(60)
-'''
+"""
 
 
 def test_killed_run_is_crashed(tmp_path):
     script = Script(tmp_path, SLEEPER)
-    proc = subprocess.Popen([sys.executable, str(script.path)], env=env_for_subprocess(), cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(script.path)],
+        env=env_for_subprocess(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 30
         while time.time() < deadline and not list(script.root.glob("runs/*/metrics.jsonl")):
@@ -308,6 +341,7 @@ def test_live_run_in_this_process_is_running(root):
 
 # -- exman 0.1.9 roots ------------------------------------------------------
 
+
 def make_0_1_9_root(root, runs):
     """Files exactly as exman 0.1.9 wrote them: sorted keys, tmp/git_dirty, time and id appended."""
     for folder in ("runs", "index", "marked", "tmp", "fails"):
@@ -317,7 +351,9 @@ def make_0_1_9_root(root, runs):
         folder = root / "runs" / name
         folder.mkdir()
         body = dict(params, git_dirty=False, tmp=False, root=f"runs/{name}")
-        text = "".join(f"{k}: {json.dumps(v) if not isinstance(v, str) else repr(v)}\n" for k, v in sorted(body.items()))
+        text = "".join(
+            f"{k}: {json.dumps(v) if not isinstance(v, str) else repr(v)}\n" for k, v in sorted(body.items())
+        )
         text += f"time: '2019-03-0{number}T12:00:0{number}'\nid: {number}\n"
         (folder / "params.yaml").write_text(text)
         (root / "index" / f"{name}.yaml").symlink_to(f"../runs/{name}/params.yaml")
@@ -325,10 +361,13 @@ def make_0_1_9_root(root, runs):
 
 
 def test_0_1_9_root_types_inferred(tmp_path):
-    root = make_0_1_9_root(tmp_path / "old", [
-        {"lr": 0.1, "epochs": 2, "name": "a", "flag": True, "code": "1"},
-        {"lr": 1, "epochs": 3, "name": "b", "flag": False, "code": "2"},
-    ])
+    root = make_0_1_9_root(
+        tmp_path / "old",
+        [
+            {"lr": 0.1, "epochs": 2, "name": "a", "flag": True, "code": "1"},
+            {"lr": 1, "epochs": 3, "name": "b", "flag": False, "code": "2"},
+        ],
+    )
     mark = root / "marked" / "good"
     mark.mkdir()
     run = sorted((root / "runs").iterdir())[1]
@@ -348,6 +387,7 @@ def test_0_1_9_root_types_inferred(tmp_path):
 
 # -- bad input --------------------------------------------------------------
 
+
 def test_bad_files_warn_and_never_fail(root):
     p = parser_v1(root)
     for _ in range(5):
@@ -359,8 +399,9 @@ def test_bad_files_warn_and_never_fail(root):
     # 2: empty params.yaml (edited after the run) -> shown from run.json, warned
     (runs[1] / "params.yaml").write_text("")
     # 3: garbage in the middle of metrics.jsonl and a truncated last line
-    (runs[2] / "metrics.jsonl").write_text('{"step": 0, "time": 1.0, "loss": 1.0}\nnot json\n'
-                                           '{"step": 1, "time": 2.0, "loss": 0.25}\n{"step": 2, "ti')
+    (runs[2] / "metrics.jsonl").write_text(
+        '{"step": 0, "time": 1.0, "loss": 1.0}\nnot json\n{"step": 1, "time": 2.0, "loss": 0.25}\n{"step": 2, "ti'
+    )
     # 4: corrupt run.json -> falls back to params.yaml
     (runs[3] / "run.json").write_text("{not json")
     # a dangling index link
@@ -399,6 +440,7 @@ def test_hand_edited_params_yaml_wins(root):
 
 # -- plugins, metrics(), varying() -------------------------------------------
 
+
 def test_indexing_plugin_adds_columns(root):
     p = parser_v1(root)
     a = make_run(p)
@@ -427,7 +469,11 @@ def test_metrics_long_frame(root):
     m = ix.metrics()
     assert list(m.columns) == ["id", "step", "time", "metric", "value"]
     assert m[["id", "step", "metric", "value"]].values.tolist() == [
-        [1, 0, "loss", 1.0], [1, 0, "acc", 0.5], [1, 1, "loss", 0.5], [2, 10, "loss", 2.0]]
+        [1, 0, "loss", 1.0],
+        [1, 0, "acc", 0.5],
+        [1, 1, "loss", 0.5],
+        [2, 10, "loss", 2.0],
+    ]
     assert m["id"].dtype == np.int64 and m["step"].dtype == np.int64 and m["value"].dtype == np.float64
     assert m["time"].dtype == "datetime64[ns]"
     assert ix.metrics("opt/adam")["id"].unique().tolist() == [2]
@@ -449,6 +495,7 @@ def test_varying(root):
 
 
 # -- the cache --------------------------------------------------------------
+
 
 def test_warm_call_reads_nothing_and_matches_cold(root, monkeypatch):
     p = parser_v1(root, automark=["opt"])
@@ -551,12 +598,12 @@ def test_cache_refuses_code(root):
     assert not marker.exists()
 
 
-CONCURRENT = '''
+CONCURRENT = """
 import sys, exman
 for _ in range(5):
     df = exman.Index(sys.argv[1]).info()
     assert len(df) >= 6, len(df)
-'''
+"""
 
 
 def test_concurrent_cache_writers(root, tmp_path):
@@ -565,8 +612,12 @@ def test_concurrent_cache_writers(root, tmp_path):
         make_run(p, logs=[{"loss": 1.0}])
     reader = tmp_path / "reader.py"
     reader.write_text(CONCURRENT)
-    procs = [subprocess.Popen([sys.executable, str(reader), str(root)], env=env_for_subprocess(),
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(reader), str(root)], env=env_for_subprocess(), stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     for _ in range(3):
         make_run(p, logs=[{"loss": 0.5}])  # runs appear while they read
     for proc in procs:
@@ -645,8 +696,13 @@ def test_slurm_columns_only_for_runs_started_under_slurm(root, monkeypatch):
     before = Index(root).info()
     assert not [c for c in before.columns if "slurm_" in c and c != "slurm_node"]
     # an array task, restarted once, then a plain job (no array task id)
-    for name, value in (("SLURM_JOB_ID", "125"), ("SLURM_ARRAY_JOB_ID", "120"), ("SLURM_ARRAY_TASK_ID", "5"),
-                        ("SLURMD_NODENAME", "node7"), ("SLURM_RESTART_COUNT", "1")):
+    for name, value in (
+        ("SLURM_JOB_ID", "125"),
+        ("SLURM_ARRAY_JOB_ID", "120"),
+        ("SLURM_ARRAY_TASK_ID", "5"),
+        ("SLURMD_NODENAME", "node7"),
+        ("SLURM_RESTART_COUNT", "1"),
+    ):
         monkeypatch.setenv(name, value)
     make_run(p)
     for name in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT"):
@@ -664,5 +720,8 @@ def test_slurm_columns_only_for_runs_started_under_slurm(root, monkeypatch):
         assert df["slurm_restart"].isna().tolist() == [True, False, False]
         assert df["slurm_restart"].tolist()[1:] == [1, 0]
         assert df[node].isna().tolist() == [True, False, False] and df[node][1] == "node7"
-        assert {meta_column(df, k) for k in ("slurm_job", "slurm_task", "slurm_restart")} == \
-            {"slurm_job", "slurm_task", "slurm_restart"}
+        assert {meta_column(df, k) for k in ("slurm_job", "slurm_task", "slurm_restart")} == {
+            "slurm_job",
+            "slurm_task",
+            "slurm_restart",
+        }

@@ -4,6 +4,7 @@ Every change is made with real runs through ExParser or real file edits, then
 aged past the racy window so the next call really is a warm one; each answer is
 compared with an uncached read of the same root.
 """
+
 from __future__ import annotations
 
 import json
@@ -147,10 +148,10 @@ def test_rewritten_run_json_of_a_running_run_is_seen(root):
     assert ix.info().status.tolist()[-1] == "running"
     # the same files, but the recorded pid is now gone: only the status can tell
     meta = json.loads((live.root / "run.json").read_text())
-    meta["pid"] = 2 ** 22 + 12345  # above pid_max's default: no such process
+    meta["pid"] = 2**22 + 12345  # above pid_max's default: no such process
     stat = os.stat(live.root / "run.json")
     (live.root / "run.json").write_text(json.dumps(meta))
-    os.utime(live.root / "run.json", ns=(stat.st_atime_ns, stat.st_mtime_ns - 3_600 * 10 ** 9))
+    os.utime(live.root / "run.json", ns=(stat.st_atime_ns, stat.st_mtime_ns - 3_600 * 10**9))
     assert same_as_cold(ix).status.tolist()[-1] == "crashed"
     live.safe_experiment.__exit__(None, None, None)
 

@@ -1,4 +1,5 @@
 """compare and fit: every number recomputed here with scipy, statsmodels and the textbook formulas."""
+
 from __future__ import annotations
 
 import inspect
@@ -55,7 +56,7 @@ def hedges_g(a, b):
 def welch_ci(a, b, level):
     va, vb, na, nb = a.var(ddof=1), b.var(ddof=1), len(a), len(b)
     se = math.sqrt(va / na + vb / nb)
-    dof = se ** 4 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
+    dof = se**4 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
     half = stats.t.ppf((1 + level) / 2, dof) * se
     return a.mean() - b.mean() - half, a.mean() - b.mean() + half
 
@@ -165,8 +166,13 @@ def test_fit_matches_statsmodels_on_real_runs(grid):
     root, df = grid
     with pytest.warns(UserWarning, match="1 failed"):
         result = Index(root).fit("acc ~ C(optimizer) * np.log10(lr)")
-    rows = [{"lr": lr, "optimizer": opt, "acc": score(lr, opt, s, EPOCHS - 1)}
-            for lr in LRS for opt in OPTIMIZERS for s in SEEDS if (lr, opt, s) != MISSING]
+    rows = [
+        {"lr": lr, "optimizer": opt, "acc": score(lr, opt, s, EPOCHS - 1)}
+        for lr in LRS
+        for opt in OPTIMIZERS
+        for s in SEEDS
+        if (lr, opt, s) != MISSING
+    ]
     want_model = smf.ols("acc ~ C(optimizer) * np.log10(lr)", data=pd.DataFrame(rows)).fit()
     want = anova_lm(want_model, typ=2)
     got = result.anova
@@ -206,9 +212,12 @@ def test_fit_reproduces_a_published_two_way_anova():
 
     from exman.analysis.inference import fit
 
-    rows = [{"id": i + 1, "status": "completed", "material": m, "temperature": t, "battery": k, "life": float(v)}
-            for i, (m, t, k, v) in enumerate((m, t, k, v) for m, by_t in BATTERY.items()
-                                            for t, lives in by_t.items() for k, v in enumerate(lives))]
+    rows = [
+        {"id": i + 1, "status": "completed", "material": m, "temperature": t, "battery": k, "life": float(v)}
+        for i, (m, t, k, v) in enumerate(
+            (m, t, k, v) for m, by_t in BATTERY.items() for t, lives in by_t.items() for k, v in enumerate(lives)
+        )
+    ]
     df = pd.DataFrame(rows)
     df.attrs.update(params=["material", "temperature", "battery"], metrics=["life"])
     anova = fit(df, "life ~ C(material) * C(temperature)", over="battery").anova
@@ -258,8 +267,9 @@ def test_index_compare_and_the_command_agree(grid, exman_cmd):
 
     proc = exman_cmd("--root", root, "compare", "acc", "--between", "optimizer", "--within", "lr", "--format", "json")
     records = json.loads(proc.stdout)
-    assert [(r["lr"], r["a"], r["b"], r["n_a"], r["n_b"], r["paired"]) for r in records] == \
-        [(r.lr, r.a, r.b, r.n_a, r.n_b, r.paired) for r in table.itertuples()]
+    assert [(r["lr"], r["a"], r["b"], r["n_a"], r["n_b"], r["paired"]) for r in records] == [
+        (r.lr, r.a, r.b, r.n_a, r.n_b, r.paired) for r in table.itertuples()
+    ]
     assert [r["diff"] for r in records] == pytest.approx(list(table["diff"]))
     assert "1 run(s) left out by status" in proc.stderr
 
@@ -270,8 +280,21 @@ def test_index_compare_and_the_command_agree(grid, exman_cmd):
     proc = exman_cmd("--root", root, "compare", "acc", "-b", "optimizer", "--within", "lr")
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("acc: 95% CI of mean(a) - mean(b) over seed; p_adj: holm over 4 rows")
-    assert lines[1].split() == ["lr", "a", "b", "n_a", "n_b", "paired", "diff", "ci_low", "ci_high", "test", "p",
-                                "p_adj", "hedges_g"]
+    assert lines[1].split() == [
+        "lr",
+        "a",
+        "b",
+        "n_a",
+        "n_b",
+        "paired",
+        "diff",
+        "ci_low",
+        "ci_high",
+        "test",
+        "p",
+        "p_adj",
+        "hedges_g",
+    ]
     assert len(lines) == 2 + len(LRS)
 
     # Bad input: one clear line, exit status 1. In-process (click's runner) to spare a Python start
@@ -282,9 +305,11 @@ def test_index_compare_and_the_command_agree(grid, exman_cmd):
 
     # click before 8.2 mixes stderr into stdout unless asked not to; 8.2 and later always keep it apart.
     separate = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner).parameters else {}
-    for args, message in [(("acc", "-b", "momentum"), "no column(s) momentum"),
-                          (("optimizer", "-b", "lr"), "non-numeric"),
-                          (("acc", "-b", "lr", "--where", "lr >"), "bad --where expression")]:
+    for args, message in [
+        (("acc", "-b", "momentum"), "no column(s) momentum"),
+        (("optimizer", "-b", "lr"), "non-numeric"),
+        (("acc", "-b", "lr", "--where", "lr >"), "bad --where expression"),
+    ]:
         result = CliRunner(**separate).invoke(make_cli(), ["--root", str(root), "compare", *args])
         assert result.exit_code == 1 and message in result.stderr, result.stderr
         errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
@@ -296,17 +321,23 @@ def statistics_mean(xs):
 
 
 def test_stats_extra_is_imported_only_when_needed_and_named_when_missing():
-    code = ("import sys, exman, exman.analysis, exman.analysis.inference, exman.analysis.plotting, exman.analysis.report\n"
-            "print(sorted(m for m in ('scipy', 'statsmodels', 'pandas') if m in sys.modules))")
+    code = (
+        "import sys, exman, exman.analysis, exman.analysis.inference, exman.analysis.plotting, exman.analysis.report\n"
+        "print(sorted(m for m in ('scipy', 'statsmodels', 'pandas') if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess())
     assert proc.stdout.strip() == "[]", proc.stderr
-    table = ("import pandas as pd\n"
-             "df = pd.DataFrame({'id': [1, 2, 3, 4], 'x': [1, 1, 2, 2], 'seed': [0, 1, 0, 1], 'y': [.1, .2, .3, .5],"
-             " 'status': 'completed'})\n"
-             "df.attrs['params'] = ['x', 'seed']\n")
-    for blocked, call in [("scipy", "exman.analysis.summary(df, 'y')"),
-                          ("statsmodels", "exman.analysis.inference.compare(df, 'y', 'x')"),
-                          ("statsmodels", "exman.analysis.inference.fit(df, 'y ~ x')")]:
+    table = (
+        "import pandas as pd\n"
+        "df = pd.DataFrame({'id': [1, 2, 3, 4], 'x': [1, 1, 2, 2], 'seed': [0, 1, 0, 1], 'y': [.1, .2, .3, .5],"
+        " 'status': 'completed'})\n"
+        "df.attrs['params'] = ['x', 'seed']\n"
+    )
+    for blocked, call in [
+        ("scipy", "exman.analysis.summary(df, 'y')"),
+        ("statsmodels", "exman.analysis.inference.compare(df, 'y', 'x')"),
+        ("statsmodels", "exman.analysis.inference.fit(df, 'y ~ x')"),
+    ]:
         code = f"import sys; sys.modules[{blocked!r}] = None\nimport exman.analysis, exman.analysis.inference\n{table}{call}\n"
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess())
         assert proc.returncode != 0
@@ -323,7 +354,7 @@ def test_report_has_a_significance_section(grid):
 
     page = render(df, load_metrics(root), interest=["acc"])
     start = page.index("<h3>Significance: acc between values of optimizer</h3>")
-    section = page[start:page.index("</table>", start)]
+    section = page[start : page.index("</table>", start)]
     assert "pooled over lr" in section and "Holm over the 1 rows" in section
     table = compare(df, "acc", "optimizer", warn=False)
     for value in (table["diff"][0], table.ci_low[0], table.ci_high[0], table.p_adj[0], table.hedges_g[0]):

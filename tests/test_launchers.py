@@ -1,4 +1,5 @@
 """Launchers come from the ``register_launchers`` hook, without the command line."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ def test_a_sweep_from_python_loads_no_command_line(tmp_path):
         "print(json.dumps({'ok': result.ok, 'runs': len(result.runs),"
         " 'loaded': sorted(m for m in sys.modules if m == 'click' or m.startswith(('exman.cli', 'exman_plugins.commands')))}))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                          env=env_for_subprocess(), check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env_for_subprocess(), check=True
+    )
     answer = json.loads(proc.stdout.strip().splitlines()[-1])
     assert answer == {"ok": True, "runs": 2, "loaded": []}
     assert sorted(r["status"] for r in records(tmp_path / "exman")) == ["completed", "completed"]
@@ -38,8 +40,16 @@ def test_the_documented_launcher_plugin_runs_a_sweep_one_run_at_a_time(tmp_path)
     assert code in (REPO / "docs" / "sweeps.md").read_text(), "docs/sweeps.md shows tests/plugins/serial_launcher.py"
     (tmp_path / "main.py").write_text(SWEEP_SCRIPT)
     pm = get_plugin_manager(launchers=True, plugins=[serial_launcher])
-    result = exman.sweep([sys.executable, "main.py", "--sleep", "0.3"], {"lr": [0.1, 0.2, 0.3]}, jobs=3,
-                         launcher="serial", root=tmp_path / "exman", cwd=tmp_path, quiet=True, pm=pm)
+    result = exman.sweep(
+        [sys.executable, "main.py", "--sleep", "0.3"],
+        {"lr": [0.1, 0.2, 0.3]},
+        jobs=3,
+        launcher="serial",
+        root=tmp_path / "exman",
+        cwd=tmp_path,
+        quiet=True,
+        pm=pm,
+    )
     assert result.ok and [r.status for r in result.runs] == ["completed"] * 3
     runs = sorted(records(tmp_path / "exman"), key=lambda r: r["start"])
     assert len(runs) == 3

@@ -4,6 +4,7 @@
 ``.ci/constraints-oldest.txt``, which must pin every lower bound in pyproject.toml and nothing
 else, on the Python that ``requires-python`` names as the oldest.
 """
+
 from __future__ import annotations
 
 import re

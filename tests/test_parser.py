@@ -1,4 +1,5 @@
 """ExParser: the 0.1.9 contract and what is new, on real folders."""
+
 from __future__ import annotations
 
 import argparse
@@ -105,8 +106,10 @@ def test_refusals_exit_status_in_a_real_process(script):
         "p.register_validator(lambda ns: ns.a < 3, 'a={a} must be below 3')\n"
         "p.parse_args()\n"
     )
-    for argv, code, line in [(["--a", "x"], 2, "main.py: error: argument --a"),
-                             (["--a", "5"], 1, "main.py: error: a=5 must be below 3")]:
+    for argv, code, line in [
+        (["--a", "x"], 2, "main.py: error: argument --a"),
+        (["--a", "5"], 1, "main.py: error: a=5 must be below 3"),
+    ]:
         proc = script.run(*argv, check=False)
         assert proc.returncode == code, proc.stderr
         assert proc.stderr.strip().splitlines()[-1].startswith(line) and "Traceback" not in proc.stderr, proc.stderr
@@ -135,7 +138,9 @@ def test_config_restores_overrides_and_skips_volatile(tmp_path):
     p.add_argument("--job", default="local", volatile=True)
     p.add_argument("--batch", dest="batch_size", type=int, default=8)
     p.add_argument("--req", required=True)
-    first = p.parse_args(["--lr", "0.3", "--out", "b/c", "--tags", "x", "y", "--job", "j1", "--batch", "64", "--req", "r"])
+    first = p.parse_args(
+        ["--lr", "0.3", "--out", "b/c", "--tags", "x", "y", "--job", "j1", "--batch", "64", "--req", "r"]
+    )
     cfg = p.index / f"{first.root.name}.yaml"
     again = p.parse_args(["--config", str(cfg), "--lr", "0.4"])
     assert again.lr == 0.4
@@ -283,7 +288,18 @@ def test_run_metadata_and_schema(tmp_path):
     assert "name" not in meta["params"] and "tmp" not in meta["params"]
     # params.yaml also holds exman's own options under 0.1.9's keys
     assert set(yaml.safe_load((args.root / "params.yaml").read_text())) == {
-        "opt", "k", "flag", "path", "tmp", "git_dirty", "name", "config_file", "root", "time", "id"}
+        "opt",
+        "k",
+        "flag",
+        "path",
+        "tmp",
+        "git_dirty",
+        "name",
+        "config_file",
+        "root",
+        "time",
+        "id",
+    }
 
 
 def test_exman_options_never_take_the_scripts_names(tmp_path):
@@ -340,7 +356,9 @@ def test_sigterm_inside_safe_experiment_is_interrupted(script):
     )
     from conftest import env_for_subprocess
 
-    proc = subprocess.Popen([sys.executable, str(script.path)], stdout=subprocess.PIPE, text=True, env=env_for_subprocess())
+    proc = subprocess.Popen(
+        [sys.executable, str(script.path)], stdout=subprocess.PIPE, text=True, env=env_for_subprocess()
+    )
     for line in proc.stdout:
         if "ready" in line:
             break

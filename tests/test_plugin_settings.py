@@ -1,4 +1,5 @@
 """Plugin settings come from ExParser(...) keywords; plugin state stays in the plugin."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,7 +14,7 @@ import exman
 from exman.plugins import DEFAULT_PLUGINS, DEFAULT_SETTINGS, get_plugin_manager
 from exman.run import Run
 
-SCRIPT = '''
+SCRIPT = """
 import exman
 from plugins import greeting
 
@@ -21,7 +22,7 @@ parser = exman.ExParser(root=exman.simpleroot(__file__), plugins=[greeting], des
 parser.add_argument("--lr", type=float, default=0.1)
 assert parser.description == "d"  # argparse's keywords still reach argparse
 args = parser.parse_args()
-'''
+"""
 
 
 def _script(folder, keywords: str = "") -> Script:
@@ -35,8 +36,10 @@ def _only_run(root):
 
 def test_a_plugin_takes_its_own_settings_in_a_real_run(tmp_path):
     env = {"PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}
-    for name, keywords, expected in (("given", 'greeting="hi", greeting_count="3"', "hi hi hi"),
-                                      ("defaults", "", "hello")):
+    for name, keywords, expected in (
+        ("given", 'greeting="hi", greeting_count="3"', "hi hi hi"),
+        ("defaults", "", "hello"),
+    ):
         (tmp_path / name).mkdir()
         script = _script(tmp_path / name, keywords)
         proc = script.run(env=env)
@@ -69,11 +72,14 @@ def test_0_1_9_keywords_are_the_default_plugins_settings(tmp_path):
 
 
 def test_git_true_with_git_blocked_says_so_in_one_line(tmp_path):
-    script = Script(tmp_path, '''
+    script = Script(
+        tmp_path,
+        """
         import exman
         parser = exman.ExParser(root=exman.simpleroot(__file__), git=True)
         args = parser.parse_args()
-    ''')
+    """,
+    )
     proc = script.run(env={"EXMAN_DISABLE_PLUGINS": "git"})
     assert proc.stderr.count("\n") == 1 and "git=" in proc.stderr and "'git' is blocked" in proc.stderr
     assert "commit" not in yaml.safe_load((_only_run(script.root) / "params.yaml").read_text())
@@ -93,7 +99,10 @@ def test_a_blocked_plugins_keywords_are_ignored_in_one_line_each(tmp_path, capsy
 def test_runs_and_parsers_carry_no_plugin_state(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
-    for args in (["init", "-q"], ["-c", "user.email=t@e", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x"]):
+    for args in (
+        ["init", "-q"],
+        ["-c", "user.email=t@e", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x"],
+    ):
         subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
     (repo / "untracked_but_dirty").write_text("x")
     subprocess.run(["git", "-C", str(repo), "add", "."], check=True)

@@ -1,4 +1,5 @@
 """The plugin system: swapping, blocking, entry points, order, documentation."""
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,19 @@ def test_hook_call_order_for_one_run(tmp_path):
         # so this records the call whatever the hook passes.
         return exman.hookimpl(tryfirst=True)(lambda: calls.append(name))
 
-    for name in ("add_arguments", "on_parse", "collect_params", "claim_id", "naming", "storage",
-                 "on_run_start", "on_experiment_enter", "on_log", "on_run_end", "on_fail"):
+    for name in (
+        "add_arguments",
+        "on_parse",
+        "collect_params",
+        "claim_id",
+        "naming",
+        "storage",
+        "on_run_start",
+        "on_experiment_enter",
+        "on_log",
+        "on_run_end",
+        "on_fail",
+    ):
         setattr(Recorder, name, staticmethod(recorder(name)))
 
     p = exman.ExParser(root=tmp_path / "exman", plugins=[Recorder()])
@@ -80,8 +92,19 @@ def test_hook_call_order_for_one_run(tmp_path):
         with args.safe_experiment as run:
             run.log(x=1)
             raise RuntimeError
-    assert calls == ["add_arguments", "on_parse", "collect_params", "claim_id", "naming", "storage",
-                     "on_run_start", "on_experiment_enter", "on_log", "on_run_end", "on_fail"]
+    assert calls == [
+        "add_arguments",
+        "on_parse",
+        "collect_params",
+        "claim_id",
+        "naming",
+        "storage",
+        "on_run_start",
+        "on_experiment_enter",
+        "on_log",
+        "on_run_end",
+        "on_fail",
+    ]
 
 
 def test_every_hook_is_documented_with_its_signature():
@@ -103,14 +126,17 @@ def test_trace_variable_prints_hook_calls(script):
 def test_installed_distribution_is_discovered(tmp_path):
     src = tmp_path / "src"
     (src / "exman_hello").mkdir(parents=True)
-    (src / "exman_hello" / "__init__.py").write_text(textwrap.dedent('''
+    (src / "exman_hello" / "__init__.py").write_text(
+        textwrap.dedent("""
         from exman import hookimpl
 
         @hookimpl
         def on_run_start(run):
             (run.path / "hello.txt").write_text(f"hello from run {run.id}")
-    '''))
-    (src / "pyproject.toml").write_text(textwrap.dedent('''
+    """)
+    )
+    (src / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [build-system]
         requires = ["setuptools>=61"]
         build-backend = "setuptools.build_meta"
@@ -121,11 +147,24 @@ def test_installed_distribution_is_discovered(tmp_path):
 
         [project.entry-points.exman]
         hello = "exman_hello"
-    '''))
+    """)
+    )
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(src)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
     )
     env = env_for_subprocess(XDG_CACHE_HOME=str(tmp_path / "cache"))
     env["PYTHONPATH"] = os.pathsep.join([str(target), env["PYTHONPATH"]])
@@ -136,10 +175,17 @@ def test_installed_distribution_is_discovered(tmp_path):
     runs = sorted((tmp_path / "exman" / "runs").iterdir())
     assert [(r / "hello.txt").read_text() for r in runs] == ["hello from run 1", "hello from run 2"]
     # blocked by name, it does nothing
-    subprocess.run([sys.executable, str(script)], check=True, env={**env, "EXMAN_DISABLE_PLUGINS": "hello"}, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(script)], check=True, env={**env, "EXMAN_DISABLE_PLUGINS": "hello"}, capture_output=True
+    )
     assert not (sorted((tmp_path / "exman" / "runs").iterdir())[-1] / "hello.txt").exists()
-    listed = subprocess.run([sys.executable, "-m", "exman", "plugins", "--format", "json"], env=env,
-                            capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "exman", "plugins", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     row = next(r for r in json.loads(listed) if r["name"] == "hello")
     assert row["origin"] == "exman-hello 1.2.3" and row["hooks"] == ["on_run_start"]
 

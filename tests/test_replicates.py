@@ -2,6 +2,7 @@
 
 Each test here failed before replicates were counted by their key.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,9 @@ def twice(tmp_path_factory):
     """The grid recorded twice: the same deterministic script, the same seeds, run again."""
     folder = tmp_path_factory.mktemp("twice")
     root = make_grid(folder)
-    proc = subprocess.run([sys.executable, str(folder / "grid.py")], capture_output=True, text=True,
-                          env=env_for_subprocess(), cwd=folder)
+    proc = subprocess.run(
+        [sys.executable, str(folder / "grid.py")], capture_output=True, text=True, env=env_for_subprocess(), cwd=folder
+    )
     assert proc.returncode == 0, proc.stderr
     return root, load_info(root)
 
@@ -80,11 +82,20 @@ def frames(acc_by_run, steps_by_run):
     """A tiny info table and metrics history: runs given as (lr, seed) -> last acc / steps logged."""
     import pandas as pd
 
-    info = pd.DataFrame([{"id": i + 1, "status": "completed", "lr": lr, "seed": seed, "acc": acc}
-                         for i, ((lr, seed), acc) in enumerate(acc_by_run)])
+    info = pd.DataFrame(
+        [
+            {"id": i + 1, "status": "completed", "lr": lr, "seed": seed, "acc": acc}
+            for i, ((lr, seed), acc) in enumerate(acc_by_run)
+        ]
+    )
     info.attrs.update(params=["lr", "seed"], metrics=["acc"])
-    metrics = pd.DataFrame([{"id": i + 1, "step": step, "time": 0.0, "metric": "acc", "value": acc + step}
-                            for i, ((_, _), acc) in enumerate(acc_by_run) for step in range(steps_by_run[i])])
+    metrics = pd.DataFrame(
+        [
+            {"id": i + 1, "step": step, "time": 0.0, "metric": "acc", "value": acc + step}
+            for i, ((_, _), acc) in enumerate(acc_by_run)
+            for step in range(steps_by_run[i])
+        ]
+    )
     return info, metrics
 
 
@@ -141,13 +152,26 @@ def long_table():
 
     rows = []
     for i in range(16):
-        rows.append({"id": i + 1, "status": "completed", "lr": [0.01, 0.1][i % 2],
-                     "weight_decay_coefficient": [0.0, 0.1][(i // 2) % 2],
-                     "label_smoothing_epsilon": [0.0, 0.2][(i // 4) % 2], "seed": i // 8, "acc": 0.1 * (i % 5)})
+        rows.append(
+            {
+                "id": i + 1,
+                "status": "completed",
+                "lr": [0.01, 0.1][i % 2],
+                "weight_decay_coefficient": [0.0, 0.1][(i // 2) % 2],
+                "label_smoothing_epsilon": [0.0, 0.2][(i // 4) % 2],
+                "seed": i // 8,
+                "acc": 0.1 * (i % 5),
+            }
+        )
     info = pd.DataFrame(rows)
     info.attrs.update(params=["lr", "weight_decay_coefficient", "label_smoothing_epsilon", "seed"], metrics=["acc"])
-    metrics = pd.DataFrame([{"id": r["id"], "step": s, "time": 0.0, "metric": "acc", "value": r["acc"] + s}
-                            for r in rows for s in range(3)])
+    metrics = pd.DataFrame(
+        [
+            {"id": r["id"], "step": s, "time": 0.0, "metric": "acc", "value": r["acc"] + s}
+            for r in rows
+            for s in range(3)
+        ]
+    )
     return info, metrics
 
 

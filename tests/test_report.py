@@ -1,4 +1,5 @@
 """``exman report``: one self-contained HTML page, checked as text and in a real browser."""
+
 from __future__ import annotations
 
 import os
@@ -49,7 +50,7 @@ def test_page_is_self_contained_and_complete(grid, page):
     assert len(ids) == len(set(ids))
     assert all(r[1:] in set(ids) for r in refs)
     # The runs table: one row per run, failed one included.
-    runs_table = page[page.index("<h2>Runs</h2>"):]
+    runs_table = page[page.index("<h2>Runs</h2>") :]
     assert runs_table.count("<tr>") == len(info) + 1
     assert 'class="s status-failed"' in runs_table
     # The summary tables carry the numbers summary() computes.
@@ -65,8 +66,16 @@ def browser_flags(tmp_path) -> list[str]:
         if os.environ.get("EXMAN_REQUIRE_BROWSER"):  # set by CI, which must have one
             pytest.fail("EXMAN_REQUIRE_BROWSER is set but no chromium/chrome is on PATH")
         pytest.skip("no headless browser installed (Debian: apt-get install chromium)")
-    return [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]
+    return [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
 
 
 def test_page_in_a_real_browser(page, tmp_path):
@@ -78,8 +87,12 @@ def test_page_in_a_real_browser(page, tmp_path):
     assert dom.stdout.count("<svg") == 6 and "</html>" in dom.stdout
 
     shot = tmp_path / "shot.png"
-    proc = subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,1400", out.as_uri()],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [*flags, f"--screenshot={shot}", "--window-size=1280,1400", out.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
     import matplotlib.image
 
@@ -99,7 +112,7 @@ def test_report_command(grid, tmp_path, exman_cmd):
     assert f"wrote {out}" in proc.stdout
     page = out.read_text()
     assert page.count("<svg") == 2 and "<h2>acc</h2>" in page and "<h2>loss</h2>" not in page
-    assert page[page.index("<h2>Runs</h2>"):].count("<tr>") == len(OPTIMIZERS) * len(SEEDS) + 1
+    assert page[page.index("<h2>Runs</h2>") :].count("<tr>") == len(OPTIMIZERS) * len(SEEDS) + 1
     assert "where lr == 0.01" in page
 
 
@@ -111,7 +124,7 @@ def test_report_mark_and_errors(grid, tmp_path, exman_cmd):
     out = tmp_path / "best.html"
     exman_cmd("--root", grid, "report", "--mark", "best", "--interest", "loss", "--out", out)
     page = out.read_text()
-    assert page[page.index("<h2>Runs</h2>"):].count("<tr>") == len(names) + 1
+    assert page[page.index("<h2>Runs</h2>") :].count("<tr>") == len(names) + 1
 
     # Bad input: one clear line, exit status 1. In-process (click's runner) to spare a
     # Python start per case; the command is the same one the installed script builds.
@@ -182,8 +195,10 @@ def test_messy_root_report_reads_well_in_a_browser(messy, tmp_path, exman_cmd):
     for y in ("loss", "acc"):
         # workers is volatile: never an axis, pooled like the seeds.
         assert {t for t in titles if t.startswith(f"{y} against")} == {
-            f"{y} against lr, one colour per width", f"{y} against optimizer, one colour per width",
-            f"{y} against width, one colour per optimizer"}
+            f"{y} against lr, one colour per width",
+            f"{y} against optimizer, one colour per width",
+            f"{y} against width, one colour per optimizer",
+        }
         # 40 groups: one small chart per group on one scale, not 40 overlapping bands.
         assert len([t for t in titles if t.startswith("lr=")]) == 2 * 40
     assert "over seed, workers" in page and "against workers" not in page
@@ -208,8 +223,12 @@ def test_messy_root_report_reads_well_in_a_browser(messy, tmp_path, exman_cmd):
     measured = tmp_path / "measured.html"
     measured.write_text(page.replace("</body>", MEASURE + "</body>"))
     for width in (1280, 800):
-        dom = subprocess.run([*flags, f"--window-size={width},900", "--virtual-time-budget=5000", "--dump-dom",
-                              measured.as_uri()], capture_output=True, text=True, timeout=180)
+        dom = subprocess.run(
+            [*flags, f"--window-size={width},900", "--virtual-time-budget=5000", "--dump-dom", measured.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert dom.returncode == 0, dom.stderr[-2000:]
         found = re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S)
         assert found, dom.stdout[-2000:]

@@ -1,4 +1,5 @@
 """Sweeps through the installed ``exman`` command: real scripts, real children, real clusters."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -16,7 +17,7 @@ import pytest
 import yaml
 from conftest import Script, env_for_subprocess
 
-SWEEP_SCRIPT = '''
+SWEEP_SCRIPT = """
 import os, pathlib, time
 import exman
 
@@ -32,7 +33,7 @@ with args.safe_experiment as run:
         raise RuntimeError("broken on purpose")
     time.sleep(args.sleep)
     run.log(loss=args.lr * (args.seed + 1), ppid=os.getppid())
-'''
+"""
 
 
 @pytest.fixture
@@ -69,8 +70,21 @@ def pid_alive(pid: int) -> bool:
 
 def test_dry_run_prints_each_combination_and_starts_nothing(exman_cmd, sweep_script, tmp_path):
     root = tmp_path / "fresh"
-    proc = exman_cmd("--root", root, "sweep", "-p", "lr=log:1e-3:1e-1:3", "-p", "tag=a b,c", "--dry-run",
-                     "--", sys.executable, sweep_script.path, "--sleep", "0")
+    proc = exman_cmd(
+        "--root",
+        root,
+        "sweep",
+        "-p",
+        "lr=log:1e-3:1e-1:3",
+        "-p",
+        "tag=a b,c",
+        "--dry-run",
+        "--",
+        sys.executable,
+        sweep_script.path,
+        "--sleep",
+        "0",
+    )
     lines = proc.stdout.splitlines()
     expected = [
         shlex.join([sys.executable, str(sweep_script.path), "--sleep", "0", "--lr", lr, "--tag", tag])
@@ -84,23 +98,36 @@ def test_dry_run_prints_each_combination_and_starts_nothing(exman_cmd, sweep_scr
 
 def test_file_zip_and_repeat_expand_in_order(exman_cmd, sweep_script, tmp_path):
     file = tmp_path / "sweep.yaml"
-    file.write_text(yaml.safe_dump({
-        "command": f"{sys.executable} {sweep_script.path}",
-        "grid": {"lr": [0.1, 0.2]},
-        "zip": {"tag": ["p", "q"], "sleep": [0, 0.5]},
-        "repeat": 2,
-    }, sort_keys=False))
+    file.write_text(
+        yaml.safe_dump(
+            {
+                "command": f"{sys.executable} {sweep_script.path}",
+                "grid": {"lr": [0.1, 0.2]},
+                "zip": {"tag": ["p", "q"], "sleep": [0, 0.5]},
+                "repeat": 2,
+            },
+            sort_keys=False,
+        )
+    )
     proc = exman_cmd("sweep", "--file", file, "--dry-run")
     got = [shlex.split(line)[2:] for line in proc.stdout.splitlines()]
-    want = [["--lr", lr, "--tag", tag, "--sleep", sl, "--seed", seed]
-            for lr, (tag, sl), seed in itertools.product(["0.1", "0.2"], [("p", "0"), ("q", "0.5")], ["0", "1"])]
+    want = [
+        ["--lr", lr, "--tag", tag, "--sleep", sl, "--seed", seed]
+        for lr, (tag, sl), seed in itertools.product(["0.1", "0.2"], [("p", "0"), ("q", "0.5")], ["0", "1"])
+    ]
     assert got == want
 
 
 def test_bad_input_is_one_line(exman_cmd, sweep_script, tmp_path):
     # --detach needs a launcher that queues runs outside exman sweep (submitit on SLURM)
-    for args in (["-p", "lr"], ["-z", "a=1,2", "-z", "b=1"], ["-p", "lr=log:0:1:3"], ["--launcher", "nope", "-p", "lr=1"],
-                 ["--detach", "-p", "lr=1"], ["--detach", "--launcher", "submitit", "-o", "cluster=local", "-p", "lr=1"]):
+    for args in (
+        ["-p", "lr"],
+        ["-z", "a=1,2", "-z", "b=1"],
+        ["-p", "lr=log:0:1:3"],
+        ["--launcher", "nope", "-p", "lr=1"],
+        ["--detach", "-p", "lr=1"],
+        ["--detach", "--launcher", "submitit", "-o", "cluster=local", "-p", "lr=1"],
+    ):
         proc = exman_cmd("--root", tmp_path / "r", "sweep", *args, "--", sys.executable, sweep_script.path, check=False)
         assert proc.returncode != 0, args
         assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("Error:"), proc.stderr
@@ -114,13 +141,32 @@ def test_bad_input_is_one_line(exman_cmd, sweep_script, tmp_path):
 def test_local_two_workers(exman_cmd, sweep_script, tmp_path):
     root = tmp_path / "new-root"  # a fresh project starts with a sweep
     started = time.monotonic()
-    proc = exman_cmd("--root", root, "sweep", "-p", "lr=0.1,0.2", "-p", "seed=range:0:2", "--jobs", "2",
-                     "--", sys.executable, sweep_script.path, "--sleep", "1", cwd=sweep_script.folder)
+    proc = exman_cmd(
+        "--root",
+        root,
+        "sweep",
+        "-p",
+        "lr=0.1,0.2",
+        "-p",
+        "seed=range:0:2",
+        "--jobs",
+        "2",
+        "--",
+        sys.executable,
+        sweep_script.path,
+        "--sleep",
+        "1",
+        cwd=sweep_script.folder,
+    )
     elapsed = time.monotonic() - started
     sweep_id = sweep_id_of(root)
     spec = yaml.safe_load((root / "sweeps" / f"{sweep_id}.yaml").read_text())
-    assert spec["cells"] == [{"lr": "0.1", "seed": 0}, {"lr": "0.1", "seed": 1}, {"lr": "0.2", "seed": 0},
-                             {"lr": "0.2", "seed": 1}]
+    assert spec["cells"] == [
+        {"lr": "0.1", "seed": 0},
+        {"lr": "0.1", "seed": 1},
+        {"lr": "0.2", "seed": 0},
+        {"lr": "0.2", "seed": 1},
+    ]
     assert spec["launcher"] == "local" and spec["options"]["jobs"] == 2
     runs = records(root)
     assert len(runs) == 4 and all(r["status"] == "completed" and r["folder"] == "runs" for r in runs)
@@ -150,12 +196,28 @@ def test_local_two_workers(exman_cmd, sweep_script, tmp_path):
 def test_failures_then_resume_reruns_only_the_failed(exman_cmd, sweep_script, tmp_path):
     root = tmp_path / "exman"
     (sweep_script.folder / "broken").write_text("")
-    proc = exman_cmd("--root", root, "sweep", "-p", "lr=0.1,0.01", "-p", "seed=0,1", "--jobs", "2",
-                     "--", sys.executable, sweep_script.path, cwd=sweep_script.folder, check=False)
+    proc = exman_cmd(
+        "--root",
+        root,
+        "sweep",
+        "-p",
+        "lr=0.1,0.01",
+        "-p",
+        "seed=0,1",
+        "--jobs",
+        "2",
+        "--",
+        sys.executable,
+        sweep_script.path,
+        cwd=sweep_script.folder,
+        check=False,
+    )
     assert proc.returncode == 1
     sweep_id = sweep_id_of(root)
-    assert f"sweep {sweep_id}: 4 cells: 2 completed, 2 missing; 4 runs: 2 completed, 2 failed; this call ran 4" \
+    assert (
+        f"sweep {sweep_id}: 4 cells: 2 completed, 2 missing; 4 runs: 2 completed, 2 failed; this call ran 4"
         in proc.stdout
+    )
     first = records(root)
     failed = sorted((r for r in first if r["status"] == "failed"), key=lambda r: int(r["sweep_cell"]))
     assert [r["params"]["lr"] for r in failed] == [0.01, 0.01] and all(r["folder"] == "fails" for r in failed)
@@ -166,14 +228,17 @@ def test_failures_then_resume_reruns_only_the_failed(exman_cmd, sweep_script, tm
     assert f"sweep --resume {sweep_id}" in proc.stdout
 
     planned = exman_cmd("--root", root, "sweep", "--resume", sweep_id, "--dry-run").stdout.splitlines()
-    assert planned == [shlex.join([sys.executable, str(sweep_script.path), "--lr", "0.01", "--seed", str(r["params"]["seed"])])
-                       for r in failed]
+    assert planned == [
+        shlex.join([sys.executable, str(sweep_script.path), "--lr", "0.01", "--seed", str(r["params"]["seed"])])
+        for r in failed
+    ]
     # Fix the cause, resume from elsewhere: no command, same sweep id, only the two failed cells rerun.
     (sweep_script.folder / "broken").unlink()
     proc = exman_cmd("--root", root, "sweep", "--resume", sweep_id, "--jobs", "2", cwd=tmp_path.parent)
     # The end of the sweep counts the whole sweep as --status and `exman sweeps` do, then this call.
-    assert f"sweep {sweep_id}: 4 cells: 4 completed; 6 runs: 4 completed, 2 failed; this call ran 2 cell(s)" \
-        in proc.stdout
+    assert (
+        f"sweep {sweep_id}: 4 cells: 4 completed; 6 runs: 4 completed, 2 failed; this call ran 2 cell(s)" in proc.stdout
+    )
     after = records(root)
     new = [r for r in after if r["id"] not in {f["id"] for f in first}]
     assert sorted(int(r["sweep_cell"]) for r in new) == sorted(int(r["sweep_cell"]) for r in failed)
@@ -195,14 +260,27 @@ def test_resume_refuses_when_slurm_cannot_say_what_it_holds(exman_cmd, sweep_scr
     whether SLURM still holds them refuses in one line rather than risk running a cell twice."""
     root = tmp_path / "exman"
     (sweep_script.folder / "broken").write_text("")
-    proc = exman_cmd("--root", root, "sweep", "-p", "lr=0.01", "--", sys.executable, sweep_script.path,
-                     cwd=sweep_script.folder, check=False)
+    proc = exman_cmd(
+        "--root",
+        root,
+        "sweep",
+        "-p",
+        "lr=0.01",
+        "--",
+        sys.executable,
+        sweep_script.path,
+        cwd=sweep_script.folder,
+        check=False,
+    )
     assert proc.returncode == 1
     (sweep_script.folder / "broken").unlink()
     sweep_id = sweep_id_of(root)
     # what the submitit launcher records for each submission (here: the cell as SLURM job 999999)
-    (root / "sweeps" / sweep_id / "slurm.json").write_text(json.dumps(
-        {"submissions": [{"job": "999999", "submitted": "2026-11-30T08:00:00+00:00", "tasks": {"999999": 0}}]}))
+    (root / "sweeps" / sweep_id / "slurm.json").write_text(
+        json.dumps(
+            {"submissions": [{"job": "999999", "submitted": "2026-11-30T08:00:00+00:00", "tasks": {"999999": 0}}]}
+        )
+    )
     no_slurm = {"PATH": str(Path(sys.executable).parent)}  # no squeue there
     proc = exman_cmd("--root", root, "sweep", "--resume", sweep_id, env=no_slurm, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -241,10 +319,19 @@ def _wait_for(predicate, timeout=30.0):
 SLOW = pytest.mark.skipif(not os.environ.get("EXMAN_SLOW"), reason="slow variant: set EXMAN_SLOW=1")
 LAUNCHERS = [
     pytest.param(["--launcher", "local"], id="local"),
-    pytest.param(["--launcher", "dask"], id="dask", marks=[SLOW, pytest.mark.skipif(
-        importlib.util.find_spec("distributed") is None, reason="distributed not installed")]),
-    pytest.param(["--launcher", "submitit", "-o", "cluster=local"], id="submitit", marks=[SLOW, pytest.mark.skipif(
-        importlib.util.find_spec("submitit") is None, reason="submitit not installed")]),
+    pytest.param(
+        ["--launcher", "dask"],
+        id="dask",
+        marks=[
+            SLOW,
+            pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="distributed not installed"),
+        ],
+    ),
+    pytest.param(
+        ["--launcher", "submitit", "-o", "cluster=local"],
+        id="submitit",
+        marks=[SLOW, pytest.mark.skipif(importlib.util.find_spec("submitit") is None, reason="submitit not installed")],
+    ),
 ]
 
 
@@ -254,14 +341,33 @@ def test_sigint_stops_cleanly(sweep_script, tmp_path, launcher):
     exe = Path(sys.executable).parent / "exman"
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
     proc = subprocess.Popen(
-        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2,0.3,0.4,0.5", "--jobs", "2", *launcher,
-         "--", sys.executable, str(sweep_script.path), "--sleep", "60"],
-        env=env_for_subprocess(), cwd=sweep_script.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *command,
+            "--root",
+            str(root),
+            "sweep",
+            "-p",
+            "lr=0.1,0.2,0.3,0.4,0.5",
+            "--jobs",
+            "2",
+            *launcher,
+            "--",
+            sys.executable,
+            str(sweep_script.path),
+            "--sleep",
+            "60",
+        ],
+        env=env_for_subprocess(),
+        cwd=sweep_script.folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
     try:
-        assert _wait_for(lambda: (root / "runs").is_dir()
-                         and sum(r["status"] == "running" for r in records(root)) == 2), "two runs never started"
+        assert _wait_for(
+            lambda: (root / "runs").is_dir() and sum(r["status"] == "running" for r in records(root)) == 2
+        ), "two runs never started"
         # Ctrl-C on a terminal: SIGINT to the foreground process group.
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=30)
@@ -276,8 +382,12 @@ def test_sigint_stops_cleanly(sweep_script, tmp_path, launcher):
     assert "stopped by SIGINT" in out and "sweep --resume" in out and "not started: 3 cell(s): 2, 3, 4" in out
     # Every cell is still to do, so --resume would run all five.
     sweep_id = sweep_id_of(root)
-    status = subprocess.run([*command, "--root", str(root), "sweep", "--status", sweep_id], capture_output=True,
-                            text=True, env=env_for_subprocess())
+    status = subprocess.run(
+        [*command, "--root", str(root), "sweep", "--status", sweep_id],
+        capture_output=True,
+        text=True,
+        env=env_for_subprocess(),
+    )
     assert f"sweep {sweep_id}: 5 cells: 5 missing; 2 runs: 2 interrupted\n" in status.stdout
     assert f"sweep {sweep_id}: 5 cells: 5 missing; 2 runs: 2 interrupted; this call ran 2 cell(s)" in out
 
@@ -285,8 +395,21 @@ def test_sigint_stops_cleanly(sweep_script, tmp_path, launcher):
 @pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="distributed not installed (exman[dask])")
 def test_dask_local_cluster(exman_cmd, sweep_script, tmp_path):
     root = tmp_path / "exman"
-    proc = exman_cmd("--root", root, "sweep", "--launcher", "dask", "--jobs", "2", "-p", "lr=0.1,0.2,0.3",
-                     "--", sys.executable, sweep_script.path, cwd=sweep_script.folder)
+    proc = exman_cmd(
+        "--root",
+        root,
+        "sweep",
+        "--launcher",
+        "dask",
+        "--jobs",
+        "2",
+        "-p",
+        "lr=0.1,0.2,0.3",
+        "--",
+        sys.executable,
+        sweep_script.path,
+        cwd=sweep_script.folder,
+    )
     runs = records(root)
     assert len(runs) == 3 and all(r["status"] == "completed" and r["sweep"] == sweep_id_of(root) for r in runs)
     assert sorted(int(r["sweep_cell"]) for r in runs) == [0, 1, 2]
@@ -303,9 +426,26 @@ def test_dask_local_cluster(exman_cmd, sweep_script, tmp_path):
 def test_submitit_local_executor(exman_cmd, sweep_script, tmp_path):
     root = tmp_path / "exman"
     (sweep_script.folder / "broken").write_text("")
-    proc = exman_cmd("--root", root, "sweep", "--launcher", "submitit", "-o", "cluster=local", "-o", "timeout_min=5",
-                     "--jobs", "2", "-p", "lr=0.1,0.01", "--", sys.executable, sweep_script.path,
-                     cwd=sweep_script.folder, check=False)
+    proc = exman_cmd(
+        "--root",
+        root,
+        "sweep",
+        "--launcher",
+        "submitit",
+        "-o",
+        "cluster=local",
+        "-o",
+        "timeout_min=5",
+        "--jobs",
+        "2",
+        "-p",
+        "lr=0.1,0.01",
+        "--",
+        sys.executable,
+        sweep_script.path,
+        cwd=sweep_script.folder,
+        check=False,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     sweep_id = sweep_id_of(root)
     runs = {r["params"]["lr"]: r for r in records(root)}
@@ -321,16 +461,38 @@ def test_sigterm_to_sweep_alone(sweep_script, tmp_path):
     exe = Path(sys.executable).parent / "exman"
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
     proc = subprocess.Popen(
-        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2,0.3", "--jobs", "2",
-         "--", sys.executable, str(sweep_script.path), "--sleep", "60"],
-        env=env_for_subprocess(), cwd=sweep_script.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *command,
+            "--root",
+            str(root),
+            "sweep",
+            "-p",
+            "lr=0.1,0.2,0.3",
+            "--jobs",
+            "2",
+            "--",
+            sys.executable,
+            str(sweep_script.path),
+            "--sleep",
+            "60",
+        ],
+        env=env_for_subprocess(),
+        cwd=sweep_script.folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
-        assert _wait_for(lambda: (root / "runs").is_dir()
-                         and sum(r["status"] == "running" for r in records(root)) == 2), "two runs never started"
+        assert _wait_for(
+            lambda: (root / "runs").is_dir() and sum(r["status"] == "running" for r in records(root)) == 2
+        ), "two runs never started"
         # While it runs, nobody else may run its cells.
-        second = subprocess.run([*command, "--root", str(root), "sweep", "--resume", sweep_id_of(root)],
-                                capture_output=True, text=True, env=env_for_subprocess())
+        second = subprocess.run(
+            [*command, "--root", str(root), "sweep", "--resume", sweep_id_of(root)],
+            capture_output=True,
+            text=True,
+            env=env_for_subprocess(),
+        )
         assert second.returncode != 0 and f"is being run by pid {proc.pid}" in second.stderr, second.stderr
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
@@ -345,12 +507,15 @@ def test_sigterm_to_sweep_alone(sweep_script, tmp_path):
 
 
 def test_help_imports_no_launcher_library():
-    code = ("import sys\nfrom exman.cli import make_cli\n"
-            "try:\n    make_cli().main(['sweep', '--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
-            "import exman\nexman.sweep\n"
-            "print(sorted(m for m in ('distributed', 'dask', 'submitit', 'pandas', 'rich') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess(),
-                          check=True)
+    code = (
+        "import sys\nfrom exman.cli import make_cli\n"
+        "try:\n    make_cli().main(['sweep', '--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "import exman\nexman.sweep\n"
+        "print(sorted(m for m in ('distributed', 'dask', 'submitit', 'pandas', 'rich') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env_for_subprocess(), check=True
+    )
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     assert "--launcher" in proc.stdout
 
@@ -383,11 +548,14 @@ def _schedule(durations: list, parallel: int) -> list:
     return events
 
 
-@pytest.mark.parametrize("durations, parallel", [
-    ([1.0, 2.0, 3.0, 4.0] * 4, 4),  # the first cells finish at different times
-    ([1.0 + 9.0 * ((7 * i) % 32) / 31 for i in range(32)], 8),  # 1 to 10 s, shuffled
-    ([5.0 + 0.1 * (i % 3) for i in range(24)], 8),  # alike: waves end together
-])
+@pytest.mark.parametrize(
+    "durations, parallel",
+    [
+        ([1.0, 2.0, 3.0, 4.0] * 4, 4),  # the first cells finish at different times
+        ([1.0 + 9.0 * ((7 * i) % 32) / 31 for i in range(32)], 8),  # 1 to 10 s, shuffled
+        ([5.0 + 0.1 * (i % 3) for i in range(24)], 8),  # alike: waves end together
+    ],
+)
 def test_eta_early_in_a_sweep_whose_runs_differ(durations, parallel):
     from exman.sweeps.progress import eta
 
@@ -397,7 +565,7 @@ def test_eta_early_in_a_sweep_whose_runs_differ(durations, parallel):
     # ETA stays within a factor of 2.5 of the time really left. (The rule before, the mean of the
     # finished runs times the waves left, was 2.9x too small at the first completion of the first
     # case, 3.3x at the third of the second, and under half for its first seven.)
-    for clock, finished, running, left in events[max(parallel // 4, 1):len(events) // 2]:
+    for clock, finished, running, left in events[max(parallel // 4, 1) : len(events) // 2]:
         ratio = eta(finished, running, left, parallel) / (end - clock)
         assert 1 / 2.5 <= ratio <= 2.5, (clock, ratio)
 
@@ -405,7 +573,7 @@ def test_eta_early_in_a_sweep_whose_runs_differ(durations, parallel):
 def test_grid_syntax():
     from exman.sweeps.grid import SweepError, expand, parse_values
 
-    assert parse_values("log:1e-4:1e-1:4") == pytest.approx([10.0 ** k for k in range(-4, 0)], rel=1e-12)
+    assert parse_values("log:1e-4:1e-1:4") == pytest.approx([10.0**k for k in range(-4, 0)], rel=1e-12)
     assert parse_values("lin:0:1:5") == pytest.approx([i / 4 for i in range(5)])
     assert parse_values("range:0:5") == list(range(5)) and parse_values("range:10:0:-3") == list(range(10, 0, -3))
     assert parse_values("range:0:1:0.25") == pytest.approx([0, 0.25, 0.5, 0.75])
@@ -415,8 +583,9 @@ def test_grid_syntax():
     assert parse_values("x[1],y") == ["x[1]", "y"]
     assert expand({"hidden": "[32,32],[128]"}) == [{"hidden": ["32", "32"]}, {"hidden": ["128"]}]
     cells = expand({"a": [1, 2]}, [{"b": "x,y", "c": [True, False]}], {"count": 2, "key": "rep"})
-    assert cells == [{"a": a, "b": b, "c": c, "rep": r}
-                     for a in (1, 2) for b, c in (("x", True), ("y", False)) for r in (0, 1)]
+    assert cells == [
+        {"a": a, "b": b, "c": c, "rep": r} for a in (1, 2) for b, c in (("x", True), ("y", False)) for r in (0, 1)
+    ]
     for bad in ("range:0:5:0", "log:-1:1:3", "lin:0:1:x", "a,,b", "[32,32", "[1,,2]"):
         with pytest.raises(SweepError):
             parse_values(bad)
@@ -426,7 +595,7 @@ def test_grid_syntax():
         expand({"--a": [1]})
 
 
-CELL_SCRIPT = '''
+CELL_SCRIPT = """
 import exman
 parser = exman.ExParser(root=exman.simpleroot(__file__))
 parser.add_argument("--cell", type=int, default=0)
@@ -436,15 +605,29 @@ with args.safe_experiment as run:
     if args.cell == 7:
         raise RuntimeError("failing on purpose")
     run.log(loss=float(args.cell))
-'''
+"""
 
 
 def test_parameters_named_like_the_status_columns(exman_cmd, tmp_path):
     """A script parameter called `cell` (or `completed`) must not stand for the grid cell's number."""
     script = Script(tmp_path, CELL_SCRIPT)
     root = tmp_path / "root"
-    proc = exman_cmd("--root", root, "sweep", "-p", "cell=5,7", "-p", "completed=a", "--jobs", "2",
-                     "--", sys.executable, script.path, check=False, cwd=script.folder)
+    proc = exman_cmd(
+        "--root",
+        root,
+        "sweep",
+        "-p",
+        "cell=5,7",
+        "-p",
+        "completed=a",
+        "--jobs",
+        "2",
+        "--",
+        sys.executable,
+        script.path,
+        check=False,
+        cwd=script.folder,
+    )
     assert proc.returncode == 1, proc.stderr
     sweep_id = sweep_id_of(root)
     import exman

@@ -1,4 +1,5 @@
 """Adaptive sweeps: real sweeps of a script whose interest is drawn from known distributions per cell."""
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,7 @@ needs_statsmodels = pytest.mark.skipif(statsmodels is None, reason="racing needs
 
 # Each cell's interest is normal(mean, std), drawn from a generator seeded by (cell, seed): a seed
 # always gives the same value, and cells do not share their noise.
-SYNTH = '''
+SYNTH = """
 import pathlib, random, time
 import exman
 
@@ -36,7 +37,7 @@ with args.safe_experiment as run:
         time.sleep(30)  # the second round is still running when the test stops the sweep
     mean, std = CELLS[args.arm]
     run.log(acc=random.Random(f"{{args.arm}}-{{args.seed}}").gauss(mean, std))
-'''
+"""
 
 # tight: done at the minimum; medium: grows until the target; wide: grows to the maximum.
 ADAPT = {"tight": (0.90, 0.002), "medium": (0.80, 0.012), "wide": (0.70, 0.2)}
@@ -52,8 +53,21 @@ def synth(folder, cells) -> Script:
 
 
 def run_sweep(exman_cmd, script, cells, args, check=True):
-    return exman_cmd("--root", script.root, "sweep", "-p", "arm=" + ",".join(cells), "-j", "2", *args,
-                     "--", sys.executable, script.path, check=check, cwd=script.folder)
+    return exman_cmd(
+        "--root",
+        script.root,
+        "sweep",
+        "-p",
+        "arm=" + ",".join(cells),
+        "-j",
+        "2",
+        *args,
+        "--",
+        sys.executable,
+        script.path,
+        check=check,
+        cwd=script.folder,
+    )
 
 
 def spec_of(root):
@@ -93,10 +107,13 @@ def exman_cmd_module():
     command = [str(script)] if script.exists() else [sys.executable, "-m", "exman"]
 
     def run(*args, check=True, cwd=None):
-        proc = subprocess.run([*command, *map(str, args)], capture_output=True, text=True,
-                              env=env_for_subprocess(), cwd=cwd)
+        proc = subprocess.run(
+            [*command, *map(str, args)], capture_output=True, text=True, env=env_for_subprocess(), cwd=cwd
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"exman {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"exman {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     return run
@@ -178,15 +195,37 @@ def test_a_sweep_stopped_by_a_signal_mid_round_resumes_to_the_same_decisions(ada
     (script.folder / "slow").write_text("")
     exe = Path(sys.executable).parent / "exman"
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
-    proc = subprocess.Popen([*command, "--root", str(script.root), "sweep", "-p", "arm=" + ",".join(ADAPT), "-j", "2",
-                             *ADAPT_ARGS, "--", sys.executable, str(script.path)], cwd=script.folder,
-                            env=env_for_subprocess(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *command,
+            "--root",
+            str(script.root),
+            "sweep",
+            "-p",
+            "arm=" + ",".join(ADAPT),
+            "-j",
+            "2",
+            *ADAPT_ARGS,
+            "--",
+            sys.executable,
+            str(script.path),
+        ],
+        cwd=script.folder,
+        env=env_for_subprocess(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     # Stop once the first look is saved and the second round has started.
     while time.monotonic() < deadline:
         specs = list((script.root / "sweeps").glob("*.yaml")) if (script.root / "sweeps").exists() else []
-        if specs and "looks" in specs[0].read_text() and list((script.root / "runs").glob("*")) and \
-                len(list((script.root / "sweeps").glob("*/cell-*.log"))) > 9:
+        if (
+            specs
+            and "looks" in specs[0].read_text()
+            and list((script.root / "runs").glob("*"))
+            and len(list((script.root / "sweeps").glob("*/cell-*.log"))) > 9
+        ):
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
@@ -195,8 +234,13 @@ def test_a_sweep_stopped_by_a_signal_mid_round_resumes_to_the_same_decisions(ada
     spec = spec_of(script.root)
     assert len(spec["adaptive"]["looks"]) == 1
     (script.folder / "slow").unlink()
-    subprocess.run([*command, "--root", str(script.root), "sweep", "--resume", spec["id"]], cwd=script.folder,
-                   env=env_for_subprocess(), check=True, capture_output=True)
+    subprocess.run(
+        [*command, "--root", str(script.root), "sweep", "--resume", spec["id"]],
+        cwd=script.folder,
+        env=env_for_subprocess(),
+        check=True,
+        capture_output=True,
+    )
     resumed, uninterrupted = spec_of(script.root), spec_of(reference.root)
     assert resumed["cells"] == uninterrupted["cells"]
     assert resumed["adaptive"]["looks"] == uninterrupted["adaptive"]["looks"]
@@ -252,8 +296,10 @@ def test_a_cell_as_good_as_the_best_is_raced_out_at_most_alpha_of_the_time():
     from exman.sweeps.adaptive import settings, simulate
 
     rule = settings(3, max_repeat=10, race="max(acc)", alpha=0.05)
-    wrong = sum(simulate([0.9, 0.9, 0.5], [0.02, 0.02, 0.02], rule, np.random.default_rng(t))[0][1]["state"] == "raced"
-                for t in range(400))
+    wrong = sum(
+        simulate([0.9, 0.9, 0.5], [0.02, 0.02, 0.02], rule, np.random.default_rng(t))[0][1]["state"] == "raced"
+        for t in range(400)
+    )
     assert wrong / 400 <= 0.05
 
 
@@ -264,8 +310,24 @@ def test_shuffled_order_is_seeded_and_keeps_every_cell(exman_cmd_module, tmp_pat
     once = exman_cmd_module(*base, "--shuffle", "7", "--", "python", "x.py").stdout.splitlines()
     twice = exman_cmd_module(*base, "--shuffle", "7", "--", "python", "x.py").stdout.splitlines()
     assert once == twice and once != plain and sorted(once) == sorted(plain)
-    exman_cmd_module("--root", script.root, "sweep", "-p", "arm=tight,medium,wide", "--repeat", "3", "-j", "1",
-                     "--shuffle", "7", "-q", "--", sys.executable, script.path, cwd=script.folder)
+    exman_cmd_module(
+        "--root",
+        script.root,
+        "sweep",
+        "-p",
+        "arm=tight,medium,wide",
+        "--repeat",
+        "3",
+        "-j",
+        "1",
+        "--shuffle",
+        "7",
+        "-q",
+        "--",
+        sys.executable,
+        script.path,
+        cwd=script.folder,
+    )
     import exman
 
     df = exman.Index(script.root).info().sort_values("id")
@@ -273,17 +335,21 @@ def test_shuffled_order_is_seeded_and_keeps_every_cell(exman_cmd_module, tmp_pat
     assert ran == [" ".join(shlex.split(line)[-4:]) for line in once]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--repeat", "3", "--until", "acc < 1"], "expected 'ci(INTEREST) <= WIDTH'"),
-    (["--repeat", "3", "--until", "ci(acc) <= 0.1"], "--max-repeat"),
-    (["--until", "ci(acc) <= 0.1", "--max-repeat", "5"], "--repeat N (N >= 2)"),
-    (["--repeat", "3", "--max-repeat", "5", "--race", "best(acc)"], "'max(INTEREST)' or 'min(INTEREST)'"),
-    (["--repeat", "3", "--max-repeat", "5", "--race", "max(acc)", "--until", "ci(loss) <= 1"], "one interest"),
-    (["--repeat", "3", "--max-repeat", "5"], "--max-repeat needs --until or --race"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--repeat", "3", "--until", "acc < 1"], "expected 'ci(INTEREST) <= WIDTH'"),
+        (["--repeat", "3", "--until", "ci(acc) <= 0.1"], "--max-repeat"),
+        (["--until", "ci(acc) <= 0.1", "--max-repeat", "5"], "--repeat N (N >= 2)"),
+        (["--repeat", "3", "--max-repeat", "5", "--race", "best(acc)"], "'max(INTEREST)' or 'min(INTEREST)'"),
+        (["--repeat", "3", "--max-repeat", "5", "--race", "max(acc)", "--until", "ci(loss) <= 1"], "one interest"),
+        (["--repeat", "3", "--max-repeat", "5"], "--max-repeat needs --until or --race"),
+    ],
+)
 def test_bad_adaptive_options_are_one_line(exman_cmd_module, tmp_path, args, message):
-    proc = exman_cmd_module("--root", tmp_path / "r", "sweep", "-p", "cell=a", *args, "--", "python", "x.py",
-                            check=False)
+    proc = exman_cmd_module(
+        "--root", tmp_path / "r", "sweep", "-p", "cell=a", *args, "--", "python", "x.py", check=False
+    )
     assert proc.returncode != 0 and message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
@@ -294,8 +360,18 @@ def test_python_api_takes_the_same_options(tmp_path):
     import exman
 
     script = synth(tmp_path / "api", RACE)
-    result = exman.sweep([sys.executable, str(script.path)], {"arm": list(RACE)}, repeat=3, max_repeat=4,
-                         race="max(acc)", max_rounds=2, root=script.root, cwd=script.folder, quiet=True, jobs=2)
+    result = exman.sweep(
+        [sys.executable, str(script.path)],
+        {"arm": list(RACE)},
+        repeat=3,
+        max_repeat=4,
+        race="max(acc)",
+        max_rounds=2,
+        root=script.root,
+        cwd=script.folder,
+        quiet=True,
+        jobs=2,
+    )
     assert result.ok and any("raced: arm=far" in line for line in result.decisions)
     states = dict(zip(RACE, (d["state"] for d in spec_of(script.root)["adaptive"]["looks"][-1]["cells"])))
     assert states == {"best": "max", "close": "max", "far": "raced"}
@@ -329,8 +405,9 @@ def test_plan_gives_the_replicates_of_statsmodels_power_analysis(adaptive_sweep,
 
 @needs_statsmodels
 @pytest.mark.skipif(not os.environ.get("EXMAN_SLOW"), reason="EXMAN_SLOW=1: dask and submitit clusters")
-@pytest.mark.parametrize("launcher", [["--launcher", "dask"], ["--launcher", "submitit", "-o", "cluster=local"]],
-                         ids=["dask", "submitit"])
+@pytest.mark.parametrize(
+    "launcher", [["--launcher", "dask"], ["--launcher", "submitit", "-o", "cluster=local"]], ids=["dask", "submitit"]
+)
 def test_every_launcher_runs_the_same_rounds(exman_cmd_module, tmp_path, launcher):
     pytest.importorskip("distributed" if "dask" in launcher else "submitit")
     args = ["--repeat", "3", "--max-repeat", "4", "--max-rounds", "2", "--race", "max(acc)"]

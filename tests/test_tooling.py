@@ -1,8 +1,10 @@
-"""The linter and the type checker, as CI runs them: `ruff check` on the tree, `mypy` on exman/.
+"""The linter, the formatter and the type checker, as CI runs them: `ruff check` and
+`ruff format --check` on the tree, `mypy` on exman/.
 
 Their versions are pinned in pyproject.toml's `lint` extra, so a verdict only changes when the
 code does; the settings live in pyproject.toml too.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -16,9 +18,17 @@ def _run(*args):
 
 
 def test_ruff_finds_nothing():
-    proc = _run("ruff", "check", "--output-format", "concise", "exman", "exman_plugins", "tests", "benchmarks",
-                "examples")
+    proc = _run(
+        "ruff", "check", "--output-format", "concise", "exman", "exman_plugins", "tests", "benchmarks", "examples"
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_format_changes_nothing():
+    proc = _run("ruff", "format", "--check", "exman", "exman_plugins", "tests", "benchmarks", "examples")
+    assert proc.returncode == 0, (
+        proc.stdout + proc.stderr + "\nrun: ruff format exman exman_plugins tests benchmarks examples"
+    )
 
 
 def test_mypy_finds_nothing():

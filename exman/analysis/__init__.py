@@ -6,6 +6,7 @@ frame's column rules, ``summaries`` grouping and ``summary()``, ``inference``
 ``significance`` and ``svgplot``) the HTML page. pandas, scipy, statsmodels and
 matplotlib load inside the functions that need them.
 """
+
 from __future__ import annotations
 
 from exman.analysis.columns import meta_column, varying
@@ -23,6 +24,16 @@ from exman.analysis.summaries import (
 )
 
 __all__ = [
-    "summary", "varying", "meta_column", "group_keys", "replicate_keys", "half_width", "hashable", "names",
-    "scipy_stats", "DEFAULT_AGG", "DEFAULT_INCLUDE", "STATS_EXTRA",
+    "summary",
+    "varying",
+    "meta_column",
+    "group_keys",
+    "replicate_keys",
+    "half_width",
+    "hashable",
+    "names",
+    "scipy_stats",
+    "DEFAULT_AGG",
+    "DEFAULT_INCLUDE",
+    "STATS_EXTRA",
 ]

@@ -5,6 +5,7 @@ metadata; the Index, the analysis and the commands all ask here, so they agree
 on what varies and where metadata went. A leaf: it takes a DataFrame and never
 imports pandas or the Index.
 """
+
 from __future__ import annotations
 
 from exman.layout import BASE_COLUMNS, GIT_COLUMNS, META_COLUMNS, OPTION_KEYS, SLURM_COLUMNS
@@ -30,8 +31,15 @@ def varying(df) -> list:
     """
     names = df.attrs.get("params")
     if names is None:
-        skip = set(BASE_COLUMNS) | set(META_COLUMNS) | set(GIT_COLUMNS) | set(SLURM_COLUMNS) | \
-            set(OPTION_KEYS) | set(df.attrs.get("metrics", ())) | set(df.attrs.get("plugins", ()))
+        skip = (
+            set(BASE_COLUMNS)
+            | set(META_COLUMNS)
+            | set(GIT_COLUMNS)
+            | set(SLURM_COLUMNS)
+            | set(OPTION_KEYS)
+            | set(df.attrs.get("metrics", ()))
+            | set(df.attrs.get("plugins", ()))
+        )
         names = [c for c in df.columns if c not in skip]
     out = []
     for name in names:

@@ -7,6 +7,7 @@ the field's libraries: scipy.stats for tests and t quantiles, statsmodels for
 models and corrections, both the optional extra ``exman[stats]`` and imported
 only inside the functions that need them.
 """
+
 from __future__ import annotations
 
 import ast
@@ -50,7 +51,9 @@ def statsmodels(models: bool = True):
         import statsmodels.formula.api as smf
         from statsmodels.stats.anova import anova_lm
     except ImportError:
-        raise ImportError(f"models and corrections need statsmodels, the optional extra exman[stats]: {STATS_EXTRA}") from None
+        raise ImportError(
+            f"models and corrections need statsmodels, the optional extra exman[stats]: {STATS_EXTRA}"
+        ) from None
     return smf, anova_lm, multipletests
 
 
@@ -155,8 +158,24 @@ def compare(
             out.append(row)
     _tests(out, level, test, stats)
 
-    columns = [*within_keys, "a", "b", "n_a", "n_b", "mean_a", "mean_b", "paired", "diff", "ci_low", "ci_high",
-               "test", "statistic", "p", "p_adj", "hedges_g"]
+    columns = [
+        *within_keys,
+        "a",
+        "b",
+        "n_a",
+        "n_b",
+        "mean_a",
+        "mean_b",
+        "paired",
+        "diff",
+        "ci_low",
+        "ci_high",
+        "test",
+        "statistic",
+        "p",
+        "p_adj",
+        "hedges_g",
+    ]
     table = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in out], columns=columns)
     table["paired"] = table["paired"].astype(bool)
     for c in ("n_a", "n_b"):
@@ -172,9 +191,18 @@ def compare(
     table["p_adj"] = adjusted
     if pooled:
         table["pooled"] = ", ".join(pooled)
-    table.attrs = {"interest": interest, "between": between_keys, "within": within_keys, "over": over_keys,
-                   "pooled": pooled, "level": level, "correction": correction, "include": include,
-                   "excluded": excluded, "copies": copies}
+    table.attrs = {
+        "interest": interest,
+        "between": between_keys,
+        "within": within_keys,
+        "over": over_keys,
+        "pooled": pooled,
+        "level": level,
+        "correction": correction,
+        "include": include,
+        "excluded": excluded,
+        "copies": copies,
+    }
     return table
 
 
@@ -217,14 +245,18 @@ def _pair(side_a, side_b, pairable: bool) -> dict:
     keys_a, a = side_a
     keys_b, b = side_b
     na, nb = len(a), len(b)
-    paired = (pairable and na >= 2 and na == nb and len(np.unique(keys_a)) == na
-              and np.array_equal(np.sort(keys_a), np.sort(keys_b)))
+    paired = (
+        pairable
+        and na >= 2
+        and na == nb
+        and len(np.unique(keys_a)) == na
+        and np.array_equal(np.sort(keys_a), np.sort(keys_b))
+    )
     if paired:
         order = np.argsort(keys_b)
         b = b[order[np.searchsorted(keys_b[order], keys_a)]]
     ma, mb = (float(a.mean()) if na else math.nan), (float(b.mean()) if nb else math.nan)
-    return {"n_a": na, "n_b": nb, "mean_a": ma, "mean_b": mb, "paired": paired, "diff": ma - mb,
-            "_a": a, "_b": b}
+    return {"n_a": na, "n_b": nb, "mean_a": ma, "mean_b": mb, "paired": paired, "diff": ma - mb, "_a": a, "_b": b}
 
 
 def _tests(rows: list, level: float, test: str, stats) -> None:
@@ -238,8 +270,14 @@ def _tests(rows: list, level: float, test: str, stats) -> None:
 
     q = (1.0 + level) / 2.0
     for row in rows:
-        row.update(ci_low=math.nan, ci_high=math.nan, test="none: fewer than 2 replicates a side",
-                   statistic=math.nan, p=math.nan, hedges_g=math.nan)
+        row.update(
+            ci_low=math.nan,
+            ci_high=math.nan,
+            test="none: fewer than 2 replicates a side",
+            statistic=math.nan,
+            p=math.nan,
+            hedges_g=math.nan,
+        )
     rows = [r for r in rows if r["n_a"] >= 2 and r["n_b"] >= 2]
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # zero variance: NaN or infinite statistics, as scipy says
@@ -260,24 +298,39 @@ def _tests(rows: list, level: float, test: str, stats) -> None:
                 name = "paired t"
             else:
                 se = np.sqrt(va / na + vb / nb)
-                dof = se ** 4 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
+                dof = se**4 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
                 statistic, p = stats.ttest_ind_from_stats(
-                    np.array([r["mean_a"] for r in part]), np.sqrt(va), na,
-                    np.array([r["mean_b"] for r in part]), np.sqrt(vb), nb, equal_var=False)
+                    np.array([r["mean_a"] for r in part]),
+                    np.sqrt(va),
+                    na,
+                    np.array([r["mean_b"] for r in part]),
+                    np.sqrt(vb),
+                    nb,
+                    equal_var=False,
+                )
                 name = "welch t"
             half = stats.t.ppf(q, dof) * se
             pooled_sd = np.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
             g = np.where(pooled_sd > 0, diff / pooled_sd * (1.0 - 3.0 / (4.0 * (na + nb) - 9.0)), np.nan)
             for i, r in enumerate(part):
-                r.update(ci_low=r["diff"] - half[i], ci_high=r["diff"] + half[i], test=name,
-                         statistic=float(statistic[i]), p=float(p[i]), hedges_g=float(g[i]))
+                r.update(
+                    ci_low=r["diff"] - half[i],
+                    ci_high=r["diff"] + half[i],
+                    test=name,
+                    statistic=float(statistic[i]),
+                    p=float(p[i]),
+                    hedges_g=float(g[i]),
+                )
                 if test == "wilcoxon":  # rank tests: one call a pair, on request only
                     if paired:
                         result = _try(stats.wilcoxon, r["_a"], r["_b"])
                     else:
                         result = _try(stats.mannwhitneyu, r["_a"], r["_b"], alternative="two-sided")
-                    r.update(test="wilcoxon signed-rank" if paired else "mann-whitney u",
-                             statistic=float(result[0]), p=float(result[1]))
+                    r.update(
+                        test="wilcoxon signed-rank" if paired else "mann-whitney u",
+                        statistic=float(result[0]),
+                        p=float(result[1]),
+                    )
 
 
 def _try(func, *args, **kwargs):
@@ -286,6 +339,7 @@ def _try(func, *args, **kwargs):
         return func(*args, **kwargs)
     except ValueError:
         return (math.nan, math.nan)
+
 
 # ---------------------------------------------------------------------------
 # fit
@@ -322,15 +376,19 @@ class Fit:
         return f"<exman.Fit {self.formula!r}: {int(self.model.nobs)} replicates, R² {self.model.rsquared:.3f}>\n{self.anova}"
 
     def _repr_html_(self) -> str:
-        head = (f"<p><code>{self.formula}</code>: {int(self.model.nobs)} replicates, "
-                f"R² {self.model.rsquared:.3f}, type-II ANOVA:</p>")
+        head = (
+            f"<p><code>{self.formula}</code>: {int(self.model.nobs)} replicates, "
+            f"R² {self.model.rsquared:.3f}, type-II ANOVA:</p>"
+        )
         return head + self.anova._repr_html_()
 
 
 def formula_names(formula: str) -> tuple[list[str], list[str]]:
     """(names on the left, names on the right) of a patsy formula: the columns it reads."""
     if formula.count("~") != 1:
-        raise ValueError(f"a formula is 'interest ~ parameters', e.g. 'acc ~ C(optimizer) * np.log10(lr)'; got {formula!r}")
+        raise ValueError(
+            f"a formula is 'interest ~ parameters', e.g. 'acc ~ C(optimizer) * np.log10(lr)'; got {formula!r}"
+        )
     left, right = formula.split("~")
 
     def columns(text):
@@ -342,8 +400,15 @@ def formula_names(formula: str) -> tuple[list[str], list[str]]:
         called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
         roots = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
         found = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called and id(n) not in roots]
-        quoted = [n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-                  and n.func.id == "Q" and n.args and isinstance(n.args[0], ast.Constant)]
+        quoted = [
+            n.args[0].value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id == "Q"
+            and n.args
+            and isinstance(n.args[0], ast.Constant)
+        ]
         return list(dict.fromkeys(found + quoted))
 
     return columns(left), columns(right)
@@ -365,14 +430,17 @@ def fit(df, formula: str, *, include=DEFAULT_INCLUDE, over="seed", warn: bool = 
     known = {"np", "numpy", "C", "I", "Q", "True", "False", "None"}
     missing = [n for n in [*left, *right] if n not in df.columns and n not in known]
     if missing:
-        raise KeyError(f"formula {formula!r} names no column {', '.join(map(repr, missing))}; "
-                       f"params are: {', '.join(df.attrs.get('params', []))}; "
-                       f"metrics are: {', '.join(df.attrs.get('metrics', [])) or '(none logged)'}")
+        raise KeyError(
+            f"formula {formula!r} names no column {', '.join(map(repr, missing))}; "
+            f"params are: {', '.join(df.attrs.get('params', []))}; "
+            f"metrics are: {', '.join(df.attrs.get('metrics', [])) or '(none logged)'}"
+        )
     interest = [n for n in left if n in df.columns]
     if not interest:
         raise ValueError(f"formula {formula!r} has no interest column on the left of '~'")
-    rows, _, _, excluded, copies = _units(df, interest, [], over, include,
-                                          formula_names=[n for n in right if n in df.columns])
+    rows, _, _, excluded, copies = _units(
+        df, interest, [], over, include, formula_names=[n for n in right if n in df.columns]
+    )
     if warn:
         warn_excluded(excluded, stacklevel=stacklevel)
         warn_copies(copies, [c for c in rows.columns if c not in interest and c != "runs"], stacklevel=stacklevel)

@@ -8,6 +8,7 @@ display is needed (the Agg renderer draws them) and pyplot's global list of
 open figures never grows; in Jupyter a figure shows itself as the last
 expression of a cell.
 """
+
 from __future__ import annotations
 
 import functools
@@ -107,8 +108,13 @@ def _panels(n: int, height: float, width: float, sharey: bool = True):
 
 
 def _caption(over_keys, pooled, level, what="mean") -> str:
-    parts = [f"{what} ± {level:.0%} CI over {', '.join(over_keys)}" if level and over_keys
-             else f"{what} ± {level:.0%} CI over runs" if level else what]
+    parts = [
+        f"{what} ± {level:.0%} CI over {', '.join(over_keys)}"
+        if level and over_keys
+        else f"{what} ± {level:.0%} CI over runs"
+        if level
+        else what
+    ]
     if pooled:
         parts.append("pooled over " + ", ".join(pooled))
     return "; ".join(parts)
@@ -186,12 +192,21 @@ def plot(
             mean = rows[f"{y}_mean"].to_numpy(dtype=float)
             yerr = None
             if ci:
-                low = (mean - rows[f"{y}_ci_low"].to_numpy(dtype=float))
-                high = (rows[f"{y}_ci_high"].to_numpy(dtype=float) - mean)
+                low = mean - rows[f"{y}_ci_low"].to_numpy(dtype=float)
+                high = rows[f"{y}_ci_high"].to_numpy(dtype=float) - mean
                 yerr = [_zero_nan(low), _zero_nan(high)]
             label = _label(hv) if hue else None
-            ax.errorbar(xs, mean, yerr=yerr, marker="o", markersize=4, capsize=3, linewidth=1.4, label=label,
-                        linestyle="-" if numeric else "none")
+            ax.errorbar(
+                xs,
+                mean,
+                yerr=yerr,
+                marker="o",
+                markersize=4,
+                capsize=3,
+                linewidth=1.4,
+                label=label,
+                linestyle="-" if numeric else "none",
+            )
         if log:
             ax.set_xscale("log")
         if not numeric:
@@ -258,14 +273,19 @@ def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFA
     runs = info.loc[mask.to_numpy(), ["id", *dict.fromkeys([*cell, *over_keys])]]
     ids, copies = replicate_ids(runs, cell, over_keys)
     # Every run of a replicate is read as the replicate's first run; their values are averaged per step.
-    runs = pd.DataFrame({"id": runs["id"].to_numpy(),
-                         "__rep": runs["id"].to_numpy() if ids is None else runs["id"].to_numpy()[ids],
-                         **{k: hashable(runs[k]).to_numpy() for k in keys}})
+    runs = pd.DataFrame(
+        {
+            "id": runs["id"].to_numpy(),
+            "__rep": runs["id"].to_numpy() if ids is None else runs["id"].to_numpy()[ids],
+            **{k: hashable(runs[k]).to_numpy() for k in keys},
+        }
+    )
     data = rows[["id", "step", "value"]].merge(runs, on="id", how="inner")
     data["value"] = pd.to_numeric(data["value"], errors="coerce")
     data["__one"] = np.ones(len(data), dtype=np.int64)
-    per_rep = data.groupby(["__rep", "step"], sort=False).agg(
-        value=("value", "mean"), runs=("__one", "sum")).reset_index()
+    per_rep = (
+        data.groupby(["__rep", "step"], sort=False).agg(value=("value", "mean"), runs=("__one", "sum")).reset_index()
+    )
     per_rep = per_rep.merge(runs.drop(columns="id").drop_duplicates("__rep"), on="__rep", how="left")
     grouped = per_rep.groupby([*keys, "step"], dropna=False, sort=True, observed=True)
     out = grouped["value"].agg(["mean", "std", "count"])
@@ -278,9 +298,16 @@ def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFA
     pooled = [c for c in cell if c not in keys]
     if pooled:
         out["pooled"] = ", ".join(pooled)
-    out.attrs = {"by": keys, "over": over_keys, "pooled": pooled, "metric": metric,
-                 "level": ci, "excluded": excluded_counts(info, mask), "copies": copies,
-                 "replicate_keys": [*cell, *over_keys]}
+    out.attrs = {
+        "by": keys,
+        "over": over_keys,
+        "pooled": pooled,
+        "metric": metric,
+        "level": ci,
+        "excluded": excluded_counts(info, mask),
+        "copies": copies,
+        "replicate_keys": [*cell, *over_keys],
+    }
     return out
 
 
@@ -325,8 +352,15 @@ def plot_metric(
         color = colors[i % len(colors)] if colors else None
         (line,) = ax.plot(rows["step"], rows["mean"], linewidth=1.4, label=label, color=color)
         if ci:  # the CI is NaN below two replicates: no band there
-            ax.fill_between(rows["step"], rows["ci_low"], rows["ci_high"], where=rows["count"].to_numpy() >= 2,
-                            color=line.get_color(), alpha=0.2, linewidth=0)
+            ax.fill_between(
+                rows["step"],
+                rows["ci_low"],
+                rows["ci_high"],
+                where=rows["count"].to_numpy() >= 2,
+                color=line.get_color(),
+                alpha=0.2,
+                linewidth=0,
+            )
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
     if logy:

@@ -6,6 +6,7 @@ of runs. No script, no stylesheet or font from elsewhere, no network: the file
 can be mailed or archived and still open. Reading runs is the caller's job
 (``exman report`` passes ``Index.info()`` and ``Index.metrics()``).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -95,8 +96,9 @@ def interest_columns(df, interest=None, metrics=None) -> list[str]:
     if interest:
         return list(interest)
     skip = counters(metrics)
-    return [m for m in df.attrs.get("metrics", [])
-            if m in df and m not in skip and pd.api.types.is_numeric_dtype(df[m])]
+    return [
+        m for m in df.attrs.get("metrics", []) if m in df and m not in skip and pd.api.types.is_numeric_dtype(df[m])
+    ]
 
 
 def _legend(entries) -> str:
@@ -127,8 +129,11 @@ def _against(info, y, x, hue, over, pooled, table) -> str:
     hues = _sorted_values(table[hue]) if hue else [None]
     series, legend = [], []
     for i, hv in enumerate(hues):
-        rows = table if hue is None else table[table[hue].isna() if svgplot.label(hv) == svgplot.MISSING
-                                               else table[hue] == hv]
+        rows = (
+            table
+            if hue is None
+            else table[table[hue].isna() if svgplot.label(hv) == svgplot.MISSING else table[hue] == hv]
+        )
         pts = []
         for xv, m, lo, hi in zip(rows[x], rows[f"{y}_mean"], rows[f"{y}_ci_low"], rows[f"{y}_ci_high"]):
             pts.append((float(xv) if numeric else where[svgplot.label(xv)], m, lo, hi))
@@ -137,8 +142,12 @@ def _against(info, y, x, hue, over, pooled, table) -> str:
         if hue:
             legend.append((svgplot.color(i), f"{hue}={svgplot.label(hv)}"))
     svg = svgplot.points(series, xlabel=x, ylabel=y, categories=categories, log=log)
-    return _chart(f"{y} against {x}" + (f", one colour per {hue}" if hue else ""), svg, legend,
-                  _caption(replicate_keys(info, over), pooled, 0.95))
+    return _chart(
+        f"{y} against {x}" + (f", one colour per {hue}" if hue else ""),
+        svg,
+        legend,
+        _caption(replicate_keys(info, over), pooled, 0.95),
+    )
 
 
 def _learning_curves(info, metrics, y, over) -> tuple[str, str, str]:
@@ -157,8 +166,15 @@ def _learning_curves(info, metrics, y, over) -> tuple[str, str, str]:
     for i, (key, rows) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         name = ", ".join(f"{k}={svgplot.label(v)}" for k, v in zip(keys, key)) or y
-        series.append((svgplot.color(i), rows["step"].tolist(), rows["mean"].tolist(),
-                       rows["ci_low"].tolist(), rows["ci_high"].tolist()))
+        series.append(
+            (
+                svgplot.color(i),
+                rows["step"].tolist(),
+                rows["mean"].tolist(),
+                rows["ci_low"].tolist(),
+                rows["ci_high"].tolist(),
+            )
+        )
         legend.append((svgplot.color(i), name))
     note = f"mean ± 95% CI over {', '.join(attrs['over'])}" if attrs["over"] else "mean over runs"
     if len(groups) <= MAX_CURVES:
@@ -169,8 +185,14 @@ def _learning_curves(info, metrics, y, over) -> tuple[str, str, str]:
     ys = [v for v in ys if v == v]
     panels = []
     for (_color, steps, means, lows, highs), (_, name) in zip(series, legend):
-        svg = svgplot.curves([(svgplot.color(0), steps, means, lows, highs)], xlabel="step", ylabel=y,
-                             width=240, height=160, yrange=(min(ys), max(ys)) if ys else None)
+        svg = svgplot.curves(
+            [(svgplot.color(0), steps, means, lows, highs)],
+            xlabel="step",
+            ylabel=y,
+            width=240,
+            height=160,
+            yrange=(min(ys), max(ys)) if ys else None,
+        )
         panels.append(_chart(name, svg))
     title = f"<h3>{html.escape(y)} per step, one chart per group ({len(groups)}); {html.escape(note)}</h3>"
     return "", f'{title}<div class="panels">{"".join(panels)}</div>', ""
@@ -179,8 +201,11 @@ def _learning_curves(info, metrics, y, over) -> tuple[str, str, str]:
 def _slim(info):
     """``info`` with only the attrs the page reads: pandas deep-copies a frame's attrs into
     every column and slice taken from it, hundreds of times a page."""
-    attrs = {"params": list(info.attrs.get("params", [])), "metrics": list(info.attrs.get("metrics", [])),
-             "meta": dict(info.attrs.get("meta", {}))}
+    attrs = {
+        "params": list(info.attrs.get("params", [])),
+        "metrics": list(info.attrs.get("metrics", [])),
+        "meta": dict(info.attrs.get("meta", {})),
+    }
     slim = info.copy(deep=False)
     slim.attrs = attrs
     return slim
@@ -213,16 +238,31 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
         f"({html.escape(', '.join(f'{v} {k}' for k, v in counts.items()))}) · generated {html.escape(now)}</div>",
     ]
     if over_keys:
-        parts.append(f'<p class="note">Means and 95% t-intervals over {html.escape(", ".join(over_keys))}; '
-                     "only completed runs are aggregated.</p>")
+        parts.append(
+            f'<p class="note">Means and 95% t-intervals over {html.escape(", ".join(over_keys))}; '
+            "only completed runs are aggregated.</p>"
+        )
 
     hues = {x: pick_hue(info, x, xs) for x in xs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the header already counts runs by status
         # One summary for every interest at once (the groups are the same), and one per plot axis.
         table = summary(info, interest, over=over, warn=False) if interest else None
-        against = {x: summary(info, interest, by=[k for k in (x, hues[x]) if k], over=over,
-                              agg=("mean", "std", "count"), warn=False) for x in xs} if interest else {}
+        against = (
+            {
+                x: summary(
+                    info,
+                    interest,
+                    by=[k for k in (x, hues[x]) if k],
+                    over=over,
+                    agg=("mean", "std", "count"),
+                    warn=False,
+                )
+                for x in xs
+            }
+            if interest
+            else {}
+        )
     if table is not None:
         for key in table.attrs["by"]:  # a group without the param (added later) says so
             if table[key].isna().any():
@@ -234,8 +274,16 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
         parts.append(f"<h2>{html.escape(y)}</h2>")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the header already counts runs by status
-            columns = [*table.attrs["by"], "runs", "replicates", "excluded", f"{y}_mean", f"{y}_std", f"{y}_ci_low",
-                       f"{y}_ci_high"]
+            columns = [
+                *table.attrs["by"],
+                "runs",
+                "replicates",
+                "excluded",
+                f"{y}_mean",
+                f"{y}_std",
+                f"{y}_ci_low",
+                f"{y}_ci_high",
+            ]
             parts.append(table_html(table, columns, row_class=lambda i: "missing" if flags[i] else ""))
             parts.extend(significance.copies_note(table.attrs["copies"]))
             if any(flags):
@@ -264,15 +312,17 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
     name = meta_column(info, "name")
     if name in shown.columns:
         shown[name] = [given_name(v) for v in shown[name].tolist()]
-    base = [c for c in (meta_column(info, k) for k in ("id", "name", "status", "start", "duration")) if c in info.columns]
+    base = [
+        c for c in (meta_column(info, k) for k in ("id", "name", "status", "start", "duration")) if c in info.columns
+    ]
     if name in base and shown[name].isna().all():
         base.remove(name)  # nobody named a run
     last = [m for m in info.attrs.get("metrics", []) if m in info.columns]
     parts.append(table_html(shown, [*base, *params, *last], status_column=status))
     body = "\n".join(parts)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
     )
 

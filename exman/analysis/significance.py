@@ -5,6 +5,7 @@ independently. scipy and statsmodels are the optional extra ``exman[stats]``:
 without them the section is one note naming it, and the rest of the page is
 unchanged.
 """
+
 from __future__ import annotations
 
 import html
@@ -39,15 +40,20 @@ def section(info, y: str, params: list[str], over) -> list[str]:
                 table = compare(info, y, x, over=over, warn=False)
             except (TypeError, ValueError, KeyError) as exc:  # values this parameter cannot be compared on
                 message = str(exc.args[0]) if exc.args else type(exc).__name__
-                parts.append(f'<p class="note">No significance tests between values of {html.escape(x)}: '
-                             f"{html.escape(message)}</p>")
+                parts.append(
+                    f'<p class="note">No significance tests between values of {html.escape(x)}: '
+                    f"{html.escape(message)}</p>"
+                )
                 continue
         if table.empty:
             continue
         pooled = table.attrs["pooled"]
-        note = (f"Difference of means of {y} (a − b) with its {table.attrs['level']:.0%} CI; "
-                f"p_adj: Holm over the {len(table)} rows of this table; Hedges' g standardised by the pooled SD"
-                + (f"; pooled over {', '.join(pooled)}" if pooled else "") + ".")
+        note = (
+            f"Difference of means of {y} (a − b) with its {table.attrs['level']:.0%} CI; "
+            f"p_adj: Holm over the {len(table)} rows of this table; Hedges' g standardised by the pooled SD"
+            + (f"; pooled over {', '.join(pooled)}" if pooled else "")
+            + "."
+        )
         parts.append(f"<h3>Significance: {html.escape(y)} between values of {html.escape(x)}</h3>")
         parts.append(f'<p class="note">{html.escape(note)}</p>')
         parts.append(table_html(table, list(COLUMNS)))
@@ -59,8 +65,10 @@ def copies_note(copies: dict) -> list[str]:
     if not copies:
         return []
     runs = sum(size * count for size, count in copies.items())
-    return [f'<p class="note">{runs} runs repeat a replicate (same parameters and replicate key): '
-            f"{sum(copies.values())} replicates, each counted once as the mean of its runs.</p>"]
+    return [
+        f'<p class="note">{runs} runs repeat a replicate (same parameters and replicate key): '
+        f"{sum(copies.values())} replicates, each counted once as the mean of its runs.</p>"
+    ]
 
 
 __all__ = ["section", "copies_note"]

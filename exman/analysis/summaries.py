@@ -7,6 +7,7 @@ their t-based confidence intervals (t quantiles from scipy, the optional extra
 ``exman[stats]``). Tests and models live in ``exman.analysis.inference``, plotting in
 ``exman.analysis.plotting``; this module imports pandas and scipy only inside functions.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -25,7 +26,9 @@ def scipy_stats():
     try:
         from scipy import stats
     except ImportError:
-        raise ImportError(f"confidence intervals and tests need scipy, the optional extra exman[stats]: {STATS_EXTRA}") from None
+        raise ImportError(
+            f"confidence intervals and tests need scipy, the optional extra exman[stats]: {STATS_EXTRA}"
+        ) from None
     return stats
 
 
@@ -121,6 +124,7 @@ def _numeric(df, interest: Sequence[str]):
 def _agg_name(func) -> str:
     return func if isinstance(func, str) else getattr(func, "__name__", str(func))
 
+
 # ---------------------------------------------------------------------------
 # replicates
 # ---------------------------------------------------------------------------
@@ -207,6 +211,7 @@ def collapse(data, ids, values: Sequence[str]):
         out[c] = means[c].reindex(order).to_numpy()
     out["__runs"] = grouped.size().reindex(order).to_numpy()
     return out
+
 
 # ---------------------------------------------------------------------------
 # summary
@@ -363,5 +368,16 @@ def half_width(std, n, level, stats=None):
     return half
 
 
-__all__ = ["summary", "group_keys", "cell_keys", "replicate_keys", "replicate_ids", "collapse", "status_mask",
-           "varying", "half_width", "scipy_stats", "STATS_EXTRA"]
+__all__ = [
+    "summary",
+    "group_keys",
+    "cell_keys",
+    "replicate_keys",
+    "replicate_ids",
+    "collapse",
+    "status_mask",
+    "varying",
+    "half_width",
+    "scipy_stats",
+    "STATS_EXTRA",
+]

@@ -7,6 +7,7 @@ labels, they stay searchable and selectable, and the page needs no font of its
 own. Titles and legends are HTML around the chart (``exman.analysis.report``), so long
 names wrap instead of being cut. Values are written by ``exman.formatting``.
 """
+
 from __future__ import annotations
 
 import html
@@ -15,8 +16,7 @@ import math
 from exman.formatting import text
 
 # matplotlib's tab10, so a chart here looks like ``Index.plot`` in a notebook.
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-          "#17becf")
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 MISSING = "missing"
 LABEL = 14  # characters of a category's tick label before it is shortened (full text on hover)
 
@@ -48,15 +48,17 @@ def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def _log_ticks(lo: float, hi: float) -> list[float]:
-    return [10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-            if lo <= 10.0 ** e <= hi] or [lo, hi]
+    return [
+        10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) if lo <= 10.0**e <= hi
+    ] or [lo, hi]
 
 
 class Axes:
     """Data to pixel coordinates: numeric (linear or log) or categorical x, linear y."""
 
-    def __init__(self, width, height, xs, ys, categories=None, log=False, yrange=None, left=54, right=10, top=10,
-                 bottom=34):
+    def __init__(
+        self, width, height, xs, ys, categories=None, log=False, yrange=None, left=54, right=10, top=10, bottom=34
+    ):
         self.width, self.height = width, height
         self.left, self.right, self.top, self.bottom = left, width - right, top, height - bottom
         self.categories, self.log = categories, log
@@ -83,8 +85,10 @@ class Axes:
         return self.bottom - (v - self.y0) / (self.y1 - self.y0) * (self.bottom - self.top)
 
     def frame(self, xlabel: str, ylabel: str) -> list[str]:
-        out = [f'<rect x="{self.left}" y="{self.top}" width="{self.right - self.left}" '
-               f'height="{self.bottom - self.top}" fill="none" stroke="#999"/>']
+        out = [
+            f'<rect x="{self.left}" y="{self.top}" width="{self.right - self.left}" '
+            f'height="{self.bottom - self.top}" fill="none" stroke="#999"/>'
+        ]
         for t in _nice_ticks(self.y0, self.y1):
             y = self.y(t)
             out.append(f'<line x1="{self.left}" x2="{self.right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
@@ -92,26 +96,34 @@ class Axes:
         if self.categories is not None:
             ticks: list = [(i, label(c)) for i, c in enumerate(self.categories)]
         elif self.log:
-            ticks = [(t, text(t)) for t in _log_ticks(10 ** self.x0, 10 ** self.x1)]
+            ticks = [(t, text(t)) for t in _log_ticks(10**self.x0, 10**self.x1)]
         else:
             ticks = [(t, text(t)) for t in _nice_ticks(self.x0, self.x1)]
         for t, name in ticks:
             x = self.x(t)
             short = name if len(name) <= LABEL else name[: LABEL - 1] + "…"
             out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{self.top}" y2="{self.bottom}" stroke="#eee"/>')
-            out.append(f'<text x="{x:.1f}" y="{self.bottom + 14}" text-anchor="middle">'
-                       f'<title>{html.escape(name)}</title>{html.escape(short)}</text>')
-        out.append(f'<text x="{(self.left + self.right) / 2:.1f}" y="{self.height - 3}" '
-                   f'text-anchor="middle">{html.escape(xlabel)}</text>')
-        out.append(f'<text transform="translate(12 {(self.top + self.bottom) / 2:.1f}) rotate(-90)" '
-                   f'text-anchor="middle">{html.escape(ylabel)}</text>')
+            out.append(
+                f'<text x="{x:.1f}" y="{self.bottom + 14}" text-anchor="middle">'
+                f"<title>{html.escape(name)}</title>{html.escape(short)}</text>"
+            )
+        out.append(
+            f'<text x="{(self.left + self.right) / 2:.1f}" y="{self.height - 3}" '
+            f'text-anchor="middle">{html.escape(xlabel)}</text>'
+        )
+        out.append(
+            f'<text transform="translate(12 {(self.top + self.bottom) / 2:.1f}) rotate(-90)" '
+            f'text-anchor="middle">{html.escape(ylabel)}</text>'
+        )
         return out
 
 
 def _svg(width: int, height: int, body: list[str], name: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-            f'height="{height}" role="img" aria-label="{html.escape(name)}" font-size="11" '
-            f'font-family="system-ui, sans-serif">{"".join(body)}</svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{html.escape(name)}" font-size="11" '
+        f'font-family="system-ui, sans-serif">{"".join(body)}</svg>'
+    )
 
 
 def points(series, *, xlabel: str, ylabel: str, categories=None, log=False, width=420, height=280) -> str:
@@ -130,8 +142,9 @@ def points(series, *, xlabel: str, ylabel: str, categories=None, log=False, widt
             body.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="1.4"/>')
         for x, y, low, high in coords:
             if _finite(low) and _finite(high):
-                body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{ax.y(low):.1f}" y2="{ax.y(high):.1f}" '
-                            f'stroke="{c}"/>')
+                body.append(
+                    f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{ax.y(low):.1f}" y2="{ax.y(high):.1f}" stroke="{c}"/>'
+                )
             body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{c}"/>')
     return _svg(width, height, body, f"{ylabel} against {xlabel}")
 

@@ -1,4 +1,5 @@
 """HTML tables of the report, shared by its sections (``report``, ``significance``)."""
+
 from __future__ import annotations
 
 import html

@@ -10,6 +10,7 @@ its runs, reads one run, filters the runs table and prints, so that no command
 imports another. Its code lives in the private ``_runs``, ``_output`` and
 ``_where`` modules beside this one; import the names from ``exman.cli``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,16 +46,39 @@ from exman.layout import RUN_FOLDERS, find_root, not_a_root, root_in
 
 __all__ = [
     # the command line
-    "main", "make_cli", "State",
+    "main",
+    "make_cli",
+    "State",
     # the root and its runs
-    "find_root", "RUN_FOLDERS", "RunRef", "scan_runs", "resolve_runs", "resolve_run", "warn_unknown",
-    "complete_ids", "complete_marks", "mark_folder", "read_run", "tail", "runs_info", "filter_runs",
+    "find_root",
+    "RUN_FOLDERS",
+    "RunRef",
+    "scan_runs",
+    "resolve_runs",
+    "resolve_run",
+    "warn_unknown",
+    "complete_ids",
+    "complete_marks",
+    "mark_folder",
+    "read_run",
+    "tail",
+    "runs_info",
+    "filter_runs",
     "where_names",
     # printing
-    "table", "fit_table", "terminal_width", "pairs", "heading", "format_value", "format_duration",
-    "json_value", "can_prompt",
+    "table",
+    "fit_table",
+    "terminal_width",
+    "pairs",
+    "heading",
+    "format_value",
+    "format_duration",
+    "json_value",
+    "can_prompt",
     # errors and safety
-    "fs_errors", "os_error_line", "inside",
+    "fs_errors",
+    "os_error_line",
+    "inside",
 ]
 
 
@@ -94,15 +118,24 @@ def _root_anywhere(cli: click.Group) -> None:
     The group's callback runs before a command parses its options, so the
     command's --root overrides the group's (and $EXMAN_ROOT).
     """
+
     def remember(ctx, param, value):
         if value is not None:
             ctx.find_object(State)._root = value
 
     for command in cli.commands.values():
         if not any("--root" in p.opts for p in command.params):
-            command.params.append(click.Option(
-                ["--root"], type=click.Path(path_type=Path), metavar="ROOT", expose_value=False,
-                callback=remember, is_eager=True, help="exman root (as before the command)"))
+            command.params.append(
+                click.Option(
+                    ["--root"],
+                    type=click.Path(path_type=Path),
+                    metavar="ROOT",
+                    expose_value=False,
+                    callback=remember,
+                    is_eager=True,
+                    help="exman root (as before the command)",
+                )
+            )
 
 
 def make_cli(pm=None) -> click.Group:
@@ -113,8 +146,13 @@ def make_cli(pm=None) -> click.Group:
     pm = pm or get_plugin_manager(cli=True)
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-    @click.option("--root", type=click.Path(path_type=Path), envvar="EXMAN_ROOT", metavar="ROOT",
-                  help="exman root (default: $EXMAN_ROOT, the current folder, or ./exman)")
+    @click.option(
+        "--root",
+        type=click.Path(path_type=Path),
+        envvar="EXMAN_ROOT",
+        metavar="ROOT",
+        help="exman root (default: $EXMAN_ROOT, the current folder, or ./exman)",
+    )
     @click.version_option(__version__, prog_name="exman")
     @click.pass_context
     def cli(ctx, root):

@@ -8,6 +8,7 @@ On a terminal a table is drawn with ``rich`` when it is installed
 aligned columns that ``cut``/``awk`` can read. rich is imported only here and
 only when a terminal table is drawn.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,7 +70,9 @@ def fit(headers: list[str], rows: list[list[str]], limit: int, *, right=frozense
     return [headers[i] for i in keep], new_rows, new_right, [headers[i] for i in sorted(dropped)]
 
 
-def table(headers: list[str], rows: list[list], *, right: Collection[int] = frozenset(), title: str | None = None) -> None:
+def table(
+    headers: list[str], rows: list[list], *, right: Collection[int] = frozenset(), title: str | None = None
+) -> None:
     """Print rows (already strings) under headers; columns in ``right`` are right-aligned."""
     widths = [len(h) for h in headers]
     for row in rows:
@@ -83,8 +86,14 @@ def table(headers: list[str], rows: list[list], *, right: Collection[int] = froz
         except ImportError:
             pass
         else:
-            t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-                      collapse_padding=True)
+            t = Table(
+                title=title,
+                header_style="bold",
+                box=box.SIMPLE_HEAD,
+                show_edge=False,
+                pad_edge=False,
+                collapse_padding=True,
+            )
             for i, h in enumerate(headers):
                 t.add_column(h, justify="right" if i in right else "left", no_wrap=True)
             for row in rows:

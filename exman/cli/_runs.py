@@ -5,6 +5,7 @@ Every command turns its ID arguments into runs here, so ``3``, ``3-7`` and
 ``000003-2026-01-01-12-00-00`` mean the same thing everywhere. Nothing here
 writes; it must stay free of pandas so ``mark``/``show`` start fast.
 """
+
 from __future__ import annotations
 
 import os
@@ -93,8 +94,9 @@ def resolve(root: Path, tokens, folders=FOLDERS, *, runs: dict | None = None) ->
         twins = [r for r in hits if r.id in all_twins and name != r.name]
         if twins:
             names = ", ".join(f"{t.folder}/{t.name}" for t in all_twins[twins[0].id])
-            raise click.ClickException(f"id {twins[0].id} names several runs ({names}; roots merged?): "
-                                       f"give the run's folder name")
+            raise click.ClickException(
+                f"id {twins[0].id} names several runs ({names}; roots merged?): give the run's folder name"
+            )
         for r in hits:
             chosen.setdefault(r.id, r)
     return sorted(chosen.values(), key=lambda r: r.id), unknown
@@ -105,8 +107,9 @@ def resolve_one(root: Path, token, folders=FOLDERS) -> RunRef:
     if unknown or not runs:
         raise click.ClickException(f"no run {token!r} in {root} (looked in {', '.join(f + '/' for f in folders)})")
     if len(runs) > 1:
-        raise click.ClickException(f"{token!r} names {len(runs)} runs ({', '.join(str(r.id) for r in runs)}); "
-                                   "give a single id")
+        raise click.ClickException(
+            f"{token!r} names {len(runs)} runs ({', '.join(str(r.id) for r in runs)}); give a single id"
+        )
     return runs[0]
 
 
@@ -116,6 +119,7 @@ def warn_unknown(unknown, where: str = "runs/") -> None:
 
 
 # -- reading a run's files ---------------------------------------------------
+
 
 def _pm():
     """The command line's plugin manager (a storage plugin's ``load_params`` included)."""

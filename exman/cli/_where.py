@@ -7,6 +7,7 @@ The common mistakes are ``=`` for ``==`` and text values without quotes; pandas
 reports them in its own terms ("cannot assign without a target object", "name
 'relu' is not defined"), which say nothing to someone filtering runs.
 """
+
 from __future__ import annotations
 
 import ast
@@ -35,8 +36,9 @@ def query(df, where: str):
     attrs = dict(df.attrs)
     refused = unsafe(where)
     if refused:
-        raise click.ClickException(f"bad --where expression {where!r}: {refused} is not allowed; "
-                                   f"use column names, values and {OPERATORS}")
+        raise click.ClickException(
+            f"bad --where expression {where!r}: {refused} is not allowed; use column names, values and {OPERATORS}"
+        )
     try:
         result = df.query(where)
     except Exception as exc:  # pandas raises many types for a bad expression
@@ -47,10 +49,41 @@ def query(df, where: str):
 
 # What a filter needs; pandas' query would also run method calls and attribute access
 # (``name.to_csv('/elsewhere.csv')``), which could write outside the root.
-_ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd, ast.Invert,
-            ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.BitAnd, ast.BitOr,
-            ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
-            ast.Name, ast.Load, ast.Constant, ast.List, ast.Tuple)
+_ALLOWED = (
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    ast.Invert,
+    ast.BinOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.Pow,
+    ast.BitAnd,
+    ast.BitOr,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.List,
+    ast.Tuple,
+)
 
 
 def unsafe(where: str) -> str | None:
@@ -67,7 +100,8 @@ def unsafe(where: str) -> str | None:
         # Operators are pandas' to accept or refuse (with the hint below); what reaches code is not.
         if not isinstance(node, _ALLOWED + (ast.operator, ast.cmpop, ast.unaryop, ast.boolop, ast.expr_context)):
             return {ast.Call: "a call", ast.Attribute: "an attribute", ast.Subscript: "an index"}.get(
-                type(node), f"'{type(node).__name__}'")
+                type(node), f"'{type(node).__name__}'"
+            )
     return None
 
 
@@ -92,4 +126,3 @@ def explain(where: str, exc: Exception, df) -> str:
     if isinstance(exc, SyntaxError):
         return f"not a valid expression; use {OPERATORS}, quote text values, `backtick` odd column names"
     return message
-

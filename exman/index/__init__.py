@@ -11,6 +11,7 @@ patching it; ``exman.index.scan`` walking runs and the cache check;
 so it is imported inside the functions that build a DataFrame, never by
 ``import exman``.
 """
+
 from __future__ import annotations
 
 import gc
@@ -131,8 +132,18 @@ class Index(layout.RootFolders):
         return index_frame.metrics(targets)
 
     # -- analysis: thin wrappers over exman.analysis / exman.analysis.plotting --------
-    def summary(self, interest, by=None, over="seed", agg=("mean", "std", "count"), include=("completed",),
-                ci=0.95, *, source=None, df=None):
+    def summary(
+        self,
+        interest,
+        by=None,
+        over="seed",
+        agg=("mean", "std", "count"),
+        include=("completed",),
+        ci=0.95,
+        *,
+        source=None,
+        df=None,
+    ):
         """One row per group of runs: aggregates and t-based CI of ``interest`` over replicates.
 
         ``df`` defaults to ``info(source, include_failed=True)``, so failed runs
@@ -143,8 +154,21 @@ class Index(layout.RootFolders):
         df = self.info(source, include_failed=True) if df is None else df
         return summary(df, interest, by=by, over=over, agg=agg, include=include, ci=ci, stacklevel=3)
 
-    def plot(self, y, x, hue=None, col=None, over="seed", include=("completed",), ci=0.95, logx=None, *,
-             source=None, df=None, **kwargs):
+    def plot(
+        self,
+        y,
+        x,
+        hue=None,
+        col=None,
+        over="seed",
+        include=("completed",),
+        ci=0.95,
+        logx=None,
+        *,
+        source=None,
+        df=None,
+        **kwargs,
+    ):
         """Figure: mean of ``y`` against ``x`` with CI error bars, lines by ``hue``, panels by ``col``.
 
         Needs matplotlib (``pip install 'exman[plot]'``). See ``exman.analysis.plotting.plot``.
@@ -154,8 +178,9 @@ class Index(layout.RootFolders):
         df = self.info(source, include_failed=True) if df is None else df
         return plot(df, y, x, hue=hue, col=col, over=over, include=include, ci=ci, logx=logx, stacklevel=3, **kwargs)
 
-    def plot_metric(self, metric, by=None, over="seed", include=("completed",), ci=0.95, *, source=None, df=None,
-                    **kwargs):
+    def plot_metric(
+        self, metric, by=None, over="seed", include=("completed",), ci=0.95, *, source=None, df=None, **kwargs
+    ):
         """Figure: learning curves of ``metric``, mean ± CI band over replicates per step, one line per group.
 
         Needs matplotlib (``pip install 'exman[plot]'``). See ``exman.analysis.plotting.plot_metric``.
@@ -163,11 +188,24 @@ class Index(layout.RootFolders):
         from exman.analysis.plotting import plot_metric
 
         df = self.info(source, include_failed=True) if df is None else df
-        return plot_metric(df, self.metrics(df), metric, by=by, over=over, include=include, ci=ci, stacklevel=3,
-                           **kwargs)
+        return plot_metric(
+            df, self.metrics(df), metric, by=by, over=over, include=include, ci=ci, stacklevel=3, **kwargs
+        )
 
-    def compare(self, interest, between, *, within=None, over="seed", include=("completed",), level=0.95,
-                correction="holm", test="t", source=None, df=None):
+    def compare(
+        self,
+        interest,
+        between,
+        *,
+        within=None,
+        over="seed",
+        include=("completed",),
+        level=0.95,
+        correction="holm",
+        test="t",
+        source=None,
+        df=None,
+    ):
         """One row per pair of ``between`` values: difference, its CI, test, p, adjusted p, Hedges' g.
 
         Needs scipy and statsmodels (``pip install "exman[stats]"``). See
@@ -176,8 +214,18 @@ class Index(layout.RootFolders):
         from exman.analysis.inference import compare
 
         df = self.info(source, include_failed=True) if df is None else df
-        return compare(df, interest, between, within=within, over=over, include=include, level=level,
-                       correction=correction, test=test, stacklevel=3)
+        return compare(
+            df,
+            interest,
+            between,
+            within=within,
+            over=over,
+            include=include,
+            level=level,
+            correction=correction,
+            test=test,
+            stacklevel=3,
+        )
 
     def fit(self, formula, *, include=("completed",), over="seed", source=None, df=None):
         """``interest ~ parameters`` as an OLS model over the replicates: ``.model`` and ``.anova`` (type II).
@@ -190,8 +238,7 @@ class Index(layout.RootFolders):
         return fit(df, formula, include=include, over=over, stacklevel=3)
 
     # -- which runs ---------------------------------------------------------
-    def _walk(self, source, folders: tuple, known: dict | None = None, head: dict | None = None,
-              stacklevel: int = 3):
+    def _walk(self, source, folders: tuple, known: dict | None = None, head: dict | None = None, stacklevel: int = 3):
         """Check or read every covered run; the returned context holds the answer.
 
         ``folders``: which of ``fails``/``tmp`` to walk beside the index;

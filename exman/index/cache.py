@@ -14,6 +14,7 @@ for any reason (corrupt, truncated, another format, another exman) is ignored
 and rewritten. Writes go through ``exman.fs.atomic_write``: concurrent writers
 cannot corrupt it, the last one wins.
 """
+
 from __future__ import annotations
 
 import io

@@ -9,6 +9,7 @@ build would have typed them (or refuse). ``metrics`` builds the long frame
 of logged rows for ``Index.metrics``. Imported only when a frame is built:
 this module imports pandas, so ``exman.index`` must import it lazily.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,10 +60,10 @@ def build(root, rels: list, entries: list, statuses: list, layout=None) -> pd.Da
         "host": lambda: _strings(fields[R.HOST]),
         "user": lambda: _strings(fields[R.USER]),
     }
-    if (layout["commit"] if layout else any(v is not None for v in fields[R.COMMIT])):
+    if layout["commit"] if layout else any(v is not None for v in fields[R.COMMIT]):
         metadata["commit"] = lambda: _strings(fields[R.COMMIT])
         metadata["dirty"] = lambda: _infer(list(fields[R.DIRTY]))
-    if (layout["slurm"] if layout else any(v is not None for v in fields[R.SLURM])):
+    if layout["slurm"] if layout else any(v is not None for v in fields[R.SLURM]):
         metadata.update(_slurm_columns(fields[R.SLURM]))
     for key, make in metadata.items():
         name = meta_name(key, params)
@@ -100,10 +101,12 @@ def build(root, rels: list, entries: list, statuses: list, layout=None) -> pd.Da
 def _slurm_columns(records) -> dict:
     """slurm_job and slurm_node as strings, slurm_task and slurm_restart as nullable integers."""
     parts = list(zip(*[r if r is not None else (None,) * 4 for r in records])) or [()] * 4
-    return {"slurm_job": lambda: _strings(parts[0]),
-            "slurm_task": lambda: pd.array(list(parts[1]), dtype="Int64"),
-            "slurm_node": lambda: _strings(parts[2]),
-            "slurm_restart": lambda: pd.array(list(parts[3]), dtype="Int64")}
+    return {
+        "slurm_job": lambda: _strings(parts[0]),
+        "slurm_task": lambda: pd.array(list(parts[1]), dtype="Int64"),
+        "slurm_node": lambda: _strings(parts[2]),
+        "slurm_restart": lambda: pd.array(list(parts[3]), dtype="Int64"),
+    }
 
 
 def meta_name(key: str, params) -> str:
@@ -212,9 +215,15 @@ def layout(entries: list) -> dict:
 def shape(entries: list) -> dict:
     """Per row, what ``layout_of`` needs (tuples shared between rows: cheap to keep and pickle)."""
     fields = list(zip(*entries)) if entries else [()] * (R.OK + 1)
-    return {"ids": list(fields[R.ID]), "pkeys": list(fields[R.PKEYS]), "mkeys": list(fields[R.MKEYS]),
-            "xkeys": list(fields[R.XKEYS]), "schemas": list(fields[R.SCHEMA]),
-            "commit": [v is not None for v in fields[R.COMMIT]], "slurm": [v is not None for v in fields[R.SLURM]]}
+    return {
+        "ids": list(fields[R.ID]),
+        "pkeys": list(fields[R.PKEYS]),
+        "mkeys": list(fields[R.MKEYS]),
+        "xkeys": list(fields[R.XKEYS]),
+        "schemas": list(fields[R.SCHEMA]),
+        "commit": [v is not None for v in fields[R.COMMIT]],
+        "slurm": [v is not None for v in fields[R.SLURM]],
+    }
 
 
 def layout_of(shape: dict) -> dict:
@@ -265,8 +274,9 @@ def merge(old: pd.DataFrame, new: pd.DataFrame, missing: dict) -> pd.DataFrame |
             return None
     extra = pd.DataFrame(data, copy=False)
     out = pd.concat([old, extra], ignore_index=True)
-    out.attrs = {k: list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v
-                 for k, v in old.attrs.items()}
+    out.attrs = {
+        k: list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v for k, v in old.attrs.items()
+    }
     for name in old.columns:
         a, c = old[name].dtype, out[name].dtype
         if c != a and not (a.kind in "ib" and c.kind in "fO" if isinstance(a, np.dtype) else False):
@@ -444,6 +454,7 @@ _HAS_STR = _has_str_dtype()
 # only (the index cache refuses every other type); ``unpack`` makes it again
 # without typing a single value twice.
 
+
 def pack(df: pd.DataFrame) -> dict:
     columns = []
     for name in df.columns:
@@ -493,8 +504,9 @@ def _unpack_column(column):
         codes = np.frombuffer(column[3], dtype=np.dtype(column[2]))
         return pd.Categorical.from_codes(codes, categories=pd.Index(column[1], dtype=object if not column[1] else None))
     if kind == "Int64":
-        return pd.arrays.IntegerArray(np.frombuffer(column[1], dtype=np.int64).copy(),
-                                      np.frombuffer(column[2], dtype=bool).copy())
+        return pd.arrays.IntegerArray(
+            np.frombuffer(column[1], dtype=np.int64).copy(), np.frombuffer(column[2], dtype=bool).copy()
+        )
     if kind == "obj":
         return _objects_raw(column[1])
     if kind == "strcodes":
@@ -529,13 +541,15 @@ def metrics(targets) -> pd.DataFrame:
     for message in messages:
         warnings.warn(message, IndexWarning, stacklevel=3)
     seconds = np.array([t if isinstance(t, (int, float)) else np.nan for t in times], dtype=np.float64)
-    df = pd.DataFrame({
-        "id": np.array(ids, dtype=np.int64),
-        "step": _infer(steps) if steps else np.array([], dtype=np.int64),
-        "time": _local_times(seconds),
-        "metric": _strings(names),
-        "value": _infer(values) if values else np.array([], dtype=np.float64),
-    })
+    df = pd.DataFrame(
+        {
+            "id": np.array(ids, dtype=np.int64),
+            "step": _infer(steps) if steps else np.array([], dtype=np.int64),
+            "time": _local_times(seconds),
+            "metric": _strings(names),
+            "value": _infer(values) if values else np.array([], dtype=np.float64),
+        }
+    )
     if len(df):
         df = df.sort_values(["id", "step"], kind="stable", ignore_index=True)
     return df

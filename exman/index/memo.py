@@ -16,6 +16,7 @@ Nothing here walks the runs itself (``exman.index.scan`` does), writes into the
 ``Index`` or issues warnings (``Index._info`` does), and pandas is imported only
 inside the steps that build or unpack a frame.
 """
+
 from __future__ import annotations
 
 import os
@@ -119,8 +120,9 @@ class Answers:
         except Exception:  # a memo from another version, a truncated file: take the long way
             return Found()
         df.attrs["root"] = self.root
-        answer = Answer(head, state["memo"], df, tail["rels"], tail["live"], tail["messages"], tail.get("shape"),
-                        tail.get("layout"))
+        answer = Answer(
+            head, state["memo"], df, tail["rels"], tail["live"], tail["messages"], tail.get("shape"), tail.get("layout")
+        )
         if live is None:
             return Found(known=known, base=answer)
         self._remember(folders, answer)
@@ -153,8 +155,9 @@ class Answers:
         df, all_rels, shape, layout = merged
         live = _live_rows(base.live, all_rels, rels, entries)
         fresh = set(rels)  # read just now: their statuses are as of now already
-        statuses = _statuses_now(df, [row for row in live if row[1] not in fresh],
-                                 lambda rel: known.get(rel, (None, None))[1], ctx.host)
+        statuses = _statuses_now(
+            df, [row for row in live if row[1] not in fresh], lambda rel: known.get(rel, (None, None))[1], ctx.host
+        )
         memo = _patched_memo(base.memo, ctx, changes, folders)
         self._store(folders, Answer(base.head, memo, df, all_rels, live, [], shape, layout), statuses)
         return handout(df)
@@ -168,8 +171,11 @@ class Answers:
         if memo is None:
             return df
         shape = index_frame.shape(entries)
-        self._store(folders, Answer(head, memo, df, rels, live_rows(rels, entries), ctx.messages, shape, index_frame.layout_of(shape)),
-                    statuses)
+        self._store(
+            folders,
+            Answer(head, memo, df, rels, live_rows(rels, entries), ctx.messages, shape, index_frame.layout_of(shape)),
+            statuses,
+        )
         return handout(df)
 
     # -- memory and the frame file -----------------------------------------------------
@@ -178,18 +184,32 @@ class Answers:
         from exman.index import frame as index_frame
 
         # The memo first: a call that finds a change stops before unpickling the frame.
-        index_cache.save(self.root, answer.head, {"memo": answer.memo}, name=frame_file(folders), tail={
-            "rels": answer.rels, "statuses": statuses, "live": answer.live, "messages": list(answer.messages),
-            "frame": index_frame.pack(answer.df), "shape": answer.shape, "layout": answer.layout,
-        })
+        index_cache.save(
+            self.root,
+            answer.head,
+            {"memo": answer.memo},
+            name=frame_file(folders),
+            tail={
+                "rels": answer.rels,
+                "statuses": statuses,
+                "live": answer.live,
+                "messages": list(answer.messages),
+                "frame": index_frame.pack(answer.df),
+                "shape": answer.shape,
+                "layout": answer.layout,
+            },
+        )
         self._remember(folders, answer)
 
     def _remember(self, folders: tuple, answer: Answer) -> None:
         """Keep ``answer`` in memory: the next call checks the same files, and reads none."""
         index = answer.memo["index"]
         # The paths the check stats, made once per process instead of once per call.
-        index = dict(index, ppaths=[r + "/" + p for r, p in zip(index["rels"], index["pnames"])],
-                     mpaths=[r + "/" + R.METRICS_FILE for r in index["rels"]])
+        index = dict(
+            index,
+            ppaths=[r + "/" + p for r, p in zip(index["rels"], index["pnames"])],
+            mpaths=[r + "/" + R.METRICS_FILE for r in index["rels"]],
+        )
         answer.memo = dict(answer.memo, index=index)
         self._memory[folders] = answer
 
@@ -354,8 +374,11 @@ def _same_as_newest(old: dict, new: dict) -> bool:
     if not old["ids"] or not new["ids"] or min(new["ids"]) <= max(old["ids"]):
         return False
     last = old["ids"].index(max(old["ids"]))
-    return all(all(v == old[k][last] for v in new[k]) for k in ("pkeys", "mkeys", "xkeys", "schemas")) and \
-        (any(old["commit"]) or not any(new["commit"])) and (any(old["slurm"]) or not any(new["slurm"]))
+    return (
+        all(all(v == old[k][last] for v in new[k]) for k in ("pkeys", "mkeys", "xkeys", "schemas"))
+        and (any(old["commit"]) or not any(new["commit"]))
+        and (any(old["slurm"]) or not any(new["slurm"]))
+    )
 
 
 def _missing(df, layout: dict, entries: list) -> dict:

@@ -14,6 +14,7 @@ Which record wins:
   differs from ``params_stat`` (edited by hand after the run), or for runs
   without ``run.json`` (exman 0.1.9 roots), through the ``load_params`` hook.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -39,8 +40,35 @@ _EPOCH = datetime.datetime(1970, 1, 1)
 _US = datetime.timedelta(microseconds=1)
 
 # Positions in an entry tuple.
-KEY, ID, NAME, PARAMS_NAME, TIME, STATUS, START, END, DURATION, SWEEP, SWEEP_CELL, HOST, USER, PID, \
-    COMMIT, DIRTY, SLURM, PKEYS, PVALS, SCHEMA, MKEYS, MVALS, MSTATE, XKEYS, XVALS, WARNINGS, OK = range(27)
+(
+    KEY,
+    ID,
+    NAME,
+    PARAMS_NAME,
+    TIME,
+    STATUS,
+    START,
+    END,
+    DURATION,
+    SWEEP,
+    SWEEP_CELL,
+    HOST,
+    USER,
+    PID,
+    COMMIT,
+    DIRTY,
+    SLURM,
+    PKEYS,
+    PVALS,
+    SCHEMA,
+    MKEYS,
+    MVALS,
+    MSTATE,
+    XKEYS,
+    XVALS,
+    WARNINGS,
+    OK,
+) = range(27)
 META_FIELDS = 17  # KEY..SLURM
 
 
@@ -75,8 +103,18 @@ def try_stat(path: str):
         return None
 
 
-def read_run(folder: str, name: str, params_name: str, params_st, *, pm, intern: Interner, previous=None,
-             plugins: bool = False, failed_dir: bool = False):
+def read_run(
+    folder: str,
+    name: str,
+    params_name: str,
+    params_st,
+    *,
+    pm,
+    intern: Interner,
+    previous=None,
+    plugins: bool = False,
+    failed_dir: bool = False,
+):
     """Read ``folder`` (absolute) into ``(entry, metrics_st, run_st)``.
 
     ``params_st`` is the stat of the params file taken before reading, so a
@@ -376,13 +414,16 @@ def _schema_key(schema: dict) -> tuple:
         if not isinstance(spec, dict):
             continue
         choices = spec.get("choices")
-        out.append((
-            dest,
-            str(spec.get("type")),
-            bool(spec.get("list")),
-            tuple(c if isinstance(c, (str, int, float, bool)) else str(c) for c in choices)
-            if isinstance(choices, list) else None,
-        ))
+        out.append(
+            (
+                dest,
+                str(spec.get("type")),
+                bool(spec.get("list")),
+                tuple(c if isinstance(c, (str, int, float, bool)) else str(c) for c in choices)
+                if isinstance(choices, list)
+                else None,
+            )
+        )
     return tuple(out)
 
 

@@ -12,6 +12,7 @@ run has not reached a final status, plus the run folder when an ``indexing``
 plugin is installed. Finished runs are checked too: a metric appended later or
 a hand edit of ``params.yaml`` must show on the next call.
 """
+
 from __future__ import annotations
 
 import os
@@ -116,8 +117,9 @@ class Context:
             moved = os.path.join(self.root, layout.RUNS, os.path.basename(folder))
             pst = R.try_stat(os.path.join(moved, pname)) if moved != folder else None
             if pst is None:
-                self.messages.append(f"exman: index link {path} points to a missing file "
-                                     f"({target if is_link else stat_path}); skipped")
+                self.messages.append(
+                    f"exman: index link {path} points to a missing file ({target if is_link else stat_path}); skipped"
+                )
                 return
             folder, stat_path = moved, os.path.join(moved, pname)
         rel = self.rel(folder)
@@ -222,8 +224,15 @@ class Context:
             pst = R.try_stat(stat_path)
         dkey = R.stat_key(R.try_stat(folder)) if self.plugins else R.NO_FILE
         entry, mst, jst = R.read_run(
-            folder, os.path.basename(rel), pname, pst, pm=self.pm, intern=self.intern,
-            previous=self.entries.get(rel), plugins=self.plugins, failed_dir=failed_dir,
+            folder,
+            os.path.basename(rel),
+            pname,
+            pst,
+            pm=self.pm,
+            intern=self.intern,
+            previous=self.entries.get(rel),
+            plugins=self.plugins,
+            failed_dir=failed_dir,
         )
         terminal = entry[R.STATUS] in R.TERMINAL
         entry[R.KEY] = hash((R.stat_key(pst), R.stat_key(mst), R.NO_FILE if terminal else R.stat_key(jst), dkey))
@@ -247,7 +256,7 @@ class Context:
     def rel(self, folder: str) -> str:
         root = self.root
         if folder.startswith(root + os.sep):
-            return folder[len(root) + 1:]
+            return folder[len(root) + 1 :]
         return os.path.relpath(folder, root)
 
     def params_name(self, rel: str) -> str:
@@ -391,16 +400,18 @@ class Context:
         pairs = [(rel, e) for rel, e in self.seen.items() if e is not None]
         pairs.sort(key=lambda p: (p[1][R.ID], p[1][R.NAME]))
         rels, entries = [p[0] for p in pairs], [p[1] for p in pairs]
-        statuses = statuses_now([e[R.STATUS] for e in entries], live_rows(rels, entries), self.run_stats.get,
-                                self.host)
+        statuses = statuses_now([e[R.STATUS] for e in entries], live_rows(rels, entries), self.run_stats.get, self.host)
         return rels, entries, statuses
 
 
 def live_rows(rels: list, entries: list) -> list:
     """``(row, rel, recorded status, host, pid)`` of the runs not finished: their status can still change."""
     terminal = R.TERMINAL
-    return [(i, rel, e[R.STATUS], e[R.HOST], e[R.PID])
-            for i, (rel, e) in enumerate(zip(rels, entries)) if e[R.STATUS] not in terminal]
+    return [
+        (i, rel, e[R.STATUS], e[R.HOST], e[R.PID])
+        for i, (rel, e) in enumerate(zip(rels, entries))
+        if e[R.STATUS] not in terminal
+    ]
 
 
 def statuses_now(statuses: list, live: list, beat, host: str) -> list:

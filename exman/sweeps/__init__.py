@@ -5,6 +5,7 @@ grid; ``records`` saves the spec and reads the cells' runs; ``jobs`` starts and
 stops one job; ``progress`` draws it; ``adaptive`` decides the rounds of
 adaptive and racing sweeps. How jobs run belongs to launcher plugins.
 """
+
 from __future__ import annotations
 
 from exman.errors import SweepError

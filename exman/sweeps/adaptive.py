@@ -11,6 +11,7 @@ so every launcher works. ``decide`` is the pure rule; tests and benchmarks call
 it directly to simulate many sweeps. pandas, scipy and statsmodels load inside
 functions only.
 """
+
 from __future__ import annotations
 
 import json
@@ -87,8 +88,17 @@ def settings(repeat, until=None, max_repeat=None, race=None, alpha=0.05, max_rou
         raise SweepError("--race needs --max-rounds 2 or more: a race drops cells between rounds")
     if not 0 < float(alpha) < 1:
         raise SweepError(f"--alpha must be between 0 and 1, got {alpha!r}")
-    return {"interest": interest, "key": key, "min": count, "max": int(max_repeat), "target": target,
-            "race": direction, "alpha": float(alpha), "rounds": int(max_rounds), "level": float(level)}
+    return {
+        "interest": interest,
+        "key": key,
+        "min": count,
+        "max": int(max_repeat),
+        "target": target,
+        "race": direction,
+        "alpha": float(alpha),
+        "rounds": int(max_rounds),
+        "level": float(level),
+    }
 
 
 def _repeat(repeat) -> tuple[int, str]:
@@ -170,8 +180,16 @@ def _summaries(values: list, rule: dict) -> list[dict]:
         high = float(r[f"{name}_ci_high"]) if r is not None else math.nan
         std = float(r[f"{name}_std"]) if r is not None else math.nan
         width = high - low if n >= 2 else math.inf
-        out.append({"n": n, "mean": mean, "std": std, "ci_low": low, "ci_high": high,
-                    "width": width if math.isfinite(width) else math.inf})
+        out.append(
+            {
+                "n": n,
+                "mean": mean,
+                "std": std,
+                "ci_low": low,
+                "ci_high": high,
+                "width": width if math.isfinite(width) else math.inf,
+            }
+        )
     return out
 
 
@@ -223,8 +241,16 @@ def _tests(values: list, best: int, rivals: list, rule: dict) -> list[tuple]:
     df["status"] = "completed"
     df.attrs["params"] = ["race", "side", key]
     try:
-        table = compare(df, name, between="side", within="race", over=key, level=rule.get("level", 0.95),
-                        correction="holm", warn=False)
+        table = compare(
+            df,
+            name,
+            between="side",
+            within="race",
+            over=key,
+            level=rule.get("level", 0.95),
+            correction="holm",
+            warn=False,
+        )
     except ImportError as exc:
         raise SweepError(str(exc)) from None
     out = []
@@ -315,8 +341,9 @@ def replicates_for(diff: float, std: float, *, power: float = 0.8, alpha: float 
         return 2  # the solver looks for n above 2 and fails to converge below it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a failed solve comes back as NaN, said below
-        n = float(analysis.solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0,
-                                       alternative="two-sided"))
+        n = float(
+            analysis.solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0, alternative="two-sided")
+        )
     if not math.isfinite(n):
         raise ValueError(f"cannot solve for the replicates of effect size {effect:.3g} at power {power:g}")
     return max(2, int(math.ceil(n - 1e-9)))
@@ -379,8 +406,10 @@ def observe(root, spec: dict) -> tuple[list[dict], list[int]]:
     df = df[(df[sweep] == spec["id"]) & (df[meta_column(df, "status")] == "completed")]
     name = rule["interest"]
     if len(df) and name not in df.columns:
-        raise SweepError(f"the sweep's runs log no metric {name!r}; metrics are: "
-                         f"{', '.join(df.attrs.get('metrics', [])) or '(none logged)'}")
+        raise SweepError(
+            f"the sweep's runs log no metric {name!r}; metrics are: "
+            f"{', '.join(df.attrs.get('metrics', [])) or '(none logged)'}"
+        )
     cell_col = meta_column(df, "sweep_cell")
     runs: dict = {}
     for cell, value in zip(df[cell_col].tolist(), df[name].tolist() if len(df) else []):
@@ -463,16 +492,17 @@ def describe_look(spec: dict, changes: bool = True) -> list[str]:
         if d["state"] == "done":
             why = f"CI width {_fmt(d['width'])} <= {rule['target']:g}"
         elif d["state"] == "raced":
-            why = (f"worse than {describe(params[d['vs']])}, Holm p {_fmt(d.get('p_adj'))} < "
-                   f"{per_look(rule):.3g}")
+            why = f"worse than {describe(params[d['vs']])}, Holm p {_fmt(d.get('p_adj'))} < {per_look(rule):.3g}"
         else:
             why = f"{rule['max']} seeds" if d["state"] == "max" else f"{rule['rounds']} rounds"
         lines.append(f"  {d['state']}: {describe(params[g])}  n={d['n']} mean={_fmt(d['mean'])}  {why}")
     count = {s: sum(d["state"] == s for d in now) for s in ("more", *FINAL)}
     adding = sum(d["add"] for d in now)
-    lines.append(f"look {looks[-1]['look']} of at most {rule['rounds']}: "
-                 + ", ".join(f"{v} {k}" for k, v in count.items() if v)
-                 + (f"; {adding} new seed run(s)" if adding else "; finished"))
+    lines.append(
+        f"look {looks[-1]['look']} of at most {rule['rounds']}: "
+        + ", ".join(f"{v} {k}" for k, v in count.items() if v)
+        + (f"; {adding} new seed run(s)" if adding else "; finished")
+    )
     return lines
 
 
@@ -492,13 +522,39 @@ def table(root, spec: dict):
     out = []
     for g, p in enumerate(params):
         r = rows[g]
-        out.append({**p, "seeds": seeds[g], "replicates": r["n"], "mean": r["mean"], "ci_low": r["ci_low"],
-                    "ci_high": r["ci_high"], "state": last[g] or "first round"})
+        out.append(
+            {
+                **p,
+                "seeds": seeds[g],
+                "replicates": r["n"],
+                "mean": r["mean"],
+                "ci_low": r["ci_low"],
+                "ci_high": r["ci_high"],
+                "state": last[g] or "first round",
+            }
+        )
     df = pd.DataFrame(out)
-    df.attrs.update(interest=rule["interest"], looks=len(rule.get("looks") or []),
-                    rule={k: v for k, v in rule.items() if k != "looks"})
+    df.attrs.update(
+        interest=rule["interest"],
+        looks=len(rule.get("looks") or []),
+        rule={k: v for k, v in rule.items() if k != "looks"},
+    )
     return df
 
 
-__all__ = ["decide", "simulate", "replicates_for", "pooled_std", "settings", "parse_until", "parse_race", "needed", "observe", "next_round", "table",
-           "describe_look", "groups", "FINAL"]
+__all__ = [
+    "decide",
+    "simulate",
+    "replicates_for",
+    "pooled_std",
+    "settings",
+    "parse_until",
+    "parse_race",
+    "needed",
+    "observe",
+    "next_round",
+    "table",
+    "describe_look",
+    "groups",
+    "FINAL",
+]

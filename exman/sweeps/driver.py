@@ -11,6 +11,7 @@ the functions that need them.
 ``exman.sweep`` is :func:`sweep`; ``exman.sweep.status(root, sweep_id)``,
 ``exman.sweep.resume(...)``, ``.decisions`` and ``.expand`` hang off it.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -105,14 +106,18 @@ class SweepResult:
     def summary(self, root_arg: str | None = None) -> str:
         root = f" --root {shlex.quote(root_arg)}" if root_arg else ""
         if self.detached:
-            return "\n".join([
-                f"sweep {self.sweep_id}: {len(self.runs)} run(s) of {self.total} cell(s) queued; detached, "
-                "they run without this process",
-                f"follow it with: exman{root} sweep --status {self.sweep_id}",
-                f"once they ended, rerun what did not complete with: exman{root} sweep --resume {self.sweep_id}",
-            ])
+            return "\n".join(
+                [
+                    f"sweep {self.sweep_id}: {len(self.runs)} run(s) of {self.total} cell(s) queued; detached, "
+                    "they run without this process",
+                    f"follow it with: exman{root} sweep --status {self.sweep_id}",
+                    f"once they ended, rerun what did not complete with: exman{root} sweep --resume {self.sweep_id}",
+                ]
+            )
         ran = sum(r.status != "not started" for r in self.runs)
-        lines = [f"sweep {self.sweep_id}: {counts_line(self.counts)}; this call ran {ran} cell(s) in {self.seconds:.1f} s"]
+        lines = [
+            f"sweep {self.sweep_id}: {counts_line(self.counts)}; this call ran {ran} cell(s) in {self.seconds:.1f} s"
+        ]
         if self.stopped_by is not None:
             lines.append(f"stopped by {signal.Signals(self.stopped_by).name}: no new combination was started")
         unstarted = [r.cell for r in self.failures if r.status == "not started"]
@@ -132,8 +137,9 @@ class SweepResult:
         if unstarted:
             lines.append(f"  not started: {len(unstarted)} cell(s): {', '.join(map(str, unstarted))}")
         if self.queued:
-            lines.append(f"  still in the scheduler (not rerun): {len(self.queued)} cell(s): "
-                         f"{', '.join(map(str, self.queued))}")
+            lines.append(
+                f"  still in the scheduler (not rerun): {len(self.queued)} cell(s): {', '.join(map(str, self.queued))}"
+            )
         lines.extend(self.decisions)
         if self.failures or self.stopped_by is not None:
             lines.append(f"rerun what is missing with: exman{root} sweep --resume {self.sweep_id}")
@@ -223,9 +229,31 @@ def _command(command) -> list[str]:
 ADAPTIVE = ("until", "max_repeat", "race", "alpha", "max_rounds", "shuffle")
 
 
-def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher=None, root=None,
-          scheduler=None, options=None, file=None, dry_run=False, cwd=None, quiet=False, stream=None,
-          pm=None, until=None, max_repeat=None, race=None, alpha=None, max_rounds=None, shuffle=None, detach=False):
+def sweep(
+    command=None,
+    grid=None,
+    *,
+    zip=None,
+    repeat=None,
+    jobs=None,
+    launcher=None,
+    root=None,
+    scheduler=None,
+    options=None,
+    file=None,
+    dry_run=False,
+    cwd=None,
+    quiet=False,
+    stream=None,
+    pm=None,
+    until=None,
+    max_repeat=None,
+    race=None,
+    alpha=None,
+    max_rounds=None,
+    shuffle=None,
+    detach=False,
+):
     """Run ``command`` once per grid cell, in parallel, recorded under ``root``.
 
     ``grid`` maps names to values (a list, ``"a,b"``, or ``"log:1e-4:1e-1:4"``),
@@ -253,9 +281,14 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
     if zip:
         zips += [zip] if isinstance(zip, dict) else list(zip)
     repeat = repeat if repeat is not None else data.get("repeat")
-    adaptive = adaptive_settings(repeat, until=extra["until"], max_repeat=extra["max_repeat"], race=extra["race"],
-                                 alpha=0.05 if extra["alpha"] is None else extra["alpha"],
-                                 max_rounds=4 if extra["max_rounds"] is None else extra["max_rounds"])
+    adaptive = adaptive_settings(
+        repeat,
+        until=extra["until"],
+        max_repeat=extra["max_repeat"],
+        race=extra["race"],
+        alpha=0.05 if extra["alpha"] is None else extra["alpha"],
+        max_rounds=4 if extra["max_rounds"] is None else extra["max_rounds"],
+    )
     shuffle = _shuffle_seed(extra["shuffle"])
     cells = expand(full_grid, zips, repeat)
     launcher = launcher or data.get("launcher") or "local"
@@ -270,8 +303,10 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
     chosen = launchers.get(pm, launcher)
     if detach:
         if adaptive:
-            raise SweepError("--detach cannot run an adaptive sweep (--until, --race): it looks at each round "
-                             "before the next; run it attached (under nohup or tmux on a login node)")
+            raise SweepError(
+                "--detach cannot run an adaptive sweep (--until, --race): it looks at each round "
+                "before the next; run it attached (under nohup or tmux on a login node)"
+            )
         _check_detach(chosen, opts)
     root = prepare_root(root)
     sweep_id = new_sweep_id(root)
@@ -298,8 +333,20 @@ def sweep(command=None, grid=None, *, zip=None, repeat=None, jobs=None, launcher
         return _rounds(root, spec, list(range(len(cells))), pm=pm, quiet=quiet, stream=stream)
 
 
-def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None, options=None,
-           dry_run=False, quiet=False, stream=None, pm=None, detach=False):
+def resume(
+    sweep_id: str,
+    *,
+    root=None,
+    jobs=None,
+    launcher=None,
+    scheduler=None,
+    options=None,
+    dry_run=False,
+    quiet=False,
+    stream=None,
+    pm=None,
+    detach=False,
+):
     """Rerun the cells of ``sweep_id`` that have no completed run (and none running), same id.
 
     Cells whose jobs a scheduler still holds (SLURM tasks pending, requeued or running, e.g.
@@ -334,8 +381,12 @@ def resume(sweep_id: str, *, root=None, jobs=None, launcher=None, scheduler=None
             spec.setdefault("resumed", []).append(datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
             save_spec(root, spec)
         if held and not quiet:
-            print(f"sweep {sweep_id}: {len(held)} cell(s) still pending or running in the scheduler, not rerun: "
-                  f"{', '.join(map(str, held))}", file=stream or sys.stderr, flush=True)
+            print(
+                f"sweep {sweep_id}: {len(held)} cell(s) still pending or running in the scheduler, not rerun: "
+                f"{', '.join(map(str, held))}",
+                file=stream or sys.stderr,
+                flush=True,
+            )
         if detach:
             result = _execute(root, spec, todo, pm=pm, quiet=quiet, stream=stream, detach=True)
         else:
@@ -409,8 +460,13 @@ def _todo(root: Path, spec: dict, queued: dict | None = None) -> tuple[list[int]
 def _queued(pm, root: Path, spec: dict) -> dict | None:
     """``{cell: state}`` of the sweep's jobs a scheduler still holds (every launcher's ``queued``),
     None if none was queued. Every launcher is asked: a resume may use another launcher than the start."""
-    answers = [a for one in launchers.collect(pm).values() if one.queued is not None
-               for a in [one.queued(root, spec["id"])] if a is not None]
+    answers = [
+        a
+        for one in launchers.collect(pm).values()
+        if one.queued is not None
+        for a in [one.queued(root, spec["id"])]
+        if a is not None
+    ]
     if not answers:
         return None
     merged: dict = {}
@@ -425,12 +481,15 @@ def _check_detach(launcher: launchers.Launcher, options: dict) -> None:
         return
     if isinstance(verdict, str) and verdict:
         raise SweepError(verdict)
-    raise SweepError(f"--detach: the {launcher.name} launcher runs the sweep's runs as children of exman sweep, which must "
-                     "stay; keep it running with nohup or tmux instead (or use --launcher submitit on SLURM)")
+    raise SweepError(
+        f"--detach: the {launcher.name} launcher runs the sweep's runs as children of exman sweep, which must "
+        "stay; keep it running with nohup or tmux instead (or use --launcher submitit on SLURM)"
+    )
 
 
-def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, stream=None,
-             detach: bool = False) -> SweepResult:
+def _execute(
+    root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, stream=None, detach: bool = False
+) -> SweepResult:
     sweep_id = spec["id"]
     opts = dict(spec.get("options") or {})
     opts.update(root=str(root), sweep_id=sweep_id)
@@ -438,10 +497,15 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
         opts["detach"] = True
     logs = root / SPEC_FOLDER / sweep_id
     jobs = [
-        Job(sweep_id=sweep_id, cell=i, params=spec["cells"][i], argv=command_line(spec["command"], spec["cells"][i]),
+        Job(
+            sweep_id=sweep_id,
+            cell=i,
+            params=spec["cells"][i],
+            argv=command_line(spec["command"], spec["cells"][i]),
             cwd=spec.get("cwd") or os.getcwd(),
             env={"EXMAN_RUN_ROOT": str(root), "EXMAN_SWEEP_ID": sweep_id, "EXMAN_SWEEP_CELL": str(i)},
-            log=str(logs / f"cell-{i:04d}.log"))
+            log=str(logs / f"cell-{i:04d}.log"),
+        )
         for i in _order(todo, spec.get("shuffle"))
     ]
     result = SweepResult(sweep_id=sweep_id, root=root, spec=spec_path(root, sweep_id), total=len(spec["cells"]))
@@ -468,8 +532,10 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
     result.seconds = time.monotonic() - began
     if detach:
         result.detached = True
-        result.runs = [CellRun(cell=job.cell, params=job.params, returncode=None, status="queued", log=job.log)
-                       for job in sorted(jobs, key=lambda j: j.cell)]
+        result.runs = [
+            CellRun(cell=job.cell, params=job.params, returncode=None, status="queued", log=job.log)
+            for job in sorted(jobs, key=lambda j: j.cell)
+        ]
         return result
     result.stopped_by = stopped[0] if stopped else None
     records = _latest_by_cell(root, sweep_id, stopping=progress.stopping.is_set())
@@ -480,9 +546,18 @@ def _execute(root: Path, spec: dict, todo: list[int], *, pm=None, quiet=False, s
             state = "not started"
         else:
             state = meta["status"] if meta else "no run"
-        result.runs.append(CellRun(cell=job.cell, params=job.params, returncode=code, status=state,
-                                   run_id=meta.get("id") if meta else None, run_path=meta.get("path") if meta else None,
-                                   log=job.log, reason=meta.get("reason") if meta else None))
+        result.runs.append(
+            CellRun(
+                cell=job.cell,
+                params=job.params,
+                returncode=code,
+                status=state,
+                run_id=meta.get("id") if meta else None,
+                run_path=meta.get("path") if meta else None,
+                log=job.log,
+                reason=meta.get("reason") if meta else None,
+            )
+        )
     return result
 
 
@@ -576,8 +651,10 @@ def _catch_signals(progress: Progress, stopped: list):
         if not progress.stopping.is_set():
             stopped.append(signum)
             progress.stopping.set()
-            progress.note(f"exman sweep: {signal.Signals(signum).name}: stopping; waiting for running children "
-                          "(again to kill them)")
+            progress.note(
+                f"exman sweep: {signal.Signals(signum).name}: stopping; waiting for running children "
+                "(again to kill them)"
+            )
         else:
             progress.killing.set()
 

@@ -2,6 +2,7 @@
 
 Pure functions on plain values; no files, no processes.
 """
+
 from __future__ import annotations
 
 import itertools

@@ -4,6 +4,7 @@ Every launcher uses these, and remote workers (dask, submitit) unpickle a
 ``Job`` and call ``run_job``, so this module imports nothing beyond the
 standard library and ``exman.sweeps.grid``.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,15 @@ def start_job(job: Job, extra_env: dict | None = None, note: str = "") -> subpro
         out.write(f"$ {shlex.join(job.argv)}\n".encode())
         out.flush()
         try:
-            proc = subprocess.Popen(job.argv, cwd=job.cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                job.argv,
+                cwd=job.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except OSError as exc:
             out.write(f"exman sweep: cannot start: {exc}\n".encode())
             raise
@@ -181,8 +189,11 @@ def _earlier_run(job: Job) -> dict | None:
     root = job.env.get("EXMAN_RUN_ROOT")
     if not root:
         return None
-    mine = [meta for meta in sweep_runs(Path(root), job.sweep_id)
-            if str(meta.get("sweep_cell")) == str(job.cell) and slurm.task_of(meta) == slurm.job_id()]
+    mine = [
+        meta
+        for meta in sweep_runs(Path(root), job.sweep_id)
+        if str(meta.get("sweep_cell")) == str(job.cell) and slurm.task_of(meta) == slurm.job_id()
+    ]
     return mine[-1] if mine else None
 
 

@@ -6,6 +6,7 @@ besides (queue the jobs and let ``exman sweep`` exit; say which cells a schedule
 still holds). The driver calls the one it needs directly. Nothing here imports
 a launcher or the command line: the plugin manager brings the plugins.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,13 @@ def collect(pm) -> dict[str, Launcher]:
     called first, the one registered last: a third-party launcher replaces a default."""
     found: dict[str, Launcher] = {}
 
-    def register(name: str, launch: Callable[..., Any], *, can_detach: Callable[..., Any] | None = None,
-                 queued: Callable[..., Any] | None = None) -> None:
+    def register(
+        name: str,
+        launch: Callable[..., Any],
+        *,
+        can_detach: Callable[..., Any] | None = None,
+        queued: Callable[..., Any] | None = None,
+    ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise TypeError(f"register_launchers: a launcher's name must be a non-empty string, not {name!r}")
         for what, value in (("launch", launch), ("can_detach", can_detach), ("queued", queued)):

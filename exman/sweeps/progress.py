@@ -2,6 +2,7 @@
 
 It also carries the stop flags the signal handler sets and launchers watch.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -86,18 +87,25 @@ class Progress:
             from rich.progress import Progress as Bar
         except ImportError:
             return None  # plain lines then
-        bar = Bar(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[failed]} failed, {task.fields[running]} running"),
-                  TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
-                  console=Console(file=self.stream), transient=False)
+        bar = Bar(
+            TextColumn("sweep {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed, {task.fields[running]} running"),
+            TimeElapsedColumn(),
+            TextColumn("ETA {task.fields[eta]}"),
+            console=Console(file=self.stream),
+            transient=False,
+        )
         self._task = bar.add_task(self.sweep_id, total=self.total, failed=0, running=0, eta="?")
         bar.start()
         return bar
 
     def _refresh(self) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, failed=self.failed, running=self.running,
-                             eta=_clock(self.eta()))
+            self._bar.update(
+                self._task, completed=self.done, failed=self.failed, running=self.running, eta=_clock(self.eta())
+            )
 
     def eta(self) -> float | None:
         now = time.monotonic()

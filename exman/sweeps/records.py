@@ -5,6 +5,7 @@ by their ``run.json`` (``sweep``, ``sweep_cell``, ``status``). ``cell_counts``
 is the one place that decides which cells are done: ``--status`` prints it and
 ``--resume`` reruns its missing cells.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -92,7 +93,9 @@ def load_spec(root: Path, sweep_id: str) -> dict:
     except yaml.YAMLError as exc:
         raise SweepError(f"{path}: not a sweep spec ({exc.__class__.__name__})") from None
     except (OSError, ValueError) as exc:  # a FIFO, a device, unreadable, not UTF-8
-        raise SweepError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
+        raise SweepError(
+            f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})"
+        ) from None
     if not isinstance(spec, dict) or not isinstance(spec.get("cells"), list) or not spec.get("command"):
         raise SweepError(f"{path}: not a sweep spec (needs id, command and cells)")
     return spec
@@ -197,8 +200,15 @@ def counts_line(rows: list[dict]) -> str:
     if any("queued" in row for row in rows):
         cells = {"completed": 0, "running": 0, "queued": 0, "missing": 0}
     for row in rows:
-        cells["completed" if row["completed"] else "running" if row["running"]
-              else "queued" if row.get("queued") else "missing"] += 1
+        cells[
+            "completed"
+            if row["completed"]
+            else "running"
+            if row["running"]
+            else "queued"
+            if row.get("queued")
+            else "missing"
+        ] += 1
     runs = {key: sum(row[key] for row in rows) for key in COUNTS}
     total = sum(runs.values())
 
@@ -206,8 +216,10 @@ def counts_line(rows: list[dict]) -> str:
         shown = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
         return f": {shown}" if shown else ""
 
-    return (f"{len(rows)} cell{'s' if len(rows) != 1 else ''}{counted(cells)}; "
-            f"{total} run{'s' if total != 1 else ''}{counted(runs)}")
+    return (
+        f"{len(rows)} cell{'s' if len(rows) != 1 else ''}{counted(cells)}; "
+        f"{total} run{'s' if total != 1 else ''}{counted(runs)}"
+    )
 
 
 def mark_interrupted(meta: dict) -> None:

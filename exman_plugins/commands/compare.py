@@ -1,4 +1,5 @@
 """``exman compare``: is a difference real, and how large? ``Index.compare`` on the command line."""
+
 from __future__ import annotations
 
 import json
@@ -17,22 +18,63 @@ SHOWN = ("a", "b", "n_a", "n_b", "paired", "diff", "ci_low", "ci_high", "test", 
 def register_commands(cli):
     @cli.command("compare")
     @click.argument("interest")
-    @click.option("-b", "--between", "between", multiple=True, required=True, metavar="COL",
-                  help="parameter whose values are compared pairwise (repeatable: their combinations)")
+    @click.option(
+        "-b",
+        "--between",
+        "between",
+        multiple=True,
+        required=True,
+        metavar="COL",
+        help="parameter whose values are compared pairwise (repeatable: their combinations)",
+    )
     @click.option("--within", multiple=True, metavar="COL", help="compare separately per value of COL (repeatable)")
-    @click.option("--over", multiple=True, default=["seed"], show_default=True, metavar="KEY",
-                  help="replicate parameter (repeatable)")
-    @click.option("--include", multiple=True, default=["completed"], show_default=True, metavar="STATUS",
-                  help="statuses analysed (repeatable; 'all' for every run)")
-    @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
-                  show_default=True, help="confidence level of the difference's interval")
-    @click.option("--correction", type=click.Choice(["holm", "fdr_bh", "none"]), default="holm", show_default=True,
-                  help="multiple-comparison correction across all rows")
-    @click.option("--test", "test", type=click.Choice(["t", "wilcoxon"]), default="t", show_default=True,
-                  help="t-tests, or rank tests (Wilcoxon signed-rank when paired, Mann-Whitney U otherwise)")
-    @click.option("-m", "--mark", "mark", metavar="KEY", shell_complete=complete_marks,
-                  help="only the runs marked KEY (a/b/c allowed)")
-    @click.option("-w", "--where", "where", metavar="EXPR", help="pandas query on the runs table, e.g. \"lr < 0.1\"")
+    @click.option(
+        "--over",
+        multiple=True,
+        default=["seed"],
+        show_default=True,
+        metavar="KEY",
+        help="replicate parameter (repeatable)",
+    )
+    @click.option(
+        "--include",
+        multiple=True,
+        default=["completed"],
+        show_default=True,
+        metavar="STATUS",
+        help="statuses analysed (repeatable; 'all' for every run)",
+    )
+    @click.option(
+        "--level",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=0.95,
+        show_default=True,
+        help="confidence level of the difference's interval",
+    )
+    @click.option(
+        "--correction",
+        type=click.Choice(["holm", "fdr_bh", "none"]),
+        default="holm",
+        show_default=True,
+        help="multiple-comparison correction across all rows",
+    )
+    @click.option(
+        "--test",
+        "test",
+        type=click.Choice(["t", "wilcoxon"]),
+        default="t",
+        show_default=True,
+        help="t-tests, or rank tests (Wilcoxon signed-rank when paired, Mann-Whitney U otherwise)",
+    )
+    @click.option(
+        "-m",
+        "--mark",
+        "mark",
+        metavar="KEY",
+        shell_complete=complete_marks,
+        help="only the runs marked KEY (a/b/c allowed)",
+    )
+    @click.option("-w", "--where", "where", metavar="EXPR", help='pandas query on the runs table, e.g. "lr < 0.1"')
     @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
     @click.pass_obj
     def compare_command(state, interest, between, within, over, include, level, correction, test, mark, where, fmt):
@@ -60,25 +102,34 @@ def register_commands(cli):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                table = compare(info, interest, list(between), within=list(within) or None, over=list(over),
-                                include="all" if "all" in include else list(include), level=level,
-                                correction=None if correction == "none" else correction, test=test)
+                table = compare(
+                    info,
+                    interest,
+                    list(between),
+                    within=list(within) or None,
+                    over=list(over),
+                    include="all" if "all" in include else list(include),
+                    level=level,
+                    correction=None if correction == "none" else correction,
+                    test=test,
+                )
             except (KeyError, ValueError, TypeError, ImportError) as exc:
                 raise click.ClickException(str(exc.args[0]) if exc.args else str(exc)) from None
         for w in caught:
             if issubclass(w.category, UserWarning):
                 click.echo(f"exman: warning: {w.message}", err=True)
         if fmt == "json":
-            records = [{str(c): json_value(v) for c, v in zip(table.columns, row)}
-                       for row in table.itertuples(index=False, name=None)]
+            records = [
+                {str(c): json_value(v) for c, v in zip(table.columns, row)}
+                for row in table.itertuples(index=False, name=None)
+            ]
             click.echo(json.dumps(records, indent=1, ensure_ascii=False))
             return
         if fmt == "csv":
             click.echo(table.to_csv(index=False), nl=False)
             return
         if table.empty:
-            click.echo("nothing to compare: fewer than two values of " + ", ".join(between) + " in any group",
-                       err=True)
+            click.echo("nothing to compare: fewer than two values of " + ", ".join(between) + " in any group", err=True)
             return
         cols = [*table.attrs["within"], *SHOWN]
         right = {i for i, c in enumerate(cols) if c not in ("a", "b", "test", "paired")}

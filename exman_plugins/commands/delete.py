@@ -6,6 +6,7 @@ root's ``runs/``, ``tmp/`` or ``fails/``, and ``shutil.rmtree`` never
 follows the symlinks it meets inside. Links are unlinked, never followed.
 The run's claimed number stays taken, so a new run never reuses its id.
 """
+
 from __future__ import annotations
 
 import os
@@ -80,8 +81,9 @@ def _remove_folder(root: Path, run: RunRef) -> None:
 def register_commands(cli):
     @cli.command("delete")
     @click.argument("ids", nargs=-1, required=True, shell_complete=complete_ids)
-    @click.option("--all", "everything", is_flag=True,
-                  help="also remove the run folders and every mark pointing to them")
+    @click.option(
+        "--all", "everything", is_flag=True, help="also remove the run folders and every mark pointing to them"
+    )
     @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
     @click.option("-n", "--dry-run", is_flag=True, help="print what would be removed, remove nothing")
     @click.option("--force", is_flag=True, help="with --all: delete runs that are still running too")
@@ -112,7 +114,8 @@ def register_commands(cli):
         live = [r for r in runs if run_status(r.path, read_run_json(r.path)) == "running"]
         if live and not force:
             raise click.ClickException(
-                f"run(s) {', '.join(str(r.id) for r in live)} are still running; stop them first or pass --force")
+                f"run(s) {', '.join(str(r.id) for r in live)} are still running; stop them first or pass --force"
+            )
         marks = mark_links(root, runs)
         if dry_run:
             for run in runs:

@@ -1,4 +1,5 @@
 """``exman diff ID ID``: what differs between two runs, side by side, and nothing else."""
+
 from __future__ import annotations
 
 import json
@@ -61,12 +62,18 @@ def register_commands(cli):
         a, b = read_run(resolve_run(root, first)), read_run(resolve_run(root, second))
         rows = differences(a, b)
         if fmt == "json":
-            click.echo(json.dumps(
-                [{"section": s, "key": k, "a": None if va is MISSING else va, "b": None if vb is MISSING else vb}
-                 for s, k, va, vb in rows], indent=2, default=str))
+            click.echo(
+                json.dumps(
+                    [
+                        {"section": s, "key": k, "a": None if va is MISSING else va, "b": None if vb is MISSING else vb}
+                        for s, k, va, vb in rows
+                    ],
+                    indent=2,
+                    default=str,
+                )
+            )
             return
         if not rows:
             click.echo(f"runs {a['id']} and {b['id']} do not differ in params, metrics, status or git")
             return
-        table(["", "", f"run {a['id']}", f"run {b['id']}"],
-                  [[s, k, _cell(va), _cell(vb)] for s, k, va, vb in rows])
+        table(["", "", f"run {a['id']}", f"run {b['id']}"], [[s, k, _cell(va), _cell(vb)] for s, k, va, vb in rows])

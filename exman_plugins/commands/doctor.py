@@ -9,6 +9,7 @@ that are not in the index (``exman delete`` does that on purpose, so only
 stopped (``stale``: that host may just be unreachable). Run data is never
 deleted.
 """
+
 from __future__ import annotations
 
 import os
@@ -108,8 +109,10 @@ def register_commands(cli):
         root = state.root
         linked = symlinked_layout(root)
         if fix and linked:
-            raise click.ClickException(f"refusing to fix: {linked[0]}/ is a symlink and exman writes only inside its "
-                                       f"root; replace it with a real folder (or link the whole root)")
+            raise click.ClickException(
+                f"refusing to fix: {linked[0]}/ is a symlink and exman writes only inside its "
+                f"root; replace it with a real folder (or link the whole root)"
+            )
         with fs_errors():
             problems = _check(root, fix, reindex)
         if problems:
@@ -133,8 +136,9 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
     problems = 0
     for link in dangling_links(root):
         rel, target = os.path.relpath(link, root), os.readlink(link)
-        problems += _remove(root, link, fix, f"removed dangling link {rel} -> {target}",
-                            f"dangling link: {rel} -> {target}")
+        problems += _remove(
+            root, link, fix, f"removed dangling link {rel} -> {target}", f"dangling link: {rel} -> {target}"
+        )
     for run in scan_runs(root, RUN_FOLDERS).values():
         meta = read_run_json(run.path)
         if meta.get("status") != "running":
@@ -145,13 +149,20 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
                 click.echo(f"recorded run {run.id} as crashed ({run.folder}/{run.name}, pid {meta.get('pid')} is gone)")
             else:
                 problems += 1
-                click.echo(f"dead run: {run.id} ({run.folder}/{run.name}) is 'running' but pid {meta.get('pid')} is gone")
+                click.echo(
+                    f"dead run: {run.id} ({run.folder}/{run.name}) is 'running' but pid {meta.get('pid')} is gone"
+                )
         elif status == "stale":
             click.echo(f"note: run {run.id} on {meta.get('host')} has sent no heartbeat for a while (stale)")
     for temp in leftover_temps(root):
         rel = os.path.relpath(temp, root)
-        problems += _remove(root, temp, fix, f"removed temp file {rel} (its writer was killed mid-write)",
-                            f"temp file left by a killed writer: {rel}")
+        problems += _remove(
+            root,
+            temp,
+            fix,
+            f"removed temp file {rel} (its writer was killed mid-write)",
+            f"temp file left by a killed writer: {rel}",
+        )
     for run in unindexed(root):
         params = layout.params_path(run.path, read_run_json(run.path))  # the file the storage plugin wrote
         if fix and reindex and params.is_file():
@@ -161,6 +172,8 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
                 continue  # its script, still recording it, linked it a moment ago (and accepts ours too)
             click.echo(f"indexed run {run.id} again ({run.name})")
         else:
-            click.echo(f"note: run {run.id} ({run.name}) is not in index/ (deleted with `exman delete`?"
-                       f" `exman doctor --fix --reindex` adds it back)")
+            click.echo(
+                f"note: run {run.id} ({run.name}) is not in index/ (deleted with `exman delete`?"
+                f" `exman doctor --fix --reindex` adds it back)"
+            )
     return problems

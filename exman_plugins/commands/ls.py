@@ -6,6 +6,7 @@ folder (``Index.varying``; see ``shown_params``) and the last value of each
 metric, fitted to the terminal's width. pandas is imported when the command runs,
 not when the CLI starts.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,7 +73,9 @@ def select(df, every, index, *, columns: str | None = None, mentioned=()):
         cols = [c.strip() for c in columns.split(",") if c.strip()]
         missing = [c for c in cols if c not in df.columns]
         if missing:
-            raise click.ClickException(f"unknown column(s) {', '.join(missing)}; columns: {', '.join(map(str, df.columns))}")
+            raise click.ClickException(
+                f"unknown column(s) {', '.join(missing)}; columns: {', '.join(map(str, df.columns))}"
+            )
         return df[cols]
     params = shown_params(df, every, index, mentioned)
     metrics = [m for m in df.attrs.get("metrics", []) if m in df.columns and m not in params]
@@ -88,12 +91,25 @@ def select(df, every, index, *, columns: str | None = None, mentioned=()):
 @hookimpl
 def register_commands(cli):
     @cli.command("ls")
-    @click.option("-m", "--mark", "mark", metavar="KEY", shell_complete=complete_marks, help="only runs marked KEY (a/b/c allowed)")
+    @click.option(
+        "-m",
+        "--mark",
+        "mark",
+        metavar="KEY",
+        shell_complete=complete_marks,
+        help="only runs marked KEY (a/b/c allowed)",
+    )
     @click.option("-w", "--where", metavar="EXPR", help="pandas query, e.g. \"lr > 0.01 and status == 'completed'\"")
     @click.option("-s", "--sort", "sort", metavar="COL", help="sort by this column (default: id)")
     @click.option("-r", "--reverse", is_flag=True, help="reverse the order")
     @click.option("-c", "--columns", metavar="A,B,C", help="show exactly these columns")
-    @click.option("-n", "--last", type=click.IntRange(min=1), metavar="N", help="only the last N runs in sort order (with --sort: the N highest)")
+    @click.option(
+        "-n",
+        "--last",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="only the last N runs in sort order (with --sort: the N highest)",
+    )
     @click.option("-W", "--wide", is_flag=True, help="every column in full, even wider than the terminal")
     @click.option("--tmp", "folder", flag_value="tmp", help="list debug runs in tmp/ instead")
     @click.option("--fails", "folder", flag_value="fails", help="list failed runs in fails/ instead")
@@ -157,13 +173,24 @@ def register_commands(cli):
         rows = []
         for row in view.itertuples(index=False, name=None):
             # Fitting a terminal: times to the minute, without the year.
-            rows.append([format_duration(v) if c == duration else format_value(v, short_time=limit is not None and c in start)
-                         for c, v in zip(cols, row)])
+            rows.append(
+                [
+                    format_duration(v)
+                    if c == duration
+                    else format_value(v, short_time=limit is not None and c in start)
+                    for c, v in zip(cols, row)
+                ]
+            )
         if limit is not None:
-            cols, rows, right, left_out = fit_table(cols, rows, limit, right=right, drop_order=leave_out_first(cols, df))
+            cols, rows, right, left_out = fit_table(
+                cols, rows, limit, right=right, drop_order=leave_out_first(cols, df)
+            )
             if left_out:
-                click.echo(f"exman: left out to fit {limit} columns: {', '.join(left_out)} "
-                           "(--wide shows all, --columns picks)", err=True)
+                click.echo(
+                    f"exman: left out to fit {limit} columns: {', '.join(left_out)} "
+                    "(--wide shows all, --columns picks)",
+                    err=True,
+                )
         table(cols, rows, right=right)
 
 
@@ -175,7 +202,11 @@ def leave_out_first(cols: list[str], df) -> list[int]:
     params = set(df.attrs.get("params", []))
     order = [c for c in meta if c in cols]
     order += [c for c in reversed(cols) if c in params]
-    order += [c for c in reversed(cols) if c not in order and c not in (meta_column(df, "id"), meta_column(df, "status"), "name")]
+    order += [
+        c
+        for c in reversed(cols)
+        if c not in order and c not in (meta_column(df, "id"), meta_column(df, "status"), "name")
+    ]
     order += ["name"] if "name" in cols else []
     return [cols.index(c) for c in order]
 

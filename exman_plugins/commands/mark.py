@@ -4,6 +4,7 @@ A key is checked before anything is created: no absolute path, no ``..``,
 and no existing component of it may be a symlink or a file, so a mark can
 never be written outside ``marked/``.
 """
+
 from __future__ import annotations
 
 import os
@@ -100,7 +101,10 @@ def _mark(root: Path, key: str, folder: Path, runs) -> None:
             click.echo(f"already marked {key}: {run.name}")
             continue
         if os.path.lexists(link):
-            click.echo(f"exman: warning: {os.path.relpath(link, root)} exists and is not a link to run {run.id}; skipped", err=True)
+            click.echo(
+                f"exman: warning: {os.path.relpath(link, root)} exists and is not a link to run {run.id}; skipped",
+                err=True,
+            )
             continue
         relative_symlink(link, run.path, directory=True)
         click.echo(f"marked {key}: {run.name}")

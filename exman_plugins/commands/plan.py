@@ -1,4 +1,5 @@
 """``exman plan``: how many replicates a cell needs to detect a difference, from the recorded runs' spread."""
+
 from __future__ import annotations
 
 import click
@@ -11,19 +12,50 @@ from exman.cli import complete_marks, filter_runs, runs_info
 def register_commands(cli):
     @cli.command("plan")
     @click.argument("interest")
-    @click.option("--diff", type=click.FloatRange(0, min_open=True), required=True, metavar="D",
-                  help="the smallest difference of INTEREST between two cells worth detecting")
-    @click.option("--std", type=click.FloatRange(0, min_open=True), metavar="S",
-                  help="the seed-to-seed spread of INTEREST (default: pooled over the recorded cells)")
-    @click.option("--power", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.8,
-                  show_default=True, help="chance of detecting a real difference of D")
-    @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
-                  show_default=True, help="false-positive rate of the test")
-    @click.option("--over", multiple=True, default=["seed"], show_default=True, metavar="KEY",
-                  help="replicate parameter (repeatable)")
-    @click.option("-m", "--mark", "mark", metavar="KEY", shell_complete=complete_marks,
-                  help="only the runs marked KEY (a/b/c allowed)")
-    @click.option("-w", "--where", "where", metavar="EXPR", help="pandas query on the runs table, e.g. \"lr < 0.1\"")
+    @click.option(
+        "--diff",
+        type=click.FloatRange(0, min_open=True),
+        required=True,
+        metavar="D",
+        help="the smallest difference of INTEREST between two cells worth detecting",
+    )
+    @click.option(
+        "--std",
+        type=click.FloatRange(0, min_open=True),
+        metavar="S",
+        help="the seed-to-seed spread of INTEREST (default: pooled over the recorded cells)",
+    )
+    @click.option(
+        "--power",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=0.8,
+        show_default=True,
+        help="chance of detecting a real difference of D",
+    )
+    @click.option(
+        "--alpha",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=0.05,
+        show_default=True,
+        help="false-positive rate of the test",
+    )
+    @click.option(
+        "--over",
+        multiple=True,
+        default=["seed"],
+        show_default=True,
+        metavar="KEY",
+        help="replicate parameter (repeatable)",
+    )
+    @click.option(
+        "-m",
+        "--mark",
+        "mark",
+        metavar="KEY",
+        shell_complete=complete_marks,
+        help="only the runs marked KEY (a/b/c allowed)",
+    )
+    @click.option("-w", "--where", "where", metavar="EXPR", help='pandas query on the runs table, e.g. "lr < 0.1"')
     @click.pass_obj
     def plan_command(state, interest, diff, std, power, alpha, over, mark, where):
         """How many replicates (seeds) each cell needs to detect a difference of D in INTEREST.
@@ -62,6 +94,8 @@ def register_commands(cli):
             n = replicates_for(diff, std, power=power, alpha=alpha)
         except (KeyError, ValueError, TypeError, ImportError) as exc:
             raise click.ClickException(str(exc.args[0]) if exc.args else str(exc)) from None
-        click.echo(f"{interest}: {source}; to detect a difference of {diff:g} (effect size {diff / std:.3g}) "
-                   f"with power {power:g} at alpha {alpha:g} (two-sided t-test), each cell needs "
-                   f"{n} replicates: --repeat {n}")
+        click.echo(
+            f"{interest}: {source}; to detect a difference of {diff:g} (effect size {diff / std:.3g}) "
+            f"with power {power:g} at alpha {alpha:g} (two-sided t-test), each cell needs "
+            f"{n} replicates: --repeat {n}"
+        )

@@ -1,4 +1,5 @@
 """``exman plugins``: what is loaded, where it comes from, which hooks it implements."""
+
 from __future__ import annotations
 
 import json

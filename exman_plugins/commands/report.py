@@ -1,4 +1,5 @@
 """``exman report``: one self-contained HTML page about the runs (tables and plots)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,15 +13,38 @@ from exman.cli import complete_marks, filter_runs, runs_info
 @hookimpl
 def register_commands(cli):
     @cli.command("report")
-    @click.option("-m", "--mark", "mark", metavar="KEY", shell_complete=complete_marks,
-                  help="only the runs marked KEY (a/b/c allowed)")
-    @click.option("-w", "--where", "where", metavar="EXPR", help="pandas query on the runs table, e.g. \"lr < 0.1\"")
-    @click.option("--interest", "interest", multiple=True, metavar="COLUMN",
-                  help="column to summarise and plot (repeatable; default: every numeric metric)")
-    @click.option("--over", multiple=True, default=["seed"], show_default=True, metavar="KEY",
-                  help="replicate parameter averaged over (repeatable)")
-    @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default="report.html",
-                  show_default=True, help="HTML file to write")
+    @click.option(
+        "-m",
+        "--mark",
+        "mark",
+        metavar="KEY",
+        shell_complete=complete_marks,
+        help="only the runs marked KEY (a/b/c allowed)",
+    )
+    @click.option("-w", "--where", "where", metavar="EXPR", help='pandas query on the runs table, e.g. "lr < 0.1"')
+    @click.option(
+        "--interest",
+        "interest",
+        multiple=True,
+        metavar="COLUMN",
+        help="column to summarise and plot (repeatable; default: every numeric metric)",
+    )
+    @click.option(
+        "--over",
+        multiple=True,
+        default=["seed"],
+        show_default=True,
+        metavar="KEY",
+        help="replicate parameter averaged over (repeatable)",
+    )
+    @click.option(
+        "--out",
+        "out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default="report.html",
+        show_default=True,
+        help="HTML file to write",
+    )
     @click.option("--title", default=None, help="page title (default: the root's folder name)")
     @click.pass_obj
     def report_command(state, mark, where, interest, over, out, title):
@@ -41,8 +65,11 @@ def register_commands(cli):
         if where:
             info = filter_runs(info, where).copy()
         if info.empty:
-            raise click.ClickException("no runs to report" + (f" (after --mark {mark})" if mark else "")
-                                       + (f" (after --where {where!r})" if where else ""))
+            raise click.ClickException(
+                "no runs to report"
+                + (f" (after --mark {mark})" if mark else "")
+                + (f" (after --where {where!r})" if where else "")
+            )
         if interest:  # a text column cannot be averaged: one line, before any work
             from exman.analysis.summaries import _numeric
 
@@ -53,9 +80,15 @@ def register_commands(cli):
         metrics = index.metrics(info)
         filters = " · ".join(f for f in (f"mark {mark}" if mark else "", f"where {where}" if where else "") if f)
         try:
-            page = render(info, metrics, interest=list(interest) or None, over=list(over), volatile=volatile(info),
-                          title=title or f"exman report: {root.parent.name}/{root.name}",
-                          subtitle=" · ".join(p for p in (str(root), filters) if p))
+            page = render(
+                info,
+                metrics,
+                interest=list(interest) or None,
+                over=list(over),
+                volatile=volatile(info),
+                title=title or f"exman report: {root.parent.name}/{root.name}",
+                subtitle=" · ".join(p for p in (str(root), filters) if p),
+            )
         except KeyError as exc:
             raise click.ClickException(str(exc.args[0]) if exc.args else str(exc)) from None
         atomic_write(out, page)

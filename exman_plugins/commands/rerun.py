@@ -6,6 +6,7 @@ working directory, with ``EXMAN_RUN_ROOT`` set so the new run lands in the
 same root. Its output goes to stderr so stdout carries only the new run id:
 ``new=$(exman rerun 3 -- --lr 0.2)`` works in scripts.
 """
+
 from __future__ import annotations
 
 import os
@@ -83,9 +84,13 @@ def register_commands(cli):
         except (AttributeError, OSError, ValueError):
             stderr_fd = None  # stderr is not a file (tests): relay the output instead
         try:
-            proc = subprocess.Popen(command, cwd=cwd, env=env,
-                                    stdout=subprocess.PIPE if stderr_fd is None else stderr_fd,
-                                    stderr=subprocess.STDOUT if stderr_fd is None else None)
+            proc = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE if stderr_fd is None else stderr_fd,
+                stderr=subprocess.STDOUT if stderr_fd is None else None,
+            )
         except OSError as exc:
             raise click.ClickException(f"cannot start {command[0]}: {exc.strerror}") from None
         try:

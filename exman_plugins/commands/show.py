@@ -4,6 +4,7 @@ Reads the run folder directly (its params file through the ``load_params`` hook,
 traceback.txt) rather than through the Index, so it starts without pandas and
 works on a run that is still running or was set aside in fails/.
 """
+
 from __future__ import annotations
 
 import json
@@ -85,11 +86,16 @@ def _print(info: dict, log, traceback, lines: int) -> None:
     if info["metrics"]:
         click.echo()
         heading(f"metrics (last values, {info['metric_rows']} rows logged)")
-        pairs([(k, f"{format_value(v)}  (step {info['metric_steps'][k]})") for k, v in info["metrics"].items()], indent="  ")
+        pairs(
+            [(k, f"{format_value(v)}  (step {info['metric_steps'][k]})") for k, v in info["metrics"].items()],
+            indent="  ",
+        )
 
     click.echo()
     heading("files")
-    pairs([(f["name"], _size(f["size"]) if f["size"] >= 0 else f"{-f['size']} files") for f in info["files"]], indent="  ")
+    pairs(
+        [(f["name"], _size(f["size"]) if f["size"] >= 0 else f"{-f['size']} files") for f in info["files"]], indent="  "
+    )
 
     if log:
         click.echo()

@@ -3,6 +3,7 @@
 The command only turns options into a call of ``exman.sweep`` (which owns the
 logic) and prints; launchers are plugins (the ``register_launchers`` hook).
 """
+
 from __future__ import annotations
 
 import shlex
@@ -39,49 +40,116 @@ def _print_status(root, sweep_id) -> None:
         cells = sw.decisions(root, sweep_id)
         rule = cells.attrs["rule"]
         click.echo("")
-        click.echo(f"{rule['interest']} per grid cell after {cells.attrs['looks']} of at most {rule['rounds']} look(s) "
-                   f"(replicates {rule['min']}..{rule['max']}, CI {rule.get('level', 0.95):.0%}):")
+        click.echo(
+            f"{rule['interest']} per grid cell after {cells.attrs['looks']} of at most {rule['rounds']} look(s) "
+            f"(replicates {rule['min']}..{rule['max']}, CI {rule.get('level', 0.95):.0%}):"
+        )
         click.echo(cells.to_string(index=False))
 
 
 @hookimpl
 def register_commands(cli):
     @cli.command("sweep", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-    @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUES",
-                  help="grid axis: lr=0.1,0.01 | lr=log:1e-4:1e-1:4 | n=lin:0:1:5 | seed=range:0:5[:STEP] | "
-                       "hidden=[32,32],[128] (a list argument)")
-    @click.option("-z", "--zip", "zipped", multiple=True, metavar="NAME=VALUES",
-                  help="parameters that vary together (equal lengths): -z a=1,2 -z b=x,y")
-    @click.option("--repeat", type=click.IntRange(min=1), metavar="N", help="repeat every combination with --seed 0..N-1")
+    @click.option(
+        "-p",
+        "--param",
+        "params",
+        multiple=True,
+        metavar="NAME=VALUES",
+        help="grid axis: lr=0.1,0.01 | lr=log:1e-4:1e-1:4 | n=lin:0:1:5 | seed=range:0:5[:STEP] | "
+        "hidden=[32,32],[128] (a list argument)",
+    )
+    @click.option(
+        "-z",
+        "--zip",
+        "zipped",
+        multiple=True,
+        metavar="NAME=VALUES",
+        help="parameters that vary together (equal lengths): -z a=1,2 -z b=x,y",
+    )
+    @click.option(
+        "--repeat", type=click.IntRange(min=1), metavar="N", help="repeat every combination with --seed 0..N-1"
+    )
     @click.option("--repeat-key", default="seed", show_default=True, metavar="NAME", help="the option --repeat varies")
-    @click.option("--file", "file", type=click.Path(dir_okay=False), metavar="SWEEP.yaml",
-                  help="YAML sweep file: command, grid, zip, repeat, jobs, launcher, scheduler, options")
-    @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N", help="runs at a time (default: the CPU count)")
+    @click.option(
+        "--file",
+        "file",
+        type=click.Path(dir_okay=False),
+        metavar="SWEEP.yaml",
+        help="YAML sweep file: command, grid, zip, repeat, jobs, launcher, scheduler, options",
+    )
+    @click.option(
+        "-j", "--jobs", type=click.IntRange(min=1), metavar="N", help="runs at a time (default: the CPU count)"
+    )
     @click.option("--launcher", metavar="NAME", help="local (default), dask, submitit, or a plugin's")
     @click.option("--scheduler", metavar="ADDRESS", help="dask scheduler, e.g. tcp://host:8786")
-    @click.option("-o", "--option", "launcher_options", multiple=True, metavar="KEY=VALUE",
-                  help="launcher option, e.g. -o cluster=local -o timeout_min=60 (submitit)")
-    @click.option("--until", metavar="'ci(NAME) <= W'",
-                  help="adaptive: add seeds to a cell until the CI of NAME is at most W wide (needs --repeat, --max-repeat)")
-    @click.option("--race", metavar="'max(NAME)'|'min(NAME)'",
-                  help="stop adding seeds to cells significantly worse than the best one on NAME")
+    @click.option(
+        "-o",
+        "--option",
+        "launcher_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="launcher option, e.g. -o cluster=local -o timeout_min=60 (submitit)",
+    )
+    @click.option(
+        "--until",
+        metavar="'ci(NAME) <= W'",
+        help="adaptive: add seeds to a cell until the CI of NAME is at most W wide (needs --repeat, --max-repeat)",
+    )
+    @click.option(
+        "--race",
+        metavar="'max(NAME)'|'min(NAME)'",
+        help="stop adding seeds to cells significantly worse than the best one on NAME",
+    )
     @click.option("--max-repeat", type=click.IntRange(min=2), metavar="N", help="adaptive: the most seeds a cell gets")
-    @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="A",
-                  help="racing: error rate over the whole sweep (default 0.05, split over the looks)")
-    @click.option("--max-rounds", type=click.IntRange(min=1), metavar="R",
-                  help="adaptive: at most R rounds of launches and looks (default 4)")
+    @click.option(
+        "--alpha",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        metavar="A",
+        help="racing: error rate over the whole sweep (default 0.05, split over the looks)",
+    )
+    @click.option(
+        "--max-rounds",
+        type=click.IntRange(min=1),
+        metavar="R",
+        help="adaptive: at most R rounds of launches and looks (default 4)",
+    )
     @click.option("--shuffle", type=int, metavar="SEED", help="run the cells in a random order drawn from SEED")
     @click.option("--dry-run", is_flag=True, help="print one command line per combination; start nothing")
     @click.option("--resume", metavar="SWEEP_ID", help="rerun the cells of SWEEP_ID without a completed run")
     @click.option("--status", "status_id", metavar="SWEEP_ID", help="show each cell's runs by status")
-    @click.option("--detach", is_flag=True,
-                  help="queue the runs (submitit on SLURM) and exit; follow with --status ID, --resume ID")
+    @click.option(
+        "--detach",
+        is_flag=True,
+        help="queue the runs (submitit on SLURM) and exit; follow with --status ID, --resume ID",
+    )
     @click.option("-q", "--quiet", is_flag=True, help="no progress output, only the summary")
     @click.argument("command", nargs=-1, type=click.UNPROCESSED)
     @click.pass_context
-    def sweep_command(ctx, params, zipped, repeat, repeat_key, file, jobs, launcher, scheduler, launcher_options,
-                      until, race, max_repeat, alpha, max_rounds, shuffle, dry_run, resume, status_id, detach, quiet,
-                      command):
+    def sweep_command(
+        ctx,
+        params,
+        zipped,
+        repeat,
+        repeat_key,
+        file,
+        jobs,
+        launcher,
+        scheduler,
+        launcher_options,
+        until,
+        race,
+        max_repeat,
+        alpha,
+        max_rounds,
+        shuffle,
+        dry_run,
+        resume,
+        status_id,
+        detach,
+        quiet,
+        command,
+    ):
         """Run COMMAND once per combination of parameters, in parallel, as recorded exman runs.
 
         Each combination runs `COMMAND ARGS --NAME VALUE ...` with EXMAN_RUN_ROOT,
@@ -111,12 +179,14 @@ def register_commands(cli):
                 return
             opts = _options(launcher_options)
             common = dict(jobs=jobs, launcher=launcher, scheduler=scheduler, options=opts, quiet=quiet)
-            adaptive = dict(until=until, race=race, max_repeat=max_repeat, alpha=alpha, max_rounds=max_rounds,
-                            shuffle=shuffle)
+            adaptive = dict(
+                until=until, race=race, max_repeat=max_repeat, alpha=alpha, max_rounds=max_rounds, shuffle=shuffle
+            )
             if resume:
                 if command or params or zipped or repeat or file or any(v is not None for v in adaptive.values()):
-                    raise click.UsageError("--resume takes no command, -p, -z, --repeat, --file or adaptive option: "
-                                           "the spec has them")
+                    raise click.UsageError(
+                        "--resume takes no command, -p, -z, --repeat, --file or adaptive option: the spec has them"
+                    )
                 result = sw.resume(resume, root=state.root, dry_run=dry_run, detach=detach, pm=state.pm, **common)
             else:
                 grid = dict(parse_assignment(p) for p in params)
@@ -124,10 +194,19 @@ def register_commands(cli):
                     raise SweepError("a parameter is given twice with -p")
                 zip_group = dict(parse_assignment(z) for z in zipped) or None
                 root = None if dry_run else (explicit_root if explicit_root is not None else state.root)
-                result = sw.sweep(list(command) or None, grid, zip=zip_group,
-                                  repeat={"count": repeat, "key": repeat_key} if repeat else None,
-                                  file=file, dry_run=dry_run, root=root, pm=state.pm, detach=detach, **adaptive,
-                                  **common)
+                result = sw.sweep(
+                    list(command) or None,
+                    grid,
+                    zip=zip_group,
+                    repeat={"count": repeat, "key": repeat_key} if repeat else None,
+                    file=file,
+                    dry_run=dry_run,
+                    root=root,
+                    pm=state.pm,
+                    detach=detach,
+                    **adaptive,
+                    **common,
+                )
         except SweepError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:  # a read-only, foreign-owned or full root: one line, not a traceback

@@ -7,6 +7,7 @@ down afterwards. The run is still a child process of the worker
 (``exman.sweeps.jobs.run_job``). A stop sets a distributed ``Event`` that every task
 polls, so children on remote workers get SIGTERM too.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,9 +58,14 @@ def launch(jobs, options, progress):
 
                 raise SweepError(f"cannot reach the dask scheduler {scheduler}: {exc}") from None
         else:
-            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                               host="127.0.0.1", dashboard_address=None,
-                                               silence_logs=logging.ERROR)
+            cluster = distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
             client = distributed.Client(cluster)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -77,8 +83,9 @@ def _run(distributed, client, jobs, options, progress):
     stop.clear()
     futures = {}
     for job in jobs:
-        future = client.submit(_remote, job, event_name, pure=False,
-                               key=f"exman-{options['sweep_id']}-{job.cell}-{os.urandom(3).hex()}")
+        future = client.submit(
+            _remote, job, event_name, pure=False, key=f"exman-{options['sweep_id']}-{job.cell}-{os.urandom(3).hex()}"
+        )
         futures[future] = job
     codes = {job.cell: None for job in jobs}
     pending = set(futures)

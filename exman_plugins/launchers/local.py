@@ -4,6 +4,7 @@ One loop in the main thread starts children (each in its own session),
 polls them and reacts to the stop flags; no threads, so signals are handled
 where they arrive and nothing outlives the loop.
 """
+
 from __future__ import annotations
 
 import signal

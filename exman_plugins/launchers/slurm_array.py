@@ -11,6 +11,7 @@ Every submission is recorded in ``ROOT/sweeps/<id>/slurm.json`` (array id, task 
 per cell), so a new process can tell which cells SLURM still holds (``queued_cells``):
 ``--status`` and ``--resume`` of a detached sweep, or of one whose ``exman sweep`` died.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -24,14 +25,29 @@ from exman.errors import SweepError
 
 SQUEUE_EVERY = 1.0  # seconds between squeue calls (one call per sweep, not per task)
 GONE_AFTER = 3.0  # a task absent from squeue (or ended there) this long without a result is over
-ALIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
-         "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "PREEMPTED", "SPECIAL_EXIT",
-         "RESV_DEL_HOLD"}
+ALIVE = {
+    "PENDING",
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "SUSPENDED",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+    "PREEMPTED",
+    "SPECIAL_EXIT",
+    "RESV_DEL_HOLD",
+}
 
 
 def _slurm(*args, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -76,9 +92,13 @@ def _record(folder: Path, subs, jobs) -> None:
     from exman.fs import atomic_write
 
     entries = submissions(folder)
-    entries.append({"job": subs[0].job_id.split("_")[0],
-                    "submitted": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                    "tasks": {sub.job_id: job.cell for sub, job in zip(subs, jobs)}})
+    entries.append(
+        {
+            "job": subs[0].job_id.split("_")[0],
+            "submitted": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "tasks": {sub.job_id: job.cell for sub, job in zip(subs, jobs)},
+        }
+    )
     atomic_write(Path(folder) / RECORD, json.dumps({"submissions": entries}, indent=1) + "\n")
 
 
@@ -103,8 +123,10 @@ def queued_cells(folder: Path) -> dict | None:
         cells.update(entry["tasks"])
     seen, error = squeue({e["job"] for e in entries})
     if seen is None:
-        raise SweepError(f"cannot ask SLURM which of sweep {Path(folder).name}'s tasks are still queued "
-                         f"({error}); run this where squeue reaches the cluster")
+        raise SweepError(
+            f"cannot ask SLURM which of sweep {Path(folder).name}'s tasks are still queued "
+            f"({error}); run this where squeue reaches the cluster"
+        )
     return {int(cells[task]): state for task, state in seen.items() if state in ALIVE and task in cells}
 
 
@@ -145,21 +167,27 @@ def submit_detached(executor, fn, jobs, workers: int, progress, folder: Path) ->
     own = executor.parameters.get("dependency")  # the user's -o slurm_dependency, kept
     previous = None
     for start in range(0, len(jobs), size):
-        chunk = jobs[start:start + size]
+        chunk = jobs[start : start + size]
         after = f"afterany:{previous}" if previous else None
-        executor.update_parameters(slurm_array_parallelism=workers,
-                                   slurm_dependency=",".join(d for d in (own, after) if d) or None)
+        executor.update_parameters(
+            slurm_array_parallelism=workers, slurm_dependency=",".join(d for d in (own, after) if d) or None
+        )
         subs = submit(executor, fn, chunk, folder)
         previous = subs[0].job_id.split("_")[0]
         cells = [job.cell for job in chunk]
-        progress.note(f"submitted SLURM {'array' if len(subs) > 1 else 'job'} {previous}: "
-                      f"{len(subs)} task(s), cells {_span(cells)}{' after ' + after[9:] if after else ''}")
+        progress.note(
+            f"submitted SLURM {'array' if len(subs) > 1 else 'job'} {previous}: "
+            f"{len(subs)} task(s), cells {_span(cells)}{' after ' + after[9:] if after else ''}"
+        )
     return {job.cell: None for job in jobs}
 
 
 def _span(cells: list) -> str:
-    return f"{cells[0]}-{cells[-1]}" if len(cells) > 1 and cells == list(range(cells[0], cells[-1] + 1)) \
+    return (
+        f"{cells[0]}-{cells[-1]}"
+        if len(cells) > 1 and cells == list(range(cells[0], cells[-1] + 1))
         else ",".join(map(str, cells))
+    )
 
 
 def result_of(sub):
@@ -192,7 +220,7 @@ def run_arrays(executor, fn, jobs, workers, progress, folder: Path):
     """Run ``jobs`` as SLURM arrays of at most MaxArraySize tasks, ``workers`` tasks at a time in all."""
     codes = {job.cell: None for job in jobs}
     size = max_array_size() or len(jobs)
-    chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     running = {}  # sub -> job
     arrays = []  # array ids submitted, oldest first
     gone_since = {}  # sub -> when squeue stopped listing it alive
@@ -237,8 +265,10 @@ def run_arrays(executor, fn, jobs, workers, progress, folder: Path):
                         ran.add(sub)
                     elif state == "PENDING" and sub in ran:
                         ran.discard(sub)  # requeued (scontrol requeue, preemption): its run continues later
-                        progress.note(f"{running[sub]}: SLURM requeued task {sub.job_id}; its run continues "
-                                      "when SLURM runs it again")
+                        progress.note(
+                            f"{running[sub]}: SLURM requeued task {sub.job_id}; its run continues "
+                            "when SLURM runs it again"
+                        )
         for sub, job in list(running.items()):
             done, value = result_of(sub)
             if not done and now - gone_since.get(sub, now) < GONE_AFTER:
@@ -254,8 +284,10 @@ def run_arrays(executor, fn, jobs, workers, progress, folder: Path):
             else:
                 started = os.path.exists(os.path.splitext(job.log)[0] + ".pid") or os.path.exists(job.log)
                 last = states.get(sub.job_id)
-                progress.note(f"{job}: SLURM task {sub.job_id} {'ended' if started else 'left the queue'} "
-                              f"without a result ({(last or 'no longer listed by squeue').lower()})")
+                progress.note(
+                    f"{job}: SLURM task {sub.job_id} {'ended' if started else 'left the queue'} "
+                    f"without a result ({(last or 'no longer listed by squeue').lower()})"
+                )
                 codes[job.cell] = -1 if started else None
             progress.finished(job, codes[job.cell])
         if running:

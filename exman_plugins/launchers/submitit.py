@@ -8,6 +8,7 @@ parallelism. On SLURM the arrays are watched by ``slurm_array`` (squeue and resu
 files, not sacct) and split at the cluster's MaxArraySize. Each array task runs the run as its child (``exman.sweeps.jobs.run_job``),
 forwarding SLURM's SIGTERM to it, so a cancelled run ends ``interrupted``.
 """
+
 from __future__ import annotations
 
 import time
@@ -57,8 +58,10 @@ def can_detach(options):
     import shutil
 
     if options.get("cluster") in ("local", "debug") or (not options.get("cluster") and not shutil.which("sbatch")):
-        return ("--detach needs SLURM: submitit's local executor (-o cluster=local, or no sbatch on PATH) runs "
-                "the tasks as children of exman sweep, which must stay; keep it running with nohup or tmux")
+        return (
+            "--detach needs SLURM: submitit's local executor (-o cluster=local, or no sbatch on PATH) runs "
+            "the tasks as children of exman sweep, which must stay; keep it running with nohup or tmux"
+        )
     return True
 
 
@@ -99,7 +102,9 @@ def _run(executor, jobs, workers, progress):
                 try:
                     codes[job.cell] = sub.result()
                 except Exception as exc:
-                    progress.note(f"{job}: submitit job {sub.job_id} failed: {str(exc).splitlines()[0] if str(exc) else exc}")
+                    progress.note(
+                        f"{job}: submitit job {sub.job_id} failed: {str(exc).splitlines()[0] if str(exc) else exc}"
+                    )
                     codes[job.cell] = -1
                 progress.finished(job, codes[job.cell])
         if running:

@@ -14,6 +14,7 @@ rebuild fast.
 Without a usable Python or without the package index the compat tests skip
 with the reason, unless ``EXMAN_REQUIRE_COMPAT=1`` (CI), where they fail.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -58,8 +59,12 @@ def unavailable(reason: str):
 
 def _version_of(python: str):
     try:
-        out = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
@@ -150,13 +155,26 @@ def build_legacy(base: Path, python: str, version) -> LegacyEnv:
             if not any(w.name.lower().startswith(name.lower() + "-") for w in wheels.glob("*.whl")):
                 # --use-pep517: build in isolation with a current setuptools; an old venv's pip
                 # (Python 3.9) would call setup.py bdist_wheel without the wheel package.
-                error = _run([*pip, "wheel", "-q", *PIP_NET, "--use-pep517", "--no-deps", "-w", str(wheels),
-                              requirement],
-                             f"building a wheel of {requirement}")
+                error = _run(
+                    [*pip, "wheel", "-q", *PIP_NET, "--use-pep517", "--no-deps", "-w", str(wheels), requirement],
+                    f"building a wheel of {requirement}",
+                )
                 if error:
                     unavailable(error)
-        error = _run([*pip, "install", "-q", *PIP_NET, "--only-binary", ":all:", "--find-links", str(wheels),
-                      *LEGACY_REQUIREMENTS], "installing exman 0.1.9 from the package index")
+        error = _run(
+            [
+                *pip,
+                "install",
+                "-q",
+                *PIP_NET,
+                "--only-binary",
+                ":all:",
+                "--find-links",
+                str(wheels),
+                *LEGACY_REQUIREMENTS,
+            ],
+            "installing exman 0.1.9 from the package index",
+        )
         if error:
             unavailable(error)
         freeze = subprocess.run([*pip, "freeze"], capture_output=True, text=True).stdout.split()

@@ -15,6 +15,7 @@ A step runs under "the side" (0.1.9 or ours, whichever is played) unless it
 says ``impl="legacy"``: then it always runs under 0.1.9 (a root shared by
 both versions). Differences are reported as paths, ``<step label>/...``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,6 +70,7 @@ class Pause:
     """Let the files written so far age past ours' 2 s "racy" window, as they have by the time a
     person opens a notebook: without it whether Index.info() may answer from its cache next time
     would depend on how fast this machine is."""
+
     label: str
     seconds: float = 2.5
 
@@ -97,8 +99,11 @@ class Side:
         self.pythonpath = pythonpath
 
     def env(self, extra=None) -> dict:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("EXMAN_", "PYTHON", "PYTEST")) and k not in ("VIRTUAL_ENV", "COV_CORE_SOURCE")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("EXMAN_", "PYTHON", "PYTEST")) and k not in ("VIRTUAL_ENV", "COV_CORE_SOURCE")
+        }
         env.update(LOGNAME=OS_USER, USER=OS_USER, PYTHONNOUSERSITE="1", EXMAN_HEARTBEAT="3600")
         if self.pythonpath:
             env["PYTHONPATH"] = self.pythonpath
@@ -136,6 +141,7 @@ def stderr_class(text: str) -> dict:
 def _resolve(arg: str, work: Path, root: Path) -> str:
     """``{index:N}`` (the index link of run N) and ``{params:N}`` (its runs/ params file), relative
     to the work folder as a user would type them."""
+
     def sub(match):
         what, number = match.group(1), int(match.group(2))
         pattern = ("index", f"{number:06d}-*.yaml") if what == "index" else ("runs", f"{number:06d}-*/params.yaml")
@@ -146,8 +152,9 @@ def _resolve(arg: str, work: Path, root: Path) -> str:
 
 
 def _call(cmd, side: Side, cwd: Path, extra_env=None, timeout=120):
-    return subprocess.run(cmd, cwd=cwd, env=side.env(extra_env), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        cmd, cwd=cwd, env=side.env(extra_env), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 def play(scenario: Scenario, side: Side, legacy: Side, work: Path) -> dict:
@@ -169,12 +176,18 @@ def play(scenario: Scenario, side: Side, legacy: Side, work: Path) -> dict:
         if isinstance(step, Run):
             shown = work / f".show-{i}.jsonl"
             args = [_resolve(a, work, root) for a in step.args]
-            proc = _call([who.python, str(work / step.script), *args], who, work,
-                         {"EXMAN_COMPAT_SHOW": str(shown), "EXMAN_COMPAT_CLI": json.dumps(who.exman_cmd),
-                          **step.env})
-            record = {"exit": proc.returncode, **stderr_class(proc.stderr),
-                      # 0.1.9 printed a failed or interrupted run's traceback on stdout too
-                      "traceback on stdout": "Traceback (most recent call last)" in proc.stdout}
+            proc = _call(
+                [who.python, str(work / step.script), *args],
+                who,
+                work,
+                {"EXMAN_COMPAT_SHOW": str(shown), "EXMAN_COMPAT_CLI": json.dumps(who.exman_cmd), **step.env},
+            )
+            record = {
+                "exit": proc.returncode,
+                **stderr_class(proc.stderr),
+                # 0.1.9 printed a failed or interrupted run's traceback on stdout too
+                "traceback on stdout": "Traceback (most recent call last)" in proc.stdout,
+            }
             if shown.exists():
                 lines = shown.read_text().splitlines()
                 record["shown"] = {str(n): json.loads(line) for n, line in enumerate(lines)}
@@ -183,12 +196,16 @@ def play(scenario: Scenario, side: Side, legacy: Side, work: Path) -> dict:
             cwd = root if root.is_dir() else work
             proc = _call([*who.exman_cmd, *[_resolve(a, work, root) for a in step.args]], who, cwd)
             lines = proc.stderr.strip().splitlines()
-            out[step.label] = {"exit": proc.returncode, **stderr_class(proc.stderr),
-                               "stderr last line": lines[-1] if lines else ""}
+            out[step.label] = {
+                "exit": proc.returncode,
+                **stderr_class(proc.stderr),
+                "stderr last line": lines[-1] if lines else "",
+            }
         else:
             spec = json.dumps({"root": str(root), "marks": list(step.marks)})
-            proc = _call([who.python, str(OBSERVER), spec], who, work,
-                         {"EXMAN_INDEX_CACHE": "0"} if step.uncached else None)
+            proc = _call(
+                [who.python, str(OBSERVER), spec], who, work, {"EXMAN_INDEX_CACHE": "0"} if step.uncached else None
+            )
             if proc.returncode != 0:
                 raise RuntimeError(f"observer failed under {who.name} in {scenario.name}/{step.label}:\n{proc.stderr}")
             out[step.label] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -297,13 +314,17 @@ def load_entries(doc: Path = DOC) -> list:
     for item in raw:
         scenarios = item["scenario"]
         where = item["where"]
-        entries.append(Entry(
-            id=item["id"], kind=item["kind"],
-            scenarios=tuple(scenarios if isinstance(scenarios, list) else [scenarios]),
-            where=tuple(where if isinstance(where, list) else [where]),
-            what=item["what"], reason=item["reason"],
-            extra={k: v for k, v in item.items() if k not in ("id", "kind", "scenario", "where", "what", "reason")},
-        ))
+        entries.append(
+            Entry(
+                id=item["id"],
+                kind=item["kind"],
+                scenarios=tuple(scenarios if isinstance(scenarios, list) else [scenarios]),
+                where=tuple(where if isinstance(where, list) else [where]),
+                what=item["what"],
+                reason=item["reason"],
+                extra={k: v for k, v in item.items() if k not in ("id", "kind", "scenario", "where", "what", "reason")},
+            )
+        )
     return entries
 
 

@@ -19,6 +19,7 @@ It prints one JSON object:
 Paths, times and addresses are left as they are: the test normalises them.
 This file must run unchanged on Python 3.9+ under exman 0.1.9 and ours.
 """
+
 import datetime
 import json
 import math

@@ -10,6 +10,7 @@ seen (the raw material for docs/compat.md).
 and the 0.1.9 venv: they are kept in the compat cache under a hash of those and
 replayed (``EXMAN_COMPAT_FRESH=1`` plays them again). Ours are played every time.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -126,10 +127,15 @@ def test_every_listed_difference_is_still_seen(observations, entries):
     found = {name: differences(observations, name) for name in BY_NAME}
     dump = os.environ.get("EXMAN_COMPAT_DUMP")
     if dump:
-        Path(dump).write_text(json.dumps(
-            {name: [{"path": p, "0.1.9": a, "ours": b} for p, a, b in diffs] for name, diffs in found.items()},
-            indent=1))
-    stale = [e for e in entries
-             if not any(e.covers(name, path) for name, diffs in found.items() for path, _, _ in diffs)]
+        Path(dump).write_text(
+            json.dumps(
+                {name: [{"path": p, "0.1.9": a, "ours": b} for p, a, b in diffs] for name, diffs in found.items()},
+                indent=1,
+            )
+        )
+    stale = [
+        e for e in entries if not any(e.covers(name, path) for name, diffs in found.items() for path, _, _ in diffs)
+    ]
     assert not stale, "listed in docs/compat.md but no longer seen (fixed? then delete the entry):\n" + "\n".join(
-        f"  {e.id} ({e.kind}): {e.what.strip()}" for e in stale)
+        f"  {e.id} ({e.kind}): {e.what.strip()}" for e in stale
+    )

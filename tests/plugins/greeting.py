@@ -1,4 +1,5 @@
 """A third-party-style plugin with settings of its own: ``greeting`` and ``greeting_count``."""
+
 from __future__ import annotations
 
 from weakref import WeakKeyDictionary

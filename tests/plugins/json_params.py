@@ -1,4 +1,5 @@
 """Example plugin: params stored as ``params.json`` instead of YAML."""
+
 import json
 
 from exman import hookimpl

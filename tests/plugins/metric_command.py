@@ -3,6 +3,7 @@
 It uses only ``exman.cli``'s toolkit: ids to runs, one run's data, a table that
 fits the terminal, values written the way every other command writes them.
 """
+
 import click
 
 from exman import hookimpl

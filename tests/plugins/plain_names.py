@@ -1,4 +1,5 @@
 """Example plugin: run folders named ``run-<number>``, no timestamp."""
+
 from exman import hookimpl
 
 

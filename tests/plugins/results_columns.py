@@ -5,6 +5,7 @@ it whole); ``Index(root, plugins=[results_columns]).info()`` shows
 its keys (``test_acc``, ...) beside the params. Install it for good with an ``exman``
 entry point.
 """
+
 import json
 
 from exman import hookimpl

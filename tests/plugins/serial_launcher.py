@@ -4,6 +4,7 @@
 plugins=[serial_launcher]))`` uses it from Python; an ``exman`` entry point makes
 ``exman sweep --launcher serial`` work too.
 """
+
 from exman import hookimpl
 
 

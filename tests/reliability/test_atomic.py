@@ -7,6 +7,7 @@ reads the source of ``exman/`` and ``exman_plugins/`` and lists every place
 that opens a file for writing: each must be ``atomic_write`` or one of the
 append-only files whose readers tolerate a cut last line.
 """
+
 from __future__ import annotations
 
 import ast
@@ -25,7 +26,7 @@ from .tools import REPO, SLOW, python, report
 
 SIZE = 16 << 20
 
-REWRITER = f'''
+REWRITER = f"""
 import sys
 from exman.fs import atomic_write
 target, ready = sys.argv[1], sys.argv[2]
@@ -35,7 +36,7 @@ while True:
     atomic_write(target, bytes([version]) * {SIZE})
     if version == 2:
         open(ready, "w").close()
-'''
+"""
 
 
 @pytest.mark.timeout(1800)
@@ -65,8 +66,10 @@ def test_atomic_write_survives_sigkill_mid_write(tmp_path):
         versions.add(data[0])
     leftovers = [p.name for p in tmp_path.iterdir() if is_temp(p.name)]
     # A kill inside the write leaves the temp file behind (for `exman doctor --fix`), never a broken target.
-    report(f"atomic_write under SIGKILL: {iterations}/{iterations} whole files, {len(versions)} distinct versions seen, "
-           f"{len(leftovers)} temp files left")
+    report(
+        f"atomic_write under SIGKILL: {iterations}/{iterations} whole files, {len(versions)} distinct versions seen, "
+        f"{len(leftovers)} temp files left"
+    )
 
 
 def test_atomic_write_replaces_and_cleans_up_on_error(tmp_path):
@@ -93,8 +96,18 @@ APPEND_ONLY = {
 }
 WRITE_METHODS = {"write_text", "write_bytes", "touch", "copyfileobj", "savetxt", "savefig"}
 # These return a value without a destination (json.dumps, DataFrame.copy) and write a file with one.
-WRITE_WITH_TARGET = {"dump": 2, "safe_dump": 2, "to_csv": 1, "to_json": 1, "to_parquet": 1, "to_pickle": 1,
-                     "copy": 2, "copyfile": 2, "copy2": 2, "copytree": 2}
+WRITE_WITH_TARGET = {
+    "dump": 2,
+    "safe_dump": 2,
+    "to_csv": 1,
+    "to_json": 1,
+    "to_parquet": 1,
+    "to_pickle": 1,
+    "copy": 2,
+    "copyfile": 2,
+    "copy2": 2,
+    "copytree": 2,
+}
 
 
 def _write_sites(path: Path, rel: str):

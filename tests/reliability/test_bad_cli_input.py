@@ -4,6 +4,7 @@ Each error case checks: a non-zero exit, ``Error: ...`` naming the problem
 as the last line of stderr, no traceback, and the root unchanged. The planted
 links check that nothing outside the root is read through them or removed.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,14 @@ from exman.cli import make_cli
 
 from .tools import assert_untouched, env, snapshot
 
-SCRIPT = '''
+SCRIPT = """
 import exman
 parser = exman.ExParser(root=exman.simpleroot(__file__))
 parser.add_argument("--lr", type=float, default=0.1)
 args = parser.parse_args()
 with args.safe_experiment as run:
     run.log(loss=args.lr)
-'''
+"""
 
 NON_UTF8 = os.fsdecode(b"caf\xe9")
 
@@ -98,17 +99,28 @@ CASES = {
     "delete-through-planted-runs-folder": (_plant_runs_folder_symlink, "refusing"),
     "ls-where-runs-code": (["ls", "--where", "__import__('os').system('touch PWNED')"], "bad --where expression"),
     # pandas' query runs method calls: a filter must not write a file anywhere.
-    "ls-where-writes-a-file": (lambda root, outside: ["ls", "--where", f"name.to_csv('{outside}/w.csv') == 1"],
-                               "a call is not allowed"),
-    "report-where-writes-a-file": (lambda root, outside: ["report", "--out", str(root.parent / "r.html"), "--where",
-                                                          f"status.to_csv('{outside}/w.csv') == 1"],
-                                   "a call is not allowed"),
-    "compare-where-writes-a-file": (lambda root, outside: ["compare", "loss", "-b", "lr", "--where",
-                                                           f"status.to_csv('{outside}/w.csv') == 1"],
-                                    "a call is not allowed"),
-    "plan-where-writes-a-file": (lambda root, outside: ["plan", "loss", "--diff", "0.1", "--where",
-                                                        f"status.to_csv('{outside}/w.csv') == 1"],
-                                 "a call is not allowed"),
+    "ls-where-writes-a-file": (
+        lambda root, outside: ["ls", "--where", f"name.to_csv('{outside}/w.csv') == 1"],
+        "a call is not allowed",
+    ),
+    "report-where-writes-a-file": (
+        lambda root, outside: [
+            "report",
+            "--out",
+            str(root.parent / "r.html"),
+            "--where",
+            f"status.to_csv('{outside}/w.csv') == 1",
+        ],
+        "a call is not allowed",
+    ),
+    "compare-where-writes-a-file": (
+        lambda root, outside: ["compare", "loss", "-b", "lr", "--where", f"status.to_csv('{outside}/w.csv') == 1"],
+        "a call is not allowed",
+    ),
+    "plan-where-writes-a-file": (
+        lambda root, outside: ["plan", "loss", "--diff", "0.1", "--where", f"status.to_csv('{outside}/w.csv') == 1"],
+        "a call is not allowed",
+    ),
     "root-is-a-file": (None, "is not an exman root"),
     "root-missing": (None, "is not an exman root"),
 }

@@ -6,6 +6,7 @@ kind of bad input, and checks: exit status 2, the last line of stderr is
 and the earlier run untouched. The command-line kinds (mark keys, ids,
 planted links) are in ``test_bad_cli_input.py``.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -21,7 +22,7 @@ from exman import ExParser
 
 from .tools import assert_untouched, env, report, snapshot
 
-SCRIPT = '''
+SCRIPT = """
 import exman
 parser = exman.ExParser(root=exman.simpleroot(__file__), default_config_files=["local.cfg"], automark=["tag"])
 parser.add_argument("--lr", type=float, default=0.1)
@@ -32,7 +33,7 @@ parser.add_argument("--dims", type=int, nargs="+", default=[8])
 args = parser.parse_args()
 with args.safe_experiment as run:
     run.log(loss=args.lr)
-'''
+"""
 
 
 def _bomb() -> bytes:
@@ -48,6 +49,7 @@ def config(content: bytes):
     def setup(d):
         (d / "bad.yaml").write_bytes(content)
         return ["--config", "bad.yaml"], {}
+
     return setup
 
 
@@ -59,6 +61,7 @@ def local_config(content: bytes):
     def setup(d):
         (d / "local.cfg").write_bytes(content)
         return [], {}
+
     return setup
 
 
@@ -112,8 +115,9 @@ def test_root_parent_missing_is_created(tmp_path, template):
     folder = tmp_path / "project"
     shutil.copytree(template, folder, symlinks=True)
     args, extra = _root_parent_missing(folder)
-    proc = subprocess.run([sys.executable, "main.py", *args], cwd=folder, env=env(**extra),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "main.py", *args], cwd=folder, env=env(**extra), capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     root = Path(extra["EXMAN_RUN_ROOT"])
     assert [p.name[:6] for p in (root / "runs").iterdir()] == ["000001"]
@@ -159,8 +163,7 @@ CASES = {
     # on the libyaml version: what counts is one line naming the file, and no crash.
     "config-nesting-bomb": (config(b"dims: " + b"[" * 100_000 + b"]" * 100_000 + b"\n"), "--config bad.yaml: "),
     "local-config-corrupt": (local_config(b"lr: [0.1,\n"), "local.cfg: "),
-    "local-config-python-tag": (local_config(b"lr: !!python/object/apply:os.system ['touch PWNED']\n"),
-                                "local.cfg: "),
+    "local-config-python-tag": (local_config(b"lr: !!python/object/apply:os.system ['touch PWNED']\n"), "local.cfg: "),
     "local-config-alias-bomb": (local_config(_bomb()), "more than 1,000,000 values"),
     "name-dot-dot": (argv("--name", ".."), "must be a plain name"),
     "name-traversal": (argv("--name", "../../outside"), "must be a plain name"),
@@ -225,8 +228,16 @@ def test_bad_input_gets_one_clear_line(tmp_path, template, case):
         if not _can_drop_privileges():
             pytest.skip("running as root without a way to drop CAP_DAC_OVERRIDE")
         kwargs["preexec_fn"] = _drop_write_override
-    proc = subprocess.run([sys.executable, "main.py", *args], cwd=folder, env=env(**extra),
-                          capture_output=True, text=True, errors="replace", timeout=120, **kwargs)
+    proc = subprocess.run(
+        [sys.executable, "main.py", *args],
+        cwd=folder,
+        env=env(**extra),
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=120,
+        **kwargs,
+    )
     err = proc.stderr
     assert proc.returncode == 2, f"exit {proc.returncode}:\n{err[-2000:]}"
     assert "Traceback" not in err, err[-2000:]
@@ -246,8 +257,10 @@ def test_bad_input_kinds_are_many_enough():
     script = len(CASES) + 2  # + NUL in --name and huge values, below
     cli = len(CLI_CASES) + 3  # + NUL in a mark key, links planted in a run and the index, damaged files
     assert script + cli >= 25
-    report(f"bad input: {script + cli} kinds ({script} to a script, {cli} to the command line), "
-           f"each answered with one line and nothing lost")
+    report(
+        f"bad input: {script + cli} kinds ({script} to a script, {cli} to the command line), "
+        f"each answered with one line and nothing lost"
+    )
 
 
 def test_name_with_nul_is_refused(tmp_path, capsys):
@@ -268,13 +281,19 @@ def test_huge_values_are_recorded_and_restored(tmp_path, template):
     shutil.copytree(template, folder, symlinks=True)
     big = "x" * 100_000  # a command line allows 128 kB per argument
     dims = [str(i) for i in range(5000)]
-    proc = subprocess.run([sys.executable, "main.py", "--tag", big, "--dims", *dims], cwd=folder, env=env(),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "main.py", "--tag", big, "--dims", *dims],
+        cwd=folder,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = sorted((folder / "exman" / "runs").iterdir())
     params = runs[-1] / "params.yaml"
-    proc = subprocess.run([sys.executable, "main.py", "--config", params], cwd=folder, env=env(),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "main.py", "--config", params], cwd=folder, env=env(), capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     import yaml
 
@@ -285,7 +304,7 @@ def test_huge_values_are_recorded_and_restored(tmp_path, template):
     assert all(len(m.name.encode()) <= 200 for m in marks)
 
 
-ROUND_TRIP = '''
+ROUND_TRIP = """
 import pathlib
 import exman
 parser = exman.ExParser(root=exman.simpleroot(__file__))
@@ -304,7 +323,7 @@ parser.add_argument("--pair", type=float, nargs=2, action="append", default=None
 parser.add_argument("--switch", action="store_true")
 args = parser.parse_args()
 assert isinstance(args.path, pathlib.Path)
-'''
+"""
 
 
 def test_config_round_trip_keeps_every_value(tmp_path):
@@ -312,13 +331,35 @@ def test_config_round_trip_keeps_every_value(tmp_path):
     import yaml
 
     (tmp_path / "main.py").write_text(ROUND_TRIP)
-    first = ["--off", "false", "--flag", "true", "--n", "-4", "--x", "1e-3", "--maybe", "none",
-             "--pair", "1", "2", "--pair", "3", "4.5", "--switch"]
+    first = [
+        "--off",
+        "false",
+        "--flag",
+        "true",
+        "--n",
+        "-4",
+        "--x",
+        "1e-3",
+        "--maybe",
+        "none",
+        "--pair",
+        "1",
+        "2",
+        "--pair",
+        "3",
+        "4.5",
+        "--switch",
+    ]
     proc = subprocess.run([sys.executable, "main.py", *first], cwd=tmp_path, env=env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     (run,) = (tmp_path / "exman" / "runs").iterdir()
-    proc = subprocess.run([sys.executable, "main.py", "--config", run / "params.yaml"], cwd=tmp_path, env=env(),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "main.py", "--config", run / "params.yaml"],
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     runs = sorted((tmp_path / "exman" / "runs").iterdir())
     a, b = (yaml.safe_load((r / "params.yaml").read_text()) for r in runs)

@@ -1,5 +1,6 @@
 """A differential fuzz of the Index cache: after every random change to a root, the cached
 answer of ``Index.info()`` equals a fresh read (``cache=False``). Heavy: 450 steps."""
+
 from __future__ import annotations
 
 import contextlib
@@ -24,8 +25,14 @@ def _new_run(root, rng, fail=False):
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--opt", default="sgd")
     parser.add_argument("--seed", type=int, default=0)
-    argv = ["--lr", str(rng.choice([0.1, 0.01, 0.001])), "--opt", rng.choice(["sgd", "adam"]),
-            "--seed", str(rng.randrange(3))]
+    argv = [
+        "--lr",
+        str(rng.choice([0.1, 0.01, 0.001])),
+        "--opt",
+        rng.choice(["sgd", "adam"]),
+        "--seed",
+        str(rng.randrange(3)),
+    ]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         args = parser.parse_args(argv)
         try:

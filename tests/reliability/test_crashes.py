@@ -4,6 +4,7 @@ A killed process cannot clean up, so what it leaves is exactly what exman's
 write order and atomic writes guarantee: a root that still reads, earlier runs
 untouched, and the killed run either absent or recognisable as unfinished.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ from .tools import env as tools_env
 
 # A plugin object kills its own process at a named point of the lifecycle
 # (the hook order is documented in exman/hookspecs.py).
-SCRIPT = '''
+SCRIPT = """
 import os, pathlib, signal, sys
 import exman
 
@@ -90,7 +91,7 @@ with args.safe_experiment as run:
     if args.fail:
         raise RuntimeError("failing on purpose")
 die("finished")
-'''
+"""
 
 # kill point -> extra argv, and the status run.json must show afterwards (None: no run.json yet)
 STAGES = {
@@ -111,8 +112,14 @@ def run_script(folder, *args, kill_at="", go=None, blob=0):
     env = {"KILL_AT": kill_at, "BLOB": blob}
     if go is not None:
         env["GO_FILE"] = go
-    proc = python([folder / "main.py", *args], env_extra=env, stdout=subprocess.DEVNULL,
-                  stderr=subprocess.PIPE, text=True, cwd=folder)
+    proc = python(
+        [folder / "main.py", *args],
+        env_extra=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=folder,
+    )
     return proc
 
 
@@ -134,8 +141,12 @@ def earlier_runs(template, folder):
 
 
 def new_runs(root, before):
-    return [p for place in ("runs", "fails", "tmp") for p in (root / place).iterdir()
-            if os.path.join(place, p.name) not in before]
+    return [
+        p
+        for place in ("runs", "fails", "tmp")
+        for p in (root / place).iterdir()
+        if os.path.join(place, p.name) not in before
+    ]
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
@@ -204,8 +215,9 @@ def doctor(root, killed):
 
 
 def _exman(*args):
-    return subprocess.run([sys.executable, "-m", "exman", *map(str, args)], env=tools_env(), capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "exman", *map(str, args)], env=tools_env(), capture_output=True, text=True
+    )
 
 
 def test_metrics_reader_skips_a_truncated_last_line(tmp_path, template):
@@ -265,9 +277,11 @@ def test_sigkill_at_random_moments(tmp_path):
         assert "running" not in set(info["status"])
     rep = doctor(root, killed_runs)
     statuses = sorted(m["status"] for m in rep.meta.values())
-    report(f"random SIGKILL: {loadable}/{iterations} iterations left a readable root ({kills} killed mid-run, "
-           f"window {window * 1000:.0f} ms); half-written files: 0; after doctor --fix: {len(rep.temp)} temp files, "
-           f"run statuses {dict((s, statuses.count(s)) for s in set(statuses))}")
+    report(
+        f"random SIGKILL: {loadable}/{iterations} iterations left a readable root ({kills} killed mid-run, "
+        f"window {window * 1000:.0f} ms); half-written files: 0; after doctor --fix: {len(rep.temp)} temp files, "
+        f"run statuses {dict((s, statuses.count(s)) for s in set(statuses))}"
+    )
 
 
 def _wait_for(go, proc, timeout=120):

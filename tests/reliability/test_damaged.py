@@ -7,6 +7,7 @@ params.yaml or metrics.jsonl of odd shape. ``ls``, ``show``, ``diff``,
 ``Index.metrics()`` all run over it. Then the Index cache is replaced by
 pickles with a valid header and a damaged body.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,7 +28,7 @@ from exman.cli import make_cli
 
 from .tools import SLOW, report
 
-SCRIPT = '''
+SCRIPT = """
 import exman
 parser = exman.ExParser(root=exman.simpleroot(__file__))
 parser.add_argument("--lr", type=float, default=0.1)
@@ -36,17 +37,59 @@ args = parser.parse_args()
 with args.safe_experiment as run:
     run.log(loss=args.lr, acc=0.5)
     run.log(loss=args.lr / 2, acc=0.6)
-'''
+"""
 
-ODD = [None, 5, -1, 1.5, "x", "", [], {}, [1, [2]], {"a": {"b": [1]}}, True, "2026-13-45T99:00:00", 10 ** 30]
-FIELDS = ["status", "id", "name", "start", "end", "duration", "pid", "host", "user", "params", "schema", "extra",
-          "params_stat", "sweep", "sweep_cell", "boot_id", "pid_ns", "argv", "tmp", "params_file"]
+ODD = [None, 5, -1, 1.5, "x", "", [], {}, [1, [2]], {"a": {"b": [1]}}, True, "2026-13-45T99:00:00", 10**30]
+FIELDS = [
+    "status",
+    "id",
+    "name",
+    "start",
+    "end",
+    "duration",
+    "pid",
+    "host",
+    "user",
+    "params",
+    "schema",
+    "extra",
+    "params_stat",
+    "sweep",
+    "sweep_cell",
+    "boot_id",
+    "pid_ns",
+    "argv",
+    "tmp",
+    "params_file",
+]
 WHOLE_JSON = ["[]", '"x"', "5", "null", "{}", '{"status": "runn', "\udcff", '{"status": NaN}', '{"params": {"lr": [}']
-PARAMS = ["- 1\n- 2\n", "5\n", "{}\n", "1: 2\n", "lr: {a: [1, {b: 2}]}\n", "lr: 2026-01-01\n", "lr: !!binary aGk=\n",
-          "lr: !!set {a, b}\n", "? [1, 2]\n: 3\n", "lr: .nan\nseed: .inf\n", "lr: [\n"]
-METRICS = ["[1, 2]\n", '{"step": "x", "loss": 1}\n', '{"loss": [1]}\n', '{"loss": {"a": 1}}\n',
-           '{"time": "x", "loss": 1}\n', '{"step": 1e400, "loss": 1}\n', "5\n", '"s"\n', "null\n",
-           '{"loss": 1e999}\n', '{"step": null}\n', '{"step": 1, "acc": true}\n']
+PARAMS = [
+    "- 1\n- 2\n",
+    "5\n",
+    "{}\n",
+    "1: 2\n",
+    "lr: {a: [1, {b: 2}]}\n",
+    "lr: 2026-01-01\n",
+    "lr: !!binary aGk=\n",
+    "lr: !!set {a, b}\n",
+    "? [1, 2]\n: 3\n",
+    "lr: .nan\nseed: .inf\n",
+    "lr: [\n",
+]
+METRICS = [
+    "[1, 2]\n",
+    '{"step": "x", "loss": 1}\n',
+    '{"loss": [1]}\n',
+    '{"loss": {"a": 1}}\n',
+    '{"time": "x", "loss": 1}\n',
+    '{"step": 1e400, "loss": 1}\n',
+    "5\n",
+    '"s"\n',
+    "null\n",
+    '{"loss": 1e999}\n',
+    '{"step": null}\n',
+    '{"step": 1, "acc": true}\n',
+]
 
 
 def _variants():
@@ -70,8 +113,13 @@ def damaged(tmp_path_factory):
     (folder / "main.py").write_text(SCRIPT)
     exman = os.path.join(os.path.dirname(sys.executable), "exman")
     command = [exman] if os.path.exists(exman) else [sys.executable, "-m", "exman"]
-    subprocess.run([*command, "--root", str(folder / "exman"), "sweep", "-p", "lr=0.1,0.2", "--",
-                    sys.executable, "main.py"], cwd=folder, env=env(), check=True, capture_output=True)
+    subprocess.run(
+        [*command, "--root", str(folder / "exman"), "sweep", "-p", "lr=0.1,0.2", "--", sys.executable, "main.py"],
+        cwd=folder,
+        env=env(),
+        check=True,
+        capture_output=True,
+    )
     root = folder / "exman"
     template = sorted((root / "runs").iterdir())[0]
     meta = json.loads((template / "run.json").read_text())
@@ -97,16 +145,25 @@ def damaged(tmp_path_factory):
 def _cli(root, *args):
     result = CliRunner().invoke(make_cli(), ["--root", str(root), *map(str, args)])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
-        return "".join(traceback.format_exception(type(result.exception), result.exception,
-                                                  result.exception.__traceback__))
+        return "".join(
+            traceback.format_exception(type(result.exception), result.exception, result.exception.__traceback__)
+        )
     return None
 
 
 def test_every_reader_answers_over_damaged_runs(damaged):
     root, sweep_id, count = damaged
     failures = []
-    calls = [("ls",), ("ls", "--sort", "loss"), ("ls", "--format", "json"), ("ls", "--fails"),
-             ("sweep", "--status", sweep_id), ("sweeps",), ("doctor",), ("diff", "1", "10")]
+    calls = [
+        ("ls",),
+        ("ls", "--sort", "loss"),
+        ("ls", "--format", "json"),
+        ("ls", "--fails"),
+        ("sweep", "--status", sweep_id),
+        ("sweeps",),
+        ("doctor",),
+        ("diff", "1", "10"),
+    ]
     calls += [("show", n) for n in range(10, 10 + count)]
     for args in calls:
         problem = _cli(root, *args)
@@ -114,10 +171,12 @@ def test_every_reader_answers_over_damaged_runs(damaged):
             failures.append((args, problem.strip().splitlines()[-1]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for what, call in [("info", lambda: Index(root).info(include_failed=True)),
-                           ("info again (cached)", lambda: Index(root).info(include_failed=True)),
-                           ("summary", lambda: Index(root).summary("loss")),
-                           ("metrics", lambda: Index(root).metrics())]:
+        for what, call in [
+            ("info", lambda: Index(root).info(include_failed=True)),
+            ("info again (cached)", lambda: Index(root).info(include_failed=True)),
+            ("summary", lambda: Index(root).summary("loss")),
+            ("metrics", lambda: Index(root).metrics()),
+        ]:
             try:
                 call()
             except Exception as exc:
@@ -136,8 +195,13 @@ def test_damaged_cache_body_is_read_around(damaged, tmp_path):
         caches = sorted((copy / ".exman").glob("*.pickle"))
         assert caches
         originals = {p: p.read_bytes() for p in caches}
-        bodies = [{"entries": [1, 2]}, {"entries": {"runs/x": (1, 2)}}, {"links": 5}, {"memo": 5},
-                  {"entries": {"runs/x": None}, "links": {"index/x": (None,)}}]
+        bodies = [
+            {"entries": [1, 2]},
+            {"entries": {"runs/x": (1, 2)}},
+            {"links": 5},
+            {"memo": 5},
+            {"entries": {"runs/x": None}, "links": {"index/x": (None,)}},
+        ]
         for body in bodies:
             for path, data in originals.items():
                 head = pickle.load(io.BytesIO(data))[0]

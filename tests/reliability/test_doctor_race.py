@@ -4,6 +4,7 @@ Doctor may link a run that is still being recorded: the script that then finds
 its link already made must accept it, and doctor must accept a link the script
 made while it looked. Every start succeeds, every run ends up indexed once.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -11,7 +12,7 @@ import subprocess
 from .test_writers import start_round
 from .tools import SLOW, check_root, python, report
 
-DOCTOR_LOOP = '''
+DOCTOR_LOOP = """
 import pathlib, sys
 from exman.cli import main
 
@@ -24,7 +25,7 @@ while not stop.exists():
         pass
     n += 1
 print(n)
-'''
+"""
 
 
 def test_doctor_reindex_beside_starting_runs(tmp_path):

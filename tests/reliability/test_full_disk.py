@@ -2,6 +2,7 @@
 
 Mounting needs root (or CAP_SYS_ADMIN); elsewhere these tests skip with the reason.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,9 @@ def disk(tmp_path):
     """A 1 MB tmpfs mounted at ``tmp_path/disk``."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a size-limited tmpfs here: {proc.stderr.strip() or proc.returncode}")
     try:
@@ -26,7 +29,7 @@ def disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-FILLS = '''
+FILLS = """
 import os, sys
 import exman
 
@@ -44,7 +47,7 @@ with args.safe_experiment as run:
     os.unlink(ballast)  # space comes back
     run.log(row=logged, text="after")
     print("logged", logged + 1, flush=True)
-'''
+"""
 
 
 def test_short_write_on_a_full_disk_never_cuts_a_row(disk):
@@ -63,7 +66,7 @@ def test_short_write_on_a_full_disk_never_cuts_a_row(disk):
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
 
 
-FAILS_ON_FULL = '''
+FAILS_ON_FULL = """
 import os
 import exman
 
@@ -79,7 +82,7 @@ with args.safe_experiment as run:
         except OSError:
             pass  # the disk is full now
     raise ValueError("the script's own error")
-'''
+"""
 
 
 def test_a_disk_full_at_the_end_keeps_the_scripts_exception(disk):
@@ -112,8 +115,13 @@ def test_sweep_on_a_full_or_read_only_root_is_one_line(disk, tmp_path):
         except OSError:
             pass
     os.close(fd)
-    proc = subprocess.run([*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2", "--", "true"],
-                          capture_output=True, text=True, env=env(), timeout=120)
+    proc = subprocess.run(
+        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2", "--", "true"],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: No space left on device")
     if not _can_drop_privileges():
@@ -121,7 +129,13 @@ def test_sweep_on_a_full_or_read_only_root_is_one_line(disk, tmp_path):
     (disk / "ballast").unlink()
     for folder, _dirs, _files in os.walk(root):
         os.chmod(folder, 0o555)  # a read-only root (modes bind once CAP_DAC_OVERRIDE is dropped)
-    proc = subprocess.run([*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2", "--", "true"],
-                          capture_output=True, text=True, env=env(), timeout=120, preexec_fn=_drop_write_override)
+    proc = subprocess.run(
+        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2", "--", "true"],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+        preexec_fn=_drop_write_override,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: Permission denied")

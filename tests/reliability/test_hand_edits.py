@@ -1,4 +1,5 @@
 """Run files edited by hand into something hostile (M7, and a dict-valued argument, M10)."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,8 @@ from .tools import env
 
 # 9 aliases of 9: 9**9 (387 million) values from a few hundred bytes.
 BOMB = "lr: 0.1\nbomb: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
-    f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+)
 LIMIT = 1 << 30  # 1 GB of address space above what the process had: the bomb needs far more
 
 
@@ -40,18 +42,27 @@ def test_alias_bomb_in_a_runs_params_yaml(script):
             proc = _run([*_exman(), "--root", str(script.root), *args])
         except subprocess.TimeoutExpired:
             pytest.fail(f"exman {args[0]} does not finish on an alias bomb")
-        assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr and "MemoryError" not in proc.stderr, \
-            (args, proc.stderr[-2000:])
-    proc = _run([sys.executable, "-c", "import sys, warnings; from exman import Index\n"
-                 "with warnings.catch_warnings(record=True) as w:\n"
-                 "    warnings.simplefilter('always')\n"
-                 "    df = Index(sys.argv[1]).info()\n"
-                 "print(len(df), any('aliases' in str(x.message) for x in w))", str(script.root)])
+        assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr and "MemoryError" not in proc.stderr, (
+            args,
+            proc.stderr[-2000:],
+        )
+    proc = _run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, warnings; from exman import Index\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    df = Index(sys.argv[1]).info()\n"
+            "print(len(df), any('aliases' in str(x.message) for x in w))",
+            str(script.root),
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["2", "True"]  # the run stays listed from run.json; the file is named
 
 
-DICT_ARG = '''
+DICT_ARG = """
 import json, exman
 parser = exman.ExParser(root=exman.simpleroot(__file__))
 parser.add_argument("--opt", type=json.loads, default={"lr": 0.1})
@@ -61,7 +72,7 @@ args = parser.parse_args()
 with args.safe_experiment as run:
     for step in range(2):
         run.log(acc=0.5 + args.seed * 0.01 + step * 0.1)
-'''
+"""
 
 
 def test_dict_and_list_valued_arguments_group(script, exman_cmd, tmp_path):

@@ -1,4 +1,5 @@
 """A run's life under odd scripts and odd moves: nested blocks (M6), a root renamed while it trains (M9)."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ from exman.index import meta_column
 
 from .tools import python
 
-NESTED = '''
+NESTED = """
 import exman
 
 parser = exman.ExParser(root=exman.simpleroot(__file__))
@@ -20,9 +21,9 @@ with args.safe_experiment as run:
         print("inside")
         run.log(loss=1.0)
     raise RuntimeError("outer block fails")
-'''
+"""
 
-NESTED_OK = '''
+NESTED_OK = """
 import exman
 
 parser = exman.ExParser(root=exman.simpleroot(__file__))
@@ -32,7 +33,7 @@ with args.safe_experiment as run:
         print("inside")
     print("still inside")
 print("after the run")
-'''
+"""
 
 
 def test_nested_safe_experiment_records_the_outer_outcome(script):
@@ -55,7 +56,7 @@ def test_nested_safe_experiment_captures_output_once_and_stops(script):
     assert log.splitlines().count("inside") == 1 and "still inside" in log and "after the run" not in log
 
 
-TRAINS = '''
+TRAINS = """
 import pathlib, time
 import exman
 
@@ -71,13 +72,19 @@ with args.safe_experiment as run:
         if step == 5:
             (here / "started").touch()
     run.log(loss=0.0, last=1)
-'''
+"""
 
 
 def test_root_renamed_while_the_run_trains(tmp_path):
     (tmp_path / "main.py").write_text(TRAINS)
-    proc = python([tmp_path / "main.py"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                  env_extra={"EXMAN_HEARTBEAT": "0.05"})
+    proc = python(
+        [tmp_path / "main.py"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env_extra={"EXMAN_HEARTBEAT": "0.05"},
+    )
     try:
         end = time.time() + 60
         while not (tmp_path / "started").exists() and time.time() < end and proc.poll() is None:

@@ -5,6 +5,7 @@ checked only from the boot and pid namespace the run recorded. These tests run
 real processes in a real pid namespace (``unshare --pid``), a real zombie, and
 real scripts under broken environment settings.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ from exman.index import Index, meta_column
 
 from .tools import env as tools_env
 
-WAITS = '''
+WAITS = """
 import os, pathlib, time
 import exman
 
@@ -34,18 +35,24 @@ with args.safe_experiment as run:
     end = time.time() + args.seconds
     while not stop.exists() and time.time() < end:
         time.sleep(0.02)
-'''
+"""
 
 
 def _unshare_works() -> bool:
     try:
-        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
-                              capture_output=True, timeout=30).returncode == 0
+        return (
+            subprocess.run(
+                ["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, timeout=30
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
-needs_unshare = pytest.mark.skipif(not _unshare_works(), reason="unshare --pid --fork --mount-proc is not permitted here")
+needs_unshare = pytest.mark.skipif(
+    not _unshare_works(), reason="unshare --pid --fork --mount-proc is not permitted here"
+)
 
 
 def _wait_running(root, timeout=60.0) -> dict:
@@ -80,12 +87,29 @@ def test_live_run_in_another_pid_namespace_is_never_crashed_nor_deleted(script, 
     """Same host name, other pid namespace, its pid free here: it is running, and delete/doctor leave it."""
     script.path.write_text(WAITS)
     pid = _free_pid()
-    launcher = ("import subprocess, sys\n"
-                f"open('/proc/sys/kernel/ns_last_pid', 'w').write('{pid - 1}')\n"
-                "sys.exit(subprocess.call(sys.argv[1:]))\n")
-    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
-                             sys.executable, "-c", launcher, sys.executable, str(script.path)],
-                            env=tools_env(), cwd=script.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    launcher = (
+        "import subprocess, sys\n"
+        f"open('/proc/sys/kernel/ns_last_pid', 'w').write('{pid - 1}')\n"
+        "sys.exit(subprocess.call(sys.argv[1:]))\n"
+    )
+    proc = subprocess.Popen(
+        [
+            "unshare",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+            sys.executable,
+            "-c",
+            launcher,
+            sys.executable,
+            str(script.path),
+        ],
+        env=tools_env(),
+        cwd=script.folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         meta = _wait_running(script.root)
         if meta["pid"] != pid:
@@ -112,9 +136,13 @@ def test_live_run_in_another_pid_namespace_is_never_crashed_nor_deleted(script, 
 def test_dead_run_of_another_pid_namespace_goes_stale(script, exman_cmd):
     """Killed as pid 1 of its namespace (pid 1 lives here too): not `running` forever once its heartbeat ages."""
     script.path.write_text(WAITS)
-    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
-                             sys.executable, str(script.path)],
-                            env=tools_env(), cwd=script.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", sys.executable, str(script.path)],
+        env=tools_env(),
+        cwd=script.folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     meta = _wait_running(script.root)
     proc.kill()  # --kill-child: the namespace's pid 1, the run, gets SIGKILL too
     proc.wait()
@@ -131,8 +159,13 @@ def test_dead_run_of_another_pid_namespace_goes_stale(script, exman_cmd):
 def test_zombie_is_not_alive(script, exman_cmd):
     """A run killed but not yet reaped by its parent is crashed, and doctor --fix records it so."""
     script.path.write_text(WAITS)
-    proc = subprocess.Popen([sys.executable, str(script.path)], env=tools_env(), cwd=script.folder,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(script.path)],
+        env=tools_env(),
+        cwd=script.folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_running(script.root)
         os.kill(proc.pid, signal.SIGKILL)

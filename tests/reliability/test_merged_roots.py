@@ -1,5 +1,6 @@
 """Two roots merged by hand (``cp -a A/runs/. B/runs/``): ids stay unique from then on,
 and a number that names two runs is refused instead of picking one (lower item)."""
+
 from __future__ import annotations
 
 import json

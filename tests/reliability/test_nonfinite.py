@@ -4,6 +4,7 @@ Real runs log ``float("nan")``, ``float("inf")`` and numpy's NaN beside finite
 values; the Index, ``ls --sort``/``--where``, ``summary`` and ``Index.metrics``
 must all treat the column as floats.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ import pytest
 from exman import Index
 from exman.index import meta_column
 
-LOGS = '''
+LOGS = """
 import sys
 import numpy as np
 import exman
@@ -26,7 +27,7 @@ args = parser.parse_args()
 with args.safe_experiment as run:
     value = {"nan": float("nan"), "inf": float("inf"), "-inf": -float("inf"), "npnan": np.float32("nan")}.get(args.value)
     run.log(loss=float(args.value) if value is None else value, acc=0.5)
-'''
+"""
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ A FIFO blocks whoever opens it (reader or writer) until the other end comes;
 /dev/zero never ends. Planted at every file exman reads, they must be refused
 as "not a regular file" by every reader, in bounded time, with no traceback.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,15 +15,16 @@ import pytest
 
 from .tools import env
 
-READ_INFO = "import sys, warnings; warnings.simplefilter('ignore'); from exman import Index; " \
-            "print(len(Index(sys.argv[1]).info(include_failed=True)))"
+READ_INFO = (
+    "import sys, warnings; warnings.simplefilter('ignore'); from exman import Index; "
+    "print(len(Index(sys.argv[1]).info(include_failed=True)))"
+)
 
 
 def _exman(*args, cwd=None):
     script = os.path.join(os.path.dirname(sys.executable), "exman")
     command = [script] if os.path.exists(script) else [sys.executable, "-m", "exman"]
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=env(), cwd=cwd,
-                          timeout=30)
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=env(), cwd=cwd, timeout=30)
 
 
 @pytest.fixture
@@ -47,8 +49,13 @@ def planted(script):
 
 def test_fifos_and_devices_are_refused_not_waited_for(planted):
     root = planted.root
-    calls = [("ls", "--sort", "loss"), ("doctor",), ("diff", "2", "3"), ("diff", "4", "5"),
-             *[("show", str(i)) for i in range(2, 6)]]
+    calls = [
+        ("ls", "--sort", "loss"),
+        ("doctor",),
+        ("diff", "2", "3"),
+        ("diff", "4", "5"),
+        *[("show", str(i)) for i in range(2, 6)],
+    ]
     for args in calls:
         try:
             proc = _exman("--root", root, *args)
@@ -57,8 +64,9 @@ def test_fifos_and_devices_are_refused_not_waited_for(planted):
         assert "Traceback" not in proc.stderr, (args, proc.stderr[-2000:])
         assert proc.returncode in (0, 1), (args, proc.returncode, proc.stderr[-500:])
     try:
-        proc = subprocess.run([sys.executable, "-c", READ_INFO, str(root)], capture_output=True, text=True,
-                              env=env(), timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", READ_INFO, str(root)], capture_output=True, text=True, env=env(), timeout=60
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("Index.info() hangs on a FIFO or /dev/zero")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -78,7 +86,8 @@ def test_a_fifo_at_log_txt_does_not_block_the_run(script):
     # a plugin-free way is a run that opens its block after the FIFO appears.
     source = script.path.read_text().replace(
         "with args.safe_experiment as run:",
-        "import os\nos.mkfifo(args.root / 'log.txt')\nwith args.safe_experiment as run:")
+        "import os\nos.mkfifo(args.root / 'log.txt')\nwith args.safe_experiment as run:",
+    )
     script.path.write_text(source)
     try:
         proc = script.run(check=False, timeout=60)

@@ -5,6 +5,7 @@ makes the layout folders setgid (so files keep the team's group). A root that
 is already shared (setgid and group-writable) stays shared for scripts and
 team members that did not pass ``shared=True``.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,7 @@ import pytest
 
 from .tools import env
 
-SCRIPT = '''
+SCRIPT = """
 import os, sys
 import exman
 shared = os.environ.get("SHARED") == "1"
@@ -29,12 +30,18 @@ with args.safe_experiment as run:
     run.log(loss=0.5)
     if args.fail:
         raise RuntimeError("failing on purpose")
-'''
+"""
 
 
 def run(folder, *args, umask=0o077, shared=True, check=True):
-    proc = subprocess.run([sys.executable, "main.py", *args], cwd=folder, env=env(SHARED="1" if shared else "0"),
-                          capture_output=True, text=True, preexec_fn=lambda: os.umask(umask))
+    proc = subprocess.run(
+        [sys.executable, "main.py", *args],
+        cwd=folder,
+        env=env(SHARED="1" if shared else "0"),
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.umask(umask),
+    )
     assert proc.returncode == 0 or not check, proc.stderr
     return proc
 
@@ -121,8 +128,13 @@ def test_command_line_keeps_a_shared_root_shared(tmp_path):
     (tmp_path / "main.py").write_text(SCRIPT)
     run(tmp_path)
     root = tmp_path / "exman"
-    proc = subprocess.run([*exman_prefix(), "--root", str(root), "mark", "team/best", "1"], env=env(),
-                          capture_output=True, text=True, preexec_fn=lambda: os.umask(0o077))
+    proc = subprocess.run(
+        [*exman_prefix(), "--root", str(root), "mark", "team/best", "1"],
+        env=env(),
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.umask(0o077),
+    )
     assert proc.returncode == 0, proc.stderr
     assert_shared(root)
 

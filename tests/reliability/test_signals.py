@@ -1,4 +1,5 @@
 """SIGTERM (what cluster schedulers send) and SIGINT (Ctrl-C) at different moments of a run."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ import pytest
 from .tools import check_root, index_info, python
 from .tools import env as _env
 
-SCRIPT = '''
+SCRIPT = """
 import os, pathlib, sys, time
 import exman
 
@@ -42,7 +43,7 @@ with args.safe_experiment as run:
             i += 1
             if i == 50:
                 ready.touch()
-'''
+"""
 
 CASES = {
     # name: (signal, argv, exit code, status, kept where, traceback mentions)
@@ -66,8 +67,14 @@ def test_signal_is_recorded(tmp_path, case):
     sig, argv, code, status, place, mention = CASES[case]
     (tmp_path / "main.py").write_text(SCRIPT)
     ready = tmp_path / "ready"
-    proc = python([tmp_path / "main.py", *argv], env_extra={"READY": ready}, stdout=subprocess.PIPE,
-                  stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = python(
+        [tmp_path / "main.py", *argv],
+        env_extra={"READY": ready},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     start = time.monotonic()
     while not ready.exists():
         assert proc.poll() is None, proc.communicate()
@@ -100,7 +107,7 @@ def test_signal_is_recorded(tmp_path, case):
             assert list(info["status"]) == [expected]
 
 
-SLEEPER = '''
+SLEEPER = """
 import time
 import exman
 parser = exman.ExParser(root=exman.simpleroot(__file__))
@@ -108,7 +115,7 @@ parser.add_argument("--lr", type=float, default=0.1)
 args = parser.parse_args()
 with args.safe_experiment as run:
     time.sleep(60)
-'''
+"""
 
 
 def test_sighup_to_the_sweep_driver_stops_its_children(tmp_path):
@@ -124,7 +131,12 @@ def test_sighup_to_the_sweep_driver_stops_its_children(tmp_path):
     command = [exman] if os.path.exists(exman) else [sys.executable, "-m", "exman"]
     proc = subprocess.Popen(
         [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2", "--jobs", "2", "--", sys.executable, "main.py"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
     try:
         end = time.time() + 60
         metas = []

@@ -4,6 +4,7 @@ Real processes start at the same moment (a gate) and each tries to become the
 sweep's owner, over a left-over owner file of a process that died; exactly one
 may hold it, the rest are refused while it does.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,12 +12,15 @@ import subprocess
 
 from .tools import SLOW, Gate, python, report
 
-CONTENDER = '''
+CONTENDER = (
+    """
 import sys, time
 from pathlib import Path
 from exman.sweeps.records import Owner
 from exman.sweeps.grid import SweepError
-''' + Gate.WAIT + '''
+"""
+    + Gate.WAIT
+    + """
 try:
     with Owner(Path(sys.argv[1]), "s1"):
         start = time.time()
@@ -24,7 +28,8 @@ try:
         print("owner", start, time.time(), flush=True)
 except SweepError as exc:
     print("refused", exc, flush=True)
-'''
+"""
+)
 
 
 def test_one_owner_among_simultaneous_resumes(tmp_path):
@@ -38,8 +43,10 @@ def test_one_owner_among_simultaneous_resumes(tmp_path):
         # The owner file of a sweep driver that was SIGKILLed: a pid that is not running.
         (root / "sweeps" / "s1" / "owner").write_text(f"{os.uname().nodename} 999999\n")
         gate = Gate(tmp_path / f"gate{r}")
-        procs = [python([script, root], env_extra=gate.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(procs_per_round)]
+        procs = [
+            python([script, root], env_extra=gate.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(procs_per_round)
+        ]
         gate.open_when(procs_per_round, procs)
         outs = [p.communicate(timeout=120) for p in procs]
         assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]

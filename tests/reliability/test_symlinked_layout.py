@@ -4,6 +4,7 @@
 Index cache, sweeps and ``doctor --fix`` now refuse too, so nothing is written
 outside the root.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ Each writer imports exman and builds its parser, then waits at a gate; the
 gate opens when all are ready, so the claims really race. Every run must be
 recorded exactly once, with a distinct id, an index link and a claim folder.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -14,25 +15,34 @@ import pytest
 
 from .tools import SLOW, Gate, check_root, index_info, python, report, slow_only
 
-WRITER = '''
+WRITER = (
+    """
 import exman
 parser = exman.ExParser(root=exman.simpleroot(__file__))
 parser.add_argument("--writer", type=int)
 parser.add_argument("--round", type=int)
 parser.add_argument("--lr", type=float, default=0.1)
-''' + Gate.WAIT + '''
+"""
+    + Gate.WAIT
+    + """
 args = parser.parse_args()
 with args.safe_experiment as run:
     run.log(loss=args.lr * args.writer)
-'''
+"""
+)
 
 
 def start_round(folder, script, writers: int, rnd: int) -> float:
     """``writers`` processes start one run each at the same moment; return the gate's wait."""
     gate = Gate(folder / f"gate-{rnd}")
     procs = [
-        python([script, "--writer", i, "--round", rnd], env_extra=gate.env(),
-               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        python(
+            [script, "--writer", i, "--round", rnd],
+            env_extra=gate.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(writers)
     ]
     try:
@@ -93,8 +103,10 @@ def test_many_writers_start_at_once(tmp_path, writers, rounds):
         start_round(tmp_path, script, writers, rnd)
     recorded, dupes, starts = check_writers(root, writers, rounds)
     assert recorded == writers * rounds and dupes == 0
-    report(f"many writers {writers}x{rounds}: {recorded}/{writers * rounds} runs recorded, {dupes} duplicate ids, "
-           f"index complete; starts of the last round within {spread_ms(starts[-writers:]):.0f} ms")
+    report(
+        f"many writers {writers}x{rounds}: {recorded}/{writers * rounds} runs recorded, {dupes} duplicate ids, "
+        f"index complete; starts of the last round within {spread_ms(starts[-writers:]):.0f} ms"
+    )
 
 
 def test_writers_on_a_root_made_by_an_older_exman(tmp_path):
@@ -106,7 +118,9 @@ def test_writers_on_a_root_made_by_an_older_exman(tmp_path):
         (root / sub).mkdir(parents=True)
     old = root / "runs" / "000007-2019-01-01-00-00-00"
     old.mkdir()
-    (old / "params.yaml").write_text("lr: 0.1\nid: 7\nroot: runs/000007-2019-01-01-00-00-00\ntime: '2019-01-01T00:00:00'\n")
+    (old / "params.yaml").write_text(
+        "lr: 0.1\nid: 7\nroot: runs/000007-2019-01-01-00-00-00\ntime: '2019-01-01T00:00:00'\n"
+    )
     writers = 16 if not SLOW else 64
     start_round(tmp_path, script, writers, 0)
     ids = sorted(int(p.name.split("-")[0]) for p in (root / "runs").iterdir())
@@ -114,7 +128,9 @@ def test_writers_on_a_root_made_by_an_older_exman(tmp_path):
 
 
 # Each operation process waits at the same gate as the writers, then works on the root.
-OPS = Gate.WAIT + '''
+OPS = (
+    Gate.WAIT
+    + """
 import sys
 from exman.cli import make_cli
 
@@ -137,7 +153,8 @@ elif sys.argv[1] == "info":
     for _ in range(3):
         df = Index(root).info()
         assert df["id"].is_unique and len(df) >= 2, df
-'''
+"""
+)
 
 
 @pytest.mark.parametrize("writers", [pytest.param(16, id="16"), pytest.param(64, id="64", marks=slow_only)])
@@ -150,10 +167,20 @@ def test_mixed_writers_with_delete_mark_and_info(tmp_path, writers):
     root = tmp_path / "exman"
     start_round(tmp_path, script, 10, 0)  # runs 1-10: 1-5 will be deleted, 6-8 unindexed, 9-10 marked
     gate = Gate(tmp_path / "gate-mixed")
-    procs = [python([script, "--writer", i, "--round", 1], env_extra=gate.env(), stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, text=True) for i in range(writers)]
-    procs += [python([ops, op, root], env_extra=gate.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for op in ("delete", "mark", "info")]
+    procs = [
+        python(
+            [script, "--writer", i, "--round", 1],
+            env_extra=gate.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(writers)
+    ]
+    procs += [
+        python([ops, op, root], env_extra=gate.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for op in ("delete", "mark", "info")
+    ]
     try:
         gate.open_when(len(procs), procs)
         for proc in procs:
@@ -171,11 +198,13 @@ def test_mixed_writers_with_delete_mark_and_info(tmp_path, writers):
     assert sorted(rep.params[r]["writer"] for r in new) == list(range(writers)), "a writer's run is missing"
     assert min(int(r.name.split("-")[0]) for r in new) > 10, "a deleted run's id was handed out again"
     assert len(set(runs)) == len(runs) == 5 + writers
-    indexed = {link.name[:-len(".yaml")] for link in rep.links}
+    indexed = {link.name[: -len(".yaml")] for link in rep.links}
     assert indexed == {r.name for i, r in runs.items() if i not in (6, 7, 8)}
     marked = {p.name for p in (root / "marked" / "mixed").iterdir()}
     assert {runs[9].name, runs[10].name} <= marked and marked <= {r.name for r in runs.values()}
     info = index_info(root)
     assert info is not None and len(info) == 2 + writers and set(info["status"]) == {"completed"}
-    report(f"mixed writers: {writers} starts during delete/mark/Index.info(): {len(new)}/{writers} recorded, "
-           f"0 duplicate ids, deleted ids not reused")
+    report(
+        f"mixed writers: {writers} starts during delete/mark/Index.info(): {len(new)}/{writers} recorded, "
+        f"0 duplicate ids, deleted ids not reused"
+    )

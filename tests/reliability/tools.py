@@ -4,6 +4,7 @@
 asserts after the fault: every file exman wrote parses, every link resolves
 inside the root, and temp files are only where a killed writer could leave them.
 """
+
 from __future__ import annotations
 
 import json
@@ -167,14 +168,14 @@ def index_info(root: Path):
 class Gate:
     """Start many processes at the same moment: each touches ``ready/<pid>`` then waits for ``go``."""
 
-    WAIT = '''
+    WAIT = """
 import os, pathlib, time
 _ready = pathlib.Path(os.environ["EXMAN_TEST_READY"])
 (_ready / str(os.getpid())).touch()
 _go = _ready.parent / "go"
 while not _go.exists():
     time.sleep(0.003)
-'''
+"""
 
     def __init__(self, folder: Path):
         self.ready = folder / "ready"

@@ -11,6 +11,7 @@ or no cluster answers; with it, a cluster that cannot start is an error.
 
 ``EXMAN_SLURM_KEEP=1`` leaves a cluster this fixture started running.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,7 +36,7 @@ DEFAULT_DIR = "/tmp/exman-slurm"
 
 # One exman script for the SLURM tests: records a run, logs one metric, can sleep (to be caught
 # running) and can print a marker the test waits for.
-SCRIPT = '''
+SCRIPT = """
 import os, sys, time
 import exman
 
@@ -49,7 +50,7 @@ with args.safe_experiment as run:
           flush=True)
     time.sleep(args.sleep)
     run.log(y=args.x * 2)
-'''
+"""
 
 
 class SlurmUnavailable(Exception):
@@ -76,7 +77,9 @@ class Cluster:
         env.update(self.env)
         proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout)
         if check and proc.returncode != 0:
-            raise AssertionError(f"{shlex.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+            raise AssertionError(
+                f"{shlex.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+            )
         return proc
 
     def config(self) -> dict:
@@ -167,8 +170,20 @@ class Cluster:
         """Submit a job to partition ``high`` needing every CPU of the node: the ``debug`` jobs
         running there are preempted (PreemptMode=REQUEUE). Returns its job id."""
         cpus = self.run("sinfo", "-h", "-p", "high", "-o", "%c").stdout.split()[0]
-        out = self.run("sbatch", "--parsable", "-p", "high", "-c", cpus, "-o", "/dev/null",
-                       "--job-name", "exman-preemptor", "--wrap", f"sleep {seconds}").stdout
+        out = self.run(
+            "sbatch",
+            "--parsable",
+            "-p",
+            "high",
+            "-c",
+            cpus,
+            "-o",
+            "/dev/null",
+            "--job-name",
+            "exman-preemptor",
+            "--wrap",
+            f"sleep {seconds}",
+        ).stdout
         return out.strip().split(";")[0]
 
     def jobs_under(self, folder: Path) -> set:
@@ -177,8 +192,11 @@ class Cluster:
         nothing of the other sessions and test runs that share the cluster."""
         out = self.run("squeue", "-h", "-O", "ArrayJobID:|,STDOUT:|,Command:|,WorkDir:|").stdout
         inside = str(Path(folder).resolve()) + os.sep
-        return {fields[0].strip() for fields in (ln.split("|") for ln in out.splitlines() if ln)
-                if any(f.strip().startswith(inside) for f in fields[1:])}
+        return {
+            fields[0].strip()
+            for fields in (ln.split("|") for ln in out.splitlines() if ln)
+            if any(f.strip().startswith(inside) for f in fields[1:])
+        }
 
     def cancel_all(self, keep=(), only=None, timeout: float = 30) -> None:
         """Cancel every job in the queue but ``keep`` (or only those in ``only``) and wait until they have left it."""
@@ -188,8 +206,11 @@ class Cluster:
         if not ids:
             return
         self.run("scancel", *sorted(ids), check=False)
-        self.wait_for(lambda: not ({row["JobID"].split("_")[0] for row in self.jobs()} & ids), timeout,
-                      f"jobs {sorted(ids)} to leave the queue")
+        self.wait_for(
+            lambda: not ({row["JobID"].split("_")[0] for row in self.jobs()} & ids),
+            timeout,
+            f"jobs {sorted(ids)} to leave the queue",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,8 +299,11 @@ def slurm():
     started = False
     if env is None or _answers(env) is not None:
         if not wanted:
-            why = "no SLURM_CONF, and no cluster in $EXMAN_SLURM_DIR or /tmp/exman-slurm" if env is None \
+            why = (
+                "no SLURM_CONF, and no cluster in $EXMAN_SLURM_DIR or /tmp/exman-slurm"
+                if env is None
                 else _answers(env)
+            )
             pytest.skip(f"SLURM tests: no cluster answers ({why}); run .ci/slurm/start or set EXMAN_SLURM=1")
         already = env is not None and Path(env.get("EXMAN_SLURM_DIR", DEFAULT_DIR), "pids").exists()
         try:
@@ -289,8 +313,9 @@ def slurm():
         started = not already
         why = _answers(env)
         if why is not None:
-            pytest.fail(f"EXMAN_SLURM=1: .ci/slurm/start succeeded but the cluster does not answer: {why}",
-                        pytrace=False)
+            pytest.fail(
+                f"EXMAN_SLURM=1: .ci/slurm/start succeeded but the cluster does not answer: {why}", pytrace=False
+            )
     if shutil.which("sbatch") is None:
         pytest.skip("SLURM tests: sbatch not found on PATH")
     saved = {k: os.environ.get(k) for k in env}
@@ -360,8 +385,15 @@ class SweepProcess:
         full.update(env or {})
         self._out = open(self.out_path, "wb")
         self.began = time.monotonic()
-        self.proc = subprocess.Popen(self.args, cwd=self.cwd, env=full, stdin=subprocess.DEVNULL, stdout=self._out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=self.cwd,
+            env=full,
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.returncode: int | None = None
         self.seconds: float | None = None
 
@@ -386,8 +418,9 @@ class SweepProcess:
                 raise AssertionError(f"sweep ended ({self.returncode}) before printing {pattern!r}:\n{self.output}")
             if time.monotonic() > deadline:
                 self.kill()
-                raise SweepTimeout(f"no {pattern!r} in the sweep's output within {timeout} s; killed it:\n"
-                                   f"{self.output}")
+                raise SweepTimeout(
+                    f"no {pattern!r} in the sweep's output within {timeout} s; killed it:\n{self.output}"
+                )
             time.sleep(0.1)
 
     def signal(self, sig: int) -> None:
@@ -413,8 +446,10 @@ class SweepProcess:
             self.proc.wait(timeout=max(0.0, self.began + timeout - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.kill()
-            raise SweepTimeout(f"exman sweep did not end within {timeout} s; killed its process group "
-                               f"(exit {self.returncode}). Output:\n{self.output}") from None
+            raise SweepTimeout(
+                f"exman sweep did not end within {timeout} s; killed its process group "
+                f"(exit {self.returncode}). Output:\n{self.output}"
+            ) from None
         self._finish()
         return self.returncode
 
@@ -436,12 +471,14 @@ def start_sweep(slurm, tmp_path):
     """
     started = []
 
-    def start(*args, script: Path, root: Path | None = None, command=None, cwd: Path | None = None,
-              env: dict | None = None) -> SweepProcess:
+    def start(
+        *args, script: Path, root: Path | None = None, command=None, cwd: Path | None = None, env: dict | None = None
+    ) -> SweepProcess:
         root = root or tmp_path / "root"
         command = command or [sys.executable, str(script)]
-        proc = SweepProcess([*_exman_command(), "--root", root, "sweep", *args, "--", *command],
-                            cwd=cwd or script.parent, env=env)
+        proc = SweepProcess(
+            [*_exman_command(), "--root", root, "sweep", *args, "--", *command], cwd=cwd or script.parent, env=env
+        )
         started.append(proc)
         return proc
 

@@ -1,4 +1,5 @@
 """The test cluster itself and the conftest helpers, on plain sbatch jobs (no exman involved)."""
+
 from __future__ import annotations
 
 import time
@@ -18,15 +19,17 @@ def test_requeued_job_runs_again_at_once_when_released(slurm, tmp_path):
     """``scontrol requeue`` holds a job ~120 s (Reason=BeginTime); ``release_requeued`` makes it
     start at once, with SLURM_RESTART_COUNT=1."""
     out = tmp_path / "job.out"
-    job_id = slurm.run("sbatch", "--parsable", "-o", out, "--wrap",
-                       "echo restart=${SLURM_RESTART_COUNT:-0}; sleep 300").stdout.strip()
+    job_id = slurm.run(
+        "sbatch", "--parsable", "-o", out, "--wrap", "echo restart=${SLURM_RESTART_COUNT:-0}; sleep 300"
+    ).stdout.strip()
     slurm.wait_state(job_id, "RUNNING", 30)
     slurm.wait_for(lambda: out.exists() and "restart=0" in out.read_text(), 30, "the first start")
 
     slurm.requeue(job_id)
     # Reason is None for a moment, until the scheduler looks at the job again
-    pending = slurm.wait_for(lambda: (lambda j: j if j.get("Reason") == "BeginTime" else None)(slurm.job(job_id)),
-                             30, "Reason=BeginTime")
+    pending = slurm.wait_for(
+        lambda: (lambda j: j if j.get("Reason") == "BeginTime" else None)(slurm.job(job_id)), 30, "Reason=BeginTime"
+    )
     assert pending["JobState"] == "PENDING", pending
     assert pending["Restarts"] == "1", pending
 

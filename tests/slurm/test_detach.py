@@ -1,6 +1,7 @@
 """Detached sweeps: ``--detach`` submits and exits; ``--status`` and ``--resume`` follow the sweep later
 from new processes, from the files under the root and what squeue says. A resume never reruns a cell
 whose task SLURM still holds (pending or running)."""
+
 from __future__ import annotations
 
 import json
@@ -31,13 +32,26 @@ def _status(exman_cli, root, sweep_id) -> dict:
     return rows
 
 
-def test_detach_then_status_then_resume_without_duplicates(slurm, sweep_script, run_sweep, exman_cli, runs_of,
-                                                           tmp_path):
+def test_detach_then_status_then_resume_without_duplicates(
+    slurm, sweep_script, run_sweep, exman_cli, runs_of, tmp_path
+):
     root = tmp_path / "root"
     # --jobs 1: cell 0 runs, cells 1 and 2 wait in SLURM behind the array's throttle; cell 2 (rerun
     # by the resume) is quick, cells 0 and 1 last long enough to be held by SLURM during the resume
-    sweep = run_sweep("--launcher", "submitit", "--detach", "-z", "x=1,2,3", "-z", "sleep=3,3,0", "--jobs", "1",
-                      script=sweep_script, root=root, timeout=30)
+    sweep = run_sweep(
+        "--launcher",
+        "submitit",
+        "--detach",
+        "-z",
+        "x=1,2,3",
+        "-z",
+        "sleep=3,3,0",
+        "--jobs",
+        "1",
+        script=sweep_script,
+        root=root,
+        timeout=30,
+    )
     assert sweep.returncode == 0, sweep.output
     assert sweep.seconds < 20, sweep.output  # it did not wait for the runs
     sweep_id = re.search(r"sweep (\S+): 3 run\(s\) of 3 cell\(s\) queued; detached", sweep.output).group(1)
@@ -98,8 +112,9 @@ def test_resume_leaves_a_requeued_task_to_slurm(slurm, sweep_script, run_sweep, 
     """A requeued task waits in SLURM (~120 s, BeginTime) and will run the cell again: a resume in
     the meantime must not start the cell a second time."""
     root = tmp_path / "root"
-    sweep = run_sweep("--launcher", "submitit", "--detach", "-p", "x=1", "-p", "sleep=60", script=sweep_script,
-                      root=root, timeout=30)
+    sweep = run_sweep(
+        "--launcher", "submitit", "--detach", "-p", "x=1", "-p", "sleep=60", script=sweep_script, root=root, timeout=30
+    )
     assert sweep.returncode == 0, sweep.output
     sweep_id = re.search(r"sweep (\S+): 1 run\(s\) of 1 cell\(s\) queued", sweep.output).group(1)
     [submitted] = _submissions(root, sweep_id)
@@ -122,8 +137,18 @@ def test_detached_sweep_larger_than_max_array_size(slurm, sweep_script, run_swee
     size = int(slurm.config()["MaxArraySize"])
     cells = size + 2
     root = tmp_path / "root"
-    sweep = run_sweep("--launcher", "submitit", "--detach", "-p", f"x=range:0:{cells}", "--jobs", "4",
-                      script=sweep_script, root=root, timeout=60)
+    sweep = run_sweep(
+        "--launcher",
+        "submitit",
+        "--detach",
+        "-p",
+        f"x=range:0:{cells}",
+        "--jobs",
+        "4",
+        script=sweep_script,
+        root=root,
+        timeout=60,
+    )
     assert sweep.returncode == 0, sweep.output
     sweep_id = re.search(r"sweep (\S+): \d+ run\(s\) of \d+ cell\(s\) queued", sweep.output).group(1)
     first, second = _submissions(root, sweep_id)

@@ -1,4 +1,5 @@
 """The submitit launcher on a real SLURM cluster: the path that works today."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,9 @@ import json
 
 def test_sweep_on_slurm_runs_each_cell_once(slurm, sweep_script, run_sweep, runs_of, tmp_path):
     root = tmp_path / "root"
-    sweep = run_sweep("--launcher", "submitit", "-p", "x=1,2,3", "--jobs", "2", script=sweep_script, root=root,
-                      timeout=120)
+    sweep = run_sweep(
+        "--launcher", "submitit", "-p", "x=1,2,3", "--jobs", "2", script=sweep_script, root=root, timeout=120
+    )
     assert sweep.returncode == 0, sweep.output
     sweep_id = sweep.sweep_id
     assert sweep_id, sweep.output

@@ -1,6 +1,7 @@
 """SLURM stops a running task: a requeue or a preemption continues the run the task started (same id,
 same folder, metrics and logs appended) and the sweep counts the task as running, never as a finished
 failure; a time limit ends the run ``interrupted`` with the reason, recorded before the task ends."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ import pytest
 import exman
 
 # Counts to 10, a checkpoint after each step in the run's folder: a rerun starts where it stopped.
-SCRIPT = '''
+SCRIPT = """
 import time
 import exman
 
@@ -31,7 +32,7 @@ with args.safe_experiment as run:
         time.sleep(args.sleep / 10)
         run.log(i=i)
         checkpoint.write_text(str(i + 1))
-'''
+"""
 SLOW = pytest.mark.skipif(os.environ.get("EXMAN_SLOW") != "1", reason="EXMAN_SLOW=1")
 
 
@@ -45,8 +46,9 @@ def _requeue_continues_the_run(how, slurm, start_sweep, runs_of, tmp_path):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
     root = tmp_path / "root"
-    sweep = start_sweep("--launcher", "submitit", "-p", "x=1,2", "-p", "sleep=8", "--jobs", "2",
-                        script=script, root=root)
+    sweep = start_sweep(
+        "--launcher", "submitit", "-p", "x=1,2", "-p", "sleep=8", "--jobs", "2", script=script, root=root
+    )
     sweep_id = sweep.wait_output(r"sweep (\S+): 2 run\(s\)", 30).group(1)
     # generous: on a loaded machine slurmctld was seen to stall for ~50 s before starting the array
     slurm.wait_for(lambda: _logged(root, sweep_id, runs_of), 120, "both runs to log a step")
@@ -85,24 +87,37 @@ def _requeue_continues_the_run(how, slurm, start_sweep, runs_of, tmp_path):
     assert cells[0][0]["id"] == first["id"] and cells[0][0]["_path"] == first["_path"], (cells[0], first)
     assert [r["status"] for r in cells[1]] == ["completed"], cells[1]
 
-    resumed = subprocess.run([sys.executable, "-m", "exman", "--root", str(root), "sweep", "--resume", sweep_id],
-                             capture_output=True, text=True, timeout=60)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "exman", "--root", str(root), "sweep", "--resume", sweep_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert resumed.returncode == 0 and "nothing to do" in resumed.stdout + resumed.stderr, resumed
     assert len(runs_of(root, sweep_id)[0]) == 1
 
 
-def test_requeue_continues_the_run_and_a_time_limit_interrupts_it(slurm, start_sweep, sweep_script, runs_of,
-                                                                   tmp_path):
+def test_requeue_continues_the_run_and_a_time_limit_interrupts_it(slurm, start_sweep, sweep_script, runs_of, tmp_path):
     """Both cases in one test, at the same time: SLURM sends a time limit's warning only at its
     next check (up to ~30 s), and CI's budget cannot wait for it and the requeue one after the other."""
-    limited = start_sweep("--launcher", "submitit", "-p", "x=1", "-p", "sleep=150", "-o", "timeout_min=1",
-                          "-o", "slurm_signal_delay_s=60",  # SIGUSR2 due at once, delivered at the next check
-                          script=sweep_script, root=tmp_path / "limited")
+    limited = start_sweep(
+        "--launcher",
+        "submitit",
+        "-p",
+        "x=1",
+        "-p",
+        "sleep=150",
+        "-o",
+        "timeout_min=1",
+        "-o",
+        "slurm_signal_delay_s=60",  # SIGUSR2 due at once, delivered at the next check
+        script=sweep_script,
+        root=tmp_path / "limited",
+    )
     _requeue_continues_the_run("requeue", slurm, start_sweep, runs_of, tmp_path)
 
     assert limited.wait(180) == 1, limited.output
-    assert "interrupted (time limit), exit 143" in limited.output and "Traceback" not in limited.output, \
-        limited.output
+    assert "interrupted (time limit), exit 143" in limited.output and "Traceback" not in limited.output, limited.output
     [[run]] = runs_of(tmp_path / "limited", limited.sweep_id).values()
     assert run["status"] == "interrupted" and run["reason"] == "time limit", run
 
@@ -122,11 +137,24 @@ def test_time_limit_sigterm_of_plain_sbatch(slurm, sweep_script, tmp_path):
         folder.mkdir()
         script = folder / "script.py"
         script.write_text(sweep_script.read_text())
-        jobs[name] = slurm.run("sbatch", "--parsable", "--time=1", *extra, "-o", folder / "job.out", "--chdir", folder,
-                               "--wrap", f"srun {sys.executable} {script} --sleep 300").stdout.strip()
+        jobs[name] = slurm.run(
+            "sbatch",
+            "--parsable",
+            "--time=1",
+            *extra,
+            "-o",
+            folder / "job.out",
+            "--chdir",
+            folder,
+            "--wrap",
+            f"srun {sys.executable} {script} --sleep 300",
+        ).stdout.strip()
     for name, job in jobs.items():
-        slurm.wait_for(lambda: slurm.job(job).get("JobState") in ("TIMEOUT", "COMPLETED", "FAILED", None, ""), 150,
-                       f"the time limit of {name}")
+        slurm.wait_for(
+            lambda: slurm.job(job).get("JobState") in ("TIMEOUT", "COMPLETED", "FAILED", None, ""),
+            150,
+            f"the time limit of {name}",
+        )
         [run] = [json.loads(p.read_text()) for p in (tmp_path / name / "exman" / "runs").glob("*/run.json")]
         assert run["status"] == "interrupted" and run["reason"] == "time limit", (name, run)
         assert name == "at-limit" or run["duration"] < 55, (name, run)

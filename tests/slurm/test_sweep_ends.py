@@ -1,4 +1,5 @@
 """A sweep under SLURM always ends: cancelled pending tasks, Ctrl-C, sbatch errors, big arrays."""
+
 from __future__ import annotations
 
 import re
@@ -15,11 +16,11 @@ def _array_id(slurm, sweep_id, timeout=30):
     return slurm.wait_for(listed, timeout, "the sweep's array in squeue")
 
 
-def test_scancel_of_a_pending_task_is_reported_and_the_sweep_ends(slurm, sweep_script, start_sweep, runs_of,
-                                                                  tmp_path):
+def test_scancel_of_a_pending_task_is_reported_and_the_sweep_ends(slurm, sweep_script, start_sweep, runs_of, tmp_path):
     root = tmp_path / "root"
-    sweep = start_sweep("--launcher", "submitit", "-p", "x=1,2,3", "-p", "sleep=4", "--jobs", "1",
-                        script=sweep_script, root=root)
+    sweep = start_sweep(
+        "--launcher", "submitit", "-p", "x=1,2,3", "-p", "sleep=4", "--jobs", "1", script=sweep_script, root=root
+    )
     sweep_id = sweep.wait_output(r"sweep (\S+): 3 run\(s\)", 30).group(1)
     array = _array_id(slurm, sweep_id)
     slurm.wait_state(f"{array}_0", "RUNNING", 30)
@@ -39,8 +40,9 @@ def _inside(cells: dict) -> bool:
 
 def test_scancel_of_a_running_task_interrupts_its_run(slurm, sweep_script, start_sweep, runs_of, tmp_path):
     root = tmp_path / "root"
-    sweep = start_sweep("--launcher", "submitit", "-p", "x=1", "-p", "sleep=60", "--jobs", "1",
-                        script=sweep_script, root=root)
+    sweep = start_sweep(
+        "--launcher", "submitit", "-p", "x=1", "-p", "sleep=60", "--jobs", "1", script=sweep_script, root=root
+    )
     sweep_id = sweep.wait_output(r"sweep (\S+): 1 run\(s\)", 30).group(1)
     job = _array_id(slurm, sweep_id)
     # Inside its safe_experiment block (log.txt is made on entry): a run killed between
@@ -55,8 +57,9 @@ def test_scancel_of_a_running_task_interrupts_its_run(slurm, sweep_script, start
 
 def test_sigint_with_tasks_pending_stops_promptly(slurm, sweep_script, start_sweep, runs_of, tmp_path):
     root = tmp_path / "root"
-    sweep = start_sweep("--launcher", "submitit", "-p", "x=1,2,3,4", "-p", "sleep=60", "--jobs", "1",
-                        script=sweep_script, root=root)
+    sweep = start_sweep(
+        "--launcher", "submitit", "-p", "x=1,2,3,4", "-p", "sleep=60", "--jobs", "1", script=sweep_script, root=root
+    )
     sweep_id = sweep.wait_output(r"sweep (\S+): 4 run\(s\)", 30).group(1)
     slurm.wait_for(lambda: _inside(runs_of(root, sweep_id)), 30, "the first run to start")
     sent = time.monotonic()
@@ -67,12 +70,22 @@ def test_sigint_with_tasks_pending_stops_promptly(slurm, sweep_script, start_swe
     [[run]] = runs_of(root, sweep_id).values()
     assert run["status"] == "interrupted", run
     assert not slurm.jobs(f"exman-{sweep_id}") or all(
-        r["State"] not in ("RUNNING", "PENDING") for r in slurm.jobs(f"exman-{sweep_id}"))
+        r["State"] not in ("RUNNING", "PENDING") for r in slurm.jobs(f"exman-{sweep_id}")
+    )
 
 
 def test_sbatch_error_is_one_line(slurm, sweep_script, run_sweep, tmp_path):
-    sweep = run_sweep("--launcher", "submitit", "-p", "x=1,2", "-o", "slurm_partition=nope",
-                      script=sweep_script, root=tmp_path / "root", timeout=60)
+    sweep = run_sweep(
+        "--launcher",
+        "submitit",
+        "-p",
+        "x=1,2",
+        "-o",
+        "slurm_partition=nope",
+        script=sweep_script,
+        root=tmp_path / "root",
+        timeout=60,
+    )
     assert sweep.returncode == 1, sweep.output
     assert "Traceback" not in sweep.output, sweep.output
     errors = [ln for ln in sweep.output.splitlines() if "sbatch failed" in ln]
@@ -83,8 +96,9 @@ def test_more_cells_than_max_array_size_are_split(slurm, sweep_script, run_sweep
     size = int(slurm.config()["MaxArraySize"])
     root = tmp_path / "root"
     cells = size + 2
-    sweep = run_sweep("--launcher", "submitit", "-p", f"x=range:0:{cells}", "--jobs", "4",
-                      script=sweep_script, root=root, timeout=150)
+    sweep = run_sweep(
+        "--launcher", "submitit", "-p", f"x=range:0:{cells}", "--jobs", "4", script=sweep_script, root=root, timeout=150
+    )
     assert sweep.returncode == 0, sweep.output
     assert f"{cells} cells: {cells} completed; {cells} runs: {cells} completed; this call" in sweep.output, sweep.output
     found = runs_of(root, sweep.sweep_id)
