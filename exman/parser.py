@@ -63,6 +63,11 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
         self.register("type", bool, boolean)
         self._config_file_parser = _SkipKeys(self._config_file_parser, self)  # type: ignore[has-type]
 
+    # 0.1.9's attributes, read-only views of the plugins' settings (scripts read parser.zfill).
+    zfill = property(lambda self: self.settings.get("zfill"))
+    automark = property(lambda self: self.settings.get("automark"))
+    git_assert_clean = property(lambda self: self.settings.get("git_assert_clean"))
+
     # -- layout (runs, index, marked, tmp, fails: layout.RootFolders) ---------------
     def num_ex(self) -> int:
         """Number of run folders in ``runs/``."""

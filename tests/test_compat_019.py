@@ -335,3 +335,12 @@ def test_config_ignores_keys_the_script_does_not_define_with_a_warning(tmp_path)
         f"main.py: warning: --config {first / 'params.yaml'}: ignoring keys this script does not define: size"
     ]
     assert len(list((script.root / "runs").iterdir())) == 2
+
+
+def test_the_parser_keeps_0_1_9s_attributes(tmp_path):
+    # 0.1.9 kept its keywords on the parser; scripts read them (parser.zfill to name files alike).
+    parser = exman.ExParser(root=tmp_path / "exman", zfill=4, automark=["lr"], git_assert_clean=False)
+    assert (parser.zfill, parser.automark, parser.git_assert_clean) == (4, ["lr"], False)
+    assert parser.root == tmp_path / "exman"
+    with pytest.raises(AttributeError):
+        parser.zfill = 3  # settings are read-only: plugins read them, nobody rewrites them
