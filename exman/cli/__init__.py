@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from exman.cli._options import mark_option, over_option, where_option
 from exman.cli._output import can_prompt, heading, pairs, table
 from exman.cli._output import fit as fit_table
 from exman.cli._output import width as terminal_width
@@ -65,6 +66,10 @@ __all__ = [
     "runs_info",
     "filter_runs",
     "where_names",
+    # options several commands share
+    "mark_option",
+    "where_option",
+    "over_option",
     # printing
     "table",
     "fit_table",

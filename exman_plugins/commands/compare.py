@@ -7,7 +7,7 @@ import json
 import click
 
 from exman import hookimpl
-from exman.cli import complete_marks, filter_runs, format_value, json_value, runs_info
+from exman.cli import filter_runs, format_value, json_value, mark_option, over_option, runs_info, where_option
 from exman.cli import table as print_table
 
 # What the table shows, in order; csv and json carry every column.
@@ -28,14 +28,7 @@ def register_commands(cli):
         help="parameter whose values are compared pairwise (repeatable: their combinations)",
     )
     @click.option("--within", multiple=True, metavar="COL", help="compare separately per value of COL (repeatable)")
-    @click.option(
-        "--over",
-        multiple=True,
-        default=["seed"],
-        show_default=True,
-        metavar="KEY",
-        help="replicate parameter (repeatable)",
-    )
+    @over_option()
     @click.option(
         "--include",
         multiple=True,
@@ -66,15 +59,8 @@ def register_commands(cli):
         show_default=True,
         help="t-tests, or rank tests (Wilcoxon signed-rank when paired, Mann-Whitney U otherwise)",
     )
-    @click.option(
-        "-m",
-        "--mark",
-        "mark",
-        metavar="KEY",
-        shell_complete=complete_marks,
-        help="only the runs marked KEY (a/b/c allowed)",
-    )
-    @click.option("-w", "--where", "where", metavar="EXPR", help='pandas query on the runs table, e.g. "lr < 0.1"')
+    @mark_option()
+    @where_option()
     @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
     @click.pass_obj
     def compare_command(state, interest, between, within, over, include, level, correction, test, mark, where, fmt):

@@ -17,16 +17,17 @@ import click
 from exman import hookimpl
 from exman.analysis.columns import meta_column
 from exman.cli import (
-    complete_marks,
     filter_runs,
     fit_table,
     format_duration,
     format_value,
     json_value,
+    mark_option,
     runs_info,
     table,
     terminal_width,
     where_names,
+    where_option,
 )
 from exman.runinfo import given_name
 
@@ -91,15 +92,8 @@ def select(df, every, index, *, columns: str | None = None, mentioned=()):
 @hookimpl
 def register_commands(cli):
     @cli.command("ls")
-    @click.option(
-        "-m",
-        "--mark",
-        "mark",
-        metavar="KEY",
-        shell_complete=complete_marks,
-        help="only runs marked KEY (a/b/c allowed)",
-    )
-    @click.option("-w", "--where", metavar="EXPR", help="pandas query, e.g. \"lr > 0.01 and status == 'completed'\"")
+    @mark_option("only runs marked KEY (a/b/c allowed)")
+    @where_option("pandas query, e.g. \"lr > 0.01 and status == 'completed'\"")
     @click.option("-s", "--sort", "sort", metavar="COL", help="sort by this column (default: id)")
     @click.option("-r", "--reverse", is_flag=True, help="reverse the order")
     @click.option("-c", "--columns", metavar="A,B,C", help="show exactly these columns")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from exman import hookimpl
-from exman.cli import complete_marks, filter_runs, runs_info
+from exman.cli import filter_runs, mark_option, over_option, runs_info, where_option
 
 
 @hookimpl
@@ -39,23 +39,9 @@ def register_commands(cli):
         show_default=True,
         help="false-positive rate of the test",
     )
-    @click.option(
-        "--over",
-        multiple=True,
-        default=["seed"],
-        show_default=True,
-        metavar="KEY",
-        help="replicate parameter (repeatable)",
-    )
-    @click.option(
-        "-m",
-        "--mark",
-        "mark",
-        metavar="KEY",
-        shell_complete=complete_marks,
-        help="only the runs marked KEY (a/b/c allowed)",
-    )
-    @click.option("-w", "--where", "where", metavar="EXPR", help='pandas query on the runs table, e.g. "lr < 0.1"')
+    @over_option()
+    @mark_option()
+    @where_option()
     @click.pass_obj
     def plan_command(state, interest, diff, std, power, alpha, over, mark, where):
         """How many replicates (seeds) each cell needs to detect a difference of D in INTEREST.

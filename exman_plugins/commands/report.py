@@ -7,21 +7,14 @@ from pathlib import Path
 import click
 
 from exman import hookimpl
-from exman.cli import complete_marks, filter_runs, runs_info
+from exman.cli import filter_runs, mark_option, over_option, runs_info, where_option
 
 
 @hookimpl
 def register_commands(cli):
     @cli.command("report")
-    @click.option(
-        "-m",
-        "--mark",
-        "mark",
-        metavar="KEY",
-        shell_complete=complete_marks,
-        help="only the runs marked KEY (a/b/c allowed)",
-    )
-    @click.option("-w", "--where", "where", metavar="EXPR", help='pandas query on the runs table, e.g. "lr < 0.1"')
+    @mark_option()
+    @where_option()
     @click.option(
         "--interest",
         "interest",
@@ -29,14 +22,7 @@ def register_commands(cli):
         metavar="COLUMN",
         help="column to summarise and plot (repeatable; default: every numeric metric)",
     )
-    @click.option(
-        "--over",
-        multiple=True,
-        default=["seed"],
-        show_default=True,
-        metavar="KEY",
-        help="replicate parameter averaged over (repeatable)",
-    )
+    @over_option("replicate parameter averaged over (repeatable)")
     @click.option(
         "--out",
         "out",
