@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The scripts the tests start must meet SIGHUP as a terminal would give it: exman rightly leaves an
+# ignored SIGHUP alone (a run under nohup), so a suite started under nohup would test nothing there.
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _separate_stderr_in_old_click() -> None:
