@@ -16,6 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 # The scripts the tests start must meet SIGHUP as a terminal would give it: exman rightly leaves an
 # ignored SIGHUP alone (a run under nohup), so a suite started under nohup would test nothing there.
 signal.signal(signal.SIGHUP, signal.SIG_DFL)
+# Likewise SIGINT: bash starts a background job of a script (`.ci/run`'s two environments) with SIGINT
+# ignored. A handler, unlike SIG_IGN, is not inherited: the scripts get the default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _separate_stderr_in_old_click() -> None:
