@@ -11,6 +11,7 @@ limit; ``scontrol show job`` tells them apart at that moment (measured on Slurm 
 from __future__ import annotations
 
 import os
+import re
 import signal
 
 # Names the folder of a run to continue instead of starting a new one (set for a requeued task's rerun).
@@ -72,12 +73,38 @@ def job_info(timeout: float = 5, tries: int = 5) -> dict:
             break
         # Killed: SLURM signals every process of the step, scontrol too, twice within ~40 ms on preemption.
         time.sleep(0.2)
-    fields = {}
-    for token in proc.stdout.split():
-        key, sep, value = token.partition("=")
-        if sep:
-            fields[key] = value
-    return fields
+    return fields(proc.stdout)
+
+
+# A key of scontrol's output starts with a capital letter (JobId, MCS_label, CPUs/Task, ReqB:S:C:T).
+_KEY = re.compile(r"(?:^|\s+)([A-Z][A-Za-z0-9_:/]*)=")
+
+
+def fields(text: str) -> dict:
+    """The ``Key=value`` fields of ``scontrol show job -o`` output as a dict of strings ({} for none).
+
+    Reads the first line only: ``-o`` prints one line per job, and an array's id alone gives one
+    per task. A value runs up to the whitespace before the next ``Key=``, so it may hold spaces
+    (``JobName=my job``, ``Command=/a b/run.sh x``, ``WorkDir``, ``Comment``, ``StdOut``) and ``=``
+    (``TRES=cpu=1,node=1``); an empty one is ``''`` (``Comment=``, ``Power=``). A key already read
+    does not start a field again: ``Reason=x`` inside a job's comment stays part of the comment and
+    cannot hide the real ``Reason``, printed before it. Read as a field all the same (the output
+    cannot tell them apart): `` Key=`` inside a name or comment, for a capitalised key that scontrol
+    prints later in the line.
+    """
+    line = text.strip().split("\n", 1)[0]
+    found: dict = {}
+    key, start = None, 0
+    for match in _KEY.finditer(line):
+        name = match.group(1)
+        if name in found or name == key:
+            continue
+        if key is not None:
+            found[key] = line[start : match.start()]
+        key, start = name, match.end()
+    if key is not None:
+        found[key] = line[start:].rstrip()
+    return found
 
 
 def stop_reason(signum: int | None, info: dict | None = None) -> str | None:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from exman.slurm import fields as slurm_fields
+
 REPO = Path(__file__).resolve().parents[2]
 START = REPO / ".ci" / "slurm" / "start"
 STOP = REPO / ".ci" / "slurm" / "stop"
@@ -90,14 +92,7 @@ class Cluster:
     def job(self, job_id) -> dict:
         """``scontrol show job -o ID`` as a dict (JobState, Reason, StartTime, Restarts, ...); {} once gone."""
         proc = self.run("scontrol", "show", "job", "-o", job_id, check=False)
-        if proc.returncode != 0:
-            return {}
-        fields = {}
-        for token in proc.stdout.split():
-            key, sep, value = token.partition("=")
-            if sep:
-                fields[key] = value
-        return fields
+        return slurm_fields(proc.stdout) if proc.returncode == 0 else {}
 
     def jobs(self, name: str | None = None) -> list[dict]:
         """Jobs in the queue, array tasks one by one (``squeue -r``): JobID, State, Reason, Name."""

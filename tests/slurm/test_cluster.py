@@ -40,3 +40,33 @@ def test_requeued_job_runs_again_at_once_when_released(slurm, tmp_path):
     slurm.wait_for(lambda: "restart=1" in out.read_text(), 30, "the second start")
     slurm.scancel(job_id)
     slurm.wait_for(lambda: slurm.job(job_id).get("JobState") in ("CANCELLED", None, ""), 30, "the cancel")
+
+
+def test_job_fields_keep_spaces_of_a_live_job(slurm, tmp_path):
+    """``slurm.job`` (exman.slurm.fields) on a job whose name, comment, folder and command hold spaces."""
+    folder = tmp_path / "work dir"
+    folder.mkdir()
+    script = folder / "job a.sh"
+    script.write_text("#!/bin/sh\nsleep 300\n")
+    job_id = slurm.run(
+        "sbatch",
+        "--parsable",
+        "--job-name",
+        "my job=x y",
+        "--comment",
+        "hello world Reason=fake",
+        "-D",
+        folder,
+        "-o",
+        folder / "out %j.txt",
+        script,
+        "arg1",
+        "arg two",
+    ).stdout.strip()
+    info = slurm.wait_state(job_id, "RUNNING", 30)
+    assert info["JobId"] == job_id and info["JobName"] == "my job=x y"
+    assert info["Comment"] == "hello world Reason=fake" and info["Reason"] == "None"
+    assert info["WorkDir"] == str(folder)
+    assert info["Command"] == f"{script} arg1 arg two"
+    assert info["StdOut"] == str(folder / f"out {job_id}.txt")
+    slurm.scancel(job_id)
