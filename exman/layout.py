@@ -22,7 +22,7 @@ RUNS, INDEX, MARKED, TMP, FAILS = "runs", "index", "marked", "tmp", "fails"
 FOLDERS = (RUNS, INDEX, MARKED, TMP, FAILS)
 RUN_FOLDERS = (RUNS, TMP, FAILS)  # the folders that hold run folders; runs/ first
 STATE = ".exman"  # exman's own bookkeeping (id claims, caches)
-SWEEPS = "sweeps"  # saved sweep specs and launcher files
+SWEEPS = "sweeps"  # <sweep id>.yaml specs, and <sweep id>/ for a running sweep's owner lock and launcher files
 IDS = "ids"  # in STATE: one folder per claimed run number
 LAST_ID = "last_id"  # in STATE: the last number handed out (a hint)
 LOCK = "lock"  # 0.1.9's FileLock file: held while a run number is chosen and its folder made
@@ -139,11 +139,24 @@ def run_number(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def run_folders(root, folders=RUN_FOLDERS):
-    """``(folder, number, os.DirEntry)`` of every run folder under ``folders`` of ``root``.
+def run_dirs(root, folder: str):
+    """``os.DirEntry`` of every run folder in ``root/folder``, whatever its name (a ``naming``
+    plugin need not number them): real folders (not symlinks) whose name has no leading dot
+    (atomic writes' temp files). Nothing when the folder is missing; another error is raised."""
+    try:
+        entries = os.scandir(os.path.join(root, folder))
+    except FileNotFoundError:
+        return
+    with entries:
+        for entry in entries:
+            if entry.name[0] != "." and entry.is_dir(follow_symlinks=False):
+                yield entry
 
-    Symlinks are not run folders; a missing or unreadable folder has none.
-    """
+
+def run_folders(root, folders=RUN_FOLDERS):
+    """``(folder, number, os.DirEntry)`` of every numbered run folder under ``folders`` of ``root``
+    (the folders 0.1.9 numbered its runs from). Symlinks are not run folders; a missing or
+    unreadable folder has none."""
     for folder in folders:
         try:
             entries = os.scandir(os.path.join(root, folder))
@@ -154,6 +167,93 @@ def run_folders(root, folders=RUN_FOLDERS):
                 m = RUN_NAME.match(entry.name)
                 if m and entry.is_dir(follow_symlinks=False):
                     yield folder, int(m.group(1)), entry
+
+
+def highest_number(root) -> int:
+    """The largest run number taken in ``root``: claims in ``.exman/ids/`` and the names in
+    ``runs/``, ``tmp/``, ``fails/``, links and files included (0.1.9 numbered from names alone)."""
+    top = 0
+    for folder in (os.path.join(STATE, IDS), *RUN_FOLDERS):
+        try:
+            entries = os.scandir(os.path.join(root, folder))
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                number = run_number(entry.name)
+                if number is None and entry.name.isdigit():
+                    number = int(entry.name)  # a claim
+                if number is not None:
+                    top = max(top, number)
+    return top
+
+
+# -- index/ and marked/ ------------------------------------------------------------------
+
+
+def link_name(run_name: str, params_file) -> str:
+    """The name of a run's ``index/`` link: the run folder's name with its params file's suffix."""
+    return run_name + Path(params_file).suffix
+
+
+def linked_run_name(entry_name: str) -> str:
+    """The run folder's name an ``index/`` entry is named after (``link_name`` undone);
+    "" for a name without a suffix."""
+    return entry_name.rpartition(".")[0]
+
+
+def index_entries(root):
+    """``os.DirEntry`` of every ``index/`` entry but hidden ones (temp files): exman's links
+    to params files, or copies of them made without links (``cp -L``). Errors are raised."""
+    with os.scandir(os.path.join(root, INDEX)) as entries:
+        for entry in entries:
+            if entry.name[0] != ".":
+                yield entry
+
+
+def copied_index_entry(root, entry_name: str) -> tuple[str, str]:
+    """``(run folder, params file name)`` of an ``index/`` entry that is a copy, not a link:
+    the run folder of that name in ``runs/``, its params file of that suffix."""
+    stem, ext = os.path.splitext(entry_name)
+    return os.path.join(root, RUNS, stem), os.path.splitext(PARAMS_FILE)[0] + ext
+
+
+def walk_links(top, on_error=None):
+    """``(key, os.DirEntry)`` of every symlink below ``top`` (``marked/`` or a mark), links
+    never followed; ``key`` is its path below ``top`` with ``/``. Every name counts: an
+    automark value like ``./data`` makes a mark folder named ``._data``. A folder that cannot
+    be listed is passed to ``on_error(path, OSError)``, or skipped."""
+    stack = [(os.fspath(top), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = os.scandir(folder)
+        except OSError as exc:
+            if on_error is not None:
+                on_error(folder, exc)
+            continue
+        with entries:
+            for entry in entries:
+                key = prefix + entry.name
+                if entry.is_symlink():
+                    yield key, entry
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, key + "/"))
+
+
+def mark_keys(root) -> list:
+    """Every mark key (a folder below ``marked/``, ``a/b`` for nested ones), links not followed."""
+    marked = os.path.join(root, MARKED)
+    keys = []
+    for folder, dirs, _ in os.walk(marked, followlinks=False):
+        for d in dirs:
+            path = os.path.join(folder, d)
+            if not os.path.islink(path):
+                keys.append(os.path.relpath(path, marked).replace(os.sep, "/"))
+    return sorted(keys)
+
+
+# -- reading a run ---------------------------------------------------------------------
 
 
 # The type each run.json field must have; a hand-damaged field of another type is dropped

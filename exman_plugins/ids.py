@@ -33,20 +33,7 @@ def _hint(parser) -> int:
 
 
 def _scan(parser) -> int:
-    top = 0
-    for folder in (_ids(parser), parser.runs, parser.tmp, parser.fails):
-        try:
-            entries = os.scandir(folder)
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                number = layout.run_number(entry.name)
-                if number is not None:
-                    top = max(top, number)
-                elif entry.name.isdigit():
-                    top = max(top, int(entry.name))
-    return top
+    return layout.highest_number(parser.root)
 
 
 @hookimpl(trylast=True)

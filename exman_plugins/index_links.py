@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 
-from exman import hookimpl
+from exman import hookimpl, layout
 from exman.fs import relative_symlink
 
 
 def link_path(parser, name: str, params_file) -> os.PathLike:
-    return parser.index / (name + params_file.suffix)
+    return parser.index / layout.link_name(name, params_file)
 
 
 @hookimpl

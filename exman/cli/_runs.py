@@ -208,14 +208,7 @@ def complete_marks(ctx, param, incomplete: str):
     root = _root_for_completion(ctx)
     if root is None:
         return []
-    marked = root / layout.MARKED
-    keys = []
-    for folder, dirs, _ in os.walk(marked, followlinks=False):
-        for d in dirs:
-            path = Path(folder) / d
-            if not path.is_symlink():
-                keys.append(path.relative_to(marked).as_posix())
-    return sorted(k for k in keys if k.startswith(incomplete))
+    return [k for k in layout.mark_keys(root) if k.startswith(incomplete)]
 
 
 class fs_errors:

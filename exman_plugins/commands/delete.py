@@ -24,16 +24,11 @@ from exman.runinfo import run_status
 
 def index_links(root: Path, run: RunRef) -> list[Path]:
     """``index/<name>.<ext>`` symlinks of a run (params.yaml today, any suffix a storage plugin chose)."""
-    found = []
     try:
-        entries = list(os.scandir(root / layout.INDEX))
+        entries = list(layout.index_entries(root))
     except OSError:
-        return found
-    for entry in entries:
-        stem, dot, _ = entry.name.rpartition(".")
-        if dot and stem == run.name and entry.is_symlink():
-            found.append(Path(entry.path))
-    return found
+        return []
+    return [Path(e.path) for e in entries if e.is_symlink() and layout.linked_run_name(e.name) == run.name]
 
 
 def mark_links(root: Path, runs: list[RunRef]) -> dict[int, list[Path]]:
@@ -41,16 +36,12 @@ def mark_links(root: Path, runs: list[RunRef]) -> dict[int, list[Path]]:
     targets = {os.path.realpath(r.path): r.id for r in runs}
     names = {r.name: r.id for r in runs}
     found: dict[int, list[Path]] = {r.id: [] for r in runs}
-    for folder, dirs, files in os.walk(root / layout.MARKED, followlinks=False):
-        for entry in dirs + files:
-            path = Path(folder) / entry
-            if not path.is_symlink():
-                continue
-            hit = targets.get(os.path.realpath(path))
-            if hit is None and entry in names and not path.exists():
-                hit = names[entry]  # a dangling mark of this run (e.g. the root moved)
-            if hit is not None:
-                found[hit].append(path)
+    for _, entry in layout.walk_links(root / layout.MARKED):
+        hit = targets.get(os.path.realpath(entry.path))
+        if hit is None and entry.name in names and not os.path.exists(entry.path):
+            hit = names[entry.name]  # a dangling mark of this run (e.g. the root moved)
+        if hit is not None:
+            found[hit].append(Path(entry.path))
     return found
 
 

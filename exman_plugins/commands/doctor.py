@@ -25,20 +25,13 @@ from exman.runinfo import end_dead_run, run_status
 
 
 def dangling_links(root: Path) -> list[Path]:
-    found = []
     try:
-        entries = sorted(os.scandir(root / layout.INDEX), key=lambda e: e.name)
+        entries = sorted(layout.index_entries(root), key=lambda e: e.name)
     except OSError:
         entries = []
-    for entry in entries:
-        if entry.is_symlink() and not os.path.exists(entry.path):
-            found.append(Path(entry.path))
-    for folder, dirs, files in os.walk(root / layout.MARKED, followlinks=False):
-        for name in sorted(dirs + files):
-            path = Path(folder) / name
-            if path.is_symlink() and not path.exists():
-                found.append(path)
-    return found
+    found = [Path(e.path) for e in entries if e.is_symlink() and not os.path.exists(e.path)]
+    marks = [Path(e.path) for _, e in layout.walk_links(root / layout.MARKED) if not os.path.exists(e.path)]
+    return found + sorted(marks)
 
 
 # An atomic write lasts milliseconds; a temp file this old lost its writer.
@@ -79,7 +72,7 @@ def leftover_temps(root: Path) -> list[Path]:
 
 def unindexed(root: Path) -> list:
     try:
-        indexed = {e.name.rpartition(".")[0] for e in os.scandir(root / layout.INDEX)}
+        indexed = {layout.linked_run_name(e.name) for e in layout.index_entries(root)}
     except OSError:
         indexed = set()
     return [r for r in scan_runs(root, (layout.RUNS,)).values() if r.name not in indexed]
@@ -167,7 +160,7 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
         params = layout.params_path(run.path, read_run_json(run.path))  # the file the storage plugin wrote
         if fix and reindex and params.is_file():
             try:
-                relative_symlink(root / layout.INDEX / (run.name + params.suffix), params)
+                relative_symlink(root / layout.INDEX / layout.link_name(run.name, params), params)
             except FileExistsError:
                 continue  # its script, still recording it, linked it a moment ago (and accepts ours too)
             click.echo(f"indexed run {run.id} again ({run.name})")

@@ -29,6 +29,7 @@ from exman.cli import (
     where_names,
     where_option,
 )
+from exman.layout import FAILS, RUNS, TMP
 from exman.runinfo import given_name
 
 BASE = ["id", "name", "status", "start", "duration"]
@@ -36,9 +37,9 @@ BASE = ["id", "name", "status", "start", "duration"]
 
 def load(index, mark: str | None, folder: str):
     """The Index frame for ``runs`` (optionally one mark), ``tmp`` or ``fails``."""
-    options = {"fails": {"include_failed": True}, "tmp": {"include_tmp": True}}.get(folder, {})
+    options = {FAILS: {"include_failed": True}, TMP: {"include_tmp": True}}.get(folder, {})
     df = runs_info(index, mark, **options)
-    if folder != "runs":
+    if folder != RUNS:
         # Those calls add the folder's runs to the indexed ones; keep only the folder's.
         keep = [Path(p).parent.name == folder for p in df["root"]]
         attrs = dict(df.attrs)
@@ -105,8 +106,8 @@ def register_commands(cli):
         help="only the last N runs in sort order (with --sort: the N highest)",
     )
     @click.option("-W", "--wide", is_flag=True, help="every column in full, even wider than the terminal")
-    @click.option("--tmp", "folder", flag_value="tmp", help="list debug runs in tmp/ instead")
-    @click.option("--fails", "folder", flag_value="fails", help="list failed runs in fails/ instead")
+    @click.option("--tmp", "folder", flag_value=TMP, help=f"list debug runs in {TMP}/ instead")
+    @click.option("--fails", "folder", flag_value=FAILS, help=f"list failed runs in {FAILS}/ instead")
     @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
     @click.pass_obj
     def ls(state, mark, where, sort, reverse, columns, last, wide, folder, fmt):
@@ -124,8 +125,8 @@ def register_commands(cli):
           exman ls --mark best --columns id,lr,acc --format csv
         """
         root = state.root
-        folder = folder or "runs"
-        if mark is not None and folder != "runs":
+        folder = folder or RUNS
+        if mark is not None and folder != RUNS:
             raise click.UsageError("--mark lists runs/ only; it cannot be combined with --tmp or --fails")
         from exman import Index
 
@@ -133,8 +134,8 @@ def register_commands(cli):
         df = load(index, mark, folder)
         # The rule for which params to show looks at every run that could be listed here.
         every = df
-        if mark or folder != "runs":
-            every = runs_info(index, None, include_failed=folder == "fails", include_tmp=folder == "tmp")
+        if mark or folder != RUNS:
+            every = runs_info(index, None, include_failed=folder == FAILS, include_tmp=folder == TMP)
         total = len(df)
         if where:
             df = filter_runs(df, where)

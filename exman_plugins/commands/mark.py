@@ -24,7 +24,6 @@ from exman.cli import (
     warn_unknown,
 )
 from exman.fs import relative_symlink
-from exman.layout import RUN_NAME
 
 
 def scan_links(folder: Path) -> dict[int, RunRef]:
@@ -35,9 +34,9 @@ def scan_links(folder: Path) -> dict[int, RunRef]:
     except OSError:
         return found
     for entry in entries:
-        m = RUN_NAME.match(entry.name)
-        if m and entry.is_symlink():
-            found[int(m.group(1))] = RunRef(int(m.group(1)), entry.name, Path(entry.path), "marked")
+        number = layout.run_number(entry.name)
+        if number is not None and entry.is_symlink():
+            found[number] = RunRef(number, entry.name, Path(entry.path), "marked")
     return dict(sorted(found.items()))
 
 

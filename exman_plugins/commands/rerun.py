@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from exman import hookimpl
+from exman import hookimpl, layout
 from exman.cli import RUN_FOLDERS, complete_ids, resolve_run, scan_runs
 from exman.layout import read_run_json
 
@@ -27,12 +27,12 @@ def command_for(run, meta: dict, overrides, cwd: str) -> list[str]:
     if not argv:
         raise click.ClickException(
             f"run {run.id} has no recorded command line (no run.json: exman 0.1.9?); "
-            f"rerun it by hand with: python main.py --config {run.path / 'params.yaml'}"
+            f"rerun it by hand with: python main.py --config {layout.params_path(run.path)}"
         )
     script = Path(cwd, argv[0])
     if not script.is_file():
         raise click.ClickException(f"run {run.id} was started from {argv[0]!r}, which is not a file in {cwd} now")
-    params = run.path / (meta.get("params_file") or "params.yaml")
+    params = layout.params_path(run.path, meta)
     if not params.is_file():
         raise click.ClickException(f"run {run.id} has no {params.name} to rerun from")
     python = meta.get("executable")

@@ -14,6 +14,7 @@ import click
 
 from exman import hookimpl
 from exman.cli import complete_ids, format_duration, format_value, heading, pairs, read_run, resolve_run, tail
+from exman.layout import LOG_FILE, TRACEBACK_FILE
 
 
 def _size(n: int) -> str:
@@ -43,8 +44,8 @@ def register_commands(cli):
         """
         run = resolve_run(state.root, run_id)
         info = read_run(run)
-        log = tail(run.path / "log.txt", lines)
-        traceback = tail(run.path / "traceback.txt", 200)
+        log = tail(run.path / LOG_FILE, lines)
+        traceback = tail(run.path / TRACEBACK_FILE, 200)
         if fmt == "json":
             info["log_tail"] = log
             info["traceback"] = traceback
@@ -99,12 +100,12 @@ def _print(info: dict, log, traceback, lines: int) -> None:
 
     if log:
         click.echo()
-        heading(f"log.txt (last {min(lines, len(log))} lines)")
+        heading(f"{LOG_FILE} (last {min(lines, len(log))} lines)")
         for line in log:
             click.echo("  " + line)
     if traceback:
         click.echo()
-        heading("traceback.txt")
+        heading(TRACEBACK_FILE)
         for line in traceback:
             click.echo("  " + line)
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from exman import hookimpl
+from exman.layout import SWEEPS
 
 POLL = 0.2
 OWN = {"jobs", "scheduler", "root", "sweep_id", "cluster", "detach"}
@@ -41,7 +42,7 @@ def launch(jobs, options, progress):
     from exman.sweeps.jobs import job_slots
 
     workers = job_slots(options)
-    folder = Path(options["root"]) / "sweeps" / options["sweep_id"] / "submitit"
+    folder = Path(options["root"]) / SWEEPS / options["sweep_id"] / "submitit"
     executor = submitit.AutoExecutor(folder=folder, cluster=options.get("cluster"))
     params = {k: v for k, v in options.items() if k not in OWN and v is not None}
     executor.update_parameters(name=f"exman-{options['sweep_id']}", **params)
