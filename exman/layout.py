@@ -307,16 +307,52 @@ def typed_meta(meta) -> dict:
     return out
 
 
-def read_run_json(folder) -> dict:
-    """A run's ``run.json``, or {} for a 0.1.9 run, a half-written or damaged one (a FIFO
-    or a device there too); fields of the wrong type are left out (``typed_meta``)."""
-    from exman.fs import read_text
+# run.json is one line of ``json.dumps`` (``runinfo.write_record``) with the schema just before
+# params_file: a reader that knows a schema's exact bytes can leave them unparsed.
+SCHEMA_KEY, AFTER_SCHEMA = b'"schema": ', b', "params_file": '
+_JSON = json.JSONDecoder()
 
+
+def run_json_bytes(folder) -> tuple:
+    """``(bytes, stat)`` of a run's ``run.json``; ``OSError`` when missing or not a regular file."""
+    from exman.fs import read_regular
+
+    return read_regular(os.path.join(folder, RUN_FILE))
+
+
+def parse_run_json(data: bytes, skip_schema=None) -> tuple:
+    """``(run.json parsed as written, the exact bytes of its schema or None)``; ``ValueError``
+    when it is not JSON. With ``skip_schema(schema bytes)`` true the schema is not parsed:
+    the caller has them summarised already, and gets ``"schema": None``."""
+    schema = None
+    start = data.find(SCHEMA_KEY)
+    end = data.rfind(AFTER_SCHEMA)
+    if 0 <= start < end and data.count(SCHEMA_KEY) == 1 and data.count(AFTER_SCHEMA) == 1:
+        schema = data[start:end]
+        if skip_schema is not None and skip_schema(schema):
+            data = data[:start] + b'"schema": null' + data[end:]
+    return _JSON.decode(data.decode("utf-8")), schema  # UnicodeDecodeError is a ValueError too
+
+
+def read_run_json(folder, mentions: str | None = None) -> dict:
+    """A run's ``run.json``, or {} for a 0.1.9 run, a half-written or damaged one (a FIFO
+    or a device there too); fields of the wrong type are left out (``runinfo.typed_meta``).
+    With ``mentions``, {} too when that text is not in the file: it is not parsed."""
     try:
-        data = json.loads(read_text(os.path.join(folder, RUN_FILE)))
+        data = run_json_bytes(folder)[0]
+        if mentions is not None and mentions.encode("utf-8") not in data:
+            return {}
+        return typed_meta(parse_run_json(data)[0])
     except (OSError, ValueError):
         return {}
-    return typed_meta(data)
+
+
+def params_name(folder) -> str:
+    """The name of a run's params file, the quick way for a run not read before:
+    ``params.yaml`` when it is there, else the one ``run.json`` names."""
+    if os.path.exists(os.path.join(folder, PARAMS_FILE)):
+        return PARAMS_FILE
+    return params_path(folder, read_run_json(folder)).name
 
 
 def params_path(folder, meta: dict | None = None) -> Path:

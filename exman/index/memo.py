@@ -25,12 +25,12 @@ import time
 from exman.analysis.columns import meta_column
 from exman.index import cache as index_cache
 from exman.index import read as R
-from exman.index.scan import INDEX_KEY, RACY_SECONDS, Context, live_rows, run_dirs, statuses_now
-from exman.layout import FAILS, INDEX
+from exman.index.scan import INDEX_KEY, RACY_SECONDS, Context, live_rows, statuses_now
+from exman.layout import FAILS, INDEX, index_entries, run_dirs
 
 
 def frame_file(folders: tuple) -> str:
-    return index_cache.FRAME_FILE.format("+".join(("index",) + folders))
+    return index_cache.FRAME_FILE.format("+".join((INDEX,) + folders))
 
 
 class Answer:
@@ -258,8 +258,7 @@ def _changes(ctx: Context, memo: dict, folders: tuple, known: dict) -> Changes |
     index_st = R.try_stat(root + "/" + INDEX)
     added: list = []
     if memo["listing"] is None or R.stat_key(index_st) != memo["listing"]:
-        with os.scandir(root + "/" + INDEX) as it:
-            now_links = {INDEX_KEY + e.name: e for e in it if e.name[0] != "."}
+        now_links = {INDEX_KEY + e.name: e for e in index_entries(root)}
         links = set(checks["links"])
         if not links <= now_links.keys():
             return None
@@ -274,7 +273,7 @@ def _changes(ctx: Context, memo: dict, folders: tuple, known: dict) -> Changes |
     folder_runs = []
     for folder in folders:
         rows = memo["folders"][folder]
-        present = [rel for rel, _ in run_dirs(root, folder)]
+        present = [folder + "/" + e.name for e in run_dirs(root, folder)]
         if not rows.keys() <= set(present):
             return None
         for rel in present:

@@ -123,7 +123,7 @@ def read_run(
     extended instead of re-read when ``metrics.jsonl`` only grew.
     """
     warnings: list[str] = []
-    meta, run_st, schema = _read_json(folder + "/" + RUN_FILE, warnings, intern)
+    meta, run_st, schema = _read_json(folder, warnings, intern)
     params_path = folder + "/" + params_name
     params: dict = {}
     extra: dict = {}
@@ -227,42 +227,31 @@ def read_bytes(path: str, offset: int = 0):
     return read_regular(path, offset)
 
 
-_JSON = json.JSONDecoder()
-_SCHEMA_KEY = b'"schema": '
-_AFTER_SCHEMA = b', "params_file": '
-
-
-def _read_json(path: str, warnings: list, intern: Interner | None = None):
-    """``(dict or None, stat or None, schema summary or None)``; the stat is of the file read.
+def _read_json(folder: str, warnings: list, intern: Interner | None = None):
+    """``(dict or None, stat or None, schema summary or None)`` of ``folder``'s run.json; the
+    stat is of the file read.
 
     The schema is two thirds of a typical ``run.json`` and the same for every
-    run of a script: when its exact bytes were summarised before, they are cut
-    out before parsing (``"schema": null``) and the summary reused.
+    run of a script: when its exact bytes were summarised before, they are not
+    parsed (``layout.parse_run_json``) and the summary is reused.
     """
     try:
-        data, st = read_bytes(path)
+        data, st = layout.run_json_bytes(folder)
     except FileNotFoundError:
         return None, None, None
     except OSError as exc:
-        warnings.append(f"exman: cannot read {path}: {exc.strerror}")
+        warnings.append(f"exman: cannot read {folder}/{RUN_FILE}: {exc.strerror}")
         return None, None, None
-    summary = memo = None
-    if intern is not None:
-        start = data.find(_SCHEMA_KEY)
-        end = data.rfind(_AFTER_SCHEMA)
-        if 0 <= start < end and data.count(_SCHEMA_KEY) == 1 and data.count(_AFTER_SCHEMA) == 1:
-            memo = data[start:end]
-            summary = intern.schemas.get(memo)
-            if summary is not None:
-                data = data[:start] + b'"schema": null' + data[end:]
+    known = intern.schemas if intern is not None else {}
     try:
-        meta = _JSON.decode(data.decode("utf-8"))
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        warnings.append(f"exman: {path} is not valid JSON ({exc}); using the params file instead")
+        meta, memo = layout.parse_run_json(data, known.__contains__)
+    except ValueError as exc:
+        warnings.append(f"exman: {folder}/{RUN_FILE} is not valid JSON ({exc}); using the params file instead")
         return None, st, None
     if not isinstance(meta, dict):
-        warnings.append(f"exman: {path} is not a JSON object; using the params file instead")
+        warnings.append(f"exman: {folder}/{RUN_FILE} is not a JSON object; using the params file instead")
         return None, st, None
+    summary = known.get(memo) if memo is not None else None
     if summary is None and intern is not None:
         schema = meta.get("schema")
         if isinstance(schema, dict):

@@ -1,7 +1,8 @@
 """Which runs an ``Index`` call covers, checked against the cache file by file.
 
-This module owns the walk over run folders (the ``index/`` links, a mark's
-subtree, ``fails/`` and ``tmp/``), the per-run cache check, the memo a later
+This module owns which runs a call walks (the ``index/`` links, a mark's
+subtree, ``fails/`` and ``tmp/``, listed by ``exman.layout``'s walkers, which
+know the format), the per-run cache check, the memo a later
 call uses to trust a whole answer again, and run statuses as of now. It
 collects warning messages but never issues them (``exman.index`` does), reads
 one run only through ``exman.index.read``, and never imports pandas.
@@ -30,6 +31,7 @@ RACY_SECONDS = 2.0
 EXTRA_FOLDERS = (layout.FAILS, layout.TMP)
 # Link keys in the cache: the link's path below the root.
 INDEX_KEY, MARKED_KEY = layout.INDEX + "/", layout.MARKED + "/"
+_METRICS, _RUN = "/" + layout.METRICS_FILE, "/" + layout.RUN_FILE  # made once: the warm check's hot loop
 
 
 def folders(include_failed: bool, include_tmp: bool) -> tuple:
@@ -72,26 +74,21 @@ class Context:
 
     # -- walks --------------------------------------------------------------
     def scan_index(self) -> None:
-        folder = os.path.join(self.root, layout.INDEX)
         # Taken before listing: a link added during the walk changes it after this.
-        self.index_stat = R.try_stat(folder)
+        self.index_stat = R.try_stat(os.path.join(self.root, layout.INDEX))
         links, seen_links = self.links, self.seen_links
-        with os.scandir(folder) as it:
-            for e in it:
-                name = e.name
-                if name[0] == ".":
-                    continue
-                key = INDEX_KEY + name
-                seen_links.add(key)
-                known = links.get(key)
-                if known is not None:
-                    rel, pname = known
-                    if e.is_symlink():
-                        if self.check(rel, e.path, pname):
-                            continue
-                    elif self.check(rel, os.path.join(self.root, rel, pname), pname):
+        for e in layout.index_entries(self.root):
+            key = INDEX_KEY + e.name
+            seen_links.add(key)
+            known = links.get(key)
+            if known is not None:
+                rel, pname = known
+                if e.is_symlink():
+                    if self.check(rel, e.path, pname):
                         continue
-                self.index_link(key, e.path, e.is_symlink())
+                elif self.check(rel, os.path.join(self.root, rel, pname), pname):
+                    continue
+            self.index_link(key, e.path, e.is_symlink())
 
     def index_link(self, key: str, path: str, is_link: bool) -> None:
         """Resolve an ``index/`` entry that is new or changed, then read its run."""
@@ -108,8 +105,7 @@ class Context:
                 folder, pname = os.path.split(os.path.normpath(os.path.join(os.path.dirname(path), target)))
             stat_path = path  # through the link: the stat a warm call compares
         else:  # a copy made without links (cp -L): the run folder has the same name
-            stem, ext = os.path.splitext(os.path.basename(path))
-            folder, pname = os.path.join(self.root, layout.RUNS, stem), "params" + ext
+            folder, pname = layout.copied_index_entry(self.root, os.path.basename(path))
             stat_path = os.path.join(folder, pname)
         pst = R.try_stat(stat_path)
         if pst is None:
@@ -137,23 +133,11 @@ class Context:
             return prefix
         if not os.path.isdir(start):
             raise KeyError(source)
-        stack = [(start, prefix)]
-        while stack:
-            folder, key = stack.pop()
-            try:
-                it = os.scandir(folder)
-            except OSError as exc:
-                self.messages.append(f"exman: cannot list mark folder {folder}: {exc.strerror}")
-                continue
-            with it:
-                for e in it:
-                    # No dot-name skip here: nothing writes temp files into marked/, and an
-                    # automark value like ./data makes a mark folder named ._data.
-                    child = key + "/" + e.name
-                    if e.is_symlink():
-                        self.mark_link(child, e.path)
-                    elif e.is_dir(follow_symlinks=False):
-                        stack.append((e.path, child))
+        def unlisted(folder, exc):
+            self.messages.append(f"exman: cannot list mark folder {folder}: {exc.strerror}")
+
+        for key, e in layout.walk_links(start, unlisted):
+            self.mark_link(prefix + "/" + key, e.path)
         return prefix + "/"
 
     def mark_link(self, key: str, path: str) -> None:
@@ -180,7 +164,8 @@ class Context:
 
     def scan_folder(self, name: str) -> None:
         """Read every run folder in ``fails/`` or ``tmp/`` (they have no index links)."""
-        for rel, e in run_dirs(self.root, name):
+        for e in layout.run_dirs(self.root, name):
+            rel = name + "/" + e.name
             pname = self.params_name(rel)
             stat_path = e.path + "/" + pname
             if not self.check(rel, stat_path, pname):
@@ -210,11 +195,11 @@ class Context:
             return None
         folder = self.root + "/" + rel
         try:
-            mst = stat(folder + "/metrics.jsonl")
+            mst = stat(folder + _METRICS)
             mkey = (mst.st_ino, mst.st_mtime_ns, mst.st_size)
         except OSError:
             mkey = R.NO_FILE
-        jst = None if terminal else R.try_stat(folder + "/run.json")
+        jst = None if terminal else R.try_stat(folder + _RUN)
         dkey = R.stat_key(R.try_stat(folder)) if self.plugins else R.NO_FILE
         return hash(((pst.st_ino, pst.st_mtime_ns, pst.st_size), mkey, R.stat_key(jst), dkey)), jst
 
@@ -263,12 +248,7 @@ class Context:
         entry = self.entries.get(rel)
         if entry is not None:
             return entry[R.PARAMS_NAME]
-        folder = os.path.join(self.root, rel)
-        if os.path.exists(os.path.join(folder, R.PARAMS_FILE)):
-            return R.PARAMS_FILE
-        meta, _, _ = R._read_json(os.path.join(folder, R.RUN_FILE), [])
-        name = meta.get("params_file") if meta else None
-        return name if isinstance(name, str) and name else R.PARAMS_FILE
+        return layout.params_name(os.path.join(self.root, rel))
 
     # -- the memo of the last full answer ------------------------------------
     def memo(self, folders: tuple):
@@ -326,7 +306,7 @@ class Context:
         stat, no_file, plugins = os.stat, R.NO_FILE, self.plugins
         rels = checks["rels"]
         ppaths = checks.get("ppaths") or [r + "/" + p for r, p in zip(rels, checks["pnames"])]
-        mpaths = checks.get("mpaths") or [r + "/metrics.jsonl" for r in rels]
+        mpaths = checks.get("mpaths") or [r + _METRICS for r in rels]
         same = True
         fd = os.open(self.root, os.O_RDONLY)
         try:
@@ -344,7 +324,7 @@ class Context:
                 jst = None
                 if not terminal:
                     try:
-                        jst = stat(rel + "/run.json", dir_fd=fd)
+                        jst = stat(rel + _RUN, dir_fd=fd)
                     except OSError:
                         pass
                 dkey = R.stat_key(R.try_stat(self.root + "/" + rel)) if plugins else no_file
@@ -365,25 +345,22 @@ class Context:
         """The index folder changed: list it, and stat each params file through its link."""
         root, key_now = self.root, self.key_now
         same, seen = True, 0
-        with os.scandir(root + "/" + layout.INDEX) as it:
-            for e in it:
-                name = e.name
-                if name[0] == ".":
-                    continue
-                check = checks.get(INDEX_KEY + name)
-                if check is None:
-                    same = False
-                    continue
-                seen += 1
-                rel, pname, key, terminal = check
-                now = key_now(rel, e.path if e.is_symlink() else root + "/" + rel + "/" + pname, terminal)
-                same = _unchanged(rel, now, key, terminal, live, known) and same
+        for e in layout.index_entries(root):
+            check = checks.get(INDEX_KEY + e.name)
+            if check is None:
+                same = False
+                continue
+            seen += 1
+            rel, pname, key, terminal = check
+            now = key_now(rel, e.path if e.is_symlink() else root + "/" + rel + "/" + pname, terminal)
+            same = _unchanged(rel, now, key, terminal, live, known) and same
         return same and seen == len(checks)
 
     def fast_folder(self, folder: str, checks: dict, live: dict, known: dict) -> bool:
         """The same for ``fails/`` or ``tmp/``, whose runs have no links."""
         seen, same = 0, True
-        for rel, e in run_dirs(self.root, folder):
+        for e in layout.run_dirs(self.root, folder):
+            rel = folder + "/" + e.name
             check = checks.get(rel)
             if check is None:
                 same = False
@@ -438,15 +415,3 @@ def _unchanged(rel: str, now, key, terminal: bool, live: dict, known: dict) -> b
         live[rel] = now[1]
     return True
 
-
-def run_dirs(root: str, name: str):
-    """``(rel, DirEntry)`` for each run folder in ``root/name`` (``fails/``, ``tmp/``);
-    nothing when that folder is missing. Hidden entries and links are not runs."""
-    try:
-        it = os.scandir(os.path.join(root, name))
-    except FileNotFoundError:
-        return
-    with it:
-        for e in it:
-            if e.name[0] != "." and e.is_dir(follow_symlinks=False):
-                yield name + "/" + e.name, e

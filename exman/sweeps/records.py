@@ -9,14 +9,14 @@ is the one place that decides which cells are done: ``--status`` prints it and
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import secrets
 from pathlib import Path
 
+from exman import layout
 from exman.errors import SweepError
 from exman.fs import read_text
-from exman.layout import RUN_FILE, RUN_FOLDERS, SWEEPS
+from exman.layout import RUN_FOLDERS, SWEEPS
 
 SPEC_FOLDER = SWEEPS
 
@@ -117,27 +117,17 @@ def sweep_runs(root: Path, sweep_id: str) -> list[dict]:
     imported (``Index.info`` would cost ~0.6 s at the end of every sweep, and
     it does not cover ``tmp/``). Statuses follow ``exman.runinfo``, as the Index's do.
     """
-    from exman.runinfo import run_status, typed_meta
+    from exman.runinfo import run_status
 
     needle = f'"{sweep_id}"'
     found = []
     for sub in RUN_FOLDERS:  # any folder name: a naming plugin may not number them
         try:
-            entries = list(os.scandir(Path(root) / sub))
+            entries = list(layout.run_dirs(root, sub))
         except OSError:
             continue
         for entry in entries:
-            file = os.path.join(entry.path, RUN_FILE)
-            try:
-                text = read_text(file)
-            except (OSError, ValueError):
-                continue
-            if needle not in text:
-                continue
-            try:
-                meta = typed_meta(json.loads(text))
-            except ValueError:
-                continue  # being rewritten right now; atomic writes make this rare
+            meta = layout.read_run_json(entry.path, mentions=needle)  # other runs are not parsed
             if meta.get("sweep") != sweep_id:
                 continue
             meta["path"] = entry.path

@@ -69,7 +69,7 @@ def can_detach(options):
 def queued(root, sweep_id):
     from exman_plugins.launchers.slurm_array import RECORD, queued_cells
 
-    folder = Path(root) / "sweeps" / sweep_id
+    folder = Path(root) / SWEEPS / sweep_id
     if not (folder / RECORD).exists():  # most sweeps: no SLURM, no squeue call
         return None
     return queued_cells(folder)
