@@ -6,6 +6,7 @@ a file-system call, a default after ``or``, a comparison with a variable, a modu
 is a second copy of the format that can drift from the first. Names as words in messages and
 table columns are not paths and are not flagged.
 """
+
 from __future__ import annotations
 
 import ast
@@ -16,13 +17,55 @@ import pytest
 from exman import layout
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = {*layout.FOLDERS, layout.STATE, layout.SWEEPS, layout.IDS, layout.LAST_ID, layout.LOCK,
-         layout.FOLDERS_SEEN, layout.PARAMS_FILE, layout.RUN_FILE, layout.METRICS_FILE, layout.LOG_FILE,
-         layout.TRACEBACK_FILE, layout.DIFF_FILE}
-PATH_CALLS = {"join", "joinpath", "Path", "PurePath", "scandir", "listdir", "walk", "open", "mkdir", "makedirs",
-              "exists", "isdir", "isfile", "islink", "lexists", "stat", "lstat", "glob", "rglob", "read_text",
-              "read_bytes", "write_text", "atomic_write", "tail", "unlink", "rmtree", "relative_symlink", "utime",
-              "with_name", "open_regular", "read_regular", "try_stat"}
+NAMES = {
+    *layout.FOLDERS,
+    layout.STATE,
+    layout.SWEEPS,
+    layout.IDS,
+    layout.LAST_ID,
+    layout.LOCK,
+    layout.FOLDERS_SEEN,
+    layout.PARAMS_FILE,
+    layout.RUN_FILE,
+    layout.METRICS_FILE,
+    layout.LOG_FILE,
+    layout.TRACEBACK_FILE,
+    layout.DIFF_FILE,
+}
+PATH_CALLS = {
+    "join",
+    "joinpath",
+    "Path",
+    "PurePath",
+    "scandir",
+    "listdir",
+    "walk",
+    "open",
+    "mkdir",
+    "makedirs",
+    "exists",
+    "isdir",
+    "isfile",
+    "islink",
+    "lexists",
+    "stat",
+    "lstat",
+    "glob",
+    "rglob",
+    "read_text",
+    "read_bytes",
+    "write_text",
+    "atomic_write",
+    "tail",
+    "unlink",
+    "rmtree",
+    "relative_symlink",
+    "utime",
+    "with_name",
+    "open_regular",
+    "read_regular",
+    "try_stat",
+}
 
 # (module, literal): why it is not a spelling of the layout.
 ALLOWED = {
@@ -54,37 +97,47 @@ def spellings(source: str) -> list[tuple[int, str]]:
             expr, parent = parent, parents.get(parent)
         elif not _spelled(node.value):
             continue
-        if (isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Div, ast.Add))) \
-                or (isinstance(parent, ast.Call) and expr in parent.args and _func_name(parent.func) in PATH_CALLS) \
-                or (isinstance(parent, ast.BoolOp) and isinstance(parent.op, ast.Or)) \
-                or (isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is expr) \
-                or (isinstance(parent, ast.Compare)
-                    and any(isinstance(x, (ast.Name, ast.Attribute)) for x in [parent.left, *parent.comparators])):
+        if (
+            (isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Div, ast.Add)))
+            or (isinstance(parent, ast.Call) and expr in parent.args and _func_name(parent.func) in PATH_CALLS)
+            or (isinstance(parent, ast.BoolOp) and isinstance(parent.op, ast.Or))
+            or (isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is expr)
+            or (
+                isinstance(parent, ast.Compare)
+                and any(isinstance(x, (ast.Name, ast.Attribute)) for x in [parent.left, *parent.comparators])
+            )
+        ):
             found.append((node.lineno, node.value))
     return found
 
 
-@pytest.mark.parametrize("source", [
-    'p = root / "runs" / name',
-    'p = os.path.join(folder, "run.json")',
-    'p = folder + "/metrics.jsonl"',
-    'p = os.path.join(root, f"{rel}/params.yaml")',
-    'name = meta.get("params_file") or "params.yaml"',
-    'if folder != "fails": pass',
-    'SPEC_FOLDER = "sweeps"',
-    'entries = os.scandir(".exman")',
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        'p = root / "runs" / name',
+        'p = os.path.join(folder, "run.json")',
+        'p = folder + "/metrics.jsonl"',
+        'p = os.path.join(root, f"{rel}/params.yaml")',
+        'name = meta.get("params_file") or "params.yaml"',
+        'if folder != "fails": pass',
+        'SPEC_FOLDER = "sweeps"',
+        'entries = os.scandir(".exman")',
+    ],
+)
 def test_the_check_finds_a_spelled_path(source):
     assert spellings(source)
 
 
-@pytest.mark.parametrize("source", [
-    'df["runs"] = n',
-    'memo = {"index": [], "folders": {}}',
-    'click.echo("no run.json: recorded by exman 0.1.9?")',
-    'p = root / layout.RUNS / name',
-    'p = folder + "/" + layout.RUN_FILE',
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        'df["runs"] = n',
+        'memo = {"index": [], "folders": {}}',
+        'click.echo("no run.json: recorded by exman 0.1.9?")',
+        "p = root / layout.RUNS / name",
+        'p = folder + "/" + layout.RUN_FILE',
+    ],
+)
 def test_the_check_leaves_words_and_layout_names_alone(source):
     assert not spellings(source)
 

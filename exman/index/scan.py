@@ -133,6 +133,7 @@ class Context:
             return prefix
         if not os.path.isdir(start):
             raise KeyError(source)
+
         def unlisted(folder, exc):
             self.messages.append(f"exman: cannot list mark folder {folder}: {exc.strerror}")
 
@@ -414,4 +415,3 @@ def _unchanged(rel: str, now, key, terminal: bool, live: dict, known: dict) -> b
     if not terminal:
         live[rel] = now[1]
     return True
-
