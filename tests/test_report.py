@@ -8,7 +8,8 @@ import shutil
 import subprocess
 
 import pytest
-from analysis_runs import OPTIMIZERS, SEEDS, load_info, load_metrics, make_grid, make_messy
+from analysis_runs import GRID_SCRIPT, OPTIMIZERS, SEEDS, load_info, load_metrics, make_grid, make_messy
+from conftest import env_for_subprocess
 
 pytest.importorskip("matplotlib")
 
@@ -147,6 +148,81 @@ def test_report_mark_and_errors(grid, tmp_path, exman_cmd):
         assert result.exception is None or isinstance(result.exception, SystemExit)
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("Error: ") and message in line, line
+
+
+# The report command in a process of its own that says, as it exits, whether scipy was imported.
+REPORT = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('scipy imported:', 'scipy' in sys.modules))\n"
+    "from exman.cli import main\n"
+    "main(sys.argv[1:])\n"
+)
+
+
+def test_unchanged_runs_report_again_without_scipy_and_a_new_run_is_tested_afresh(tmp_path):
+    """The root's statistics cache answers the same questions; a changed sample is a new question."""
+    pytest.importorskip("scipy.stats")
+    pytest.importorskip("statsmodels")
+    import sys
+    import textwrap
+
+    from exman_plugins.commands.report import stats_cache
+
+    root = make_grid(tmp_path / "project")
+
+    def report(name, *args):
+        out = tmp_path / f"{name}.html"
+        proc = subprocess.run(
+            [sys.executable, "-c", REPORT, "--root", str(root), "report", "--out", str(out), *args],
+            capture_output=True,
+            text=True,
+            env=env_for_subprocess(),
+        )
+        assert proc.returncode == 0, proc.stderr
+        # The header's "generated" minute is the only part that may change between two renders.
+        page = re.sub(r"generated [^<]*", "", out.read_text())
+        return page, proc.stdout.strip().splitlines()[-1] == "scipy imported: True"
+
+    # One seed of one optimizer: no group has two replicates, so no interval and no test needs scipy.
+    single, imported = report("single", "--where", "seed == 0 and optimizer == 'sgd'")
+    assert not imported and "<h3>Significance:" in single and "fewer than 2 replicates a side" in single
+    assert not os.path.exists(stats_cache(root))  # nothing was asked
+
+    first, imported = report("first")
+    assert imported and os.path.isfile(stats_cache(root))
+    again, imported = report("again")
+    assert not imported and again == first
+    assert first.count("<h3>Significance:") == 4 and first.count("welch t") + first.count("paired t") > 0
+
+    # The replicate the grid lacks is run (and the failing one again): new samples, new tests.
+    (tmp_path / "project" / "more.py").write_text(
+        textwrap.dedent(
+            GRID_SCRIPT.format(lrs=(1.0,), optimizers=("adam",), seeds=(2,), missing=None, failing=(1.0, "adam", 3))
+        )
+    )
+    more = subprocess.run(
+        [sys.executable, "more.py"], cwd=tmp_path / "project", capture_output=True, text=True, env=env_for_subprocess()
+    )
+    assert more.returncode == 0, more.stderr
+    changed, imported = report("changed")
+    assert imported
+    os.unlink(stats_cache(root))
+    fresh, imported = report("fresh")
+    assert imported and changed == fresh  # the cache gave nothing a fresh process would not have
+
+    tests = re.compile(r"<h3>Significance:.*?</table>", re.S)
+    assert tests.findall(changed) != tests.findall(first)  # the new replicate did change the tests
+
+    # Without scipy (the exman[stats] extra) the intervals cannot be computed: one line, no traceback.
+    blocked = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['scipy'] = None\n" + REPORT, "--root", str(root), "report"],
+        capture_output=True,
+        text=True,
+        env=env_for_subprocess(),
+        cwd=tmp_path,
+    )
+    assert blocked.returncode == 1 and "Traceback" not in blocked.stderr, blocked.stderr
+    assert blocked.stderr.strip().splitlines()[-1].endswith('pip install "exman[stats]"'), blocked.stderr
 
 
 # What the browser laid out, measured by a script added to a copy of the page (the page itself

@@ -3,7 +3,8 @@
 Everything here takes a DataFrame and never reads a root: ``columns`` holds the
 frame's column rules, ``summaries`` grouping and ``summary()``, ``inference``
 ``compare()``/``fit()``, ``plotting`` the matplotlib plots, ``report`` (with
-``significance`` and ``svgplot``) the HTML page. pandas, scipy, statsmodels and
+``significance`` and ``svgplot``) the HTML page, ``statcache`` the remembered answers
+of scipy and statsmodels (in a file its caller names). pandas, scipy, statsmodels and
 matplotlib load inside the functions that need them.
 """
 

@@ -131,8 +131,6 @@ def compare(
     missing = [k for k in [*between_keys, *within_keys] if k not in df.columns]
     if missing:
         raise KeyError(f"no column(s) {', '.join(missing)}; params are: {', '.join(df.attrs.get('params', []))}")
-    stats = scipy_stats()
-    _, _, multipletests = statsmodels(models=False) if correction else (None, None, None)
 
     rows, cell, over_keys, excluded, copies = _units(df, [interest], [*within_keys, *between_keys], over, include)
     pooled = [c for c in cell if c not in within_keys and c not in between_keys]
@@ -156,7 +154,7 @@ def compare(
             row.update(a=_label(a), b=_label(b))
             row.update(_pair(sides[a], sides[b], bool(pair_keys)))
             out.append(row)
-    _tests(out, level, test, stats)
+    _tests(out, level, test)
 
     columns = [
         *within_keys,
@@ -187,7 +185,7 @@ def compare(
     if correction is None:
         adjusted = p.copy()
     elif ok.any():
-        adjusted[ok] = _corrected(multipletests, p[ok], correction)
+        adjusted[ok] = _corrected(p[ok], correction)
     table["p_adj"] = adjusted
     if pooled:
         table["pooled"] = ", ".join(pooled)
@@ -206,20 +204,27 @@ def compare(
     return table
 
 
-def _corrected(multipletests, p, method: str):
-    """statsmodels' adjusted p-values, without the cost of its full garbage collection.
+def _corrected(p, method: str):
+    """statsmodels' adjusted p-values (remembered in an active statcache), without the cost
+    of its full garbage collection.
 
     Its Holm branch calls ``gc.collect()``, which walks every object of the
     process: a tenth of a second or more beside a large runs table. Frozen
     objects are skipped by that walk; freezing changes nothing else.
     """
-    import gc
+    from exman.analysis import statcache
 
-    gc.freeze()
-    try:
-        return multipletests(p, method=method)[1]
-    finally:
-        gc.unfreeze()
+    def adjust(p):
+        import gc
+
+        _, _, multipletests = statsmodels(models=False)
+        gc.freeze()
+        try:
+            return multipletests(p, method=method)[1]
+        finally:
+            gc.unfreeze()
+
+    return statcache.whole(f"statsmodels.stats.multitest.multipletests(method={method})", adjust, p)
 
 
 def _codes(frame, keys: list):
@@ -259,14 +264,19 @@ def _pair(side_a, side_b, pairable: bool) -> dict:
     return {"n_a": na, "n_b": nb, "mean_a": ma, "mean_b": mb, "paired": paired, "diff": ma - mb, "_a": a, "_b": b}
 
 
-def _tests(rows: list, level: float, test: str, stats) -> None:
+def _tests(rows: list, level: float, test: str) -> None:
     """Fill in each row's CI, test, statistic, p and Hedges' g, one scipy call per kind of test.
 
     The t-tests run on all rows at once: Welch's through ``ttest_ind_from_stats``,
     the paired one as the t distribution of the mean difference (what
     ``ttest_rel`` computes), so a page of comparisons costs one call, not one a pair.
+    Those calls are remembered in an active statcache; scipy.stats is imported for
+    what it does not know, and not at all when no pair has 2 replicates a side.
     """
     import numpy as np
+
+    from exman.analysis import statcache
+    from exman.analysis.summaries import t_quantile
 
     q = (1.0 + level) / 2.0
     for row in rows:
@@ -294,22 +304,29 @@ def _tests(rows: list, level: float, test: str, stats) -> None:
                 sd = np.array([(r["_a"] - r["_b"]).std(ddof=1) for r in part])
                 se, dof = sd / np.sqrt(na), na - 1
                 statistic = diff / se
-                p = 2.0 * stats.t.sf(np.abs(statistic), dof)
+                p = (
+                    2.0
+                    * statcache.elementwise(
+                        "scipy.stats.t.sf", lambda x, dof: scipy_stats().t.sf(x, dof), np.abs(statistic), dof
+                    )[0]
+                )
                 name = "paired t"
             else:
                 se = np.sqrt(va / na + vb / nb)
                 dof = se**4 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
-                statistic, p = stats.ttest_ind_from_stats(
+                statistic, p = statcache.elementwise(
+                    "scipy.stats.ttest_ind_from_stats(equal_var=False)",
+                    lambda *args: tuple(scipy_stats().ttest_ind_from_stats(*args, equal_var=False)),
                     np.array([r["mean_a"] for r in part]),
                     np.sqrt(va),
                     na,
                     np.array([r["mean_b"] for r in part]),
                     np.sqrt(vb),
                     nb,
-                    equal_var=False,
+                    outputs=2,
                 )
                 name = "welch t"
-            half = stats.t.ppf(q, dof) * se
+            half = t_quantile(q, dof) * se
             pooled_sd = np.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
             g = np.where(pooled_sd > 0, diff / pooled_sd * (1.0 - 3.0 / (4.0 * (na + nb) - 9.0)), np.nan)
             for i, r in enumerate(part):
@@ -322,6 +339,7 @@ def _tests(rows: list, level: float, test: str, stats) -> None:
                     hedges_g=float(g[i]),
                 )
                 if test == "wilcoxon":  # rank tests: one call a pair, on request only
+                    stats = scipy_stats()
                     if paired:
                         result = _try(stats.wilcoxon, r["_a"], r["_b"])
                     else:

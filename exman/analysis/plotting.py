@@ -22,7 +22,6 @@ from exman.analysis.summaries import (
     half_width,
     replicate_ids,
     replicate_keys,
-    scipy_stats,
     status_mask,
     summary,
     warn_copies,
@@ -268,7 +267,6 @@ def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFA
     if rows.empty:
         known = sorted(metrics["metric"].unique()) if len(metrics) else []
         raise KeyError(f"no history for metric {metric!r}; logged metrics are: {', '.join(known) or '(none)'}")
-    stats = scipy_stats() if ci else None
     mask = status_mask(info, include)
     runs = info.loc[mask.to_numpy(), ["id", *dict.fromkeys([*cell, *over_keys])]]
     ids, copies = replicate_ids(runs, cell, over_keys)
@@ -292,7 +290,7 @@ def metric_curves(info, metrics, metric: str, by=None, over="seed", include=DEFA
     out["runs"] = grouped["runs"].sum()
     out = out.reset_index()
     if ci:
-        half = half_width(out["std"].to_numpy(dtype=float), out["count"].to_numpy(dtype=float), ci, stats)
+        half = half_width(out["std"].to_numpy(dtype=float), out["count"].to_numpy(dtype=float), ci)
         out["ci_low"] = out["mean"] - half
         out["ci_high"] = out["mean"] + half
     pooled = [c for c in cell if c not in keys]

@@ -1,9 +1,9 @@
 """The report's significance section: ``compare`` between the values of each varying parameter.
 
 Kept apart from ``exman.analysis.report`` so the page layout and the statistics change
-independently. scipy and statsmodels are the optional extra ``exman[stats]``:
-without them the section is one note naming it, and the rest of the page is
-unchanged.
+independently. scipy and statsmodels are the optional extra ``exman[stats]``, imported
+only when a pair has two replicates a side to test (and its answers are not remembered,
+``exman.analysis.statcache``); without them the section is one note naming the extra.
 """
 
 from __future__ import annotations
@@ -23,21 +23,16 @@ def section(info, y: str, params: list[str], over) -> list[str]:
     candidates = [p for p in params if 2 <= hashable(info[p]).nunique(dropna=False) <= MAX_LEVELS]
     if not candidates:
         return []
-    try:
-        from exman.analysis.inference import statsmodels
-        from exman.analysis.summaries import scipy_stats
-
-        scipy_stats(), statsmodels(models=False)
-    except ImportError as exc:
-        return [f'<p class="note">No significance tests: {html.escape(str(exc))}</p>']
     from exman.analysis.inference import compare
 
-    parts = []
+    parts: list[str] = []
     for x in candidates:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the header already counts runs by status
             try:
                 table = compare(info, y, x, over=over, warn=False)
+            except ImportError as exc:  # imported only when a pair can be tested
+                return [*parts, f'<p class="note">No significance tests: {html.escape(str(exc))}</p>']
             except (TypeError, ValueError, KeyError) as exc:  # values this parameter cannot be compared on
                 message = str(exc.args[0]) if exc.args else type(exc).__name__
                 parts.append(

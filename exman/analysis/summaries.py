@@ -266,9 +266,6 @@ def summary(
     excluded = excluded_counts(df, mask)
     aggs = list(agg)
     names_ = [_agg_name(a) for a in aggs]
-    if ci:
-        stats = scipy_stats()
-
     values = _numeric(df, interest)
     data = pd.DataFrame({c: hashable(df[c]) for c in dict.fromkeys([*cell, *over_keys])}, index=df.index)
     for c in interest:
@@ -310,7 +307,7 @@ def summary(
                 out[f"{c}_{label}"] = grouped[source].agg(func)
         if ci:
             n = aggregated[(source, "count")].to_numpy(dtype=float)
-            half = half_width(aggregated[(source, "std")].to_numpy(dtype=float), n, ci, stats)
+            half = half_width(aggregated[(source, "std")].to_numpy(dtype=float), n, ci)
             mean = aggregated[(source, "mean")].to_numpy(dtype=float)
             out[f"{c}_ci_low"] = mean - half
             out[f"{c}_ci_high"] = mean + half
@@ -357,15 +354,26 @@ def warn_excluded(excluded: dict, stacklevel: int = 2) -> None:
 
 
 def half_width(std, n, level, stats=None):
-    """t_{(1+level)/2, n-1} * std / sqrt(n), NaN where n < 2."""
+    """t_{(1+level)/2, n-1} * std / sqrt(n), NaN where n < 2.
+
+    scipy.stats is imported only when some n is at least 2 and the quantile is not
+    remembered (``exman.analysis.statcache``); ``stats`` is scipy.stats if the caller has it.
+    """
     import numpy as np
 
-    stats = stats or scipy_stats()
     n = np.asarray(n, dtype=float)
     half = np.full(len(n), np.nan)
     ok = np.isfinite(n) & (n >= 2)
-    half[ok] = stats.t.ppf((1.0 + level) / 2.0, n[ok] - 1) * np.asarray(std, dtype=float)[ok] / np.sqrt(n[ok])
+    if ok.any():
+        half[ok] = t_quantile((1.0 + level) / 2.0, n[ok] - 1, stats) * np.asarray(std, dtype=float)[ok] / np.sqrt(n[ok])
     return half
+
+
+def t_quantile(q, dof, stats=None):
+    """``scipy.stats.t.ppf(q, dof)``, element by element (remembered in an active statcache)."""
+    from exman.analysis import statcache
+
+    return statcache.elementwise("scipy.stats.t.ppf", lambda q, dof: (stats or scipy_stats()).t.ppf(q, dof), q, dof)[0]
 
 
 __all__ = [
@@ -378,6 +386,7 @@ __all__ = [
     "status_mask",
     "varying",
     "half_width",
+    "t_quantile",
     "scipy_stats",
     "STATS_EXTRA",
 ]

@@ -40,6 +40,7 @@ def register_commands(cli):
         Example:
           exman report --mark best --where "epochs >= 10" --out report.html
         """
+        from exman.analysis import statcache
         from exman.analysis.report import render
         from exman.fs import atomic_write
 
@@ -65,20 +66,33 @@ def register_commands(cli):
                 raise click.ClickException(str(exc)) from None
         metrics = index.metrics(info)
         filters = " · ".join(f for f in (f"mark {mark}" if mark else "", f"where {where}" if where else "") if f)
+        # Statistics of unchanged samples are answered from the root's cache: no scipy import.
+        memo = statcache.load(stats_cache(root))
         try:
-            page = render(
-                info,
-                metrics,
-                interest=list(interest) or None,
-                over=list(over),
-                volatile=volatile(info),
-                title=title or f"exman report: {root.parent.name}/{root.name}",
-                subtitle=" · ".join(p for p in (str(root), filters) if p),
-            )
+            with statcache.using(memo):
+                page = render(
+                    info,
+                    metrics,
+                    interest=list(interest) or None,
+                    over=list(over),
+                    volatile=volatile(info),
+                    title=title or f"exman report: {root.parent.name}/{root.name}",
+                    subtitle=" · ".join(p for p in (str(root), filters) if p),
+                )
         except KeyError as exc:
             raise click.ClickException(str(exc.args[0]) if exc.args else str(exc)) from None
+        except ImportError as exc:  # confidence intervals need scipy: the extra's install line
+            raise click.ClickException(str(exc)) from None
         atomic_write(out, page)
+        statcache.save(stats_cache(root), memo)
         click.echo(f"wrote {out} ({len(info)} runs, {len(page) // 1024} KiB)")
+
+
+def stats_cache(root: Path) -> Path:
+    """The file of remembered scipy/statsmodels answers (``exman.analysis.statcache``), beside the Index's cache."""
+    from exman.layout import STATE
+
+    return root / STATE / "stats-cache.json"
 
 
 def volatile(info) -> list[str]:
