@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from exman.cli._options import mark_option, over_option, where_option
+from exman.cli._options import format_option, mark_option, over_option, where_option
 from exman.cli._output import can_prompt, heading, pairs, table
 from exman.cli._output import fit as fit_table
 from exman.cli._output import width as terminal_width
@@ -70,6 +70,7 @@ __all__ = [
     "mark_option",
     "where_option",
     "over_option",
+    "format_option",
     # printing
     "table",
     "fit_table",

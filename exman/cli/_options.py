@@ -20,3 +20,8 @@ def where_option(help: str = 'pandas query on the runs table, e.g. "lr < 0.1"'):
 def over_option(help: str = "replicate parameter (repeatable)"):
     """``--over KEY`` (repeatable, default ``seed``): the replicate keys; the value arrives as ``over``."""
     return click.option("--over", multiple=True, default=["seed"], show_default=True, metavar="KEY", help=help)
+
+
+def format_option(*choices: str):
+    """``--format [A|B|...]``, the first choice the default; the value arrives as ``fmt``."""
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True)

@@ -7,7 +7,16 @@ import json
 import click
 
 from exman import hookimpl
-from exman.cli import filter_runs, format_value, json_value, mark_option, over_option, runs_info, where_option
+from exman.cli import (
+    filter_runs,
+    format_option,
+    format_value,
+    json_value,
+    mark_option,
+    over_option,
+    runs_info,
+    where_option,
+)
 from exman.cli import table as print_table
 
 # What the table shows, in order; csv and json carry every column.
@@ -61,7 +70,7 @@ def register_commands(cli):
     )
     @mark_option()
     @where_option()
-    @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+    @format_option("table", "csv", "json")
     @click.pass_obj
     def compare_command(state, interest, between, within, over, include, level, correction, test, mark, where, fmt):
         """Compare INTEREST between the values of a parameter: difference, CI, test, p, Hedges' g.

@@ -7,7 +7,7 @@ import json
 import click
 
 from exman import hookimpl
-from exman.cli import complete_ids, format_value, read_run, resolve_run, table
+from exman.cli import complete_ids, format_option, format_value, read_run, resolve_run, table
 
 MISSING = object()
 
@@ -46,7 +46,7 @@ def register_commands(cli):
     @cli.command("diff")
     @click.argument("first", metavar="ID", shell_complete=complete_ids)
     @click.argument("second", metavar="ID", shell_complete=complete_ids)
-    @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+    @format_option("table", "json")
     @click.pass_obj
     def diff(state, first, second, fmt):
         """Show only what differs between two runs.

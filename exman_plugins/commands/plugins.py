@@ -7,12 +7,13 @@ import json
 import click
 
 from exman import hookimpl
+from exman.cli import format_option
 
 
 @hookimpl
 def register_commands(cli):
     @cli.command("plugins")
-    @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+    @format_option("table", "json")
     @click.pass_obj
     def plugins_command(state, fmt):
         """List loaded plugins, where each comes from and the hooks it implements.
