@@ -97,12 +97,17 @@ def script(tmp_path) -> Script:
     return Script(tmp_path)
 
 
+def exman_command() -> list:
+    """The installed ``exman`` console script, or ``python -m exman`` without one."""
+    script = Path(sys.executable).parent / "exman"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "exman"]
+
+
 @pytest.fixture
 def exman_cmd():
     """Run the installed ``exman`` console script (falling back to ``python -m exman``)."""
 
-    script = Path(sys.executable).parent / "exman"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "exman"]
+    command = exman_command()
 
     def run(*args, check=True, input=None, env=None, cwd=None):
         proc = subprocess.run(
@@ -131,8 +136,7 @@ def on_terminal(args, env=None, columns: int = 120) -> str:
 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    cmd = Path(sys.executable).parent / "exman"
-    command = [str(cmd)] if cmd.exists() else [sys.executable, "-m", "exman"]
+    command = exman_command()
     env = env_for_subprocess(**(env or {}))
     env.pop("COLUMNS", None)  # the terminal's own size, as a shell would leave it
     proc = subprocess.Popen([*command, *map(str, args)], stdout=slave, stderr=subprocess.PIPE, env=env)

@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import REPO, env_for_subprocess
+from conftest import REPO, Script, env_for_subprocess
 from plugins import json_params, plain_names
 
 import exman
@@ -168,17 +168,14 @@ def test_installed_distribution_is_discovered(tmp_path):
     )
     env = env_for_subprocess(XDG_CACHE_HOME=str(tmp_path / "cache"))
     env["PYTHONPATH"] = os.pathsep.join([str(target), env["PYTHONPATH"]])
-    script = tmp_path / "main.py"
-    script.write_text("import exman\nexman.ExParser(root=exman.simpleroot(__file__)).parse_args()\n")
+    script = Script(tmp_path, "import exman\nexman.ExParser(root=exman.simpleroot(__file__)).parse_args()\n")
     for _ in range(2):  # second time through the entry-point cache
-        subprocess.run([sys.executable, str(script)], check=True, env=env, capture_output=True)
-    runs = sorted((tmp_path / "exman" / "runs").iterdir())
+        script.run(env=env)
+    runs = sorted((script.root / "runs").iterdir())
     assert [(r / "hello.txt").read_text() for r in runs] == ["hello from run 1", "hello from run 2"]
     # blocked by name, it does nothing
-    subprocess.run(
-        [sys.executable, str(script)], check=True, env={**env, "EXMAN_DISABLE_PLUGINS": "hello"}, capture_output=True
-    )
-    assert not (sorted((tmp_path / "exman" / "runs").iterdir())[-1] / "hello.txt").exists()
+    script.run(env={**env, "EXMAN_DISABLE_PLUGINS": "hello"})
+    assert not (sorted((script.root / "runs").iterdir())[-1] / "hello.txt").exists()
     listed = subprocess.run(
         [sys.executable, "-m", "exman", "plugins", "--format", "json"],
         env=env,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Script, env_for_subprocess
+from conftest import Script, env_for_subprocess, exman_command
 
 SWEEP_SCRIPT = """
 import os, pathlib, time
@@ -39,6 +39,36 @@ with args.safe_experiment as run:
 @pytest.fixture
 def sweep_script(tmp_path) -> Script:
     return Script(tmp_path, SWEEP_SCRIPT)
+
+
+def sweep_args(root: Path, script: Script, *args, script_args=()) -> list:
+    """``--root ROOT sweep ARGS -- python SCRIPT SCRIPT_ARGS``: the command line of every sweep here."""
+    return ["--root", root, "sweep", *args, "--", sys.executable, script.path, *script_args]
+
+
+@pytest.fixture
+def run_sweep(exman_cmd):
+    """``run_sweep(root, script, *args, script_args=(), check=True, ...)``: an ``exman sweep`` of
+    ``script`` run to its end in the script's folder (other keywords go to ``exman_cmd``)."""
+
+    def run(root: Path, script: Script, *args, script_args=(), **kwargs) -> subprocess.CompletedProcess:
+        kwargs.setdefault("cwd", script.folder)
+        return exman_cmd(*sweep_args(root, script, *args, script_args=script_args), **kwargs)
+
+    return run
+
+
+def start_sweep(root: Path, script: Script, *args, script_args=(), **kwargs) -> subprocess.Popen:
+    """The same sweep in the background, its output in pipes (other keywords go to ``Popen``)."""
+    return subprocess.Popen(
+        [*exman_command(), *map(str, sweep_args(root, script, *args, script_args=script_args))],
+        env=env_for_subprocess(),
+        cwd=script.folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def records(root: Path) -> list[dict]:
@@ -68,22 +98,10 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-def test_dry_run_prints_each_combination_and_starts_nothing(exman_cmd, sweep_script, tmp_path):
+def test_dry_run_prints_each_combination_and_starts_nothing(exman_cmd, run_sweep, sweep_script, tmp_path):
     root = tmp_path / "fresh"
-    proc = exman_cmd(
-        "--root",
-        root,
-        "sweep",
-        "-p",
-        "lr=log:1e-3:1e-1:3",
-        "-p",
-        "tag=a b,c",
-        "--dry-run",
-        "--",
-        sys.executable,
-        sweep_script.path,
-        "--sleep",
-        "0",
+    proc = run_sweep(
+        root, sweep_script, "-p", "lr=log:1e-3:1e-1:3", "-p", "tag=a b,c", "--dry-run", script_args=["--sleep", "0"]
     )
     lines = proc.stdout.splitlines()
     expected = [
@@ -118,7 +136,7 @@ def test_file_zip_and_repeat_expand_in_order(exman_cmd, sweep_script, tmp_path):
     assert got == want
 
 
-def test_bad_input_is_one_line(exman_cmd, sweep_script, tmp_path):
+def test_bad_input_is_one_line(exman_cmd, run_sweep, sweep_script, tmp_path):
     # --detach needs a launcher that queues runs outside exman sweep (submitit on SLURM)
     for args in (
         ["-p", "lr"],
@@ -128,7 +146,7 @@ def test_bad_input_is_one_line(exman_cmd, sweep_script, tmp_path):
         ["--detach", "-p", "lr=1"],
         ["--detach", "--launcher", "submitit", "-o", "cluster=local", "-p", "lr=1"],
     ):
-        proc = exman_cmd("--root", tmp_path / "r", "sweep", *args, "--", sys.executable, sweep_script.path, check=False)
+        proc = run_sweep(tmp_path / "r", sweep_script, *args, check=False)
         assert proc.returncode != 0, args
         assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("Error:"), proc.stderr
     assert not (tmp_path / "r").exists(), "refused input must not leave a root behind"
@@ -138,25 +156,11 @@ def test_bad_input_is_one_line(exman_cmd, sweep_script, tmp_path):
     assert proc.returncode != 0 and "no sweep 'nosuchid'" in proc.stderr
 
 
-def test_local_two_workers(exman_cmd, sweep_script, tmp_path):
+def test_local_two_workers(exman_cmd, run_sweep, sweep_script, tmp_path):
     root = tmp_path / "new-root"  # a fresh project starts with a sweep
     started = time.monotonic()
-    proc = exman_cmd(
-        "--root",
-        root,
-        "sweep",
-        "-p",
-        "lr=0.1,0.2",
-        "-p",
-        "seed=range:0:2",
-        "--jobs",
-        "2",
-        "--",
-        sys.executable,
-        sweep_script.path,
-        "--sleep",
-        "1",
-        cwd=sweep_script.folder,
+    proc = run_sweep(
+        root, sweep_script, "-p", "lr=0.1,0.2", "-p", "seed=range:0:2", "--jobs", "2", script_args=["--sleep", "1"]
     )
     elapsed = time.monotonic() - started
     sweep_id = sweep_id_of(root)
@@ -193,25 +197,10 @@ def test_local_two_workers(exman_cmd, sweep_script, tmp_path):
     assert exman_cmd("--root", root, "ls", "--where", "sweep == 'other'", check=False).stdout.count("\n") <= 1
 
 
-def test_failures_then_resume_reruns_only_the_failed(exman_cmd, sweep_script, tmp_path):
+def test_failures_then_resume_reruns_only_the_failed(exman_cmd, run_sweep, sweep_script, tmp_path):
     root = tmp_path / "exman"
     (sweep_script.folder / "broken").write_text("")
-    proc = exman_cmd(
-        "--root",
-        root,
-        "sweep",
-        "-p",
-        "lr=0.1,0.01",
-        "-p",
-        "seed=0,1",
-        "--jobs",
-        "2",
-        "--",
-        sys.executable,
-        sweep_script.path,
-        cwd=sweep_script.folder,
-        check=False,
-    )
+    proc = run_sweep(root, sweep_script, "-p", "lr=0.1,0.01", "-p", "seed=0,1", "--jobs", "2", check=False)
     assert proc.returncode == 1
     sweep_id = sweep_id_of(root)
     assert (
@@ -255,23 +244,12 @@ def test_failures_then_resume_reruns_only_the_failed(exman_cmd, sweep_script, tm
     assert len(records(root)) == len(after)
 
 
-def test_resume_refuses_when_slurm_cannot_say_what_it_holds(exman_cmd, sweep_script, tmp_path):
+def test_resume_refuses_when_slurm_cannot_say_what_it_holds(exman_cmd, run_sweep, sweep_script, tmp_path):
     """A sweep whose cells went to SLURM (sweeps/<id>/slurm.json): a resume that cannot ask squeue
     whether SLURM still holds them refuses in one line rather than risk running a cell twice."""
     root = tmp_path / "exman"
     (sweep_script.folder / "broken").write_text("")
-    proc = exman_cmd(
-        "--root",
-        root,
-        "sweep",
-        "-p",
-        "lr=0.01",
-        "--",
-        sys.executable,
-        sweep_script.path,
-        cwd=sweep_script.folder,
-        check=False,
-    )
+    proc = run_sweep(root, sweep_script, "-p", "lr=0.01", check=False)
     assert proc.returncode == 1
     (sweep_script.folder / "broken").unlink()
     sweep_id = sweep_id_of(root)
@@ -336,32 +314,17 @@ LAUNCHERS = [
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
-def test_sigint_stops_cleanly(sweep_script, tmp_path, launcher):
+def test_sigint_stops_cleanly(exman_cmd, sweep_script, tmp_path, launcher):
     root = tmp_path / "exman"
-    exe = Path(sys.executable).parent / "exman"
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
-    proc = subprocess.Popen(
-        [
-            *command,
-            "--root",
-            str(root),
-            "sweep",
-            "-p",
-            "lr=0.1,0.2,0.3,0.4,0.5",
-            "--jobs",
-            "2",
-            *launcher,
-            "--",
-            sys.executable,
-            str(sweep_script.path),
-            "--sleep",
-            "60",
-        ],
-        env=env_for_subprocess(),
-        cwd=sweep_script.folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_sweep(
+        root,
+        sweep_script,
+        "-p",
+        "lr=0.1,0.2,0.3,0.4,0.5",
+        "--jobs",
+        "2",
+        *launcher,
+        script_args=["--sleep", "60"],
         start_new_session=True,
     )
     try:
@@ -382,34 +345,15 @@ def test_sigint_stops_cleanly(sweep_script, tmp_path, launcher):
     assert "stopped by SIGINT" in out and "sweep --resume" in out and "not started: 3 cell(s): 2, 3, 4" in out
     # Every cell is still to do, so --resume would run all five.
     sweep_id = sweep_id_of(root)
-    status = subprocess.run(
-        [*command, "--root", str(root), "sweep", "--status", sweep_id],
-        capture_output=True,
-        text=True,
-        env=env_for_subprocess(),
-    )
+    status = exman_cmd("--root", root, "sweep", "--status", sweep_id, check=False)
     assert f"sweep {sweep_id}: 5 cells: 5 missing; 2 runs: 2 interrupted\n" in status.stdout
     assert f"sweep {sweep_id}: 5 cells: 5 missing; 2 runs: 2 interrupted; this call ran 2 cell(s)" in out
 
 
 @pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="distributed not installed (exman[dask])")
-def test_dask_local_cluster(exman_cmd, sweep_script, tmp_path):
+def test_dask_local_cluster(run_sweep, sweep_script, tmp_path):
     root = tmp_path / "exman"
-    proc = exman_cmd(
-        "--root",
-        root,
-        "sweep",
-        "--launcher",
-        "dask",
-        "--jobs",
-        "2",
-        "-p",
-        "lr=0.1,0.2,0.3",
-        "--",
-        sys.executable,
-        sweep_script.path,
-        cwd=sweep_script.folder,
-    )
+    proc = run_sweep(root, sweep_script, "--launcher", "dask", "--jobs", "2", "-p", "lr=0.1,0.2,0.3")
     runs = records(root)
     assert len(runs) == 3 and all(r["status"] == "completed" and r["sweep"] == sweep_id_of(root) for r in runs)
     assert sorted(int(r["sweep_cell"]) for r in runs) == [0, 1, 2]
@@ -423,13 +367,12 @@ def test_dask_local_cluster(exman_cmd, sweep_script, tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("submitit") is None, reason="submitit not installed (exman[submitit])")
-def test_submitit_local_executor(exman_cmd, sweep_script, tmp_path):
+def test_submitit_local_executor(run_sweep, sweep_script, tmp_path):
     root = tmp_path / "exman"
     (sweep_script.folder / "broken").write_text("")
-    proc = exman_cmd(
-        "--root",
+    proc = run_sweep(
         root,
-        "sweep",
+        sweep_script,
         "--launcher",
         "submitit",
         "-o",
@@ -440,10 +383,6 @@ def test_submitit_local_executor(exman_cmd, sweep_script, tmp_path):
         "2",
         "-p",
         "lr=0.1,0.01",
-        "--",
-        sys.executable,
-        sweep_script.path,
-        cwd=sweep_script.folder,
         check=False,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -455,44 +394,16 @@ def test_submitit_local_executor(exman_cmd, sweep_script, tmp_path):
     assert f"failed: cell 1 lr=0.01  run {runs[0.01]['id']} " in proc.stdout
 
 
-def test_sigterm_to_sweep_alone(sweep_script, tmp_path):
+def test_sigterm_to_sweep_alone(exman_cmd, sweep_script, tmp_path):
     """`kill PID` (a batch system's stop) rather than Ctrl-C: same clean stop, exit 143."""
     root = tmp_path / "exman"
-    exe = Path(sys.executable).parent / "exman"
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
-    proc = subprocess.Popen(
-        [
-            *command,
-            "--root",
-            str(root),
-            "sweep",
-            "-p",
-            "lr=0.1,0.2,0.3",
-            "--jobs",
-            "2",
-            "--",
-            sys.executable,
-            str(sweep_script.path),
-            "--sleep",
-            "60",
-        ],
-        env=env_for_subprocess(),
-        cwd=sweep_script.folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_sweep(root, sweep_script, "-p", "lr=0.1,0.2,0.3", "--jobs", "2", script_args=["--sleep", "60"])
     try:
         assert _wait_for(
             lambda: (root / "runs").is_dir() and sum(r["status"] == "running" for r in records(root)) == 2
         ), "two runs never started"
         # While it runs, nobody else may run its cells.
-        second = subprocess.run(
-            [*command, "--root", str(root), "sweep", "--resume", sweep_id_of(root)],
-            capture_output=True,
-            text=True,
-            env=env_for_subprocess(),
-        )
+        second = exman_cmd("--root", root, "sweep", "--resume", sweep_id_of(root), check=False)
         assert second.returncode != 0 and f"is being run by pid {proc.pid}" in second.stderr, second.stderr
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
@@ -608,26 +519,11 @@ with args.safe_experiment as run:
 """
 
 
-def test_parameters_named_like_the_status_columns(exman_cmd, tmp_path):
+def test_parameters_named_like_the_status_columns(exman_cmd, run_sweep, tmp_path):
     """A script parameter called `cell` (or `completed`) must not stand for the grid cell's number."""
     script = Script(tmp_path, CELL_SCRIPT)
     root = tmp_path / "root"
-    proc = exman_cmd(
-        "--root",
-        root,
-        "sweep",
-        "-p",
-        "cell=5,7",
-        "-p",
-        "completed=a",
-        "--jobs",
-        "2",
-        "--",
-        sys.executable,
-        script.path,
-        check=False,
-        cwd=script.folder,
-    )
+    proc = run_sweep(root, script, "-p", "cell=5,7", "-p", "completed=a", "--jobs", "2", check=False)
     assert proc.returncode == 1, proc.stderr
     sweep_id = sweep_id_of(root)
     import exman
