@@ -44,7 +44,9 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
         root = os.environ.get("EXMAN_RUN_ROOT") or root
         if root is None:
             raise ValueError("ExParser needs root=..., usually exman.simpleroot(__file__)")
-        self.root = Path(os.path.abspath(os.fspath(root)))
+        # Absolute, but spelled as given: abspath would fold `bin/..` without following a `bin`
+        # symlink, and so pick another folder than the one 0.1.9 (and the OS) used.
+        self.root = Path(os.getcwd(), os.fspath(root))
         self.shared = bool(shared)  # group-writable folders: the layout's, made by the core
         self.validators: list = []
         self.setters: list = []

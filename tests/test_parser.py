@@ -21,6 +21,18 @@ def test_simpleroot_is_folder_of_file(tmp_path):
     assert exman.simpleroot(str(tmp_path / "main.py")) == tmp_path / "exman"
 
 
+def test_root_spelled_through_a_symlinked_folder_is_where_the_os_puts_it(tmp_path):
+    # A script in bin/ often spells its root "<dir of the script>/../exman"; with bin/ a symlink the
+    # OS follows the link before "..": the runs belong beside the link's target, as 0.1.9 put them.
+    (tmp_path / "tools" / "bin").mkdir(parents=True)
+    (tmp_path / "bin").symlink_to("tools/bin")
+    spelled = os.path.join(str(tmp_path / "bin"), "..", "exman")
+    args = exman.ExParser(root=spelled).parse_args([])
+    assert str(args.root).startswith(spelled + os.sep)  # the spelling is kept, as 0.1.9 kept it
+    assert (tmp_path / "tools" / "exman" / "runs" / args.root.name / "params.yaml").is_file()
+    assert not (tmp_path / "exman").exists()
+
+
 def test_layout_run_folder_params_and_index_link(tmp_path, capsys):
     p = make(tmp_path)
     p.add_argument("--lr", type=float, default=0.1)

@@ -82,6 +82,7 @@ class Scenario:
     scripts: tuple  # script file names from scripts/, copied beside each other
     steps: tuple
     files: dict = dataclasses.field(default_factory=dict)  # extra files: relative path -> text
+    links: dict = dataclasses.field(default_factory=dict)  # symlinks: relative path -> target
     root: str = "exman"  # where the scripts' root is, relative to the work folder
 
     def fingerprint(self) -> str:
@@ -166,6 +167,8 @@ def play(scenario: Scenario, side: Side, legacy: Side, work: Path) -> dict:
     for rel, text in scenario.files.items():
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         (work / rel).write_text(text)
+    for rel, target in scenario.links.items():
+        os.symlink(target, work / rel)
     root = work / scenario.root
     out = {}
     for i, step in enumerate(scenario.steps):

@@ -6,7 +6,7 @@ scripts are in ``scripts/``. Labels name the steps in difference paths.
 
 from __future__ import annotations
 
-from .harness import Cli, Observe, Pause, Run, Scenario
+from .harness import SCRIPTS, Cli, Observe, Pause, Run, Scenario
 
 SCENARIOS = (
     Scenario(
@@ -224,6 +224,42 @@ SCENARIOS = (
             Run("rerun", "meta_names.py", ("--config", "{index:2}")),
             Observe("final"),
         ),
+    ),
+    Scenario(
+        "own_name",
+        "a script written before exman had --name defines --name itself (with a default), as public scripts do",
+        ("own_name.py",),
+        (
+            Run("defaults", "own_name.py"),
+            Run("named", "own_name.py", ("--name", "wgan", "--critic", "yes")),
+            Run("rerun", "own_name.py", ("--config", "{index:2}", "--steps", "5")),
+            Observe("final"),
+        ),
+    ),
+    Scenario(
+        "layout_patterns",
+        "patterns from public scripts: root spelled <script dir>/../exman with the script's folder a symlink, "
+        "a description positional, a required short option, a Path "
+        "argument, type=bool, choices, a validator without a message, parse_args of one built string",
+        (),
+        (
+            Run("no -v", "bin/layout_patterns.py"),
+            Run("defaults", "bin/layout_patterns.py", ("-v", "1")),
+            Run(
+                "given",
+                "bin/layout_patterns.py",
+                ("-v", "2", "-e", "5", "--optimizer", "sgd", "--data_dir", "/tmp/digits", "--augment", "no"),
+            ),
+            Run("keywords", "bin/layout_patterns.py", ("keywords",)),
+            Run("rerun", "bin/layout_patterns.py", ("--config", "{index:2}", "--lr", "0.1")),
+            Observe("final"),
+        ),
+        files={
+            "tools/bin/layout_patterns.py": (SCRIPTS / "layout_patterns.py").read_text(),
+            "tools/bin/_show.py": (SCRIPTS / "_show.py").read_text(),
+        },
+        links={"bin": "tools/bin"},
+        root="tools/exman",
     ),
     Scenario(
         "deep_root",
