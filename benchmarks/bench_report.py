@@ -1,16 +1,22 @@
 """How long ``exman report`` takes on 100 runs, as a whole process, against a naive page.
 
-    python benchmarks/bench_report.py [--runs 100] [--rounds 7]
+    python benchmarks/bench_report.py [--runs 100] [--rounds 7] [--repo CHECKOUT]
 
 Builds a root as a project leaves it (the report test's messy root: lr x optimizer, an
 argument added after a fifth of the runs, a volatile one, a logged step counter, 5 steps of
 loss/acc/epoch per run), then times, as whole processes with warm bytecode:
-  naive   a script that reads the same runs (``Index.info()``, ``Index.metrics()``) and writes
-          ``info.to_html()``: the least any report page costs (Python, pandas, the read);
-  ls      ``exman ls`` on the same root, for scale;
-  report  ``exman report``.
+  naive     a script that reads the same runs (``Index.info()``, ``Index.metrics()``) and writes
+            ``info.to_html()``: the least any report page costs (Python, pandas, the read);
+  ls        ``exman ls`` on the same root, for scale;
+  report, statistics computed    ``exman report`` with the root's statistics cache removed
+            first (scipy.stats and statsmodels imported, as on a first report or after new runs);
+  report, statistics remembered  ``exman report`` again over the same runs (the cache answers).
 Rounds are interleaved so machine noise hits all alike; medians of wall time and of CPU time
 (user + system: less sensitive to other work on shared cores) are printed, with report/naive.
+Then the CPU time of one report process split into its phases (median over the rounds):
+Python's start, exman's CLI (click, pluggy, plugins), pandas, scipy.stats + statsmodels
+(only when computed), and exman's own work (read the Index, render, write).
+``--repo`` times another checkout (e.g. an older commit in a worktree) with this script.
 The issue's target is ``exman report`` under 1 s for 100 runs.
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import resource
 import shutil
@@ -30,6 +37,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+STATS_CACHE = Path(".exman") / "stats-cache.json"  # exman_plugins.commands.report.stats_cache
 LRS = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "a-rather-long-optimizer-name")
 
@@ -41,6 +49,24 @@ info = index.info(include_failed=True)
 index.metrics(info)
 open(sys.argv[2], "w").write(info.to_html())
 """
+
+# One report in phases, in this process's CPU time; the first reading is Python's own start.
+PHASES = """
+import json, sys, time
+marks = [time.process_time()]
+import exman.cli
+cli = exman.cli.make_cli()
+marks.append(time.process_time())
+import pandas
+marks.append(time.process_time())
+if sys.argv[3] == "computed":
+    import scipy.stats, statsmodels.stats.multitest
+marks.append(time.process_time())
+cli.main(args=["--root", sys.argv[1], "report", "--out", sys.argv[2]], standalone_mode=False)
+marks.append(time.process_time())
+print(json.dumps([marks[0]] + [b - a for a, b in zip(marks, marks[1:])]))
+"""
+PHASE_NAMES = ("Python start", "exman CLI + plugins", "pandas", "scipy.stats + statsmodels", "exman's own work")
 
 
 def one(root: Path, argv: list, later: bool) -> None:
@@ -76,52 +102,84 @@ def build(root: Path, n: int) -> None:
         )
 
 
-def timed(command, env) -> tuple[float, float]:
-    """(wall, cpu) seconds of one run of ``command``."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def timed(command, env, before=None) -> tuple[float, float]:
+    """(wall, cpu) seconds of one run of ``command``; ``before()`` runs first, untimed."""
+    if before:
+        before()
+    start_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, (after.ru_utime - start_usage.ru_utime) + (after.ru_stime - start_usage.ru_stime)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--repo", type=Path, default=REPO, help="checkout whose exman is timed (default: this one)")
     opts = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="exman-bench-report-"))
     root = tmp / "exman"
+    repo = opts.repo.resolve()
     try:
         build(root, opts.runs)
         exe = Path(sys.executable).parent / "exman"
         base = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as after any first run
         (tmp / "naive.py").write_text(NAIVE)
+        (tmp / "phases.py").write_text(PHASES)
+        report = [*base, "--root", str(root), "report", "--out", str(tmp / "report.html")]
+
+        def forget():
+            with contextlib.suppress(FileNotFoundError):
+                (root / STATS_CACHE).unlink()
+
         rows = {
-            "naive (read + to_html)": [sys.executable, str(tmp / "naive.py"), str(root), str(tmp / "naive.html")],
-            "exman ls": [*base, "--root", str(root), "ls"],
-            "exman report": [*base, "--root", str(root), "report", "--out", str(tmp / "report.html")],
+            "naive (read + to_html)": (
+                [sys.executable, str(tmp / "naive.py"), str(root), str(tmp / "naive.html")],
+                None,
+            ),
+            "exman ls": ([*base, "--root", str(root), "ls"], None),
+            "report, stats computed": (report, forget),
+            "report, stats remembered": (report, None),
         }
-        for command in rows.values():  # warm: bytecode written, Index cache filled
-            timed(command, env)
+        for command, before in rows.values():  # warm: bytecode written, Index cache filled
+            timed(command, env, before)
         times: dict = {label: [] for label in rows}
+        phases: dict = {"computed": [], "remembered": []}
         for _ in range(opts.rounds):
-            for label, command in rows.items():
-                times[label].append(timed(command, env))
-        print(f"{opts.runs} runs, median of {opts.rounds} interleaved rounds")
+            for label, (command, before) in rows.items():
+                times[label].append(timed(command, env, before))
+            for case in phases:
+                if case == "computed":
+                    forget()
+                out = subprocess.run(
+                    [sys.executable, str(tmp / "phases.py"), str(root), str(tmp / "phases.html"), case],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                phases[case].append(json.loads(out.strip().splitlines()[-1]))
+        print(f"{opts.runs} runs, median of {opts.rounds} interleaved rounds, exman from {repo}")
         median = {}
         for label, pairs in times.items():
             wall, cpu = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
             median[label] = (wall, cpu)
-            print(f"{label:<24} wall {wall * 1000:6.0f} ms   cpu {cpu * 1000:6.0f} ms")
-        (naive_wall, naive_cpu), (wall, cpu) = median["naive (read + to_html)"], median["exman report"]
-        print(
-            f"report / naive: {wall / naive_wall:.2f}x wall, {cpu / naive_cpu:.2f}x cpu   "
-            f"(target: report under 1000 ms wall)"
-        )
+            print(f"{label:<26} wall {wall * 1000:6.0f} ms   cpu {cpu * 1000:6.0f} ms")
+        naive_wall, naive_cpu = median["naive (read + to_html)"]
+        for label in ("report, stats computed", "report, stats remembered"):
+            wall, cpu = median[label]
+            print(f"{label} / naive: {wall / naive_wall:.2f}x wall, {cpu / naive_cpu:.2f}x cpu")
+        print("CPU time of one report by phase (ms, median):")
+        for case, rounds in phases.items():
+            parts = [statistics.median(r[i] for r in rounds) * 1000 for i in range(len(PHASE_NAMES))]
+            split = ", ".join(f"{name} {ms:.0f}" for name, ms in zip(PHASE_NAMES, parts) if ms >= 0.5)
+            print(f"  stats {case}: {split}; total {sum(parts):.0f}")
+        print("target: report under 1000 ms")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -204,7 +204,8 @@ def _slim(info):
     attrs = {
         "params": list(info.attrs.get("params", [])),
         "metrics": list(info.attrs.get("metrics", [])),
-        "meta": dict(info.attrs.get("meta", {})),
+        # meta_column reads a missing key as itself: only the moved ones (a clash with a param) count
+        "meta": {k: v for k, v in info.attrs.get("meta", {}).items() if k != v},
     }
     slim = info.copy(deep=False)
     slim.attrs = attrs
@@ -263,8 +264,12 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
             if interest
             else {}
         )
+    for t in against.values():
+        t.attrs = {}  # not read below; pandas would deep-copy them into every column taken
+    by, copies = [], {}
     if table is not None:
-        for key in table.attrs["by"]:  # a group without the param (added later) says so
+        by, copies, table.attrs = table.attrs["by"], table.attrs["copies"], {}
+        for key in by:  # a group without the param (added later) says so
             if table[key].isna().any():
                 table[key] = [label(v) for v in table[key].tolist()]
         flags = table["missing_replicates"].tolist()
@@ -275,7 +280,7 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the header already counts runs by status
             columns = [
-                *table.attrs["by"],
+                *by,
                 "runs",
                 "replicates",
                 "excluded",
@@ -285,7 +290,7 @@ def render(info, metrics=None, interest=None, over="seed", title="exman report",
                 f"{y}_ci_high",
             ]
             parts.append(table_html(table, columns, row_class=lambda i: "missing" if flags[i] else ""))
-            parts.extend(significance.copies_note(table.attrs["copies"]))
+            parts.extend(significance.copies_note(copies))
             if any(flags):
                 parts.append('<p class="note">Highlighted rows have fewer replicates than the largest group.</p>')
             figures = []

@@ -290,27 +290,26 @@ def summary(
 
     need = list(dict.fromkeys(names_ + (["mean", "std", "count"] if ci else [])))
     plain = [a for a in need if isinstance(a, str)]
-    aggregated = grouped[["__v_" + c for c in interest]].agg(plain)
-    out = pd.DataFrame(index=aggregated.index)
-    out["runs"] = grouped["__runs"].sum()
-    out["replicates"] = grouped["__rep"].sum()
-    out["excluded"] = grouped["__out"].sum()
-    out["missing_replicates"] = out["replicates"] < (out["replicates"].max() if len(out) else 0)
+    sources = ["__v_" + c for c in interest]
+    # One reduction per aggregate over all interest columns, and one frame built at the end:
+    # agg([...]) goes column by column, and each column set on a frame copies its index.
+    aggregated = {func: grouped[sources].agg(func) for func in plain}
+    counts = grouped[["__runs", "__rep", "__out"]].sum()
+    columns: dict = {"runs": counts["__runs"], "replicates": counts["__rep"], "excluded": counts["__out"]}
+    columns["missing_replicates"] = counts["__rep"] < (counts["__rep"].max() if len(counts) else 0)
     if pooled:
-        out["pooled"] = ", ".join(pooled)
+        columns["pooled"] = ", ".join(pooled)
     for c in interest:
         source = "__v_" + c
         for func, label in zip(aggs, names_):
-            if isinstance(func, str):
-                out[f"{c}_{label}"] = aggregated[(source, func)]
-            else:
-                out[f"{c}_{label}"] = grouped[source].agg(func)
+            columns[f"{c}_{label}"] = aggregated[func][source] if isinstance(func, str) else grouped[source].agg(func)
         if ci:
-            n = aggregated[(source, "count")].to_numpy(dtype=float)
-            half = half_width(aggregated[(source, "std")].to_numpy(dtype=float), n, ci)
-            mean = aggregated[(source, "mean")].to_numpy(dtype=float)
-            out[f"{c}_ci_low"] = mean - half
-            out[f"{c}_ci_high"] = mean + half
+            n = aggregated["count"][source].to_numpy(dtype=float)
+            half = half_width(aggregated["std"][source].to_numpy(dtype=float), n, ci)
+            mean = aggregated["mean"][source].to_numpy(dtype=float)
+            columns[f"{c}_ci_low"] = mean - half
+            columns[f"{c}_ci_high"] = mean + half
+    out = pd.DataFrame(columns, index=counts.index)
     out = out.reset_index(drop=not keys)
     out.attrs = {
         "interest": interest,

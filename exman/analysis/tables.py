@@ -15,7 +15,9 @@ def table_html(df, columns, row_class=None, status_column="status", missing="–
     """An HTML table of ``df[columns]`` that scrolls sideways inside the page; every cell escaped."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = []
-    for i, row in enumerate(df[columns].itertuples(index=False, name=None)):
+    shown = df[columns]
+    shown.attrs = {}  # else pandas deep-copies them into every column itertuples takes
+    for i, row in enumerate(shown.itertuples(index=False, name=None)):
         cells = []
         for col, value in zip(columns, row):
             cls = "s" if _is_text(value) else ""
