@@ -105,6 +105,18 @@ def test_script_that_owns_an_option_name_keeps_it(tmp_path):
     assert df["name"].tolist() == ["resnet"] and "name" in df.attrs["params"]
 
 
+def test_a_text_column_holding_an_unconverted_default_has_one_kind_of_value(tmp_path):
+    # argparse leaves a default that is not text as it is; given values arrive as text.
+    p = exman.ExParser(root=tmp_path / "exman")
+    p.add_argument("-a", type=str, default=1)
+    p.add_argument("--tag", default=0)
+    for argv in ([], ["-a", "3", "--tag", "x"], ["-a", "3"]):
+        p.parse_args(argv)
+    df = Index(tmp_path / "exman").info()
+    assert str(df["a"].dtype) == "int64" and df["a"].tolist() == [1, 3, 3]  # as 0.1.9 typed it
+    assert [type(v) for v in df["tag"]] == [str] * 3 and df["tag"].tolist() == ["0", "x", "0"]
+
+
 # 3 ---------------------------------------------------------------------------------------
 TEAM = """
 import exman

@@ -323,10 +323,14 @@ def _typed(values: list, specs):
             return _bools(values)
         return _infer(values)
     if types <= {"str", "path"}:
+        if not all(type(v) is str or v is None for v in values):
+            # argparse leaves a default that is not text unconverted (``default=1`` with no type, or
+            # ``type=str, default=1``): the column must not hold 1 beside '3'.
+            numbers = _numbers_like_default(values)
+            if numbers is not None:
+                return numbers
+            values = [v if v is None or type(v) is str else str(v) for v in values]
         present = [v for v in values if v is not None]
-        if not all(type(v) is str for v in present):
-            # e.g. ``add_argument("--n", default=10)``: argparse keeps the int default.
-            return _infer(values)
         choices = [c for _, _, cs in specs if cs for c in cs]
         if choices and all(type(c) is str for c in choices) and all(cs for _, _, cs in specs):
             categories = list(dict.fromkeys(choices))
@@ -334,6 +338,21 @@ def _typed(values: list, specs):
             return pd.Categorical(values, categories=categories + extra)
         return _strings(values)
     return _infer(values)
+
+
+def _numbers_like_default(values: list):
+    """Numbers when the unconverted defaults are numbers and every text value reads as one (what
+    0.1.9 guessed from the values); else None, and the caller makes every row text."""
+    kinds = {type(v) for v in values if v is not None and type(v) is not str}
+    if not kinds <= {int, float}:
+        return None
+    for parse in (int, float) if kinds == {int} else (float,):
+        try:
+            numbers = [v if v is None or type(v) is not str else parse(v) for v in values]
+        except ValueError:
+            continue
+        return _ints(numbers) if parse is int else _floats(numbers)
+    return None
 
 
 def _ints(values: list):

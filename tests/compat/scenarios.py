@@ -239,7 +239,7 @@ SCENARIOS = (
     Scenario(
         "layout_patterns",
         "patterns from public scripts: root spelled <script dir>/../exman with the script's folder a symlink, "
-        "a description positional, a required short option, a Path "
+        "a description positional, a required short option, a str argument with an int default, a Path "
         "argument, type=bool, choices, a validator without a message, parse_args of one built string",
         (),
         (
@@ -248,7 +248,7 @@ SCENARIOS = (
             Run(
                 "given",
                 "bin/layout_patterns.py",
-                ("-v", "2", "-e", "5", "--optimizer", "sgd", "--data_dir", "/tmp/digits", "--augment", "no"),
+                ("-v", "2", "-e", "5", "--optimizer", "sgd", "--data_dir", "/tmp/digits", "-a", "3", "--augment", "no"),
             ),
             Run("keywords", "bin/layout_patterns.py", ("keywords",)),
             Run("rerun", "bin/layout_patterns.py", ("--config", "{index:2}", "--lr", "0.1")),

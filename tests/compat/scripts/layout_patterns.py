@@ -3,7 +3,8 @@
 The script sits in bin/ and puts its root beside that folder, spelled
 ``<dir of this file>/../exman``; here bin/ is a symlink (a tools folder linked
 into the project), so the OS puts the root under the link's target. Also: a
-description as the first positional, a required short option, a
+description as the first positional, a required short option, a ``str``
+argument with an int default (argparse leaves the default unconverted), a
 pathlib.Path argument with a text default, ``type=bool`` flags, choices,
 validators without a message, and a helper that builds one command string
 from keyword arguments, as a notebook calls it."""
@@ -23,6 +24,7 @@ parser.add_argument("--epochs", "-e", type=int, default=30)
 parser.add_argument("--lr", type=float, default=0.001)
 parser.add_argument("--augment", type=bool, default=True)
 parser.add_argument("-v", type=str, required=True)
+parser.add_argument("-a", type=str, default=1)
 parser.add_argument("--optimizer", type=str, choices=("adam", "sgd"), default="adam")
 parser.register_validator(lambda p: p.epochs >= 1)
 
