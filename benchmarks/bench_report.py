@@ -11,8 +11,9 @@ loss/acc/epoch per run), then times, as whole processes with warm bytecode:
   report, statistics computed    ``exman report`` with the root's statistics cache removed
             first (scipy.stats and statsmodels imported, as on a first report or after new runs);
   report, statistics remembered  ``exman report`` again over the same runs (the cache answers).
-Rounds are interleaved so machine noise hits all alike; medians of wall time and of CPU time
-(user + system: less sensitive to other work on shared cores) are printed, with report/naive.
+Each runs once to warm up, then the rounds are interleaved so machine noise hits all alike;
+medians of wall time and of CPU time (user + system: less sensitive to other work on shared
+cores) are printed, with report/naive (benchmarks/_common.py).
 Then the CPU time of one report process split into its phases (median over the rounds):
 Python's start, exman's CLI (click, pluggy, plugins), pandas, scipy.stats + statsmodels
 (only when computed), and exman's own work (read the Index, render, write).
@@ -26,17 +27,15 @@ import argparse
 import contextlib
 import io
 import json
-import os
-import resource
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import REPO, Row, child_env, exman_command, medians, scratch  # noqa: E402
+
 STATS_CACHE = Path(".exman") / "stats-cache.json"  # exman_plugins.commands.report.stats_cache
 LRS = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "a-rather-long-optimizer-name")
@@ -102,33 +101,17 @@ def build(root: Path, n: int) -> None:
         )
 
 
-def timed(command, env, before=None) -> tuple[float, float]:
-    """(wall, cpu) seconds of one run of ``command``; ``before()`` runs first, untimed."""
-    if before:
-        before()
-    start_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - start_usage.ru_utime) + (after.ru_stime - start_usage.ru_stime)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--repo", type=Path, default=REPO, help="checkout whose exman is timed (default: this one)")
     opts = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="exman-bench-report-"))
-    root = tmp / "exman"
     repo = opts.repo.resolve()
-    try:
+    with scratch("report") as tmp:
+        root = tmp / "exman"
         build(root, opts.runs)
-        exe = Path(sys.executable).parent / "exman"
-        base = [str(exe)] if exe.exists() else [sys.executable, "-m", "exman"]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
-        env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as after any first run
+        base, env = exman_command(), child_env(repo)
         (tmp / "naive.py").write_text(NAIVE)
         (tmp / "phases.py").write_text(PHASES)
         report = [*base, "--root", str(root), "report", "--out", str(tmp / "report.html")]
@@ -138,21 +121,16 @@ def main() -> None:
                 (root / STATS_CACHE).unlink()
 
         rows = {
-            "naive (read + to_html)": (
-                [sys.executable, str(tmp / "naive.py"), str(root), str(tmp / "naive.html")],
-                None,
+            "naive (read + to_html)": Row(
+                [sys.executable, str(tmp / "naive.py"), str(root), str(tmp / "naive.html")], env
             ),
-            "exman ls": ([*base, "--root", str(root), "ls"], None),
-            "report, stats computed": (report, forget),
-            "report, stats remembered": (report, None),
+            "exman ls": Row([*base, "--root", str(root), "ls"], env),
+            "report, stats computed": Row(report, env, forget),
+            "report, stats remembered": Row(report, env),
         }
-        for command, before in rows.values():  # warm: bytecode written, Index cache filled
-            timed(command, env, before)
-        times: dict = {label: [] for label in rows}
         phases: dict = {"computed": [], "remembered": []}
-        for _ in range(opts.rounds):
-            for label, (command, before) in rows.items():
-                times[label].append(timed(command, env, before))
+
+        def time_phases():  # interleaved with the rows, each round
             for case in phases:
                 if case == "computed":
                     forget()
@@ -164,12 +142,9 @@ def main() -> None:
                     text=True,
                 ).stdout
                 phases[case].append(json.loads(out.strip().splitlines()[-1]))
+
         print(f"{opts.runs} runs, median of {opts.rounds} interleaved rounds, exman from {repo}")
-        median = {}
-        for label, pairs in times.items():
-            wall, cpu = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
-            median[label] = (wall, cpu)
-            print(f"{label:<26} wall {wall * 1000:6.0f} ms   cpu {cpu * 1000:6.0f} ms")
+        median = medians(rows, opts.rounds, each_round=time_phases)
         naive_wall, naive_cpu = median["naive (read + to_html)"]
         for label in ("report, stats computed", "report, stats remembered"):
             wall, cpu = median[label]
@@ -180,8 +155,6 @@ def main() -> None:
             split = ", ".join(f"{name} {ms:.0f}" for name, ms in zip(PHASE_NAMES, parts) if ms >= 0.5)
             print(f"  stats {case}: {split}; total {sum(parts):.0f}")
         print("target: report under 1000 ms")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
