@@ -110,7 +110,10 @@ def test_requeue_continues_the_run_and_a_time_limit_interrupts_it(slurm, start_s
         "-o",
         "timeout_min=1",
         "-o",
-        "slurm_signal_delay_s=60",  # SIGUSR2 due at once, delivered at the next check
+        # SIGUSR2 due 15 s in, delivered at SLURM's next check (up to ~30 s later), before the
+        # limit at 60 s. Due at once (delay 60) it could come 0.15 s into the task, before any
+        # handler exists, and kill it: seen 3 times in a day on the test cluster.
+        "slurm_signal_delay_s=45",
         script=sweep_script,
         root=tmp_path / "limited",
     )
