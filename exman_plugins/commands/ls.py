@@ -20,6 +20,7 @@ from exman.cli import (
     filter_runs,
     fit_table,
     format_duration,
+    format_option,
     format_value,
     json_value,
     mark_option,
@@ -108,7 +109,7 @@ def register_commands(cli):
     @click.option("-W", "--wide", is_flag=True, help="every column in full, even wider than the terminal")
     @click.option("--tmp", "folder", flag_value=TMP, help=f"list debug runs in {TMP}/ instead")
     @click.option("--fails", "folder", flag_value=FAILS, help=f"list failed runs in {FAILS}/ instead")
-    @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+    @format_option("table", "csv", "json")
     @click.pass_obj
     def ls(state, mark, where, sort, reverse, columns, last, wide, folder, fmt):
         """List runs with their status, params and last metrics.

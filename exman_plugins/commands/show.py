@@ -13,7 +13,17 @@ import shlex
 import click
 
 from exman import hookimpl
-from exman.cli import complete_ids, format_duration, format_value, heading, pairs, read_run, resolve_run, tail
+from exman.cli import (
+    complete_ids,
+    format_duration,
+    format_option,
+    format_value,
+    heading,
+    pairs,
+    read_run,
+    resolve_run,
+    tail,
+)
 from exman.layout import LOG_FILE, TRACEBACK_FILE
 
 
@@ -30,7 +40,7 @@ def register_commands(cli):
     @cli.command("show")
     @click.argument("run_id", metavar="ID", shell_complete=complete_ids)
     @click.option("-n", "--lines", default=20, show_default=True, help="lines of log.txt to show")
-    @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+    @format_option("text", "json")
     @click.pass_obj
     def show(state, run_id, lines, fmt):
         """Show one run: params, metadata, last metrics, files, end of its log.
