@@ -30,7 +30,7 @@ CACHE_FILE = "index-cache.pickle"
 FRAME_FILE = "index-frame-{}.pickle"
 # Bump when the entry layout in exman.index.read changes.
 FORMAT = 6  # 2: an entry's PID holds (pid, boot id, pid namespace); 3: exman's own options are columns; 4: SLURM;
-# 5: sweep_cell is a nullable integer column; 6: a str column's unconverted default is text
+# 5: sweep_cell is a nullable integer column; 6: a column holding unconverted defaults has one kind of value
 
 
 class _PlainUnpickler(pickle.Unpickler):

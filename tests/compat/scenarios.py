@@ -87,13 +87,14 @@ SCENARIOS = (
     Scenario(
         "safe_experiment",
         "README 'Error Handling in main': a completed run, a failing one (moved to fails/ with traceback.txt), "
-        "a failing --tmp run, an interrupted one (kept), log.txt",
+        "a failing --tmp run, an interrupted one (kept), log.txt, a run failing before it printed anything",
         ("train.py",),
         (
             Run("ok", "train.py"),
             Run("crash", "train.py", ("--outcome", "crash")),
             Run("tmp crash", "train.py", ("--outcome", "crash", "--tmp")),
             Run("interrupt", "train.py", ("--outcome", "interrupt")),
+            Run("silent crash", "train.py", ("--outcome", "crash", "--epochs", "0")),
             Observe("final"),
         ),
     ),
