@@ -1,6 +1,6 @@
 """How long ``exman report`` takes on 100 runs, as a whole process, against a naive page.
 
-    python benchmarks/bench_report.py [--runs 100] [--rounds 7] [--repo CHECKOUT]
+    python benchmarks/bench_report.py [--runs 100] [--rounds 7] [--repo CHECKOUT] [--valgrind]
 
 Builds a root as a project leaves it (the report test's messy root: lr x optimizer, an
 argument added after a fifth of the runs, a volatile one, a logged step counter, 5 steps of
@@ -17,7 +17,8 @@ cores) are printed, with report/naive (benchmarks/_common.py).
 Then the CPU time of one report process split into its phases (median over the rounds):
 Python's start, exman's CLI (click, pluggy, plugins), pandas, scipy.stats + statsmodels
 (only when computed), and exman's own work (read the Index, render, write).
-``--repo`` times another checkout (e.g. an older commit in a worktree) with this script.
+``--repo`` times another checkout (e.g. an older commit in a worktree) with this script;
+``--valgrind`` also counts each command's instructions, a figure other work cannot move.
 The issue's target is ``exman report`` under 1 s for 100 runs.
 """
 
@@ -27,6 +28,7 @@ import argparse
 import contextlib
 import io
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -101,11 +103,30 @@ def build(root: Path, n: int) -> None:
         )
 
 
+def instructions(command, env, before=None) -> int:
+    """Instructions one run of ``command`` executes, counted by valgrind (whatever else the machine runs)."""
+    if before:
+        before()
+    counted = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", *command],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stderr
+    return int(re.search(r"I\s+refs:\s+([\d,]+)", counted).group(1).replace(",", ""))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--repo", type=Path, default=REPO, help="checkout whose exman is timed (default: this one)")
+    ap.add_argument(
+        "--valgrind",
+        action="store_true",
+        help="also count each command's instructions once under valgrind (slow; the same on a loaded machine)",
+    )
     opts = ap.parse_args()
     repo = opts.repo.resolve()
     with scratch("report") as tmp:
@@ -154,6 +175,10 @@ def main() -> None:
             parts = [statistics.median(r[i] for r in rounds) * 1000 for i in range(len(PHASE_NAMES))]
             split = ", ".join(f"{name} {ms:.0f}" for name, ms in zip(PHASE_NAMES, parts) if ms >= 0.5)
             print(f"  stats {case}: {split}; total {sum(parts):.0f}")
+        if opts.valgrind:
+            print("instructions (valgrind cachegrind, one run each):")
+            for label, row in rows.items():
+                print(f"  {label:<26} {instructions(*row) / 1e9:6.2f} G")
         print("target: report under 1000 ms")
 
 
