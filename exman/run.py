@@ -11,7 +11,6 @@ import atexit
 import datetime
 import os
 import sys
-import threading
 import time as _time
 from pathlib import Path
 from typing import Any
@@ -203,8 +202,11 @@ class SafeExperiment:
         if self.run._depth > 1:
             return self.run  # nested: the outermost block records the run (and captures output once)
         self.run.entered = True
-        if threading.current_thread() is threading.main_thread():
+        try:
             self._old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+        except ValueError:
+            pass  # not the main thread, where alone handlers can be set (asking threading costs its import)
+        else:
             if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:  # not under nohup
                 self._old_hup = signal.signal(signal.SIGHUP, _raise_terminated)
             usr2 = getattr(signal, "SIGUSR2", None)

@@ -56,8 +56,8 @@ def place() -> tuple:
     """
     if not _PLACE:
         try:
-            with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
-                boot = fh.read().strip()
+            with open("/proc/sys/kernel/random/boot_id", "rb") as fh:
+                boot = fh.read().decode("ascii").strip()  # bytes: a text file would load the ascii codec
             _PLACE.append((boot, os.stat("/proc/self/ns/pid").st_ino))
         except OSError:
             _PLACE.append((None, None))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 
 # Names the folder of a run to continue instead of starting a new one (set for a requeued task's rerun).
 CONTINUE_ENV = "EXMAN_CONTINUE_RUN"
@@ -77,7 +76,8 @@ def job_info(timeout: float = 5, tries: int = 5) -> dict:
 
 
 # A key of scontrol's output starts with a capital letter (JobId, MCS_label, CPUs/Task, ReqB:S:C:T).
-_KEY = re.compile(r"(?:^|\s+)([A-Z][A-Za-z0-9_:/]*)=")
+# Compiled on first use (re keeps it): a training script imports this module but never reads scontrol.
+_KEY = r"(?:^|\s+)([A-Z][A-Za-z0-9_:/]*)="
 
 
 def fields(text: str) -> dict:
@@ -95,7 +95,7 @@ def fields(text: str) -> dict:
     line = text.strip().split("\n", 1)[0]
     found: dict = {}
     key, start = None, 0
-    for match in _KEY.finditer(line):
+    for match in re.finditer(_KEY, line):
         name = match.group(1)
         if name in found or name == key:
             continue
@@ -111,6 +111,8 @@ def stop_reason(signum: int | None, info: dict | None = None) -> str | None:
     """Why SLURM is stopping this task: ``time limit``, ``requeued`` (``scontrol requeue`` or a
     preemption that requeues: the two look the same here), ``preempted`` or ``cancelled``; None
     outside SLURM."""
+    import signal  # only a stopping run asks: a training script does not pay for its import
+
     if job_id() is None:
         return None
     if signum == getattr(signal, "SIGUSR2", None):

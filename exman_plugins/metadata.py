@@ -13,10 +13,10 @@ a live run on another host from a dead one.
 
 from __future__ import annotations
 
+import _thread
 import datetime
 import os
 import sys
-import threading
 from weakref import WeakKeyDictionary
 
 from exman import hookimpl, slurm
@@ -148,25 +148,37 @@ def on_run_end(run, status, exc_info):
 
 
 class _Heartbeat:
-    """One daemon thread per process touches the run.json of every live run."""
+    """One thread per process touches the run.json of every live run.
+
+    Started with ``_thread``: like a daemon thread it never holds up the interpreter's exit,
+    and a script that records a run does not pay for importing ``threading``.
+    """
 
     runs: list = []
-    thread = None
-    lock = threading.Lock()
+    started = False
+    lock = _thread.allocate_lock()
 
     @classmethod
     def watch(cls, run) -> None:
         with cls.lock:
             cls.runs.append(run)
-            if cls.thread is None:
-                cls.thread = threading.Thread(target=cls._beat, name="exman-heartbeat", daemon=True)
-                cls.thread.start()
+            if not cls.started:
+                sleeping = _thread.allocate_lock()
+                sleeping.acquire()
+                _thread.start_new_thread(cls._beat, (sleeping,))
+                # Wait until it sleeps, as threading's start() waits: a script racing the new thread
+                # for the interpreter lock could take a signal just before its own sleep and miss it.
+                sleeping.acquire()
+                cls.started = True
 
     @classmethod
-    def _beat(cls) -> None:
+    def _beat(cls, sleeping) -> None:
         import time
 
-        period = env_seconds("EXMAN_HEARTBEAT", 60.0, 0.05)  # 0 would busy-loop
+        try:
+            period = env_seconds("EXMAN_HEARTBEAT", 60.0, 0.05)  # 0 would busy-loop
+        finally:
+            sleeping.release()
         while True:
             time.sleep(period)
             with cls.lock:
