@@ -20,7 +20,6 @@ import os
 import sys
 import types
 from collections.abc import Iterable
-from pathlib import Path
 
 import pluggy
 
@@ -236,13 +235,14 @@ def _load_ref(value: str) -> object:
     return obj
 
 
-def _cache_file(key: list) -> Path:
+def _cache_file(key: list) -> str:
     import zlib  # hashlib's import costs ~4 ms; a checksum is enough to name a file
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     # One file per sys.path, so scripts in different folders do not evict each other.
     digest = f"{zlib.crc32(json.dumps([entry for entry, _ in key]).encode()):08x}"
-    return Path(base) / "exman" / f"entry_points-{digest}.json"
+    # Strings, not Paths: every start asks, and pathlib's parsing was half of a cache hit.
+    return os.path.join(base, "exman", f"entry_points-{digest}.json")
 
 
 def _path_key() -> list:
@@ -271,7 +271,7 @@ def _entry_points() -> list[tuple[str, str, str]]:
     try:
         from exman.fs import atomic_write
 
-        cache.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
         atomic_write(cache, json.dumps({"key": key, "entry_points": found}))
     except OSError:
         pass  # a read-only home must not stop a run
