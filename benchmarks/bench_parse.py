@@ -1,6 +1,6 @@
 """Cost of recording one run, as whole processes, against plain argparse and a floor.
 
-    python benchmarks/bench_parse.py [--rounds 40] [--inprocess 10000]
+    python benchmarks/bench_parse.py [--rounds 40] [--inprocess 10000] [--instructions 3]
 
 Three scripts with the same 20 arguments (ints, floats, strings, bools, lists):
   argparse  parse and exit;
@@ -10,14 +10,18 @@ Three scripts with the same 20 arguments (ints, floats, strings, bools, lists):
   exman     exman.ExParser(...).parse_args().
 Rounds are interleaved (a, b, c, a, b, c, ...) so machine noise hits all three alike; medians are
 printed with the ratios, of wall time and of the child's CPU time (user + system), which a loaded
-machine inflates less. Then --inprocess N starts N runs in one process on one root and compares
-the mean cost of the last 100 with the first 100: recording must not slow down as the root grows.
+machine inflates less. --instructions N counts the instructions each script executes (valgrind's
+callgrind, median of N), which a shared machine does not move. Then --inprocess N starts N runs in
+one process on one root and compares the mean cost of the last 100 with the first 100: recording
+must not slow down as the root grows.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -82,13 +86,14 @@ EXMAN = "import exman\np = exman.ExParser(root=exman.simpleroot(__file__))\n" + 
 # Installed packages run from bytecode; without this a machine that sets
 # PYTHONDONTWRITEBYTECODE would recompile exman's sources on every start.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ARGV = ["--i1", "7", "--f1", "0.01", "--b1", "yes"]
 
 
 def time_process(script: Path) -> tuple[float, float]:
     """(wall, CPU) seconds of one whole process."""
     start = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, str(script), "--i1", "7", "--f1", "0.01", "--b1", "yes"],
+        [sys.executable, str(script), *ARGV],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=ENV,
@@ -101,7 +106,20 @@ def time_process(script: Path) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def whole_process(rounds: int) -> None:
+def instructions(script: Path) -> int:
+    """Instructions one whole process executes, counted by valgrind's callgrind."""
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, str(script), *ARGV],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        check=True,
+    )
+    return int(re.search(r"Collected : (\d+)", out.stderr).group(1))
+
+
+def whole_process(rounds: int, counts: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scripts = {}
         for name, source in (("argparse", PLAIN), ("floor", FLOOR), ("floor+libs", FLOOR_LIBS), ("exman", EXMAN)):
@@ -113,19 +131,30 @@ def whole_process(rounds: int) -> None:
         for _ in range(rounds):
             for name, script in scripts.items():
                 times[name].append(time_process(script))
-    print(
-        f"whole process, median of {rounds} interleaved rounds ({sum(1 for _ in distributions())} distributions "
-        f"installed, load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):"
-    )
-    for label, index in (("wall", 0), ("cpu", 1)):
-        med = {name: statistics.median(t[index] for t in ts) for name, ts in times.items()}
-        print(f"  {label}: " + ", ".join(f"{name} {value * 1000:.1f} ms" for name, value in med.items()))
+        counted: dict = {name: [] for name in scripts}
+        for _ in range(counts):
+            for name, script in scripts.items():
+                counted[name].append(instructions(script))
+    if rounds:
         print(
-            f"    floor / argparse {med['floor'] / med['argparse']:.2f}x, exman / argparse "
-            f"{med['exman'] / med['argparse']:.2f}x, exman / floor {med['exman'] / med['floor']:.2f}x (target <= 1.5x), "
-            f"floor+libs / floor {med['floor+libs'] / med['floor']:.2f}x, "
-            f"exman / floor+libs {med['exman'] / med['floor+libs']:.2f}x"
+            f"whole process, median of {rounds} interleaved rounds ({sum(1 for _ in distributions())} distributions "
+            f"installed, load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):"
         )
+        for label, index in (("wall", 0), ("cpu", 1)):
+            _ratios(label, {name: statistics.median(t[index] for t in ts) * 1000 for name, ts in times.items()}, "ms")
+    if counts:
+        print(f"instructions, median of {counts} (callgrind):")
+        _ratios("instructions", {name: statistics.median(c) / 1e6 for name, c in counted.items()}, "M")
+
+
+def _ratios(label: str, med: dict, unit: str) -> None:
+    print(f"  {label}: " + ", ".join(f"{name} {value:.1f} {unit}" for name, value in med.items()))
+    print(
+        f"    floor / argparse {med['floor'] / med['argparse']:.2f}x, exman / argparse "
+        f"{med['exman'] / med['argparse']:.2f}x, exman / floor {med['exman'] / med['floor']:.2f}x (target <= 1.5x), "
+        f"floor+libs / floor {med['floor+libs'] / med['floor']:.2f}x, "
+        f"exman / floor+libs {med['exman'] / med['floor+libs']:.2f}x"
+    )
 
 
 def in_process(n: int) -> None:
@@ -180,10 +209,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--inprocess", type=int, default=10000)
+    ap.add_argument("--instructions", type=int, default=0, metavar="N", help="count instructions (valgrind), N times")
     opts = ap.parse_args()
+    if opts.instructions and not shutil.which("valgrind"):
+        ap.error("--instructions needs valgrind")
     entry_point_lookup()
-    if opts.rounds:
-        whole_process(opts.rounds)
+    if opts.rounds or opts.instructions:
+        whole_process(opts.rounds, opts.instructions)
     if opts.inprocess:
         in_process(opts.inprocess)
 
