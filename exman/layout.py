@@ -143,14 +143,9 @@ def run_dirs(root, folder: str):
     """``os.DirEntry`` of every run folder in ``root/folder``, whatever its name (a ``naming``
     plugin need not number them): real folders (not symlinks) whose name has no leading dot
     (atomic writes' temp files). Nothing when the folder is missing; another error is raised."""
-    try:
-        entries = os.scandir(os.path.join(root, folder))
-    except FileNotFoundError:
-        return
-    with entries:
-        for entry in entries:
-            if entry.name[0] != "." and entry.is_dir(follow_symlinks=False):
-                yield entry
+    for entry in _listing(os.path.join(root, folder), FileNotFoundError):
+        if entry.name[0] != "." and entry.is_dir(follow_symlinks=False):
+            yield entry
 
 
 def run_folders(root, folders=RUN_FOLDERS):
@@ -158,15 +153,10 @@ def run_folders(root, folders=RUN_FOLDERS):
     (the folders 0.1.9 numbered its runs from). Symlinks are not run folders; a missing or
     unreadable folder has none."""
     for folder in folders:
-        try:
-            entries = os.scandir(os.path.join(root, folder))
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                m = RUN_NAME.match(entry.name)
-                if m and entry.is_dir(follow_symlinks=False):
-                    yield folder, int(m.group(1)), entry
+        for entry in _listing(os.path.join(root, folder)):
+            m = RUN_NAME.match(entry.name)
+            if m and entry.is_dir(follow_symlinks=False):
+                yield folder, int(m.group(1)), entry
 
 
 def highest_number(root) -> int:
@@ -174,18 +164,23 @@ def highest_number(root) -> int:
     ``runs/``, ``tmp/``, ``fails/``, links and files included (0.1.9 numbered from names alone)."""
     top = 0
     for folder in (os.path.join(STATE, IDS), *RUN_FOLDERS):
-        try:
-            entries = os.scandir(os.path.join(root, folder))
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                number = run_number(entry.name)
-                if number is None and entry.name.isdigit():
-                    number = int(entry.name)  # a claim
-                if number is not None:
-                    top = max(top, number)
+        for entry in _listing(os.path.join(root, folder)):
+            number = run_number(entry.name)
+            if number is None and entry.name.isdigit():
+                number = int(entry.name)  # a claim
+            if number is not None:
+                top = max(top, number)
     return top
+
+
+def _listing(path, missing=OSError):
+    """``os.DirEntry`` of ``path``'s entries; none when listing it raises ``missing``."""
+    try:
+        entries = os.scandir(path)
+    except missing:
+        return
+    with entries:
+        yield from entries
 
 
 # -- index/ and marked/ ------------------------------------------------------------------
