@@ -113,7 +113,7 @@ def test_a_text_column_holding_an_unconverted_default_has_one_kind_of_value(tmp_
     for argv in ([], ["-a", "3", "--tag", "x"], ["-a", "3"]):
         p.parse_args(argv)
     df = Index(tmp_path / "exman").info()
-    assert str(df["a"].dtype) == "int64" and df["a"].tolist() == [1, 3, 3]  # as 0.1.9 typed it
+    assert [type(v) for v in df["a"]] == [str] * 3 and df["a"].tolist() == ["1", "3", "3"]  # as declared
     assert [type(v) for v in df["tag"]] == [str] * 3 and df["tag"].tolist() == ["0", "x", "0"]
 
 

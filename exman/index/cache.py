@@ -29,8 +29,8 @@ CACHE_FILE = "index-cache.pickle"
 # The last full answer of info() (and of info(include_failed=True)), packed.
 FRAME_FILE = "index-frame-{}.pickle"
 # Bump when the entry layout in exman.index.read changes.
-FORMAT = 6  # 2: an entry's PID holds (pid, boot id, pid namespace); 3: exman's own options are columns; 4: SLURM;
-# 5: sweep_cell is a nullable integer column; 6: a column holding unconverted defaults has one kind of value
+FORMAT = 7  # 2: an entry's PID holds (pid, boot id, pid namespace); 3: exman's own options are columns; 4: SLURM;
+# 5: sweep_cell is a nullable integer column; 6, 7: a column holding unconverted defaults has one kind of value (7: text)
 
 
 class _PlainUnpickler(pickle.Unpickler):

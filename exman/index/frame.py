@@ -325,10 +325,9 @@ def _typed(values: list, specs):
     if types <= {"str", "path"}:
         if not all(type(v) is str or v is None for v in values):
             # argparse leaves a default that is not text unconverted (``default=1`` with no type, or
-            # ``type=str, default=1``): the column must not hold 1 beside '3'.
-            numbers = _numbers_like_default(values)
-            if numbers is not None:
-                return numbers
+            # ``type=str, default=1``): the column must not hold 1 beside '3'. Text, as declared:
+            # reading the given values as numbers would pool '007' with '7' and retype the column
+            # the day a run gives 'abc'.
             values = [v if v is None or type(v) is str else str(v) for v in values]
         present = [v for v in values if v is not None]
         choices = [c for _, _, cs in specs if cs for c in cs]
@@ -338,21 +337,6 @@ def _typed(values: list, specs):
             return pd.Categorical(values, categories=categories + extra)
         return _strings(values)
     return _infer(values)
-
-
-def _numbers_like_default(values: list):
-    """Numbers when the unconverted defaults are numbers and every text value reads as one (what
-    0.1.9 guessed from the values); else None, and the caller makes every row text."""
-    kinds = {type(v) for v in values if v is not None and type(v) is not str}
-    if not kinds <= {int, float}:
-        return None
-    for parse in (int, float) if kinds == {int} else (float,):
-        try:
-            numbers = [v if v is None or type(v) is not str else parse(v) for v in values]
-        except ValueError:
-            continue
-        return _ints(numbers) if parse is int else _floats(numbers)
-    return None
 
 
 def _ints(values: list):
