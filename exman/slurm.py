@@ -88,16 +88,20 @@ def fields(text: str) -> dict:
     (``JobName=my job``, ``Command=/a b/run.sh x``, ``WorkDir``, ``Comment``, ``StdOut``) and ``=``
     (``TRES=cpu=1,node=1``); an empty one is ``''`` (``Comment=``, ``Power=``). A key already read
     does not start a field again: ``Reason=x`` inside a job's comment stays part of the comment and
-    cannot hide the real ``Reason``, printed before it. Read as a field all the same (the output
-    cannot tell them apart): `` Key=`` inside a name or comment, for a capitalised key that scontrol
-    prints later in the line.
+    cannot hide the real ``Reason``, printed before it; a job name runs up to ``UserId=``, printed
+    right after it, so ``Restarts=2`` in a name cannot hide the real ``Restarts``. Read as a field
+    all the same (the output cannot tell them apart): `` Key=`` inside a comment, command or folder,
+    for a capitalised key that scontrol prints later in the line.
     """
     line = text.strip().split("\n", 1)[0]
+    # The job's name comes before the fields that matter (JobState, Reason, Restarts, ...), so
+    # `Restarts=2` in a name must not start a field: a name runs to the UserId scontrol prints next.
+    name_end = "UserId" if " UserId=" in line else None
     found: dict = {}
     key, start = None, 0
     for match in re.finditer(_KEY, line):
         name = match.group(1)
-        if name in found or name == key:
+        if name in found or name == key or (key == "JobName" and name_end and name != name_end):
             continue
         if key is not None:
             found[key] = line[start : match.start()]

@@ -61,6 +61,20 @@ def test_a_comment_cannot_hide_a_field_printed_before_it():
     assert info["Reason"] == "None" and info["JobState"] == "RUNNING" and info["Restarts"] == "0"
 
 
+def test_a_job_name_cannot_hide_a_field_printed_after_it(monkeypatch):
+    """The name comes second, before JobState, Reason and Restarts: it runs to UserId."""
+    line = BATCH.replace("JobName=my job=x y", "JobName=ft Restarts=2 JobState=FAILED Reason=TimeLimit")
+    info = fields(line)
+    assert info["JobName"] == "ft Restarts=2 JobState=FAILED Reason=TimeLimit"
+    assert info["Restarts"] == "0" and info["JobState"] == "RUNNING" and info["Reason"] == "None"
+    monkeypatch.setenv("SLURM_JOB_ID", "2281")
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    assert stop_reason(15, info) == "cancelled"
+    array = ARRAY_TASK.format(id=2284, task=1).replace("JobName=wrap", "JobName=w Restarts=3")
+    assert fields(array)["JobName"] == "w Restarts=3" and fields(array)["Restarts"] == "0"
+
+
 def test_every_field_of_a_plain_line_is_one_token():
     """Where no value holds a space, fields agrees with splitting the line at spaces."""
     line = ARRAY_TASK.format(id=2284, task=1).replace("/tmp/mend2 sl/dir x", "/tmp/dir")
