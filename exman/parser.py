@@ -46,7 +46,9 @@ class ExParser(layout.RootFolders, configargparse.ArgumentParser):
             raise ValueError("ExParser needs root=..., usually exman.simpleroot(__file__)")
         # Absolute, but spelled as given: abspath would fold `bin/..` without following a `bin`
         # symlink, and so pick another folder than the one 0.1.9 (and the OS) used.
-        self.root = Path(os.getcwd(), os.fspath(root))
+        # An absolute root never asks for the cwd, which may have been deleted.
+        root = os.fspath(root)
+        self.root = Path(root if os.path.isabs(root) else os.path.join(os.getcwd(), root))
         self.shared = bool(shared)  # group-writable folders: the layout's, made by the core
         self.validators: list = []
         self.setters: list = []

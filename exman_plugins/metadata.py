@@ -69,7 +69,7 @@ def on_run_start(run):
         "end": None,
         "duration": None,
         "argv": list(sys.argv),
-        "cwd": os.getcwd(),
+        "cwd": _cwd(),
         "host": os.uname().nodename,
         "user": _user(),
         "pid": os.getpid(),
@@ -109,7 +109,7 @@ def _continue(run) -> None:
         end=None,
         duration=None,
         argv=list(sys.argv),
-        cwd=os.getcwd(),
+        cwd=_cwd(),
         host=os.uname().nodename,
         user=_user(),
         pid=os.getpid(),
@@ -145,6 +145,13 @@ def on_run_end(run, status, exc_info):
     if reason:
         record["reason"] = reason
     write(run)
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # the working folder was removed meanwhile; rerun then says it has none
+        return None
 
 
 class _Heartbeat:

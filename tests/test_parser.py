@@ -33,6 +33,15 @@ def test_root_spelled_through_a_symlinked_folder_is_where_the_os_puts_it(tmp_pat
     assert not (tmp_path / "exman").exists()
 
 
+def test_absolute_root_works_from_a_deleted_working_folder(tmp_path, monkeypatch):
+    # A long job's shell may sit in a folder someone removed meanwhile; an absolute root needs no cwd.
+    (tmp_path / "gone").mkdir()
+    monkeypatch.chdir(tmp_path / "gone")
+    (tmp_path / "gone").rmdir()
+    args = exman.ExParser(root=str(tmp_path / "exman")).parse_args([])
+    assert (tmp_path / "exman" / "runs" / args.root.name / "params.yaml").is_file()
+
+
 def test_layout_run_folder_params_and_index_link(tmp_path, capsys):
     p = make(tmp_path)
     p.add_argument("--lr", type=float, default=0.1)
