@@ -16,6 +16,8 @@ import os
 import re
 from pathlib import Path
 
+from exman.fs import check_component
+
 # -- names ---------------------------------------------------------------------
 FOLDER_DEFAULT = "exman"  # simpleroot(): <script folder>/exman
 RUNS, INDEX, MARKED, TMP, FAILS = "runs", "index", "marked", "tmp", "fails"
@@ -354,9 +356,13 @@ def params_path(folder, meta: dict | None = None) -> Path:
     """The params file of a run: the one ``run.json`` names (a storage plugin may write
     JSON or TOML), else ``params.yaml``."""
     name = (meta or {}).get("params_file")
-    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
-        name = PARAMS_FILE
-    return Path(folder) / name
+    if isinstance(name, str):
+        try:
+            # a plain name: no '/', '..', NUL or control character
+            return Path(folder) / check_component(name, "params_file")
+        except ValueError:
+            pass
+    return Path(folder) / PARAMS_FILE
 
 
 def read_params(pm, folder, meta: dict | None = None) -> dict:

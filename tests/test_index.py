@@ -725,3 +725,17 @@ def test_slurm_columns_only_for_runs_started_under_slurm(root, monkeypatch):
             "slurm_task",
             "slurm_restart",
         }
+
+
+@pytest.mark.parametrize("name", ["p\0.yaml", "../params.yaml", "a\nb.yaml", 5, ""])
+def test_a_params_file_name_that_is_not_a_plain_name_falls_back_to_params_yaml(tmp_path, name):
+    # run.json names the params file a storage plugin wrote; a damaged name must not leave the folder
+    # nor raise from deep inside (NUL: "embedded null byte").
+    p = exman.ExParser(root=tmp_path / "exman")
+    p.add_argument("--lr", type=float, default=0.1)
+    args = p.parse_args(["--tmp", "--lr", "0.5"])
+    meta = json.loads((args.root / "run.json").read_text())
+    (args.root / "run.json").write_text(json.dumps(dict(meta, params_file=name)))
+    df = Index(tmp_path / "exman", cache=False).info(include_tmp=True)
+    assert df["lr"].tolist() == [0.5]
+    assert exman.layout.params_path(args.root, {"params_file": name}) == args.root / "params.yaml"
