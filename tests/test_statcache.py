@@ -90,6 +90,10 @@ def test_saved_memo_loads_back_only_with_the_same_libraries(tmp_path):
             fh.write(damaged)
         assert statcache.load(path).entries == {}
 
+    path.unlink()
+    os.mkfifo(path)  # planted: reading it would block until someone writes
+    assert statcache.load(path).entries == {}
+
 
 def test_nothing_written_through_a_linked_state_folder(tmp_path):
     root, elsewhere = tmp_path / "exman", tmp_path / "elsewhere"

@@ -3,7 +3,9 @@
 Kept apart from ``exman.analysis.report`` so the page layout and the statistics change
 independently. scipy and statsmodels are the optional extra ``exman[stats]``, imported
 only when a pair has two replicates a side to test (and its answers are not remembered,
-``exman.analysis.statcache``); without them the section is one note naming the extra.
+``exman.analysis.statcache``). Without them the section is one note naming the extra, when
+nothing else on the page needed them: the summaries' intervals ask first, and the report
+then stops with one line naming it.
 """
 
 from __future__ import annotations
