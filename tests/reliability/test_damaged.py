@@ -22,6 +22,7 @@ import warnings
 
 import pytest
 from click.testing import CliRunner
+from conftest import exman_command
 
 from exman import Index
 from exman.cli import make_cli
@@ -111,8 +112,7 @@ def damaged(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("damaged")
     (folder / "main.py").write_text(SCRIPT)
-    exman = os.path.join(os.path.dirname(sys.executable), "exman")
-    command = [exman] if os.path.exists(exman) else [sys.executable, "-m", "exman"]
+    command = exman_command()
     subprocess.run(
         [*command, "--root", str(folder / "exman"), "sweep", "-p", "lr=0.1,0.2", "--", sys.executable, "main.py"],
         cwd=folder,

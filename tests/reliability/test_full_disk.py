@@ -9,6 +9,7 @@ import json
 import subprocess
 
 import pytest
+from conftest import exman_command
 
 from .tools import python
 
@@ -97,14 +98,22 @@ def test_a_disk_full_at_the_end_keeps_the_scripts_exception(disk):
 
 def test_sweep_on_a_full_or_read_only_root_is_one_line(disk, tmp_path):
     import os
-    import sys
 
     from .test_bad_input import _can_drop_privileges, _drop_write_override
     from .tools import env
 
-    exman = os.path.join(os.path.dirname(sys.executable), "exman")
-    command = [exman] if os.path.exists(exman) else [sys.executable, "-m", "exman"]
     root = disk / "exman"
+
+    def sweep(**options):
+        return subprocess.run(
+            [*exman_command(), "--root", str(root), "sweep", "-p", "lr=0.1,0.2", "--", "true"],
+            capture_output=True,
+            text=True,
+            env=env(),
+            timeout=120,
+            **options,
+        )
+
     for sub in ("runs", "index"):
         (root / sub).mkdir(parents=True)
     fd = os.open(disk / "ballast", os.O_WRONLY | os.O_CREAT)  # fill the disk to the last byte
@@ -115,13 +124,7 @@ def test_sweep_on_a_full_or_read_only_root_is_one_line(disk, tmp_path):
         except OSError:
             pass
     os.close(fd)
-    proc = subprocess.run(
-        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2", "--", "true"],
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=120,
-    )
+    proc = sweep()
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: No space left on device")
     if not _can_drop_privileges():
@@ -129,13 +132,6 @@ def test_sweep_on_a_full_or_read_only_root_is_one_line(disk, tmp_path):
     (disk / "ballast").unlink()
     for folder, _dirs, _files in os.walk(root):
         os.chmod(folder, 0o555)  # a read-only root (modes bind once CAP_DAC_OVERRIDE is dropped)
-    proc = subprocess.run(
-        [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2", "--", "true"],
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=120,
-        preexec_fn=_drop_write_override,
-    )
+    proc = sweep(preexec_fn=_drop_write_override)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: Permission denied")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
 
 import pytest
+from conftest import exman_command
 
 from .tools import env
 
@@ -27,11 +27,6 @@ def _run(args, timeout=120):
     return subprocess.run(args, capture_output=True, text=True, env=env(), timeout=timeout, preexec_fn=_limited)
 
 
-def _exman():
-    script = os.path.join(os.path.dirname(sys.executable), "exman")
-    return [script] if os.path.exists(script) else [sys.executable, "-m", "exman"]
-
-
 def test_alias_bomb_in_a_runs_params_yaml(script):
     script.run()
     script.run()
@@ -39,7 +34,7 @@ def test_alias_bomb_in_a_runs_params_yaml(script):
     (run / "params.yaml").write_text(BOMB)
     for args in (["ls"], ["show", "2"], ["diff", "1", "2"]):
         try:
-            proc = _run([*_exman(), "--root", str(script.root), *args])
+            proc = _run([*exman_command(), "--root", str(script.root), *args])
         except subprocess.TimeoutExpired:
             pytest.fail(f"exman {args[0]} does not finish on an alias bomb")
         assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr and "MemoryError" not in proc.stderr, (

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import exman_command
 
 from .tools import env
 
@@ -22,9 +23,9 @@ READ_INFO = (
 
 
 def _exman(*args, cwd=None):
-    script = os.path.join(os.path.dirname(sys.executable), "exman")
-    command = [script] if os.path.exists(script) else [sys.executable, "-m", "exman"]
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=env(), cwd=cwd, timeout=30)
+    return subprocess.run(
+        [*exman_command(), *map(str, args)], capture_output=True, text=True, env=env(), cwd=cwd, timeout=30
+    )
 
 
 @pytest.fixture

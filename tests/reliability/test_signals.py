@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import pytest
+from conftest import exman_command
 
 from .tools import check_root, index_info, python
 from .tools import env as _env
@@ -120,15 +121,13 @@ with args.safe_experiment as run:
 
 def test_sighup_to_the_sweep_driver_stops_its_children(tmp_path):
     """The ssh session of `exman sweep` closed: its children are stopped, not orphaned."""
-    import os
     import sys
 
     from exman.runinfo import alive
 
     (tmp_path / "main.py").write_text(SLEEPER)
     root = tmp_path / "exman"
-    exman = os.path.join(os.path.dirname(sys.executable), "exman")
-    command = [exman] if os.path.exists(exman) else [sys.executable, "-m", "exman"]
+    command = exman_command()
     proc = subprocess.Popen(
         [*command, "--root", str(root), "sweep", "-p", "lr=0.1,0.2", "--jobs", "2", "--", sys.executable, "main.py"],
         cwd=tmp_path,

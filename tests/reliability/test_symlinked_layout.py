@@ -12,15 +12,17 @@ import shutil
 import subprocess
 import sys
 
+from conftest import exman_command
+
 from exman import Index
 
 from .tools import env, snapshot
 
 
 def _exman(*args, cwd=None):
-    script = os.path.join(os.path.dirname(sys.executable), "exman")
-    command = [script] if os.path.exists(script) else [sys.executable, "-m", "exman"]
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=env(), cwd=cwd, timeout=120)
+    return subprocess.run(
+        [*exman_command(), *map(str, args)], capture_output=True, text=True, env=env(), cwd=cwd, timeout=120
+    )
 
 
 def test_nothing_is_written_through_a_symlinked_layout_folder(script, tmp_path):
