@@ -13,6 +13,7 @@ imports another. Its code lives in the private ``_runs``, ``_output`` and
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -172,7 +173,24 @@ def make_cli(pm=None) -> click.Group:
 
     pm.hook.register_commands(cli=cli)
     _root_anywhere(cli)
+    _os_errors_anywhere(cli)
     return cli
+
+
+def _os_errors_anywhere(cli: click.Group) -> None:
+    """Any command's OSError (an unreadable run folder, an unwritable --out) is one line, not a traceback.
+
+    Commands wrap their own writes in ``fs_errors`` to say more; this catches what they did not foresee.
+    """
+    for command in cli.commands.values():
+        if command.callback is None:
+            continue
+
+        def guarded(*args, _callback=command.callback, **kwargs):
+            with fs_errors():
+                return _callback(*args, **kwargs)
+
+        command.callback = functools.update_wrapper(guarded, command.callback)
 
 
 def main(argv=None) -> None:

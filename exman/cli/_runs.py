@@ -8,6 +8,7 @@ writes; it must stay free of pandas so ``mark``/``show`` start fast.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -218,7 +219,8 @@ class fs_errors:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and issubclass(exc_type, OSError):
+        # A closed pipe (`exman ls | head`) is click's to handle quietly.
+        if exc_type is not None and issubclass(exc_type, OSError) and exc.errno != errno.EPIPE:
             raise click.ClickException(os_error_line(exc)) from None
         return False
 

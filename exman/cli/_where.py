@@ -11,6 +11,7 @@ reports them in its own terms ("cannot assign without a target object", "name
 from __future__ import annotations
 
 import ast
+import math
 import re
 
 import click
@@ -34,6 +35,10 @@ def names(where: str | None) -> list[str]:
 def query(df, where: str):
     """``df.query(where)``, attrs kept; a bad expression is one line with a hint."""
     attrs = dict(df.attrs)
+    try:
+        where.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes from argv: Python's parser cannot read them
+        raise click.ClickException(f"bad --where expression {where!r}: not valid UTF-8 text") from None
     refused = unsafe(where)
     if refused:
         raise click.ClickException(
@@ -102,6 +107,28 @@ def unsafe(where: str) -> str | None:
             return {ast.Call: "a call", ast.Attribute: "an attribute", ast.Subscript: "an index"}.get(
                 type(node), f"'{type(node).__name__}'"
             )
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and _too_big(node):
+            return "a power of numbers with more than 10,000 digits (or of other powers)"
+    return None
+
+
+def _too_big(power: ast.BinOp) -> bool:
+    """Whether a ``**`` of constants could take pandas forever: it computes them in Python
+    integers before filtering (``9**9**9**9`` never ends). A column in it is numpy's, which overflows at once."""
+    if any(isinstance(node, ast.Name) for node in ast.walk(power)):
+        return False
+    base, exponent = _number(power.left), _number(power.right)
+    if base is None or exponent is None:
+        return True  # a power of powers: say it as one number
+    return abs(exponent) * math.log10(abs(base) + 1) > 10_000
+
+
+def _number(node: ast.expr) -> float | None:
+    """The value of a plain (signed) number literal, else None."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
     return None
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from exman import hookimpl
-from exman.cli import filter_runs, mark_option, over_option, runs_info, where_option
+from exman.cli import filter_runs, inside, mark_option, over_option, runs_info, where_option
 
 
 @hookimpl
@@ -48,6 +48,7 @@ def register_commands(cli):
         if not out.parent.is_dir():
             raise click.ClickException(f"--out {out}: folder {out.parent} does not exist")
         root = state.root
+        refuse_run_data(root, out)
         info, index = load(root, mark)
         if where:
             info = filter_runs(info, where).copy()
@@ -83,9 +84,23 @@ def register_commands(cli):
             raise click.ClickException(str(exc.args[0]) if exc.args else str(exc)) from None
         except ImportError as exc:  # confidence intervals need scipy: the extra's install line
             raise click.ClickException(str(exc)) from None
-        atomic_write(out, page)
+        try:
+            atomic_write(out, page)
+        except OSError as exc:
+            raise click.ClickException(f"--out {out}: {exc.strerror or exc}") from None
         statcache.save(stats_cache(root), memo)
         click.echo(f"wrote {out} ({len(info)} runs, {len(page) // 1024} KiB)")
+
+
+def refuse_run_data(root: Path, out: Path) -> None:
+    """A page written over a run's file or into exman's folders would corrupt a run: refuse it."""
+    from exman.layout import FOLDERS, STATE, SWEEPS
+
+    for name in (*FOLDERS, STATE, SWEEPS):
+        if inside(root / name, out):
+            raise click.ClickException(
+                f"--out {out}: inside the root's {name}/, where the runs live; write it elsewhere"
+            )
 
 
 def stats_cache(root: Path) -> Path:

@@ -39,7 +39,9 @@ def _size(n: int) -> str:
 def register_commands(cli):
     @cli.command("show")
     @click.argument("run_id", metavar="ID", shell_complete=complete_ids)
-    @click.option("-n", "--lines", default=20, show_default=True, help="lines of log.txt to show")
+    @click.option(
+        "-n", "--lines", type=click.IntRange(min=0), default=20, show_default=True, help="lines of log.txt to show"
+    )
     @format_option("text", "json")
     @click.pass_obj
     def show(state, run_id, lines, fmt):

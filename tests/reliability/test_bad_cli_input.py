@@ -15,6 +15,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import exman_command
 
 from exman.cli import make_cli
 
@@ -121,6 +122,14 @@ CASES = {
         lambda root, outside: ["plan", "loss", "--diff", "0.1", "--where", f"status.to_csv('{outside}/w.csv') == 1"],
         "a call is not allowed",
     ),
+    "ls-where-not-utf-8": (["ls", "--where", os.fsdecode(b"loss > \xff")], "not valid UTF-8"),
+    # pandas computes a power of constants in Python integers first: this one would never end.
+    "ls-where-power-bomb": (["ls", "--where", "loss < 9**9**9**9"], "a power of numbers"),
+    "report-out-over-a-run-file": (
+        lambda root, outside: ["report", "--out", str(root / "runs" / run_name(root, 1) / "params.yaml")],
+        "where the runs live",
+    ),
+    "show-negative-lines": (["show", "-n", "-5", "1"], "-5"),
     "root-is-a-file": (None, "is not an exman root"),
     "root-missing": (None, "is not an exman root"),
 }
@@ -150,6 +159,36 @@ def test_bad_cli_input_gets_one_clear_line(project, exman_cmd, case):
     assert_untouched(before, root)
     assert snapshot(outside) == outside_before and (outside / "precious.txt").read_text() == "not exman's"
     assert not (project / "PWNED").exists()
+
+
+def test_unreadable_run_and_unwritable_out_get_one_line(project, exman_cmd):
+    """An OSError no command foresaw (a run folder chmod 000, a read-only --out folder) is one line."""
+    from .test_bad_input import _can_drop_privileges, _drop_write_override
+
+    if os.geteuid() == 0 and not _can_drop_privileges():
+        pytest.skip("running as root without a way to drop CAP_DAC_OVERRIDE")
+    root = project / "exman"
+    locked, closed = root / "runs" / run_name(root, 1), project.parent / "closed"
+    closed.mkdir()
+    before = snapshot(root)
+    locked.chmod(0o000)
+    closed.chmod(0o555)
+    try:
+        for args in (["show", "1"], ["diff", "1", "2"], ["report", "--out", closed / "r.html"]):
+            proc = subprocess.run(
+                [*exman_command(), "--root", str(root), *map(str, args)],
+                capture_output=True,
+                text=True,
+                env=env(),
+                preexec_fn=_drop_write_override if os.geteuid() == 0 else None,
+            )
+            err = proc.stderr.strip()
+            assert proc.returncode == 1 and "Traceback" not in err, (args, err[-2000:])
+            assert err.splitlines()[-1].startswith("Error: ") and "ermission denied" in err, (args, err)
+    finally:
+        locked.chmod(0o755)
+    assert_untouched(before, root)
+    assert not list(closed.iterdir())
 
 
 def test_mark_key_with_nul_is_refused(project):
