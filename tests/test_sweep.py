@@ -156,6 +156,26 @@ def test_bad_input_is_one_line(exman_cmd, run_sweep, sweep_script, tmp_path):
     assert proc.returncode != 0 and "no sweep 'nosuchid'" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "body",
+    ["jobs: two", "jobs: 0", "options: [1, 2]", "options: {jobs: two}", "command: 5", "zip: 5"],
+)
+def test_bad_sweep_file_is_one_line(body, tmp_path):
+    # Each of these once escaped as a TypeError or ValueError traceback.
+    import exman
+    from exman.errors import SweepError
+
+    file = tmp_path / "sweep.yaml"
+    file.write_text("command: python train.py\ngrid: {lr: [0.1]}\n" + body + "\n")
+    with pytest.raises(SweepError):
+        exman.sweep(file=file, dry_run=True)
+
+
+def test_bad_jobs_option_is_one_line(exman_cmd, tmp_path):
+    proc = exman_cmd("sweep", "-o", "jobs=two", "-p", "lr=1", "--dry-run", "--", "python", "t.py", check=False)
+    assert proc.returncode != 0 and proc.stderr.strip() == "Error: jobs must be a positive integer, got 'two'"
+
+
 def test_local_two_workers(exman_cmd, run_sweep, sweep_script, tmp_path):
     root = tmp_path / "new-root"  # a fresh project starts with a sweep
     started = time.monotonic()

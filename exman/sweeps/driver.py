@@ -213,16 +213,42 @@ def load_file(path) -> dict:
         raise SweepError(f"--file {path}: unknown key(s) {', '.join(sorted(unknown))}")
     if data.get("grid") is not None and not isinstance(data["grid"], dict):
         raise SweepError(f"--file {path}: grid must map parameter names to values")
+    if data.get("options") is not None and not isinstance(data["options"], dict):
+        raise SweepError(f"--file {path}: options must map launcher option names to values")
     return data
 
 
 def _command(command) -> list[str]:
     if isinstance(command, str):
         command = shlex.split(command)
+    elif command is not None and not isinstance(command, (list, tuple)):
+        raise SweepError(f"the command must be a string or a list of words, not {command!r}")
     command = [str(c) for c in (command or [])]
     if not command:
         raise SweepError("no command to run: give it after --, e.g. exman sweep -p lr=0.1,0.01 -- python train.py")
     return command
+
+
+def _zip_groups(value) -> list:
+    """``zip=``: one group (a mapping) or a list of them; expand checks each group."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if not isinstance(value, (list, tuple)):
+        raise SweepError("zip must be one group {name: values} or a list of such groups")
+    return list(value)
+
+
+def _jobs(value) -> int:
+    """``--jobs`` from a sweep file, ``-o jobs=``, the spec or Python: a positive integer."""
+    try:
+        jobs = int(value) if not isinstance(value, (bool, float)) else None
+    except (TypeError, ValueError):
+        jobs = None
+    if jobs is None or jobs < 1:
+        raise SweepError(f"jobs must be a positive integer, got {value!r}")
+    return jobs
 
 
 # Sweep-file keys (and keyword arguments) of adaptive sweeps; see exman.sweeps.adaptive.
@@ -276,10 +302,7 @@ def sweep(
     command = _command(command if command else data.get("command"))
     full_grid = dict(data.get("grid") or {})
     full_grid.update(grid or {})
-    zips = data.get("zip") or []
-    zips = [zips] if isinstance(zips, dict) else list(zips)
-    if zip:
-        zips += [zip] if isinstance(zip, dict) else list(zip)
+    zips = _zip_groups(data.get("zip")) + _zip_groups(zip)
     repeat = repeat if repeat is not None else data.get("repeat")
     adaptive = adaptive_settings(
         repeat,
@@ -293,10 +316,12 @@ def sweep(
     cells = expand(full_grid, zips, repeat)
     launcher = launcher or data.get("launcher") or "local"
     opts = dict(data.get("options") or {})
+    if options is not None and not isinstance(options, dict):
+        raise SweepError(f"options must map launcher option names to values, not {options!r}")
     opts.update(options or {})
-    jobs = jobs or data.get("jobs") or opts.get("jobs") or os.cpu_count() or 1
+    jobs = next((j for j in (jobs, data.get("jobs"), opts.get("jobs")) if j is not None), None)
     scheduler = scheduler or data.get("scheduler") or opts.get("scheduler")
-    opts.update(jobs=int(jobs), scheduler=scheduler)
+    opts.update(jobs=(os.cpu_count() or 1) if jobs is None else _jobs(jobs), scheduler=scheduler)
     if dry_run:
         return [command_line(command, cells[i]) for i in _order(range(len(cells)), shuffle)]
     pm = pm or _plugin_manager()
@@ -373,8 +398,7 @@ def resume(
             spec["launcher"] = launcher
         opts = spec.setdefault("options", {})
         opts.update(options or {})
-        if jobs:
-            opts["jobs"] = int(jobs)
+        opts.update(jobs=_jobs(jobs if jobs else opts.get("jobs") or os.cpu_count() or 1))
         if scheduler:
             opts["scheduler"] = scheduler
         if todo or _looking(spec):
