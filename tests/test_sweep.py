@@ -303,6 +303,9 @@ def test_python_api(sweep_script, tmp_path, monkeypatch):
     assert json.loads((Path(bad.run_path) / "run.json").read_text())["id"] == bad.run_id
     df = exman.sweep.status(root, result.sweep_id)
     assert df[["completed", "failed", "missing"]].values.tolist() == [[1, 0, 0], [0, 1, 1]]
+    # The working folder does not lead to the root: the hint names it, so it works as printed.
+    hint = f"exman --root {shlex.quote(str(root.resolve()))} sweep --resume {result.sweep_id}"
+    assert hint in result.summary().splitlines()[-1]
 
 
 def _wait_for(predicate, timeout=30.0):

@@ -104,6 +104,10 @@ class SweepResult:
         return 0 if not self.failures else 1
 
     def summary(self, root_arg: str | None = None) -> str:
+        """The summary; its commands name ``root_arg`` (as the user gave it), else the root
+        itself unless ``exman`` would find it from here (a sweep run from Python, ``root="exman"``)."""
+        if root_arg is None and _found_here() != Path(self.root).resolve():
+            root_arg = str(self.root)
         root = f" --root {shlex.quote(root_arg)}" if root_arg else ""
         if self.detached:
             return "\n".join(
@@ -147,6 +151,15 @@ class SweepResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _found_here() -> Path | None:
+    from exman.layout import find_root
+
+    try:
+        return find_root()
+    except OSError:  # the working folder was removed
+        return None
 
 
 def _last_line(path: str) -> str:
