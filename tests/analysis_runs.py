@@ -155,3 +155,39 @@ def make_messy(folder: Path) -> Path:
     )
     assert proc.returncode == 0, proc.stderr
     return folder / "exman"
+
+
+VALUES_SCRIPT = """
+import json, sys
+import exman
+
+for params, value in json.loads(sys.argv[1]):
+    parser = exman.ExParser(root=exman.simpleroot(__file__))
+    for key, default in params.items():
+        parser.add_argument("--" + key, type=type(default), default=default)
+    args = parser.parse_args([f"--{k}={v}" for k, v in params.items()])
+    with args.safe_experiment as run:
+        if value is not None:
+            run.log(y=value)
+"""
+
+
+def make_values(folder: Path, runs) -> Path:
+    """Record one run per ``(params, y)`` with ``ExParser`` in one subprocess; return the root.
+
+    ``params`` is a dict of str/int/float arguments; ``y`` is logged as the metric ``y``
+    (None: the run logs nothing, so its ``y`` is missing)."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "values.py"
+    script.write_text(textwrap.dedent(VALUES_SCRIPT))
+    proc = subprocess.run(
+        [sys.executable, str(script), json.dumps([[dict(p), y] for p, y in runs])],
+        capture_output=True,
+        text=True,
+        env=env_for_subprocess(),
+        cwd=folder,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return folder / "exman"
