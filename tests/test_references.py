@@ -90,3 +90,29 @@ def test_summary_reproduces_nist_strd_numacc1(tmp_path):
     root = make_values(tmp_path, [({"seed": i}, v) for i, v in enumerate((10000001.0, 10000003.0, 10000002.0))])
     row = exman.Index(root).summary("y").iloc[0]
     assert row.y_mean == 10000002.0 and row.y_std == pytest.approx(1.0, abs=1e-9)
+
+
+def test_t_tests_refuse_essentially_constant_data(tmp_path):
+    """R's t.test stops with "data are essentially constant" when the standard error is below
+    10 machine epsilons of the means; a p of 0 (or 1e-33 from rounding noise) would be a
+    claim the data cannot make. exman reports no test there, as below two replicates."""
+    import exman
+
+    runs = []
+    for seed in range(3):
+        runs += [({"case": "constant", "arm": "a", "seed": seed}, 1.0)]
+        runs += [({"case": "constant", "arm": "b", "seed": seed + 10}, 0.9)]  # unpaired: Welch
+        # the same shift on every seed, which rounding makes 0.5 +- 1e-16: paired differences "vary"
+        runs += [({"case": "shifted", "arm": "a", "seed": seed}, seed / 10)]
+        runs += [({"case": "shifted", "arm": "b", "seed": seed}, seed / 10 + 0.5)]
+        runs += [({"case": "spread", "arm": "a", "seed": seed}, [0.1, 0.3, 0.2][seed])]
+        runs += [({"case": "spread", "arm": "b", "seed": seed}, [0.5, 0.4, 0.9][seed])]
+    table = exman.Index(make_values(tmp_path, runs)).compare("y", "arm", within="case").set_index("case")
+    for case in ("constant", "shifted"):
+        row = table.loc[case]
+        assert row["test"].startswith("none") and math.isnan(row["p"]) and math.isnan(row["p_adj"]), row
+        assert math.isnan(row["statistic"]) and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+        assert row["diff"] == pytest.approx(0.1 if case == "constant" else -0.5)
+    assert table.loc["spread", "test"] == "paired t" and table.loc["spread", "p"] > 0
+    # the family corrected is the rows with a test: one here
+    assert table.loc["spread", "p_adj"] == table.loc["spread", "p"]

@@ -329,15 +329,21 @@ def _tests(rows: list, level: float, test: str) -> None:
             half = t_quantile(q, dof) * se
             pooled_sd = np.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
             g = np.where(pooled_sd > 0, diff / pooled_sd * (1.0 - 3.0 / (4.0 * (na + nb) - 9.0)), np.nan)
+            constant = _constant(
+                se, diff if paired else np.array([max(abs(r["mean_a"]), abs(r["mean_b"])) for r in part])
+            )
             for i, r in enumerate(part):
-                r.update(
-                    ci_low=r["diff"] - half[i],
-                    ci_high=r["diff"] + half[i],
-                    test=name,
-                    statistic=float(statistic[i]),
-                    p=float(p[i]),
-                    hedges_g=float(g[i]),
-                )
+                r.update(hedges_g=float(g[i]))
+                if not constant[i]:
+                    r.update(
+                        ci_low=r["diff"] - half[i],
+                        ci_high=r["diff"] + half[i],
+                        test=name,
+                        statistic=float(statistic[i]),
+                        p=float(p[i]),
+                    )
+                else:
+                    r.update(test=f"none: no spread ({'the differences are' if paired else 'both sides are'} constant)")
                 if test == "wilcoxon":  # rank tests: one call a pair, on request only
                     stats = scipy_stats()
                     if paired:
@@ -349,6 +355,15 @@ def _tests(rows: list, level: float, test: str) -> None:
                         statistic=float(result[0]),
                         p=float(result[1]),
                     )
+
+
+def _constant(se, scale):
+    """Where a t-test has no spread to measure: R's t.test rule ("data are essentially constant"),
+    a standard error below 10 machine epsilons of the mean (of the differences, when paired; of the
+    larger side's, else), or zero. Its t would be infinite, or rounding noise (1e16)."""
+    import numpy as np
+
+    return np.isfinite(scale) & (se <= 10.0 * np.finfo(float).eps * np.abs(scale))
 
 
 def _try(func, *args, **kwargs):
