@@ -288,6 +288,26 @@ def test_resume_refuses_when_slurm_cannot_say_what_it_holds(exman_cmd, run_sweep
     assert "cells still queued there show as missing" in status.stderr and "1 missing" in status.stdout
 
 
+def test_a_killed_sweeps_starting_children_are_not_rerun(exman_cmd, tmp_path):
+    # exman sweep killed outright while its children import (no run.json yet): they go on, so
+    # --status must not call their cells missing nor --resume start them a second time.
+    script = Script(tmp_path, "import time\ntime.sleep(5)  # a slow import\n" + SWEEP_SCRIPT)
+    root = tmp_path / "root"
+    proc = start_sweep(root, script, "-p", "seed=0,1,2", "--jobs", "2")
+    _wait_for(lambda: len(list(root.glob("sweeps/*/cell-*.log"))) == 2)
+    proc.kill()
+    proc.communicate()
+    sweep_id = sweep_id_of(root)
+    status = exman_cmd("--root", root, "sweep", "--status", sweep_id).stdout.splitlines()
+    assert status[-1] == f"sweep {sweep_id}: 3 cells: 2 running, 1 missing; 0 runs", status
+    dry = exman_cmd("--root", root, "sweep", "--resume", sweep_id, "--dry-run").stdout.splitlines()
+    assert [shlex.split(line)[2:] for line in dry] == [["--seed", "2"]]
+    exman_cmd("--root", root, "sweep", "--resume", sweep_id)
+    _wait_for(lambda: len(records(root)) == 3 and all(r["status"] == "completed" for r in records(root)))
+    time.sleep(0.5)  # a duplicate would have recorded itself by now
+    assert sorted(r["sweep_cell"] for r in records(root)) == ["0", "1", "2"]
+
+
 def test_python_api(sweep_script, tmp_path, monkeypatch):
     import exman
 

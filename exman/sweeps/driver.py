@@ -37,9 +37,9 @@ from exman.sweeps.jobs import Job
 from exman.sweeps.progress import Progress
 from exman.sweeps.records import (
     COUNTS,
-    SPEC_FOLDER,
     Owner,
     cell_counts,
+    cell_log,
     counts_line,
     load_spec,
     mark_interrupted,
@@ -142,7 +142,7 @@ class SweepResult:
             lines.append(f"  not started: {len(unstarted)} cell(s): {', '.join(map(str, unstarted))}")
         if self.queued:
             lines.append(
-                f"  still in the scheduler (not rerun): {len(self.queued)} cell(s): {', '.join(map(str, self.queued))}"
+                f"  still queued or running (not rerun): {len(self.queued)} cell(s): {', '.join(map(str, self.queued))}"
             )
         lines.extend(self.decisions)
         if self.failures or self.stopped_by is not None:
@@ -405,8 +405,9 @@ def resume(
         queued = _queued(pm, root, spec)
         rows = cell_counts(root, spec, queued)
         todo = [row["cell"] for row in rows if row["missing"]]
-        # cells the scheduler holds and no run completed: pending, requeued, running
-        held = [row["cell"] for row in rows if queued and row["cell"] in queued and not row["completed"]]
+        # cells the scheduler holds and no run completed (pending, requeued, running), and live children
+        held = [row["cell"] for row in rows if row.get("state") and not row["completed"]]
+        started = [cell for cell in held if rows[cell]["state"] == "STARTED"]
         if launcher:
             spec["launcher"] = launcher
         opts = spec.setdefault("options", {})
@@ -417,19 +418,23 @@ def resume(
         if todo or _looking(spec):
             spec.setdefault("resumed", []).append(datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
             save_spec(root, spec)
-        if held and not quiet:
-            print(
-                f"sweep {sweep_id}: {len(held)} cell(s) still pending or running in the scheduler, not rerun: "
-                f"{', '.join(map(str, held))}",
-                file=stream or sys.stderr,
-                flush=True,
-            )
+        scheduled = [cell for cell in held if cell not in started]
+        for cells, where in ((scheduled, "still pending or running in the scheduler"), (started, _STARTED)):
+            if cells and not quiet:
+                print(
+                    f"sweep {sweep_id}: {len(cells)} cell(s) {where}, not rerun: {', '.join(map(str, cells))}",
+                    file=stream or sys.stderr,
+                    flush=True,
+                )
         if detach:
             result = _execute(root, spec, todo, pm=pm, quiet=quiet, stream=stream, detach=True)
         else:
             result = _rounds(root, spec, todo, pm=pm, quiet=quiet, stream=stream)
         result.queued = held
         return result
+
+
+_STARTED = "started by an earlier exman sweep, their children still running (no run recorded yet)"
 
 
 def _looking(spec: dict) -> bool:
@@ -532,7 +537,6 @@ def _execute(
     opts.update(root=str(root), sweep_id=sweep_id)
     if detach:
         opts["detach"] = True
-    logs = root / SPEC_FOLDER / sweep_id
     jobs = [
         Job(
             sweep_id=sweep_id,
@@ -541,7 +545,7 @@ def _execute(
             argv=command_line(spec["command"], spec["cells"][i]),
             cwd=spec.get("cwd") or os.getcwd(),
             env={"EXMAN_RUN_ROOT": str(root), "EXMAN_SWEEP_ID": sweep_id, "EXMAN_SWEEP_CELL": str(i)},
-            log=str(logs / f"cell-{i:04d}.log"),
+            log=str(cell_log(root, sweep_id, i)),
         )
         for i in _order(todo, spec.get("shuffle"))
     ]
@@ -606,7 +610,8 @@ def status(root, sweep_id: str):
     it), ``last_id``. ``df.attrs["params"]`` names the param columns. A sweep whose
     jobs went to a scheduler (SLURM) also has ``queued`` (1: the scheduler will still
     start a run for it) and ``state`` (the scheduler's word for its job, "" when it
-    holds none); ``df.attrs["queued_error"]`` says why the scheduler could not be asked.
+    holds none); so does one with a child still starting after its ``exman sweep`` died
+    (``STARTED``: alive, no run recorded yet); ``df.attrs["queued_error"]`` says why the scheduler could not be asked.
     """
     import pandas as pd
 
@@ -639,11 +644,7 @@ def cell_rows(root: Path, spec: dict, pm=None) -> tuple[list[dict], str | None]:
         queued = _queued(pm or _plugin_manager(), root, spec)
     except SweepError as exc:
         return cell_counts(root, spec), str(exc)
-    rows = cell_counts(root, spec, queued)
-    if queued is not None:
-        for row in rows:
-            row["state"] = str(queued.get(row["cell"], ""))
-    return rows, None
+    return cell_counts(root, spec, queued), None
 
 
 def decisions(root, sweep_id: str):

@@ -52,6 +52,7 @@ def start_job(job: Job, extra_env: dict | None = None, note: str = "") -> subpro
     env.update(job.env)
     env.update(extra_env or {})
     with open(job.log, "ab" if note else "wb") as out:
+        _lock_output(out)
         if note:
             out.write(f"\n--- {note}\n".encode())
         out.write(f"$ {shlex.join(job.argv)}\n".encode())
@@ -70,6 +71,23 @@ def start_job(job: Job, extra_env: dict | None = None, note: str = "") -> subpro
             out.write(f"exman sweep: cannot start: {exc}\n".encode())
             raise
     return proc
+
+
+def _lock_output(out) -> None:
+    """Lock the log the child writes to: the lock lives as long as the child holds its stdout,
+    so a status or resume can tell a child that is still starting (no run.json yet) from a
+    cell nobody runs (``exman.sweeps.records.child_alive``), even after this process died."""
+    import fcntl
+    import time
+
+    for _ in range(20):  # a status check holds its shared lock for a moment only
+        try:
+            fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(0.005)
+        except OSError:
+            return  # a file system without locks: the child runs all the same
 
 
 def signal_group(proc: subprocess.Popen, sig: int) -> None:

@@ -152,7 +152,9 @@ def cell_counts(root: Path, spec: dict, queued: dict | None = None) -> list[dict
     ``queued`` (``{cell: state}`` from the ``queued`` hook: jobs a scheduler such as SLURM
     still holds) adds ``queued``: 1 when the scheduler will still start a run for a cell that has
     no completed or running run (pending, requeued, or started but not recorded yet); such a
-    cell is not missing. Without it (None) rows have no ``queued`` key.
+    cell is not missing, and ``state``, the scheduler's word for its job. A cell whose child
+    is alive but has recorded no run yet (see ``child_alive``) is queued too, state ``STARTED``.
+    Without either, rows have no ``queued`` or ``state`` key.
     """
     by_cell: dict[int, list[dict]] = {}
     for meta in sweep_runs(root, spec["id"]):
@@ -169,14 +171,56 @@ def cell_counts(root: Path, spec: dict, queued: dict | None = None) -> list[dict
             key = "failed" if status in ("crashed", "stale") else status
             if key in counts:
                 counts[key] += 1
-        open_cell = counts["completed"] == 0 and counts["running"] == 0
         row: dict = {"cell": index, **counts}
-        if queued is not None:
-            row["queued"] = int(open_cell and index in queued)
-            open_cell = open_cell and not row["queued"]
-        row.update(missing=int(open_cell), last_id=runs[-1].get("id") if runs else None, params=params)
+        row.update(last_id=runs[-1].get("id") if runs else None, params=params)
         rows.append(row)
+    # A child still starting (importing torch...) has no run.json yet; after an `exman sweep` killed
+    # outright it goes on, and rerunning its cell would run it twice.
+    started = {
+        row["cell"]: "STARTED"
+        for row in rows
+        if not row["completed"] and not row["running"] and row["cell"] not in (queued or {})
+        if child_alive(cell_log(root, spec["id"], row["cell"]))
+    }
+    if started:
+        queued = {**started, **(queued or {})}
+    for row in rows:
+        open_cell = row["completed"] == 0 and row["running"] == 0
+        last_id = row.pop("last_id")
+        params = row.pop("params")
+        if queued is not None:
+            row["queued"] = int(open_cell and row["cell"] in queued)
+            open_cell = open_cell and not row["queued"]
+        row.update(missing=int(open_cell), last_id=last_id, params=params)
+        if queued is not None:
+            row["state"] = str(queued.get(row["cell"], ""))
     return rows
+
+
+def cell_log(root: Path, sweep_id: str, cell: int) -> Path:
+    """The output of a cell's child: ``ROOT/sweeps/<id>/cell-NNNN.log``."""
+    return Path(root) / SPEC_FOLDER / sweep_id / f"cell-{cell:04d}.log"
+
+
+def child_alive(log: Path) -> bool:
+    """Whether a child started for this log still runs: its stdout, the log, carries the
+    ``flock`` ``exman.sweeps.jobs.start_job`` took, which the kernel drops when the child
+    (and whatever it left holding its output) is gone, however it ended."""
+    import fcntl
+
+    try:
+        fd = os.open(log, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # and with it our shared lock
+    return False
 
 
 def counts_line(rows: list[dict]) -> str:
@@ -194,7 +238,7 @@ def counts_line(rows: list[dict]) -> str:
             "completed"
             if row["completed"]
             else "running"
-            if row["running"]
+            if row["running"] or row.get("state") == "STARTED"
             else "queued"
             if row.get("queued")
             else "missing"
