@@ -110,6 +110,11 @@ def _write_pid(job: Job, pid: int) -> None:
         pass
 
 
+def child_started(job: Job) -> bool:
+    """Whether ``run_job`` (on any worker that shares the root) runs the job's child now."""
+    return _pid_file(job).exists()
+
+
 def stop_local_child(job: Job, sig: int = signal.SIGTERM) -> bool:
     """Signal the child of ``job`` if it runs on this host; False when it cannot be reached."""
     try:

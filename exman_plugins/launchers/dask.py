@@ -78,6 +78,8 @@ def launch(jobs, options, progress):
 
 
 def _run(distributed, client, jobs, options, progress):
+    from exman.sweeps.jobs import child_started
+
     event_name = f"exman-stop-{options['sweep_id']}"
     stop = distributed.Event(event_name, client=client)
     stop.clear()
@@ -97,7 +99,8 @@ def _run(distributed, client, jobs, options, progress):
             done = set()
         processing = {key for keys in client.processing().values() for key in keys}
         for future in pending:
-            if future.key in processing:
+            # "processing" includes tasks queued on a busy worker: started is when the child is.
+            if future.key in processing and child_started(futures[future]):
                 progress.started(futures[future])
         for future in done:
             job = futures[future]
