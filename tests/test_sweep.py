@@ -456,6 +456,11 @@ def test_sigterm_to_sweep_alone(exman_cmd, sweep_script, tmp_path):
         # While it runs, nobody else may run its cells.
         second = exman_cmd("--root", root, "sweep", "--resume", sweep_id_of(root), check=False)
         assert second.returncode != 0 and f"is being run by pid {proc.pid}" in second.stderr, second.stderr
+        # ...and --status and `exman sweeps` say so: its missing cell is still to come.
+        owner = f"being run by pid {proc.pid} on {os.uname().nodename}"
+        status = exman_cmd("--root", root, "sweep", "--status", sweep_id_of(root)).stdout.splitlines()[-1]
+        assert status.endswith(f"1 missing; 2 runs: 2 running; {owner}"), status
+        assert owner in exman_cmd("--root", root, "sweeps").stdout
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     finally:
@@ -466,6 +471,7 @@ def test_sigterm_to_sweep_alone(exman_cmd, sweep_script, tmp_path):
     assert len(runs) == 2 and all(r["status"] == "interrupted" for r in runs)
     assert not any(pid_alive(r["pid"]) for r in runs)
     assert "stopped by SIGTERM" in out
+    assert "being run by" not in exman_cmd("--root", root, "sweeps").stdout
 
 
 def test_help_imports_no_launcher_library():

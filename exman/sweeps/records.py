@@ -286,11 +286,10 @@ class Owner:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd, fcntl.LOCK_EX, tries=20)  # a status check (owner_of) holds its shared lock for a moment
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+            who = _holder(fd)
             os.close(fd)
-            who = f"pid {holder[1]} on {holder[0]}" if len(holder) == 2 else "another process"
             raise SweepError(f"sweep {self.path.parent.name} is being run by {who}") from None
         except BaseException:
             os.close(fd)
@@ -308,3 +307,44 @@ class Owner:
                 pass
             os.close(self.fd)
             self.fd = None
+
+
+def _lock(fd: int, kind: int, tries: int = 1) -> None:
+    """``flock`` without waiting for a holder; BlockingIOError if it is still held after ``tries``."""
+    import fcntl
+    import time
+
+    for attempt in range(tries):
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.005)
+
+
+def _holder(fd: int) -> str:
+    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+    return f"pid {holder[1]} on {holder[0]}" if len(holder) == 2 else "another process"
+
+
+def owner_of(root: Path, sweep_id: str) -> str | None:
+    """Who runs the sweep now ("pid 123 on host"), None when no process holds its ``Owner`` lock."""
+    import fcntl
+
+    try:
+        fd = os.open(
+            Path(root) / SPEC_FOLDER / sweep_id / "owner", os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        )
+    except OSError:
+        return None
+    try:
+        _lock(fd, fcntl.LOCK_SH)
+    except BlockingIOError:
+        return _holder(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return None

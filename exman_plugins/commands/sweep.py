@@ -27,13 +27,21 @@ def _options(pairs) -> dict:
     return out
 
 
+def _owner(root, sweep_id) -> str:
+    """ "; being run by pid N on HOST" while a process runs the sweep: its missing cells are still to come."""
+    from exman.sweeps.records import owner_of
+
+    who = owner_of(root, sweep_id)
+    return f"; being run by {who}" if who else ""
+
+
 def _print_status(root, sweep_id) -> None:
     from exman.sweeps import driver as sw
     from exman.sweeps.records import counts_line
 
     df = sw.status(root, sweep_id)
     click.echo(df.to_string(index=False))
-    click.echo(f"sweep {sweep_id}: {counts_line(df.to_dict('records'))}")
+    click.echo(f"sweep {sweep_id}: {counts_line(df.to_dict('records'))}{_owner(root, sweep_id)}")
     if df.attrs.get("queued_error"):
         click.echo(f"warning: {df.attrs['queued_error']}; cells still queued there show as missing", err=True)
     if df.attrs.get("adaptive"):
@@ -239,6 +247,6 @@ def register_commands(cli):
                 click.echo(f"{sweep_id}  unreadable: {exc}")
                 continue
             rows, error = sw.cell_rows(root, spec, state.pm)
-            click.echo(f"{sweep_id}  {counts_line(rows)}  {shlex.join(spec['command'])}")
+            click.echo(f"{sweep_id}  {counts_line(rows)}{_owner(root, sweep_id)}  {shlex.join(spec['command'])}")
             if error:
                 click.echo(f"  warning: {error}", err=True)
