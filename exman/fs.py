@@ -129,7 +129,8 @@ def check_component(value: str, what: str) -> str:
     """Refuse a user-given name that could leave its folder; return it unchanged."""
     if not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
         raise ValueError(f"{what} {value!r} must be a plain name: no '/', '..', or NUL")
-    if any(c < " " or c == "\x7f" for c in value):
+    # C1 controls and U+2028/9 break lines too (str.splitlines, terminals): a listing could not show the name.
+    if any(c < " " or "\x7f" <= c <= "\x9f" or c in "\u2028\u2029" for c in value):
         raise ValueError(f"{what} {value!r} must not hold a control character (newline, tab, ...)")
     try:
         value.encode("utf-8")
@@ -153,6 +154,22 @@ def check_relative_key(value: str, what: str) -> tuple[str, ...]:
     if not parts:
         raise ValueError(f"{what} {value!r} is empty")
     return parts
+
+
+def make_folders(base: Path, parts) -> Path:
+    """``base/part/...``, made where missing; a part that is a symlink (or a file) is refused
+    rather than followed, since it could lead out of the root."""
+    folder = Path(base)
+    for part in parts:
+        folder = folder / part
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            if os.path.islink(folder):
+                raise OSError(errno.ELOOP, "a symlink; exman writes only inside its root", os.fspath(folder)) from None
+            if not folder.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), os.fspath(folder)) from None
+    return folder
 
 
 def check_layout_folder(folder: Path, root: Path) -> None:

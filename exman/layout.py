@@ -119,8 +119,9 @@ def create(root: Path, *, shared: bool = False) -> None:
             check_layout_folder(folder, root)  # a file, or a symlink leading outside the root, is refused
         if shared:
             _share(folder)
-    if os.path.lexists(root / STATE):
-        check_layout_folder(root / STATE, root)
+    for folder in (root / STATE, root / STATE / IDS):  # ids/: every run claims its number there
+        if os.path.lexists(folder):
+            check_layout_folder(folder, root)
     if shared:
         # Claim folders made before the root was shared must take claims from the whole group.
         for folder in (root / STATE, root / STATE / IDS):

@@ -299,6 +299,8 @@ def _retype(action, value, convert):
     line would refuse (a wrong type, a list for a single value, a bad choice)."""
     if value is None:
         return None
+    if isinstance(action, argparse._StoreConstAction) and isinstance(action.const, bool):
+        return _flag(value)  # store_true/store_false (--tmp too): `tmp: maybe` is no flag
     if schema_of(action)["list"]:
         if not isinstance(value, list):
             raise ValueError(f"expected a list, got {value!r}")
@@ -317,6 +319,18 @@ def _retype(action, value, convert):
                 choices = ", ".join(map(repr, action.choices))
                 raise ValueError(f"{item!r} is not one of the choices ({choices})")
     return result
+
+
+def _flag(value) -> bool:
+    """A switch's value from a params file, read as 0.1.9 (configargparse) read it."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def _retype_one(convert, value):

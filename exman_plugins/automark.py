@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from exman import hookimpl
-from exman.fs import relative_symlink
+from exman.fs import make_folders, relative_symlink
 
 
 def safe_value(value) -> str:
@@ -39,8 +39,7 @@ def on_run_start(run):
     automark = run.parser.settings["automark"]
     if run.tmp or not automark:
         return
-    folder = run.parser.marked.joinpath(*mark_parts(automark, run.params))
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folders(run.parser.marked, mark_parts(automark, run.params))
     link = folder / run.name
     try:
         relative_symlink(link, run.path, directory=True)

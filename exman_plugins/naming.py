@@ -23,6 +23,8 @@ def add_arguments(parser, group):
 def on_parse(parser, options):
     name = options.get("exman_name")
     if name is not None:
+        if not isinstance(name, str):  # from --config: `name: 5` or a list
+            parser.error(f"--name {name!r} must be text (quote it in the params file)")
         try:
             check_component(name, "--name")
         except ValueError as exc:

@@ -124,6 +124,22 @@ def test_root_parent_missing_is_created(tmp_path, template):
     assert len(list((root / "index").iterdir())) == 1
 
 
+def _mark_folder_leads_outside(d):
+    """The automark folder marked/tag/ swapped for a link to a folder outside the root."""
+    (d / "outside").mkdir()
+    shutil.rmtree(d / "exman" / "marked" / "tag")
+    os.symlink(d / "outside", d / "exman" / "marked" / "tag")
+    return [], {}
+
+
+def _ids_folder_leads_outside(d):
+    """.exman/ids/, where every run claims its number, swapped for a link outside the root."""
+    (d / "outside").mkdir()
+    shutil.rmtree(d / "exman" / ".exman" / "ids")
+    os.symlink(d / "outside", d / "exman" / ".exman" / "ids")
+    return [], {}
+
+
 def _root_read_only(d):
     root = d / "exman"
     for folder in [root, *[p for p in root.rglob("*") if p.is_dir() and not p.is_symlink()]]:
@@ -157,6 +173,11 @@ CASES = {
     "config-list-for-a-number": (config(b"lr: [0.1, 0.2]\n"), "expected a single value"),
     "config-number-for-a-list": (config(b"dims: 8\n"), "expected a list"),
     "config-alias-bomb": (config(_bomb()), "more than 1,000,000 values"),
+    # PyYAML keeps the last of two equal keys without a word: which lr did the run get?
+    "config-duplicate-key": (config(b"lr: 0.1\nepochs: 3\nlr: 0.2\n"), "'lr' is given twice"),
+    "config-name-a-number": (config(b"name: 5\n"), "must be text"),
+    "config-name-a-list": (config(b"name: [a, b]\n"), "must be text"),
+    "config-flag-not-a-bool": (config(b"tmp: maybe\n"), "expected true or false"),
     "config-deep-nesting": (config(b"dims: " + b"[" * 100 + b"]" * 100 + b"\n"), "nested deeper than 64"),
     # Past ~20,000 levels libyaml's C composer overflows the stack: a segfault, before the fix.
     # Which layer refuses it (exman's depth check or libyaml's own limit) and in whose words depends
@@ -173,6 +194,8 @@ CASES = {
     # A run named with a newline or a tab could not be reached by any command (nor read in a listing).
     "name-newline": (argv("--name", "a\nb"), "control character"),
     "name-tab": (argv("--name", "a\tb"), "control character"),
+    "name-line-separator": (argv("--name", "a\u2028b"), "control character"),
+    "name-c1-next-line": (argv("--name", "a\x85b"), "control character"),
     "name-empty": (argv("--name", ""), "must be a plain name"),
     "name-too-long": (argv("--name", "n" * 300), "longer than 200 bytes"),
     "name-not-utf-8": (argv("--name", NON_UTF8), "not valid UTF-8"),
@@ -183,6 +206,8 @@ CASES = {
     "root-under-a-file": (_root_under_file, "Not a directory"),
     "root-runs-is-a-file": (_root_runs_is_file, "runs exists and is not a folder"),
     "root-read-only": (_root_read_only, "Permission denied"),
+    "root-mark-folder-leads-outside": (_mark_folder_leads_outside, "a symlink; exman writes only inside its root"),
+    "root-ids-folder-leads-outside": (_ids_folder_leads_outside, "ids/ is a symlink"),
 }
 
 
@@ -248,6 +273,7 @@ def test_bad_input_gets_one_clear_line(tmp_path, template, case):
     assert_untouched(before, root)
     for place in ("runs", "tmp", "fails"):
         assert len(list((root / place).iterdir())) == (1 if place == "runs" else 0)
+    assert not (folder / "outside").exists() or not list((folder / "outside").iterdir()), "written outside the root"
 
 
 def test_bad_input_kinds_are_many_enough():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import resource
 import subprocess
 import sys
@@ -55,6 +56,19 @@ def test_alias_bomb_in_a_runs_params_yaml(script):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["2", "True"]  # the run stays listed from run.json; the file is named
+
+
+def test_key_given_twice_in_a_runs_params_yaml(script, exman_cmd):
+    """Which lr did run 2 have? Readers name the file instead of silently taking the last."""
+    script.run()
+    script.run()
+    run = sorted((script.root / "runs").iterdir())[1]
+    (run / "params.yaml").write_text("lr: 0.1\nepochs: 2\nlr: 0.5\n")
+    proc = exman_cmd("--root", script.root, "ls", "--format", "json")
+    assert "'lr' is given twice" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    listed = {row["id"]: row for row in json.loads(proc.stdout)}
+    assert sorted(listed) == [1, 2] and listed[2].get("lr") != 0.5  # listed from run.json, lr unknown
+    assert "Traceback" not in exman_cmd("--root", script.root, "show", "2").stderr
 
 
 DICT_ARG = """
