@@ -45,3 +45,42 @@ def test_demo_ls_fits_the_terminal(demo, exman_cmd, columns):
     drawn = [line for line in drawn.replace("\r", "").splitlines() if line.strip()]
     assert len(drawn) == 38 and set(drawn[1]) == {"─"}, drawn[:3]
     assert max(map(len, drawn)) <= 80 and drawn[0].split() == lines[0].split()
+
+
+def _session(text):
+    """{command: printed lines} of the first console block of docs/cli.md."""
+    block = re.search(r"```console\n(.*?)```", text, re.S).group(1)
+    commands, current = {}, None
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            current = commands.setdefault(line[2:].split("  #")[0].strip(), [])
+        elif current is not None and line.strip():
+            current.append(line)
+    return commands
+
+
+def test_cli_docs_session_lists_the_demos_runs(demo, exman_cmd):
+    """Each `exman ls` of docs/cli.md's session printed in full (no `...`) lists the demo's runs;
+    ids and times are left out: two runs at a time take their numbers in either order."""
+    import shlex
+
+    checked = 0
+    for command, printed in _session((REPO / "docs" / "cli.md").read_text()).items():
+        args = shlex.split(command)[1:]
+        if args[0] != "ls" or "--mark" in args or any(line.strip() == "..." for line in printed):
+            continue
+        p = exman_cmd(*args, check=False, cwd=demo[0], env={"COLUMNS": "80"})
+        if printed[0].startswith("Error:"):
+            assert p.returncode == 1 and p.stderr.strip() == printed[0], command
+            continue
+        lines = p.stdout.splitlines()
+        assert p.returncode == 0 and lines[0].split() == printed[0].split(), command
+        keep = [i for i, c in enumerate(printed[0].split()) if c not in ("id", "start", "duration")]
+
+        def rows(table, keep=keep):
+            fields = [re.sub(r"\d\d-\d\d \d\d:\d\d", "<time>", row).split() for row in table[1:]]
+            return sorted(" ".join(f[i] for i in keep) for f in fields)
+
+        assert rows(lines) == rows(printed), command
+        checked += 1
+    assert checked >= 2
