@@ -47,6 +47,34 @@ def test_demo_ls_fits_the_terminal(demo, exman_cmd, columns):
     assert max(map(len, drawn)) <= 80 and drawn[0].split() == lines[0].split()
 
 
+def _tokens(line):
+    """A printed table row as numbers (approximate: the last digit may differ by platform) and words."""
+    out = []
+    for token in line.split():
+        try:
+            out.append(pytest.approx(float(token), abs=2e-4, rel=1e-3, nan_ok=True))
+        except ValueError:
+            out.append(token)
+    return out
+
+
+def test_readme_tables_are_what_the_demo_gives(demo):
+    """The README's `>>>` examples (compare, fit) print what they say on the demo's runs."""
+    import warnings
+
+    import exman
+
+    index = exman.Index(demo[0] / "exman")
+    readme = (REPO / "README.md").read_text()
+    examples = re.findall(r"^>>> (.+)\n((?:(?!>>>|```).+\n)+)", readme, re.M)
+    assert len(examples) == 2
+    for code, expected in examples:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the failed run left out: said on stderr, not part of the table
+            got = str(eval(code, {"index": index}))
+        assert [_tokens(line) for line in got.splitlines()] == [_tokens(line) for line in expected.splitlines()], got
+
+
 def _session(text):
     """{command: printed lines} of the first console block of docs/cli.md."""
     block = re.search(r"```console\n(.*?)```", text, re.S).group(1)
@@ -84,3 +112,25 @@ def test_cli_docs_session_lists_the_demos_runs(demo, exman_cmd):
         assert rows(lines) == rows(printed), command
         checked += 1
     assert checked >= 2
+
+
+def test_notebook_opened_from_the_demos_folder(demo):
+    """examples/analysis.ipynb as a user meets it: a real kernel in the demo's folder, no EXMAN_ROOT."""
+    nbformat = pytest.importorskip("nbformat", reason="the notebook test needs nbformat (pip install -e '.[test]')")
+    nbclient = pytest.importorskip("nbclient", reason="the notebook test needs nbclient (pip install -e '.[test]')")
+    pytest.importorskip("ipykernel", reason="the notebook test needs ipykernel (pip install -e '.[test]')")
+    folder = demo[0]
+    nb = nbformat.read(REPO / "examples" / "analysis.ipynb", as_version=4)
+    env = env_for_subprocess()
+    env.pop("EXMAN_ROOT", None)
+    client = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    )
+    client.execute(env=env)  # raises CellExecutionError on any error
+    results = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "execute_result"]
+    texts = [o.data["text/plain"] for o in results]
+    assert len(results) == 6 and sum("image/png" in o.data for o in results) == 2
+    runs, summary, compare = texts[0], texts[1], texts[4]
+    assert len(runs.splitlines()) == 1 + 37 and "failed" in runs  # 36 runs and the diverged one
+    assert re.search(r"\n12\s+100\.0+\s+sgd\s+0\s+0\s+1\s+True", summary)  # its cell: no run, 1 excluded
+    assert len(compare.splitlines()) >= 7 and compare.count("paired t") == 6
