@@ -311,6 +311,12 @@ def test_show_subprocess(proj, exman_cmd):
     assert "params.yaml" in out and "run.json" in out and "metrics.jsonl" in out
 
 
+def test_show_counts_logged_rows_in_words(proj):
+    proj.run("--epochs", "1")
+    assert "metrics (last values, 2 rows logged)" in cli(proj.root, "show", "3").out
+    assert "metrics (last values, 1 row logged)" in cli(proj.root, "show", "6").out
+
+
 def test_runs_found_by_their_name(proj, exman_cmd):
     assert cli(proj.root, "show", "third").out.startswith(f"run 3  runs/{name_of(proj.root, 3)}")
     proj.run("--name", "third")

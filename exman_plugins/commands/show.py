@@ -98,7 +98,8 @@ def _print(info: dict, log, traceback, lines: int) -> None:
 
     if info["metrics"]:
         click.echo()
-        heading(f"metrics (last values, {info['metric_rows']} rows logged)")
+        rows = info["metric_rows"]
+        heading(f"metrics (last values, {rows} row{'' if rows == 1 else 's'} logged)")
         pairs(
             [(k, f"{format_value(v)}  (step {info['metric_steps'][k]})") for k, v in info["metrics"].items()],
             indent="  ",
