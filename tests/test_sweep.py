@@ -265,6 +265,17 @@ def test_failures_then_resume_reruns_only_the_failed(exman_cmd, run_sweep, sweep
     assert len(records(root)) == len(after)
 
 
+def test_a_cell_that_stops_before_exparser_records_says_so_once(run_sweep, sweep_script, tmp_path):
+    """A bad value stops the script in argparse: no run, and the summary says so with the log's last line."""
+    root = tmp_path / "exman"
+    proc = run_sweep(root, sweep_script, "-p", "lr=0.1,abc", check=False)
+    assert proc.returncode == 1
+    sweep_id = sweep_id_of(root)
+    lines = proc.stdout.splitlines()
+    at = lines.index(f"  failed: cell 1 lr=abc  no run recorded, exit 2  (sweeps/{sweep_id}/cell-0001.log)")
+    assert lines[at + 1].startswith("          ") and "error: argument --lr" in lines[at + 1]
+
+
 def test_resume_refuses_when_slurm_cannot_say_what_it_holds(exman_cmd, run_sweep, sweep_script, tmp_path):
     """A sweep whose cells went to SLURM (sweeps/<id>/slurm.json): a resume that cannot ask squeue
     whether SLURM still holds them refuses in one line rather than risk running a cell twice."""

@@ -132,7 +132,9 @@ class SweepResult:
             code = "no exit status" if r.returncode is None else f"exit {r.returncode}"
             detail = os.path.relpath(r.run_path, self.root) if r.run_path else os.path.relpath(r.log, self.root)
             status = f"{r.status} ({r.reason})" if r.reason else r.status
-            lines.append(f"  failed: cell {r.cell} {describe(r.params)}  {where}  {status}, {code}  ({detail})")
+            # A status of "no run" would only repeat "no run recorded".
+            outcome = f"{where}, {code}" if r.status == "no run" else f"{where}  {status}, {code}"
+            lines.append(f"  failed: cell {r.cell} {describe(r.params)}  {outcome}  ({detail})")
             if r.run_id is None and r.log:
                 # No run folder: the script stopped before ExParser recorded it (bad option, import error).
                 last = _last_line(r.log)
