@@ -337,6 +337,12 @@ def excluded_counts(df, mask) -> dict:
     return {str(k): int(v) for k, v in df.loc[~mask, status].value_counts().items()}
 
 
+def excluded_message(excluded: dict, keep: str = "include=[...] or include='all'") -> str:
+    """What ``warn_excluded`` says; ``keep`` names the way to keep the runs (a command's option)."""
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(excluded.items()))
+    return f"{sum(excluded.values())} run(s) left out by status ({counts}); pass {keep} to keep them"
+
+
 def warn_excluded(excluded: dict, stacklevel: int = 2) -> None:
     """One warning naming how many runs the status filter left out, by status.
 
@@ -344,12 +350,7 @@ def warn_excluded(excluded: dict, stacklevel: int = 2) -> None:
     whoever called that caller, i.e. the user's line.
     """
     if excluded:
-        counts = ", ".join(f"{v} {k}" for k, v in sorted(excluded.items()))
-        warnings.warn(
-            f"{sum(excluded.values())} run(s) left out by status ({counts}); "
-            f"pass include=[...] or include='all' to keep them",
-            stacklevel=stacklevel + 1,
-        )
+        warnings.warn(excluded_message(excluded), stacklevel=stacklevel + 1)
 
 
 def half_width(std, n, level, stats=None):

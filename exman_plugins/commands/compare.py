@@ -110,9 +110,15 @@ def register_commands(cli):
                 )
             except (KeyError, ValueError, TypeError, ImportError) as exc:
                 raise click.ClickException(str(exc.args[0]) if exc.args else str(exc)) from None
+        from exman.analysis.summaries import excluded_message
+
+        python_hint = excluded_message(table.attrs["excluded"])
         for w in caught:
             if issubclass(w.category, UserWarning):
-                click.echo(f"exman: warning: {w.message}", err=True)
+                message = str(w.message)
+                if message == python_hint:  # the keyword's hint, said the way this command spells it
+                    message = excluded_message(table.attrs["excluded"], keep="--include STATUS or --include all")
+                click.echo(f"exman: warning: {message}", err=True)
         if fmt == "json":
             records = [
                 {str(c): json_value(v) for c, v in zip(table.columns, row)}
