@@ -155,12 +155,16 @@ def get_plugin_manager(
                 pm.unregister(name=ep_name)
             pm.register(obj, name=ep_name)
             _DISTS[ep_name] = dist
+    named = [(getattr(obj, "__name__", None) or f"{type(obj).__name__}-{id(obj)}", obj) for obj in plugins]
     if disabled_from_env():
         _warn_unknown_disabled(
-            set(DEFAULT_PLUGINS) | set(CLI_PLUGINS) | set(LAUNCHER_PLUGINS) | {ep for ep, _, _ in _entry_points()}
+            set(DEFAULT_PLUGINS)
+            | set(CLI_PLUGINS)
+            | set(LAUNCHER_PLUGINS)
+            | {ep for ep, _, _ in _entry_points()}
+            | {name for name, _ in named}  # blocked below by that name
         )
-    for obj in plugins:
-        name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{id(obj)}"
+    for name, obj in named:
         if pm.get_plugin(name) is None and not pm.is_blocked(name):
             pm.register(obj, name=name)
     try:

@@ -49,6 +49,16 @@ def test_blocking_a_default_plugin_by_name(tmp_path, monkeypatch):
     assert (r.root / "params.yaml").exists()
 
 
+def test_blocking_a_plugin_given_as_an_object_by_its_name(tmp_path, monkeypatch, capsys):
+    """EXMAN_DISABLE_PLUGINS blocks a plugins=[obj] object by its name: no warning that the name is unknown."""
+    from plugins import greeting
+
+    monkeypatch.setenv("EXMAN_DISABLE_PLUGINS", greeting.__name__)
+    a = exman.ExParser(root=tmp_path, plugins=[greeting]).parse_args([])
+    assert not (a.root / "greeting.txt").exists()
+    assert "names no plugin" not in capsys.readouterr().err
+
+
 def test_unknown_hook_is_rejected():
     class Typo:
         @exman.hookimpl
