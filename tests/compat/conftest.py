@@ -133,7 +133,7 @@ def _run(cmd, what: str, timeout: int = 600):
     return None
 
 
-def build_legacy(base: Path, python: str, version) -> LegacyEnv:
+def build_legacy(base: Path, python: str, version, say=print) -> LegacyEnv:
     key = f"{LEGACY_VERSION} python{'.'.join(map(str, version))}"
     folder = base / ("legacy-" + hashlib.sha256(key.encode()).hexdigest()[:12])
     ready = folder / "ready.json"
@@ -143,6 +143,7 @@ def build_legacy(base: Path, python: str, version) -> LegacyEnv:
             info = json.loads(ready.read_text())
             if info.get("key") == key and Path(folder / "bin" / "python").exists():
                 return LegacyEnv(folder, info)
+        say(f"tests/compat: building a venv with exman 0.1.9 from the package index, once, in {folder}")
         shutil.rmtree(folder, ignore_errors=True)
         error = _run([python, "-m", "venv", str(folder)], "creating the venv", timeout=300)
         if error:
@@ -189,7 +190,20 @@ def legacy(request) -> LegacyEnv:
     python, version = find_python()
     if python is None:
         unavailable(version)
-    return build_legacy(cache_dir(request.config), python, version)
+    return build_legacy(cache_dir(request.config), python, version, say=lambda text: tell(request.config, text))
+
+
+def tell(config, text: str) -> None:
+    """A line on the terminal while output is captured: a step that takes minutes says so."""
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.ensure_newline()
+        if getattr(getattr(reporter, "_tw", None), "width_of_current_line", 0):  # -q: a line of dots
+            reporter.write("\n")
+        reporter.write_line(text)
 
 
 @pytest.fixture(scope="session")

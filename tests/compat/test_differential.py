@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import tell
 from .harness import DOC, OBSERVER, compare, legacy_side, load_entries, ours_side, play, show_value
 from .scenarios import SCENARIOS
 
@@ -75,6 +76,8 @@ def observations(request, legacy, compat_cache, tmp_path_factory):
 
     wanted = _selected(request.session)
     results: dict = {s.name: {} for s in wanted}
+    fresh_legacy = sum(fresh or not (kept / f"{s.name}-{_legacy_key(legacy, s)}.json").exists() for s in wanted)
+    tell(request.config, f"tests/compat: playing {len(wanted)} scenarios with this exman, {fresh_legacy} with 0.1.9")
     with concurrent.futures.ThreadPoolExecutor(max_workers=(os.cpu_count() or 2) + 1) as pool:
         futures = {}
         for scenario in wanted:
