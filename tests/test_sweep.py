@@ -300,6 +300,33 @@ def test_resume_refuses_when_slurm_cannot_say_what_it_holds(exman_cmd, run_sweep
     assert "cells still queued there show as missing" in status.stderr and "1 missing" in status.stdout
 
 
+def test_a_stopped_resume_reports_only_its_own_runs(exman_cmd, run_sweep, sweep_script, tmp_path):
+    root = tmp_path / "exman"
+    (sweep_script.folder / "broken").write_text("")  # both runs fail before their sleep
+    run_sweep(root, sweep_script, "-p", "lr=0.01", "-p", "seed=0,1", script_args=["--sleep", "60"], check=False)
+    first = {int(r["sweep_cell"]): r["id"] for r in records(root)}
+    (sweep_script.folder / "broken").unlink()
+    sweep_id = sweep_id_of(root)
+    resumed = subprocess.Popen(
+        [*exman_command(), "--root", str(root), "sweep", "--resume", sweep_id, "--jobs", "1"],
+        env=env_for_subprocess(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(lambda: any(r["status"] == "running" for r in records(root)))
+        resumed.send_signal(signal.SIGINT)
+        out, _ = resumed.communicate(timeout=30)
+    finally:
+        if resumed.poll() is None:
+            resumed.kill()
+    # Cell 1 did not start in this call: its failed run of the first call is not this call's.
+    assert "this call ran 1 cell(s)" in out and "not started: 1 cell(s): 1" in out, out
+    assert f"run {first[1]} " not in out, out
+    assert [r["status"] for r in records(root) if r["id"] == first[1]] == ["failed"]
+
+
 def test_a_killed_sweeps_starting_children_are_not_rerun(exman_cmd, tmp_path):
     # exman sweep killed outright while its children import (no run.json yet): they go on, so
     # --status must not call their cells missing nor --resume start them a second time.

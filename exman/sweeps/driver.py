@@ -561,6 +561,8 @@ def _execute(
     launch = launchers.get(pm, name).launch
     progress.note(f"sweep {sweep_id}: {len(jobs)} run(s), launcher {name}, {opts.get('jobs')} job(s)")
     stopped: list[int] = []
+    # A resumed cell's runs from earlier calls are not this call's: one not started now is "not started".
+    earlier = set() if detach else {meta["path"] for meta in sweep_runs(root, sweep_id)}
     began = time.monotonic()
     restore = _catch_signals(progress, stopped)
     try:
@@ -581,7 +583,7 @@ def _execute(
         ]
         return result
     result.stopped_by = stopped[0] if stopped else None
-    records = _latest_by_cell(root, sweep_id, stopping=progress.stopping.is_set())
+    records = _latest_by_cell(root, sweep_id, stopping=progress.stopping.is_set(), earlier=earlier)
     for job in sorted(jobs, key=lambda j: j.cell):
         code = codes.get(job.cell)
         meta = records.get(job.cell)
@@ -669,10 +671,13 @@ def _plugin_manager():
     return get_plugin_manager(launchers=True)
 
 
-def _latest_by_cell(root: Path, sweep_id: str, *, stopping: bool) -> dict[int, dict]:
-    """The newest run of each cell; a stopped sweep records dead ``running`` runs as interrupted."""
+def _latest_by_cell(root: Path, sweep_id: str, *, stopping: bool, earlier: set) -> dict[int, dict]:
+    """The newest run of each cell made since ``earlier`` (the paths of the runs there were);
+    a stopped sweep records its dead ``running`` runs as interrupted."""
     latest = {}
     for meta in sweep_runs(root, sweep_id):
+        if meta["path"] in earlier:
+            continue
         if stopping and meta["status"] == "crashed":
             mark_interrupted(meta)
         try:
