@@ -219,6 +219,7 @@ def cancel(array_ids, sig: str | None = None) -> None:
 def run_arrays(executor, fn, jobs, workers, progress, folder: Path):
     """Run ``jobs`` as SLURM arrays of at most MaxArraySize tasks, ``workers`` tasks at a time in all."""
     codes = {job.cell: None for job in jobs}
+    began = time.time()  # a resumed cell's log from an earlier call says nothing about this one
     size = max_array_size() or len(jobs)
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     running = {}  # sub -> job
@@ -282,17 +283,25 @@ def run_arrays(executor, fn, jobs, workers, progress, folder: Path):
                 progress.note(f"{job}: SLURM task {sub.job_id} failed: {value}")
                 codes[job.cell] = -1
             else:
-                started = os.path.exists(os.path.splitext(job.log)[0] + ".pid") or os.path.exists(job.log)
+                started = os.path.exists(os.path.splitext(job.log)[0] + ".pid") or _written_since(job.log, began)
                 last = states.get(sub.job_id)
-                progress.note(
-                    f"{job}: SLURM task {sub.job_id} {'ended' if started else 'left the queue'} "
-                    f"without a result ({(last or 'no longer listed by squeue').lower()})"
-                )
+                if started or not stopped:  # a pending task our own stop cancelled is just "not started"
+                    progress.note(
+                        f"{job}: SLURM task {sub.job_id} {'ended' if started else 'left the queue'} "
+                        f"without a result ({(last or 'no longer listed by squeue').lower()})"
+                    )
                 codes[job.cell] = -1 if started else None
             progress.finished(job, codes[job.cell])
         if running:
             time.sleep(0.2)
     return codes
+
+
+def _written_since(path: str, since: float) -> bool:
+    try:
+        return os.stat(path).st_mtime >= since - 1.0  # the file server's clock may lag a little
+    except OSError:
+        return False
 
 
 def _state_of(seen: dict, task_id: str) -> str | None:

@@ -67,6 +67,7 @@ def test_sigint_with_tasks_pending_stops_promptly(slurm, sweep_script, start_swe
     assert sweep.wait(40) == 130, sweep.output
     assert time.monotonic() - sent < 20, sweep.output
     assert re.search(r"not started: 3 cell\(s\)", sweep.output), sweep.output
+    assert "left the queue" not in sweep.output, "the pending tasks the stop cancelled are reported as lost"
     [[run]] = runs_of(root, sweep_id).values()
     assert run["status"] == "interrupted", run
     assert not slurm.jobs(f"exman-{sweep_id}") or all(
@@ -106,3 +107,4 @@ def test_more_cells_than_max_array_size_are_split(slurm, sweep_script, run_sweep
     assert all(len(runs) == 1 for runs in found.values())
     submitted = (root / "sweeps" / sweep.sweep_id / "submitit").glob("*_submitted.pkl")
     assert len({p.name.split("_")[0] for p in submitted}) == 2
+
