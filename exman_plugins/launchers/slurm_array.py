@@ -127,7 +127,12 @@ def queued_cells(folder: Path) -> dict | None:
             f"cannot ask SLURM which of sweep {Path(folder).name}'s tasks are still queued "
             f"({error}); run this where squeue reaches the cluster"
         )
-    return {int(cells[task]): state for task, state in seen.items() if state in ALIVE and task in cells}
+    # A task that wrote its result is over, though squeue lists it a moment longer (COMPLETING).
+    return {
+        int(cells[task]): state
+        for task, state in seen.items()
+        if state in ALIVE and task in cells and not (Path(folder) / "submitit" / f"{task}_0_result.pkl").exists()
+    }
 
 
 def alive_tasks(array_ids) -> dict | None:

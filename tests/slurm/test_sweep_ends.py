@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -108,3 +109,17 @@ def test_more_cells_than_max_array_size_are_split(slurm, sweep_script, run_sweep
     submitted = (root / "sweeps" / sweep.sweep_id / "submitit").glob("*_submitted.pkl")
     assert len({p.name.split("_")[0] for p in submitted}) == 2
 
+
+def test_a_task_that_wrote_its_result_is_not_queued(slurm, tmp_path):
+    """squeue lists a task a moment after its result is written (COMPLETING): its cell is over.
+    The end of a sweep whose last run failed called that cell queued, --status then missing."""
+    from exman_plugins.launchers.slurm_array import RECORD, queued_cells
+
+    folder = tmp_path / "sweeps" / "s"
+    (folder / "submitit").mkdir(parents=True)
+    job = slurm.run("sbatch", "--parsable", "-o", tmp_path / "job.out", "--wrap", "sleep 300").stdout.strip()
+    (folder / RECORD).write_text(json.dumps({"submissions": [{"job": job, "tasks": {job: 3}}]}))
+    assert slurm.wait_for(lambda: queued_cells(folder), 30, "the job in squeue").keys() == {3}
+    (folder / "submitit" / f"{job}_0_result.pkl").write_bytes(b"")
+    assert queued_cells(folder) == {}
+    slurm.scancel(job)
