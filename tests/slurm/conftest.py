@@ -463,16 +463,26 @@ def start_sweep(slurm, tmp_path):
 
     ``start_sweep("--launcher", "submitit", "-p", "x=1,2", script=path, root=...)`` returns a
     :class:`SweepProcess`; every one still running at the end of the test is killed.
+    ``start_sweep("--resume", ID, command=[], root=...)`` runs one without a command.
     """
     started = []
 
     def start(
-        *args, script: Path, root: Path | None = None, command=None, cwd: Path | None = None, env: dict | None = None
+        *args,
+        script: Path | None = None,
+        root: Path | None = None,
+        command=None,
+        cwd: Path | None = None,
+        env: dict | None = None,
     ) -> SweepProcess:
         root = root or tmp_path / "root"
-        command = command or [sys.executable, str(script)]
+        if command is None:
+            command = [sys.executable, str(script)]
+        tail = ["--", *command] if command else []
         proc = SweepProcess(
-            [*_exman_command(), "--root", root, "sweep", *args, "--", *command], cwd=cwd or script.parent, env=env
+            [*_exman_command(), "--root", root, "sweep", *args, *tail],
+            cwd=cwd or (script.parent if script else tmp_path),
+            env=env,
         )
         started.append(proc)
         return proc

@@ -76,6 +76,31 @@ def test_sigint_with_tasks_pending_stops_promptly(slurm, sweep_script, start_swe
     )
 
 
+def test_a_stopped_resume_reports_its_unstarted_cells_as_not_started(
+    slurm, sweep_script, start_sweep, runs_of, tmp_path
+):
+    # Every cell ran once (and left its log), then a resume runs one at a time and is stopped:
+    # the two pending tasks it cancelled did not start, whatever logs the first call left.
+    root = tmp_path / "root"
+    sweep = start_sweep(
+        "--launcher", "submitit", "-p", "x=1,2,3", "-p", "sleep=60", "--jobs", "3", script=sweep_script, root=root
+    )
+    sweep_id = sweep.wait_output(r"sweep (\S+): 3 run\(s\)", 30).group(1)
+
+    def inside() -> int:
+        return sum((Path(r["_path"]) / "log.txt").exists() for runs in runs_of(root, sweep_id).values() for r in runs)
+
+    slurm.wait_for(lambda: inside() == 3, 60, "the three runs to start")
+    sweep.signal(signal.SIGINT)
+    assert sweep.wait(40) == 130, sweep.output
+    resumed = start_sweep("--resume", sweep_id, "--jobs", "1", command=[], root=root)
+    slurm.wait_for(lambda: inside() == 4, 60, "the resume's first run to start")
+    resumed.signal(signal.SIGINT)
+    assert resumed.wait(40) == 130, resumed.output
+    assert "this call ran 1 cell(s)" in resumed.output and "not started: 2 cell(s)" in resumed.output, resumed.output
+    assert "without a result" not in resumed.output, resumed.output
+
+
 def test_sbatch_error_is_one_line(slurm, sweep_script, run_sweep, tmp_path):
     sweep = run_sweep(
         "--launcher",
