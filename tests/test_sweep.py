@@ -425,6 +425,8 @@ def test_sigint_stops_cleanly(exman_cmd, sweep_script, tmp_path, launcher):
     assert all(r["status"] == "interrupted" for r in runs), [r["status"] for r in runs]
     assert not any(pid_alive(r["pid"]) for r in runs)
     assert "stopped by SIGINT" in out and "sweep --resume" in out and "not started: 3 cell(s): 2, 3, 4" in out
+    # What is left will not run: no ETA once stopping.
+    assert "ETA" not in err.split("stopping")[-1], err
     # Every cell is still to do, so --resume would run all five.
     sweep_id = sweep_id_of(root)
     status = exman_cmd("--root", root, "sweep", "--status", sweep_id, check=False)

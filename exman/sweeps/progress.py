@@ -103,9 +103,8 @@ class Progress:
 
     def _refresh(self) -> None:
         if self._bar is not None:
-            self._bar.update(
-                self._task, completed=self.done, failed=self.failed, running=self.running, eta=_clock(self.eta())
-            )
+            eta = "stopping" if self.stopping.is_set() else _clock(self.eta())
+            self._bar.update(self._task, completed=self.done, failed=self.failed, running=self.running, eta=eta)
 
     def eta(self) -> float | None:
         now = time.monotonic()
@@ -136,7 +135,9 @@ class Progress:
             if self._bar is None and not self.quiet:
                 took = f" {time.monotonic() - began:.1f}s" if began is not None else ""
                 verdict = "ok" if ok else ("not started" if returncode is None else f"exit {returncode}")
-                left = f", ETA {_clock(self.eta())}" if self.done < self.total and self._durations else ""
+                # Once stopping, what is left will not run: no ETA.
+                going = self.done < self.total and not self.stopping.is_set()
+                left = f", ETA {_clock(self.eta())}" if going and self._durations else ""
                 print(f"[{self.done}/{self.total}] {job}: {verdict}{took}{left}", file=self.stream, flush=True)
             elif self._bar is not None and not ok:
                 self._bar.console.print(f"{job}: exit {returncode}")
