@@ -364,3 +364,31 @@ def test_report_has_a_significance_section(grid):
     for value in (table["diff"][0], table.ci_low[0], table.ci_high[0], table.p_adj[0], table.hedges_g[0]):
         assert f">{value:.4g}<" in section
     assert "<h3>Significance: acc between values of lr</h3>" in page
+
+
+def test_fit_refuses_designs_whose_anova_would_mean_nothing(tmp_path):
+    """R's lm refuses a one-level factor and gives aliased coefficients NA (car::Anova then
+    refuses the model), and with no residual degrees of freedom there is no F. statsmodels
+    fits all three (by pseudo-inverse): a one-valued width got the intercept's sum of squares,
+    F and p, and a saturated model failed inside the ANOVA with a message about NaNs."""
+    from analysis_runs import make_values
+
+    from exman import Index
+
+    runs = [
+        ({"opt": opt, "lr": lr, "warmup": int(lr * 1000), "width": 64, "seed": seed}, 0.1 * seed + lr + (opt == "b"))
+        for opt in ("a", "b")
+        for lr in (0.1, 0.2)
+        for seed in (0, 1)
+    ]
+    index = Index(make_values(tmp_path, runs))
+    assert index.fit("y ~ C(opt) + lr").model.df_resid == 5  # the grid itself fits
+    for formula, pattern in [
+        ("y ~ C(opt) + width", "width has a single value"),
+        ("y ~ C(opt) + C(width)", "width has a single value"),
+        ("y ~ C(opt) + lr + warmup", "warmup is determined by Intercept, C\\(opt\\)\\[T.b\\], lr"),
+        ("y ~ C(opt) * C(lr) * C(seed)", "8 replicates for 8 coefficients leave no residual degrees of freedom"),
+    ]:
+        with pytest.raises(ValueError, match=pattern) as info:
+            index.fit(formula)
+        assert "\n" not in str(info.value)

@@ -391,6 +391,30 @@ def _ols(smf, formula, data):
     return smf.ols(formula, data=data).fit()
 
 
+def _check_design(model, formula: str) -> None:
+    """One clear error where the ANOVA's numbers would mean nothing.
+
+    Aliased coefficients (parameters that vary together, so the data cannot tell their effects
+    apart: R's lm gives them NA and car::Anova refuses), and no residual degrees of freedom (one
+    replicate per coefficient: F cannot be formed)."""
+    import numpy as np
+
+    exog, names = model.model.exog, list(model.model.exog_names)
+    if model.model.rank < exog.shape[1]:
+        for i in range(1, exog.shape[1]):
+            if np.linalg.matrix_rank(exog[:, : i + 1]) <= np.linalg.matrix_rank(exog[:, :i]):
+                break
+        raise ValueError(
+            f"cannot fit {formula!r}: {names[i]} is determined by {', '.join(names[:i])} in these replicates "
+            "(parameters that vary together cannot be told apart): drop or combine terms"
+        )
+    if model.df_resid < 1:
+        raise ValueError(
+            f"cannot fit {formula!r}: {int(model.nobs)} replicates for {exog.shape[1]} coefficients leave "
+            "no residual degrees of freedom to test the terms; record more seeds, or drop terms (an interaction)"
+        )
+
+
 class Fit:
     """A fitted ``interest ~ parameters`` model.
 
@@ -488,11 +512,22 @@ def fit(df, formula: str, *, include=DEFAULT_INCLUDE, over="seed", warn: bool = 
             data[c] = col.astype(object)
     if len(data) < 2:
         raise ValueError(f"fit() needs at least two replicates with status in {include!r}; got {len(data)}")
+    single = [n for n in right if n in data.columns and data[n].nunique(dropna=False) < 2]
+    if single:
+        # R's lm refuses a one-level factor; a one-valued number would be fitted as the intercept
+        # again, and the ANOVA would credit it with the mean.
+        raise ValueError(
+            f"cannot fit {formula!r}: {', '.join(single)} has a single value among the replicates: "
+            "it explains nothing; drop it from the formula"
+        )
     try:
-        model = _ols(smf, formula, data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a rank-deficient design: said below, in one line
+            model = _ols(smf, formula, data)
     except Exception as exc:  # patsy and statsmodels raise many kinds for a formula they cannot use
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"cannot fit {formula!r}: {message}") from None
+    _check_design(model, formula)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         anova = anova_lm(model, typ=2)
