@@ -168,8 +168,8 @@ for params, value in json.loads(sys.argv[1]):
         parser.add_argument("--" + key, type=type(default), default=default)
     args = parser.parse_args([f"--{k}={v}" for k, v in params.items()])
     with args.safe_experiment as run:
-        if value is not None:
-            run.log(y=value)
+        for v in value if isinstance(value, list) else [] if value is None else [value]:
+            run.log(y=v)
 """
 
 
@@ -177,7 +177,7 @@ def make_values(folder: Path, runs) -> Path:
     """Record one run per ``(params, y)`` with ``ExParser`` in one subprocess; return the root.
 
     ``params`` is a dict of str/int/float arguments; ``y`` is logged as the metric ``y``
-    (None: the run logs nothing, so its ``y`` is missing)."""
+    (None: the run logs nothing, so its ``y`` is missing; a list: one value a step)."""
     import json
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -283,7 +283,7 @@ def test_index_compare_and_the_command_agree(grid, exman_cmd):
 
     proc = exman_cmd("--root", root, "compare", "acc", "-b", "optimizer", "--within", "lr")
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("acc: 95% CI of mean(a) - mean(b) over seed; p_adj: holm over 4 rows")
+    assert lines[0].startswith("acc: 95% CI of mean(a) - mean(b) over seed; p_adj: holm over the 4 rows with a p-value")
     assert lines[1].split() == [
         "lr",
         "a",
@@ -359,7 +359,7 @@ def test_report_has_a_significance_section(grid):
     page = render(df, load_metrics(root), interest=["acc"])
     start = page.index("<h3>Significance: acc between values of optimizer</h3>")
     section = page[start : page.index("</table>", start)]
-    assert "pooled over lr" in section and "Holm over the 1 rows" in section
+    assert "pooled over lr" in section and "Holm over the 1 row with a p-value" in section
     table = compare(df, "acc", "optimizer", warn=False)
     for value in (table["diff"][0], table.ci_low[0], table.ci_high[0], table.p_adj[0], table.hedges_g[0]):
         assert f">{value:.4g}<" in section
@@ -392,3 +392,29 @@ def test_fit_refuses_designs_whose_anova_would_mean_nothing(tmp_path):
         with pytest.raises(ValueError, match=pattern) as info:
             index.fit(formula)
         assert "\n" not in str(info.value)
+
+
+def test_the_correction_family_said_is_the_rows_tested(tmp_path, exman_cmd):
+    """A pair below two replicates a side has no p and is not adjusted: the label counts the
+    p-values statsmodels' multipletests adjusted together, not the rows of the table."""
+    import numpy as np
+    from analysis_runs import make_values
+
+    from exman import Index
+    from exman.analysis.report import render
+
+    runs = [({"opt": "a", "seed": s}, v) for s, v in enumerate((0.1, 0.3, 0.2))]
+    runs += [({"opt": "b", "seed": s}, v) for s, v in enumerate((0.5, 0.4, 0.9))]
+    runs += [({"opt": "c", "seed": 0}, 0.7)]  # one seed: no test against a or b
+    root = make_values(tmp_path, runs)
+    table = Index(root).compare("y", "opt")
+    tested = table.p.notna().to_numpy()
+    assert list(tested) == [True, False, False]
+    assert list(table.p_adj[tested]) == pytest.approx(list(multipletests(list(table.p[tested]), method="holm")[1]))
+    assert np.isnan(table.p_adj[~tested]).all()
+    page = render(Index(root).info(), interest=["y"])
+    assert "Holm over the 1 row with a p-value of this table" in page
+    out = exman_cmd("--root", root, "compare", "y", "-b", "opt").stdout
+    assert "p_adj: holm over the 1 row with a p-value" in out.splitlines()[0]
+    out = exman_cmd("--root", root, "compare", "y", "-b", "opt", "--correction", "none").stdout
+    assert "p_adj: p, not adjusted" in out.splitlines()[0]

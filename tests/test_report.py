@@ -318,3 +318,27 @@ def html_unescape(text: str) -> str:
     import html
 
     return html.unescape(text)
+
+
+def test_learning_curve_captions_say_what_is_drawn(page, tmp_path):
+    """The grid has 8 lr x optimizer groups: one chart of lines without bands, so its caption
+    must not promise an interval; 2 groups get bands, and their caption says so."""
+    from analysis_runs import make_values
+
+    from exman import Index
+    from exman.analysis.report import render
+
+    def curves(html, y):
+        start = html.index(f'<div class="title">{y} per step</div>')
+        return html[start : html.index("</figure>", start)]
+
+    many = curves(page, "acc")
+    assert "<polygon" not in many and "± 95% CI" not in many and "no CI bands: more than 4 lines" in many
+    runs = [
+        ({"opt": opt, "seed": s}, [0.1 * s + (opt == "b") + step for step in range(3)])
+        for opt in "ab"
+        for s in range(3)
+    ]
+    index = Index(make_values(tmp_path, runs))
+    few = curves(render(index.info(), index.metrics(), interest=["y"]), "y")
+    assert few.count("<polygon") == 2 and "mean ± 95% CI over seed" in few

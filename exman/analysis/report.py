@@ -176,9 +176,13 @@ def _learning_curves(info, metrics, y, over) -> tuple[str, str, str]:
             )
         )
         legend.append((svgplot.color(i), name))
-    note = f"mean ± 95% CI over {', '.join(attrs['over'])}" if attrs["over"] else "mean over runs"
+    # without a replicate key each run is one
+    note = f"mean ± 95% CI over {', '.join(attrs['over'])}" if attrs["over"] else "mean ± 95% CI over runs"
     if len(groups) <= MAX_CURVES:
-        svg = svgplot.curves(series, xlabel="step", ylabel=y, bands=len(groups) <= BANDS)
+        bands = len(groups) <= BANDS
+        if not bands:
+            note = note.replace("mean ± 95% CI", "mean") + f" (no CI bands: more than {BANDS} lines)"
+        svg = svgplot.curves(series, xlabel="step", ylabel=y, bands=bands)
         return _chart(f"{y} per step", svg, legend, note), "", ""
     # Many groups: small multiples on one y scale, so the panels compare at a glance.
     ys = [v for _, _, means, lows, highs in series for v in (*means, *lows, *highs)]

@@ -47,7 +47,7 @@ def section(info, y: str, params: list[str], over) -> list[str]:
         pooled = table.attrs["pooled"]
         note = (
             f"Difference of means of {y} (a − b) with its {table.attrs['level']:.0%} CI; "
-            f"p_adj: Holm over the {len(table)} rows of this table; Hedges' g standardised by the pooled SD"
+            f"p_adj: Holm over the {_tested(table)} of this table; Hedges' g standardised by the pooled SD"
             + (f"; pooled over {', '.join(pooled)}" if pooled else "")
             + "."
         )
@@ -55,6 +55,12 @@ def section(info, y: str, params: list[str], over) -> list[str]:
         parts.append(f'<p class="note">{html.escape(note)}</p>')
         parts.append(table_html(table, list(COLUMNS)))
     return parts
+
+
+def _tested(table) -> str:
+    """The family the correction adjusted: the rows with a p-value (a pair without a test has none)."""
+    tested = int(table["p"].notna().sum())
+    return f"{tested} {'row' if tested == 1 else 'rows'} with a p-value"
 
 
 def copies_note(copies: dict) -> list[str]:

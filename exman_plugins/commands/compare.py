@@ -136,7 +136,9 @@ def register_commands(cli):
         right = {i for i, c in enumerate(cols) if c not in ("a", "b", "test", "paired")}
         rows = [[_cell(c, v) for c, v in zip(cols, row)] for row in table[cols].itertuples(index=False, name=None)]
         level_note = f"{level:.0%} CI of mean(a) - mean(b) over {', '.join(table.attrs['over']) or 'runs'}"
-        corr = f"p_adj: {correction} over {len(table)} rows"
+        tested = int(table["p"].notna().sum())  # the family corrected: rows without a test have no p
+        rows_ = f"the {tested} {'row' if tested == 1 else 'rows'} with a p-value"
+        corr = f"p_adj: {correction} over {rows_}" if correction != "none" else "p_adj: p, not adjusted"
         pooled = f"; pooled over {', '.join(table.attrs['pooled'])}" if table.attrs["pooled"] else ""
         print_table(cols, rows, right=right, title=f"{interest}: {level_note}; {corr}{pooled}")
 
