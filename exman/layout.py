@@ -461,6 +461,20 @@ def folders_changed(root) -> bool:
     return seen != folders_state(root)
 
 
+def leads_outside(root, link) -> bool:
+    """Whether the symlink ``link`` (in ``index/`` or ``marked/``) names a path outside ``root``.
+
+    Read as written, not resolved: a root whose ``runs/`` is itself a link to bigger storage still
+    holds its runs, while a link planted to lead elsewhere (or an absolute one from a root since
+    copied) does not name a run of this root."""
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return False
+    where = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(link)), target))
+    return not where.startswith(os.path.normpath(os.path.abspath(root)).rstrip(os.sep) + os.sep)
+
+
 def symlinked_layout(root) -> list:
     """The folders of ``root`` exman writes into that are symlinks."""
     return [name for name in (*FOLDERS, STATE, SWEEPS) if os.path.islink(os.path.join(root, name))]

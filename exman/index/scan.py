@@ -108,13 +108,17 @@ class Context:
             folder, pname = layout.copied_index_entry(self.root, os.path.basename(path))
             stat_path = os.path.join(folder, pname)
         pst = R.try_stat(stat_path)
-        if pst is None:
+        # A link leading out of the root (planted there, or absolute from a root since copied) never
+        # brings in a folder from elsewhere: as for a root that moved, the run of that name here counts.
+        outside = is_link and not folder.startswith(self.root + os.sep) and layout.leads_outside(self.root, path)
+        if pst is None or outside:
             # An absolute link made before the root moved: the run may still be here.
             moved = os.path.join(self.root, layout.RUNS, os.path.basename(folder))
             pst = R.try_stat(os.path.join(moved, pname)) if moved != folder else None
             if pst is None:
+                where = "outside the root" if outside else "to a missing file"
                 self.messages.append(
-                    f"exman: index link {path} points to a missing file ({target if is_link else stat_path}); skipped"
+                    f"exman: index link {path} points {where} ({target if is_link else stat_path}); skipped"
                 )
                 return
             folder, stat_path = moved, os.path.join(moved, pname)
@@ -154,6 +158,12 @@ class Context:
             self.messages.append(f"exman: cannot read mark link {path}: {exc.strerror}")
             return
         folder = os.path.normpath(os.path.join(os.path.dirname(path), target))
+        if layout.leads_outside(self.root, path):  # as for index links: only a run of this root
+            moved = os.path.join(self.root, layout.RUNS, os.path.basename(folder))
+            if not os.path.isdir(moved):
+                self.messages.append(f"exman: mark {path} points outside the root ({target}); skipped")
+                return
+            folder = moved
         if not os.path.isdir(folder):
             self.messages.append(f"exman: mark {path} points to a missing run ({target}); skipped")
             return

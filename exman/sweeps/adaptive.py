@@ -323,11 +323,13 @@ def replicates_for(diff: float, std: float, *, power: float = 0.8, alpha: float 
     statsmodels' ``TTestIndPower`` with effect size ``diff / std``, rounded up;
     at least 2, the fewest a t-test can use.
     """
-    if not diff > 0 or not std > 0 or not math.isfinite(std):
-        raise ValueError(f"planning needs a positive difference and std, got diff={diff!r}, std={std!r}")
+    if not diff > 0 or not std > 0 or not math.isfinite(std) or not math.isfinite(diff):
+        raise ValueError(f"planning needs a positive, finite difference and std, got diff={diff!r}, std={std!r}")
     if not 0 < power < 1 or not 0 < alpha < 1:
         raise ValueError(f"power and alpha must be between 0 and 1, got power={power!r}, alpha={alpha!r}")
     try:
+        # Imported before the filter below: its import sets ConvergenceWarning to "always", ahead of ours.
+        import statsmodels.tools.sm_exceptions  # noqa: F401
         from statsmodels.stats.power import TTestIndPower
     except ImportError:
         from exman.analysis.summaries import STATS_EXTRA
@@ -337,6 +339,8 @@ def replicates_for(diff: float, std: float, *, power: float = 0.8, alpha: float 
 
     analysis = TTestIndPower()
     effect = diff / std
+    if not math.isfinite(effect):  # --diff 1e308 --std 1e-308
+        raise ValueError(f"cannot solve for the replicates of effect size {effect:.3g} at power {power:g}")
     if analysis.power(effect_size=effect, nobs1=2, alpha=alpha, ratio=1.0, alternative="two-sided") >= power:
         return 2  # the solver looks for n above 2 and fails to converge below it
     with warnings.catch_warnings():

@@ -215,10 +215,14 @@ def load_file(path) -> dict:
     """A YAML sweep file: command, grid, zip, repeat, jobs, launcher, scheduler, options."""
     import yaml
 
+    from exman.fs import read_text
+
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(read_text(path))  # a regular file only: /dev/zero would never end
     except OSError as exc:
         raise SweepError(f"--file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SweepError(f"--file {path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise SweepError(f"--file {path}: not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):

@@ -25,12 +25,17 @@ from exman.runinfo import end_dead_run, run_status
 
 
 def dangling_links(root: Path) -> list[Path]:
+    """Links in ``index/`` and ``marked/`` that lead nowhere, or out of the root (``layout.leads_outside``)."""
     try:
         entries = sorted(layout.index_entries(root), key=lambda e: e.name)
     except OSError:
         entries = []
-    found = [Path(e.path) for e in entries if e.is_symlink() and not os.path.exists(e.path)]
-    marks = [Path(e.path) for _, e in layout.walk_links(root / layout.MARKED) if not os.path.exists(e.path)]
+
+    def broken(path: str) -> bool:
+        return not os.path.exists(path) or layout.leads_outside(root, path)
+
+    found = [Path(e.path) for e in entries if e.is_symlink() and broken(e.path)]
+    marks = [Path(e.path) for _, e in layout.walk_links(root / layout.MARKED) if broken(e.path)]
     return found + sorted(marks)
 
 
@@ -129,9 +134,8 @@ def _check(root: Path, fix: bool, reindex: bool) -> int:
     problems = 0
     for link in dangling_links(root):
         rel, target = os.path.relpath(link, root), os.readlink(link)
-        problems += _remove(
-            root, link, fix, f"removed dangling link {rel} -> {target}", f"dangling link: {rel} -> {target}"
-        )
+        kind = "dangling link" if not os.path.exists(link) else "link leading outside the root"
+        problems += _remove(root, link, fix, f"removed {kind} {rel} -> {target}", f"{kind}: {rel} -> {target}")
     for run in scan_runs(root, RUN_FOLDERS).values():
         meta = read_run_json(run.path)
         if meta.get("status") != "running":

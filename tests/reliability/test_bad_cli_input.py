@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -19,7 +20,7 @@ from conftest import exman_command
 
 from exman.cli import make_cli
 
-from .tools import assert_untouched, env, snapshot
+from .tools import assert_untouched, env, index_info, snapshot
 
 SCRIPT = """
 import exman
@@ -130,6 +131,11 @@ CASES = {
         "where the runs live",
     ),
     "show-negative-lines": (["show", "-n", "-5", "1"], "-5"),
+    "plan-infinite-diff": (["plan", "loss", "--diff", "inf", "--std", "1"], "finite difference"),
+    # statsmodels' failed solve printed its ConvergenceWarning (4 lines) above the error.
+    "plan-effect-too-small": (["plan", "loss", "--diff", "1e-300", "--std", "1"], "cannot solve"),
+    "sweep-file-binary": (lambda root, outside: ["sweep", "--file", sys.executable], "not UTF-8"),
+    "sweep-file-device": (["sweep", "--file", "/dev/zero"], "not a regular file"),
     "root-is-a-file": (None, "is not an exman root"),
     "root-missing": (None, "is not an exman root"),
 }
@@ -154,8 +160,10 @@ def test_bad_cli_input_gets_one_clear_line(project, exman_cmd, case):
     err = proc.stderr
     assert proc.returncode != 0, proc.stdout
     assert "Traceback" not in err, err
-    last = err.strip().splitlines()[-1]
+    *before_last, last = err.strip().splitlines()
     assert last.startswith("Error: ") and words in last, last
+    # Only warnings (or click's usage lines for a wrong option) above it: nothing from a library.
+    assert all(not line or line.startswith(("exman: warning: ", "Usage: ", "Try ")) for line in before_last), err
     assert_untouched(before, root)
     assert snapshot(outside) == outside_before and (outside / "precious.txt").read_text() == "not exman's"
     assert not (project / "PWNED").exists()
@@ -215,6 +223,38 @@ def test_delete_never_follows_links_planted_in_a_run_or_the_index(project, exman
     assert not os.path.lexists(root / "index" / f"{second}.yaml")
     assert (outside / "precious.txt").read_text() == "not exman's"
     assert (root / "runs" / second / "params.yaml").is_file()
+
+
+def test_links_leading_outside_the_root_bring_in_no_run(project, exman_cmd):
+    """An index or mark link planted to name a run-shaped folder elsewhere: not listed as a run of this
+    root, named by ls and doctor, unlinked by doctor --fix; the folder elsewhere is never touched."""
+    root = project / "exman"
+    outside = project.parent / "outside"
+    stranger = outside / "000099-2019-01-01-00-00-00"
+    shutil.copytree(root / "runs" / run_name(root, 3), stranger)
+    os.symlink(stranger / "params.yaml", root / "index" / f"{stranger.name}.yaml")
+    (root / "marked" / "k").mkdir()
+    os.symlink(stranger, root / "marked" / "k" / stranger.name)
+    # An absolute link of a root copied elsewhere since: the run of that name here is the one meant.
+    second = run_name(root, 2)
+    copy = outside / "old-root" / "runs" / second
+    shutil.copytree(root / "runs" / second, copy)
+    os.unlink(root / "index" / f"{second}.yaml")
+    os.symlink(copy / "params.yaml", root / "index" / f"{second}.yaml")
+    outside_before = snapshot(outside)
+
+    with pytest.warns(UserWarning, match="points outside the root"):
+        info = index_info(root)
+    listed = dict(zip(info["id"], info["root"]))
+    assert sorted(listed) == [1, 2, 3] and Path(listed[2]) == root / "runs" / second, listed
+    assert "points outside the root" in exman_cmd("--root", root, "ls").stderr
+    assert "no runs" in exman_cmd("--root", root, "ls", "--mark", "k").stderr
+    proc = exman_cmd("--root", root, "doctor", check=False)
+    assert proc.returncode == 1 and proc.stdout.count("link leading outside the root") == 3, proc.stdout
+    exman_cmd("--root", root, "doctor", "--fix")
+    assert not os.path.lexists(root / "index" / f"{stranger.name}.yaml")
+    assert not os.path.lexists(root / "marked" / "k" / stranger.name)
+    assert snapshot(outside) == outside_before
 
 
 def test_damaged_run_files_are_shown_not_crashed_on(project, exman_cmd):

@@ -281,7 +281,9 @@ def test_bad_input_kinds_are_many_enough():
     from .test_bad_cli_input import CASES as CLI_CASES
 
     script = len(CASES) + 2  # + NUL in --name and huge values, below
-    cli = len(CLI_CASES) + 4  # + NUL in a mark key, links planted in a run and the index, damaged files, unreadable
+    cli = (
+        len(CLI_CASES) + 5
+    )  # + NUL in a mark key, links planted in a run and the index, damaged files, unreadable, outside
     assert script + cli >= 25
     report(
         f"bad input: {script + cli} kinds ({script} to a script, {cli} to the command line), "
