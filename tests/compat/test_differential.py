@@ -77,7 +77,7 @@ def observations(request, legacy, compat_cache, tmp_path_factory):
     wanted = _selected(request.session)
     results: dict = {s.name: {} for s in wanted}
     fresh_legacy = sum(fresh or not (kept / f"{s.name}-{_legacy_key(legacy, s)}.json").exists() for s in wanted)
-    tell(request.config, f"tests/compat: playing {len(wanted)} scenarios with this exman, {fresh_legacy} with 0.1.9")
+    tell(request.config, f"tests/compat: playing {len(wanted)} scenario(s) with this exman, {fresh_legacy} with 0.1.9")
     with concurrent.futures.ThreadPoolExecutor(max_workers=(os.cpu_count() or 2) + 1) as pool:
         futures = {}
         for scenario in wanted:
