@@ -157,6 +157,13 @@ def test_bad_input_is_one_line(exman_cmd, run_sweep, sweep_script, tmp_path):
     assert proc.returncode != 0 and "no sweep 'nosuchid'" in proc.stderr
 
 
+def test_sweeps_of_a_root_without_sweeps_says_so(exman_cmd, tmp_path):
+    for sub in ("runs", "index"):
+        (tmp_path / "r" / sub).mkdir(parents=True)
+    proc = exman_cmd("--root", tmp_path / "r", "sweeps")
+    assert proc.stdout == "" and proc.stderr.startswith(f"no sweeps in {tmp_path / 'r'}"), proc.stderr
+
+
 @pytest.mark.parametrize(
     "body",
     ["jobs: two", "jobs: 0", "options: [1, 2]", "options: {jobs: two}", "command: 5", "zip: 5"],

@@ -240,6 +240,8 @@ def register_commands(cli):
         from exman.sweeps.records import counts_line, list_sweeps, load_spec
 
         root = state.root
+        if not list_sweeps(root):
+            click.echo(f"no sweeps in {root} (start one with: exman sweep -p NAME=V1,V2 -- COMMAND)", err=True)
         for sweep_id in list_sweeps(root):
             try:
                 spec = load_spec(root, sweep_id)
