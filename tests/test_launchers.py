@@ -90,3 +90,25 @@ def test_a_plugin_with_the_replaced_launcher_hooks_is_told_what_replaced_them():
 
     with pytest.raises(PluginError, match="unknown hook 'launch'.*register_launchers"):
         get_plugin_manager(launchers=True, plugins=[Old])
+
+
+def test_a_launcher_error_names_the_root_in_its_resume_hint(tmp_path, monkeypatch):
+    class Broken:
+        __name__ = "broken-launcher"
+
+        @staticmethod
+        @exman.hookimpl
+        def register_launchers(register):
+            register("broken", Broken.launch)
+
+        @staticmethod
+        def launch(jobs, options, progress):
+            raise SweepError("cannot reach the cluster")
+
+    monkeypatch.chdir(tmp_path)  # the root is not found from here: the hint must name it
+    root = tmp_path / "sub" / "root"
+    pm = get_plugin_manager(launchers=True, plugins=[Broken])
+    with pytest.raises(SweepError) as caught:
+        exman.sweep(["true"], {"x": [1]}, launcher="broken", root=root, quiet=True, pm=pm)
+    (spec,) = (root / "sweeps").glob("*.yaml")
+    assert str(caught.value).endswith(f"run it later with: exman --root {root.resolve()} sweep --resume {spec.stem}")

@@ -106,9 +106,7 @@ class SweepResult:
     def summary(self, root_arg: str | None = None) -> str:
         """The summary; its commands name ``root_arg`` (as the user gave it), else the root
         itself unless ``exman`` would find it from here (a sweep run from Python, ``root="exman"``)."""
-        if root_arg is None and _found_here() != Path(self.root).resolve():
-            root_arg = str(self.root)
-        root = f" --root {shlex.quote(root_arg)}" if root_arg else ""
+        root = _root_option(self.root, root_arg)
         if self.detached:
             return "\n".join(
                 [
@@ -155,13 +153,18 @@ class SweepResult:
         return self.summary()
 
 
-def _found_here() -> Path | None:
-    from exman.layout import find_root
+def _root_option(root: Path, root_arg: str | None = None) -> str:
+    """ " --root ROOT" for a command to print: ``root_arg`` as the user gave it, else the root
+    itself unless ``exman`` would find it from the working folder anyway."""
+    if root_arg is None:
+        from exman.layout import find_root
 
-    try:
-        return find_root()
-    except OSError:  # the working folder was removed
-        return None
+        try:
+            here = find_root()
+        except OSError:  # the working folder was removed
+            here = None
+        root_arg = None if here == Path(root).resolve() else str(root)
+    return f" --root {shlex.quote(root_arg)}" if root_arg else ""
 
 
 def _last_line(path: str) -> str:
@@ -572,7 +575,9 @@ def _execute(
     try:
         codes = launch(jobs, opts, progress)
     except SweepError as exc:
-        raise SweepError(f"{exc}; the sweep is saved, run it later with: exman sweep --resume {sweep_id}") from None
+        raise SweepError(
+            f"{exc}; the sweep is saved, run it later with: exman{_root_option(root)} sweep --resume {sweep_id}"
+        ) from None
     finally:
         progress.close()
         restore()
