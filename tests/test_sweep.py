@@ -337,7 +337,7 @@ def test_a_stopped_resume_reports_only_its_own_runs(exman_cmd, run_sweep, sweep_
 def test_a_killed_sweeps_starting_children_are_not_rerun(exman_cmd, tmp_path):
     # exman sweep killed outright while its children import (no run.json yet): they go on, so
     # --status must not call their cells missing nor --resume start them a second time.
-    script = Script(tmp_path, "import time\ntime.sleep(5)  # a slow import\n" + SWEEP_SCRIPT)
+    script = Script(tmp_path, "import time\ntime.sleep(8)  # a slow import; room for two exman calls\n" + SWEEP_SCRIPT)
     root = tmp_path / "root"
     proc = start_sweep(root, script, "-p", "seed=0,1,2", "--jobs", "2")
     _wait_for(lambda: len(list(root.glob("sweeps/*/cell-*.log"))) == 2)
