@@ -20,6 +20,9 @@ pytest.importorskip("statsmodels")
 SLEEP_1 = (0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0)
 SLEEP_2 = (1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4)
 
+DEPRESSION_X = (1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30)
+DEPRESSION_Y = (0.878, 0.647, 0.598, 2.05, 1.06, 1.29, 1.06, 3.14, 1.29)
+
 
 @pytest.fixture(scope="module")
 def sleep(tmp_path_factory):
@@ -31,6 +34,10 @@ def sleep(tmp_path_factory):
     for design, shift in (("paired", 0), ("welch", 10)):
         runs += [({"design": design, "drug": 1, "seed": i}, v) for i, v in enumerate(SLEEP_1)]
         runs += [({"design": design, "drug": 2, "seed": i + shift}, v) for i, v in enumerate(SLEEP_2)]
+    # example(wilcox.test): Hollander & Wolfe (1973), 29f., Hamilton depression scale of nine
+    # patients at the first (x) and second (y) visit after initiation of a therapy
+    runs += [({"design": "depression", "drug": 1, "seed": i}, v) for i, v in enumerate(DEPRESSION_X)]
+    runs += [({"design": "depression", "drug": 2, "seed": i}, v) for i, v in enumerate(DEPRESSION_Y)]
     return exman.Index(make_values(tmp_path_factory.mktemp("sleep"), runs))
 
 
@@ -107,12 +114,32 @@ def test_t_tests_refuse_essentially_constant_data(tmp_path):
         runs += [({"case": "shifted", "arm": "b", "seed": seed}, seed / 10 + 0.5)]
         runs += [({"case": "spread", "arm": "a", "seed": seed}, [0.1, 0.3, 0.2][seed])]
         runs += [({"case": "spread", "arm": "b", "seed": seed}, [0.5, 0.4, 0.9][seed])]
-    table = exman.Index(make_values(tmp_path, runs)).compare("y", "arm", within="case").set_index("case")
-    for case in ("constant", "shifted"):
+        runs += [({"case": "same", "arm": arm, "seed": seed}, [0.1, 0.3, 0.2][seed]) for arm in "ab"]
+    index = exman.Index(make_values(tmp_path, runs))
+    table = index.compare("y", "arm", within="case").set_index("case")
+    for case in ("constant", "shifted", "same"):
         row = table.loc[case]
         assert row["test"].startswith("none") and math.isnan(row["p"]) and math.isnan(row["p_adj"]), row
         assert math.isnan(row["statistic"]) and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
-        assert row["diff"] == pytest.approx(0.1 if case == "constant" else -0.5)
+        assert row["diff"] == pytest.approx({"constant": 0.1, "shifted": -0.5, "same": 0.0}[case])
     assert table.loc["spread", "test"] == "paired t" and table.loc["spread", "p"] > 0
     # the family corrected is the rows with a test: one here
     assert table.loc["spread", "p_adj"] == table.loc["spread", "p"]
+    # rank tests need no spread, only differences to rank: none when every one is zero (scipy 1.10
+    # raised there, later releases say p = 1)
+    ranks = index.compare("y", "arm", within="case", test="wilcoxon").set_index("case")
+    assert math.isnan(ranks.loc["same", "p"]) and ranks.loc["shifted", "p"] > 0
+
+
+def test_signed_rank_reproduces_r_wilcox_test_in_every_scipy(sleep):
+    """R's rule (exact below 50 pairs without ties or zeros, else the normal approximation with
+    continuity correction), which scipy 1.10 and later releases each left in another way."""
+    table = sleep.compare("y", "drug", within="design", test="wilcoxon").set_index("design")
+    # wilcox.test(x, y, paired = TRUE, alternative = "greater"): V = 40, p-value = 0.01953 (exact);
+    # the two-sided p is twice that
+    depression = table.loc["depression"]
+    assert depression["test"] == "wilcoxon signed-rank" and depression["p"] == pytest.approx(2 * 0.01953, abs=1e-5)
+    # wilcox.test(extra ~ group, data = sleep, paired = TRUE): V = 0, p-value = 0.009091
+    # ("cannot compute exact p-value with ties", "... with zeroes")
+    paired = table.loc["paired"]
+    assert paired["test"] == "wilcoxon signed-rank" and paired["p"] == pytest.approx(0.009091, abs=5e-7)
