@@ -408,7 +408,9 @@ class claim_lock:
 
     def __enter__(self):
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            # O_NOFOLLOW: a lock planted as a link to a missing file elsewhere would be created there.
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+            self.fd = os.open(self.path, flags, 0o666)
             fcntl.flock(self.fd, fcntl.LOCK_EX)
         except OSError:
             if self.fd is not None:

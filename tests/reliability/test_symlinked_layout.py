@@ -25,6 +25,19 @@ def _exman(*args, cwd=None):
     )
 
 
+def test_the_lock_file_is_not_followed_out_of_the_root(script, tmp_path):
+    """``root/lock`` (0.1.9's FileLock) planted as a link to a missing file elsewhere: a start made
+    that file there. It records its run without the lock instead (its id claims need none)."""
+    script.run()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (script.root / "lock").unlink()
+    os.symlink(outside / "lock", script.root / "lock")
+    script.run()
+    assert len(list((script.root / "runs").iterdir())) == 2
+    assert not list(outside.iterdir())
+
+
 def test_nothing_is_written_through_a_symlinked_layout_folder(script, tmp_path):
     script.run()
     root = script.root
