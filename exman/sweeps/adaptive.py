@@ -348,9 +348,11 @@ def replicates_for(diff: float, std: float, *, power: float = 0.8, alpha: float 
         n = float(
             analysis.solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0, alternative="two-sided")
         )
-    if not math.isfinite(n):
+    needed = max(2, int(math.ceil(n - 1e-9))) if math.isfinite(n) else None
+    # statsmodels 0.14.0 returns its starting point (10) when the solve fails, not NaN: check the answer.
+    if needed is None or analysis.power(effect_size=effect, nobs1=needed, alpha=alpha, ratio=1.0) < power - 1e-3:
         raise ValueError(f"cannot solve for the replicates of effect size {effect:.3g} at power {power:g}")
-    return max(2, int(math.ceil(n - 1e-9)))
+    return needed
 
 
 def pooled_std(table, interest: str) -> tuple[float, int, int]:
