@@ -137,6 +137,15 @@ def test_file_zip_and_repeat_expand_in_order(exman_cmd, sweep_script, tmp_path):
     assert got == want
 
 
+def test_one_number_spelled_twice_is_pointed_out(exman_cmd):
+    proc = exman_cmd("sweep", "-p", "lr=1e-3,0.001,0.01", "-p", "n=1,2", "--dry-run", "--", "python", "t.py")
+    assert len(proc.stdout.splitlines()) == 6  # still run as asked: a string option tells them apart
+    assert proc.stderr.splitlines() == [
+        "exman sweep: lr=1e-3 and 0.001 are one number: if the script reads lr as a number, "
+        "their combinations run twice"
+    ]
+
+
 def test_bad_input_is_one_line(exman_cmd, run_sweep, sweep_script, tmp_path):
     # --detach needs a launcher that queues runs outside exman sweep (submitit on SLURM)
     for args in (

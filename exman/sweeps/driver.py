@@ -32,6 +32,7 @@ from exman.sweeps.grid import (
     command_line,
     describe,
     expand,
+    same_numbers,
 )
 from exman.sweeps.jobs import Job
 from exman.sweeps.progress import Progress
@@ -336,6 +337,13 @@ def sweep(
     )
     shuffle = _shuffle_seed(extra["shuffle"])
     cells = expand(full_grid, zips, repeat)
+    for name, texts in same_numbers(cells) if not quiet else []:
+        print(
+            f"exman sweep: {name}={' and '.join(texts)} are one number: if the script reads {name} as a number, "
+            "their combinations run twice",
+            file=stream or sys.stderr,
+            flush=True,
+        )
     launcher = launcher or data.get("launcher") or "local"
     opts = dict(data.get("options") or {})
     if options is not None and not isinstance(options, dict):

@@ -186,3 +186,22 @@ def command_line(command: list[str], params: dict) -> list[str]:
 
 def describe(params: dict) -> str:
     return " ".join(f"{k}={' '.join(argument(v))}" for k, v in params.items())
+
+
+def same_numbers(cells: list[dict]) -> list[tuple[str, list[str]]]:
+    """Values of one parameter spelled apart but equal as numbers (``1e-3`` and ``0.001``):
+    ``[(name, [spellings])]``. A numeric option runs their combinations twice."""
+    found: dict[str, dict[float, list[str]]] = {}
+    for cell in cells:
+        for name, value in cell.items():
+            if isinstance(value, (bool, list, tuple)):
+                continue
+            text = " ".join(argument(value))
+            try:
+                number = float(text)
+            except ValueError:
+                continue
+            spellings = found.setdefault(name, {}).setdefault(number, [])
+            if text not in spellings:
+                spellings.append(text)
+    return [(name, texts) for name, numbers in found.items() for texts in numbers.values() if len(texts) > 1]
