@@ -143,3 +143,16 @@ def test_signed_rank_reproduces_r_wilcox_test_in_every_scipy(sleep):
     # ("cannot compute exact p-value with ties", "... with zeroes")
     paired = table.loc["paired"]
     assert paired["test"] == "wilcoxon signed-rank" and paired["p"] == pytest.approx(0.009091, abs=5e-7)
+
+
+def test_hedges_g_reproduces_borenstein_worked_example(tmp_path):
+    # Borenstein, Hedges, Higgins and Rothstein (2009), Introduction to Meta-Analysis, section 4.2:
+    # means 103 and 100, SDs 5.5 and 4.5, 50 a group: S_within 5.0249, d 0.5970, J 0.9923, g 0.5924
+    import exman
+
+    z = [(i - 24.5) / math.sqrt(sum((j - 24.5) ** 2 for j in range(50)) / 49) for i in range(50)]
+    runs = [({"arm": "treated", "seed": i}, 103 + 5.5 * v) for i, v in enumerate(z)]
+    runs += [({"arm": "control", "seed": 50 + i}, 100 + 4.5 * v) for i, v in enumerate(z)]
+    row = exman.Index(make_values(tmp_path, runs)).compare("y", "arm").iloc[0]
+    assert (row["a"], row["b"], row["diff"]) == ("control", "treated", pytest.approx(-3.0, abs=1e-12))
+    assert row["hedges_g"] == pytest.approx(-0.5924, abs=5e-5)

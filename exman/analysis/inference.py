@@ -265,20 +265,16 @@ def _pair(side_a, side_b, pairable: bool) -> dict:
 
 
 def _tests(rows: list, level: float, test: str) -> None:
-    """Fill in each row's CI, test, statistic, p and Hedges' g, one scipy call per kind of test.
+    """Fill in each row's CI, test, statistic, p and Hedges' g, every number from the libraries.
 
-    The t-tests run on all rows at once: Welch's through ``ttest_ind_from_stats``,
-    the paired one as the t distribution of the mean difference (what
-    ``ttest_rel`` computes), so a page of comparisons costs one call, not one a pair.
-    Those calls are remembered in an active statcache; scipy.stats is imported for
-    what it does not know, and not at all when no pair has 2 replicates a side.
+    One call a pair for the test and its interval (``_t_test``) and one for the effect sizes of
+    all rows. Those calls are remembered in an active statcache; scipy and statsmodels are
+    imported for what it does not know, and not at all when no pair has 2 replicates a side.
     """
     import numpy as np
 
     from exman.analysis import statcache
-    from exman.analysis.summaries import t_quantile
 
-    q = (1.0 + level) / 2.0
     for row in rows:
         row.update(
             ci_low=math.nan,
@@ -300,48 +296,29 @@ def _tests(rows: list, level: float, test: str) -> None:
             va = np.array([r["_a"].var(ddof=1) for r in part])
             vb = np.array([r["_b"].var(ddof=1) for r in part])
             diff = np.array([r["diff"] for r in part])
+            g = statcache.elementwise(
+                "statsmodels.stats.meta_analysis.effectsize_smd",
+                _hedges_g,
+                np.array([r["mean_a"] for r in part]),
+                np.sqrt(va),
+                na,
+                np.array([r["mean_b"] for r in part]),
+                np.sqrt(vb),
+                nb,
+            )[0]
+            g = np.where((va > 0) | (vb > 0), g, np.nan)  # no spread on either side: no scale to standardise by
+            # R's t.test rule for "essentially constant" data reads the standard error of the difference
             if paired:
-                sd = np.array([(r["_a"] - r["_b"]).std(ddof=1) for r in part])
-                se, dof = sd / np.sqrt(na), na - 1
-                statistic = diff / se
-                p = (
-                    2.0
-                    * statcache.elementwise(
-                        "scipy.stats.t.sf", lambda x, dof: scipy_stats().t.sf(x, dof), np.abs(statistic), dof
-                    )[0]
-                )
-                name = "paired t"
+                se = np.array([(r["_a"] - r["_b"]).std(ddof=1) for r in part]) / np.sqrt(na)
+                constant = _constant(se, diff)
             else:
                 se = np.sqrt(va / na + vb / nb)
-                dof = se**4 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
-                statistic, p = statcache.elementwise(
-                    "scipy.stats.ttest_ind_from_stats(equal_var=False)",
-                    lambda *args: tuple(scipy_stats().ttest_ind_from_stats(*args, equal_var=False)),
-                    np.array([r["mean_a"] for r in part]),
-                    np.sqrt(va),
-                    na,
-                    np.array([r["mean_b"] for r in part]),
-                    np.sqrt(vb),
-                    nb,
-                    outputs=2,
-                )
-                name = "welch t"
-            half = t_quantile(q, dof) * se
-            pooled_sd = np.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
-            g = np.where(pooled_sd > 0, diff / pooled_sd * (1.0 - 3.0 / (4.0 * (na + nb) - 9.0)), np.nan)
-            constant = _constant(
-                se, diff if paired else np.array([max(abs(r["mean_a"]), abs(r["mean_b"])) for r in part])
-            )
+                constant = _constant(se, np.array([max(abs(r["mean_a"]), abs(r["mean_b"])) for r in part]))
             for i, r in enumerate(part):
                 r.update(hedges_g=float(g[i]))
                 if not constant[i]:
-                    r.update(
-                        ci_low=r["diff"] - half[i],
-                        ci_high=r["diff"] + half[i],
-                        test=name,
-                        statistic=float(statistic[i]),
-                        p=float(p[i]),
-                    )
+                    t, p, low, high = _t_test(r["_a"], r["_b"], paired, level)
+                    r.update(ci_low=low, ci_high=high, test="paired t" if paired else "welch t", statistic=t, p=p)
                 else:
                     r.update(test=f"none: no spread ({'the differences are' if paired else 'both sides are'} constant)")
                 if test == "wilcoxon":  # rank tests: one call a pair, on request only
@@ -355,6 +332,54 @@ def _tests(rows: list, level: float, test: str) -> None:
                         statistic=float(result[0]),
                         p=float(result[1]),
                     )
+
+
+def _t_test(a, b, paired: bool, level: float) -> list:
+    """(t, two-sided p, CI low, CI high) of mean(a) - mean(b), remembered in an active statcache.
+
+    Paired: scipy.stats.ttest_rel and its confidence_interval (the t interval of the mean
+    difference, n - 1 df). Unpaired: statsmodels' CompareMeans with usevar="unequal" (Welch's
+    t-test and interval, Welch-Satterthwaite df), which gives the interval on every scipy we
+    support (scipy's ttest_ind has one from 1.11 on). The memo's key is what the answer is a
+    function of: size, mean and SD of the differences, or of each side.
+    """
+    import numpy as np
+
+    from exman.analysis import statcache
+
+    def compute(_):
+        if paired:
+            result = scipy_stats().ttest_rel(a, b)
+            ci = result.confidence_interval(level)
+            return [result.statistic, result.pvalue, ci.low, ci.high]
+        try:
+            from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+        except ImportError:
+            statsmodels(models=False)  # the one clear error naming the extra
+            raise
+        means = CompareMeans(DescrStatsW(a), DescrStatsW(b))
+        t, p, _ = means.ttest_ind(usevar="unequal")
+        low, high = means.tconfint_diff(alpha=1.0 - level, usevar="unequal")
+        return [t, p, low, high]
+
+    if paired:
+        d = a - b
+        name, key = "scipy.stats.ttest_rel", [level, len(d), d.mean(), d.std(ddof=1)]
+    else:
+        name = "statsmodels.stats.weightstats.CompareMeans(usevar=unequal)"
+        key = [level, len(a), a.mean(), a.std(ddof=1), len(b), b.mean(), b.std(ddof=1)]
+    return [float(v) for v in statcache.whole(name, compute, np.array(key, dtype=float), outputs=4)]
+
+
+def _hedges_g(*stats):
+    """statsmodels' bias-corrected standardised mean difference (Hedges' g: the difference over
+    the pooled SD, times 1 - 3 / (4 (n_a + n_b) - 9)) from means, SDs and sizes."""
+    try:
+        from statsmodels.stats.meta_analysis import effectsize_smd
+    except ImportError:
+        statsmodels(models=False)  # the one clear error naming the extra
+        raise
+    return effectsize_smd(*stats)[0]
 
 
 def _constant(se, scale):

@@ -88,9 +88,10 @@ def elementwise(name: str, compute, *columns, outputs: int = 1) -> list:
     return [np.array([f[k] for f in found], dtype=float) for k in range(outputs)]
 
 
-def whole(name: str, compute, values):
-    """``compute(values)`` for a function of a whole 1-d vector returning a vector (a multiple-testing
-    correction): answered from the active memo when it has seen exactly this vector."""
+def whole(name: str, compute, values, outputs: int | None = None):
+    """``compute(values)`` for a function of a whole 1-d vector returning a vector: as long as
+    ``values`` (a multiple-testing correction), or ``outputs`` long (a test of the samples in
+    ``values``). Answered from the active memo when it has seen exactly this vector."""
     import numpy as np
 
     memo = _active.get()
@@ -99,7 +100,7 @@ def whole(name: str, compute, values):
     values = np.asarray(values, dtype=float)
     key = _key(name, values)
     found = memo.get(key)
-    if found is None or len(found) != len(values):
+    if found is None or len(found) != (len(values) if outputs is None else outputs):
         found = [float(v) for v in np.asarray(compute(values), dtype=float)]
         memo.put(key, found)
     return np.array(found, dtype=float)
