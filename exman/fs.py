@@ -125,12 +125,16 @@ def relative_symlink(link: Path, target: Path, *, directory: bool = False) -> No
     os.symlink(rel, link, target_is_directory=directory)
 
 
+def is_control(c: str) -> bool:
+    """A control character: C0, DEL, C1, or U+2028/9, which break lines too (str.splitlines, terminals)."""
+    return c < " " or "\x7f" <= c <= "\x9f" or c in "\u2028\u2029"
+
+
 def check_component(value: str, what: str) -> str:
     """Refuse a user-given name that could leave its folder; return it unchanged."""
     if not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
         raise ValueError(f"{what} {value!r} must be a plain name: no '/', '..', or NUL")
-    # C1 controls and U+2028/9 break lines too (str.splitlines, terminals): a listing could not show the name.
-    if any(c < " " or "\x7f" <= c <= "\x9f" or c in "\u2028\u2029" for c in value):
+    if any(map(is_control, value)):
         raise ValueError(f"{what} {value!r} must not hold a control character (newline, tab, ...)")
     try:
         value.encode("utf-8")

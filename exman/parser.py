@@ -326,9 +326,9 @@ def _flag(value) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in ("true", "yes", "1"):
+    if text in ("true", "yes", "on", "1"):
         return True
-    if text in ("false", "no", "0"):
+    if text in ("false", "no", "off", "0"):
         return False
     raise ValueError(f"expected true or false, got {value!r}")
 

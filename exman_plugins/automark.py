@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 
 from exman import hookimpl
-from exman.fs import make_folders, relative_symlink
+from exman.fs import is_control, make_folders, relative_symlink
 
 
 def safe_value(value) -> str:
-    text = str(value).replace("/", "_").replace("\\", "_").replace("\0", "_")
+    # A control character (a newline in a value) would make a mark no command can name.
+    text = "".join("_" if c in "/\\" or is_control(c) else c for c in str(value))
     if text in ("", ".", ".."):
         text = f"_{text}_"
     # File names are limited in bytes (255 on most file systems), not characters.

@@ -25,8 +25,9 @@ from exman.layout import read_run_json
 def command_for(run, meta: dict, overrides, cwd: str) -> list[str]:
     argv = meta.get("argv")
     if not argv:
+        why = "its run.json is damaged" if (run.path / layout.RUN_FILE).exists() else "no run.json: exman 0.1.9?"
         raise click.ClickException(
-            f"run {run.id} has no recorded command line (no run.json: exman 0.1.9?); "
+            f"run {run.id} has no recorded command line ({why}); "
             f"rerun it by hand with: python main.py --config {layout.params_path(run.path)}"
         )
     script = Path(cwd, argv[0])

@@ -81,6 +81,11 @@ def _plant_runs_folder_symlink(root, outside):
     return ["delete", "--all", "--yes", "1"]
 
 
+def _damage_run_json(root, outside):
+    (root / "runs" / run_name(root, 2) / "run.json").write_text('{"argv": ')
+    return ["rerun", "2"]
+
+
 # name: (argv after --root, or a function (root, outside) -> argv; words in the last stderr line)
 CASES = {
     "mark-key-dot-dot": (["mark", "../escape", "1"], "must not contain '.' or '..'"),
@@ -136,6 +141,7 @@ CASES = {
     "plan-effect-too-small": (["plan", "loss", "--diff", "1e-300", "--std", "1"], "cannot solve"),
     "sweep-file-binary": (lambda root, outside: ["sweep", "--file", sys.executable], "not UTF-8"),
     "sweep-file-device": (["sweep", "--file", "/dev/zero"], "not a regular file"),
+    "rerun-damaged-run-json": (_damage_run_json, "its run.json is damaged"),
     "root-is-a-file": (None, "is not an exman root"),
     "root-missing": (None, "is not an exman root"),
 }

@@ -291,6 +291,18 @@ def test_bad_input_kinds_are_many_enough():
     )
 
 
+def test_switch_from_a_params_file_reads_as_in_0_1_9(tmp_path, template):
+    """A switch's text value in --config: true/false, yes/no, on/off, 1/0, as configargparse read it."""
+    folder = tmp_path / "project"
+    shutil.copytree(template, folder, symlinks=True)
+    (folder / "on.yaml").write_text("tmp: 'on'\n")
+    proc = subprocess.run(
+        [sys.executable, "main.py", "--config", "on.yaml"], cwd=folder, env=env(), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(list((folder / "exman" / "tmp").iterdir())) == 1
+
+
 def test_name_with_nul_is_refused(tmp_path, capsys):
     """argv cannot carry NUL, so this one is in-process."""
     parser = ExParser(root=tmp_path / "exman")

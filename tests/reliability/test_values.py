@@ -37,5 +37,7 @@ def test_automark_value_starting_with_a_dot_is_listed(script):
     script.run("--data", "./data")
     script.run("--data", ".hidden")
     script.run("--data", "plain")
-    assert len(Index(script.root).info("data")) == 3
+    script.run("--data", "two\nlines")  # a newline in a mark folder's name: no command could name it
+    assert len(Index(script.root).info("data")) == 4
+    assert len(Index(script.root).info("data/two_lines")) == 1
     assert len(Index(script.root).info("data/._data")) == 1
