@@ -114,6 +114,39 @@ def read_text(path: str | os.PathLike) -> str:
     return read_regular(path)[0].decode("utf-8")
 
 
+def lock_now(fd: int, *, shared: bool = False, tries: int = 1) -> bool:
+    """``flock`` ``fd`` without waiting on a holder: True when taken, False when another process
+    still holds it after ``tries`` attempts 5 ms apart (a checker's shared lock lasts a moment).
+    Other errors (a file system without locks) are raised."""
+    import fcntl
+    import time
+
+    kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    for attempt in range(tries):
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt < tries - 1:
+                time.sleep(0.005)
+    return False
+
+
+def held(path: str | os.PathLike) -> bytes | None:
+    """The first bytes of ``path`` when a process holds an exclusive ``flock`` on it, else None
+    (free, missing, unreadable, or no locks here). Our shared lock is released at once."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        return None if lock_now(fd, shared=True) else os.pread(fd, 200, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def is_temp(name: str) -> bool:
     """A temp file ``atomic_write`` left behind when its process was killed."""
     return name.startswith(".") and name.endswith(".tmp")

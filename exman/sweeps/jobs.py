@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from exman.fs import atomic_write
+from exman.fs import atomic_write, lock_now
 from exman.sweeps.grid import describe
 
 # A child that ignores SIGTERM this long after a stop gets SIGKILL.
@@ -77,17 +77,10 @@ def _lock_output(out) -> None:
     """Lock the log the child writes to: the lock lives as long as the child holds its stdout,
     so a status or resume can tell a child that is still starting (no run.json yet) from a
     cell nobody runs (``exman.sweeps.records.child_alive``), even after this process died."""
-    import fcntl
-    import time
-
-    for _ in range(20):  # a status check holds its shared lock for a moment only
-        try:
-            fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            time.sleep(0.005)
-        except OSError:
-            return  # a file system without locks: the child runs all the same
+    try:
+        lock_now(out.fileno(), tries=20)
+    except OSError:
+        pass  # a file system without locks: the child runs all the same
 
 
 def signal_group(proc: subprocess.Popen, sig: int) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from exman import layout
 from exman.errors import SweepError
-from exman.fs import read_text
+from exman.fs import lock_now, read_text
 from exman.layout import RUN_FOLDERS, SWEEPS
 
 SPEC_FOLDER = SWEEPS
@@ -206,21 +206,9 @@ def child_alive(log: Path) -> bool:
     """Whether a child started for this log still runs: its stdout, the log, carries the
     ``flock`` ``exman.sweeps.jobs.start_job`` took, which the kernel drops when the child
     (and whatever it left holding its output) is gone, however it ended."""
-    import fcntl
+    from exman.fs import held
 
-    try:
-        fd = os.open(log, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # and with it our shared lock
-    return False
+    return held(log) is not None
 
 
 def counts_line(rows: list[dict]) -> str:
@@ -279,21 +267,19 @@ class Owner:
         self.fd: int | None = None
 
     def __enter__(self) -> Owner:
-        import fcntl
-
         check_folders(self.path.parent.parent.parent)
         share_if_team_root(self.path.parent.parent.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
         try:
-            _lock(fd, fcntl.LOCK_EX, tries=20)  # a status check (owner_of) holds its shared lock for a moment
-        except BlockingIOError:
-            who = _holder(fd)
-            os.close(fd)
-            raise SweepError(f"sweep {self.path.parent.name} is being run by {who}") from None
+            taken = lock_now(fd, tries=20)  # a status check (owner_of) holds its shared lock for a moment
         except BaseException:
             os.close(fd)
             raise
+        if not taken:
+            who = _holder(os.pread(fd, 200, 0))
+            os.close(fd)
+            raise SweepError(f"sweep {self.path.parent.name} is being run by {who}")
         os.ftruncate(fd, 0)
         os.pwrite(fd, self.mine, 0)
         self.fd = fd
@@ -309,42 +295,14 @@ class Owner:
             self.fd = None
 
 
-def _lock(fd: int, kind: int, tries: int = 1) -> None:
-    """``flock`` without waiting for a holder; BlockingIOError if it is still held after ``tries``."""
-    import fcntl
-    import time
-
-    for attempt in range(tries):
-        try:
-            fcntl.flock(fd, kind | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if attempt == tries - 1:
-                raise
-            time.sleep(0.005)
-
-
-def _holder(fd: int) -> str:
-    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+def _holder(text: bytes) -> str:
+    holder = text.decode("utf-8", "replace").split()
     return f"pid {holder[1]} on {holder[0]}" if len(holder) == 2 else "another process"
 
 
 def owner_of(root: Path, sweep_id: str) -> str | None:
     """Who runs the sweep now ("pid 123 on host"), None when no process holds its ``Owner`` lock."""
-    import fcntl
+    from exman.fs import held
 
-    try:
-        fd = os.open(
-            Path(root) / SPEC_FOLDER / sweep_id / "owner", os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-        )
-    except OSError:
-        return None
-    try:
-        _lock(fd, fcntl.LOCK_SH)
-    except BlockingIOError:
-        return _holder(fd)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return None
+    text = held(Path(root) / SPEC_FOLDER / sweep_id / "owner")
+    return None if text is None else _holder(text)
