@@ -377,6 +377,31 @@ def read_params(pm, folder, meta: dict | None = None) -> dict:
     return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+def check_duplicate_keys(root) -> None:
+    """Refuse a YAML node graph holding a mapping that gives a key twice: YAML forbids it, and PyYAML
+    would keep the last silently (a hand-edited ``lr`` given twice ran with whichever came last).
+    For params files and local config files alike."""
+    import yaml
+
+    seen_nodes: set = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            keys = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if (key.tag, key.value) in keys:
+                        raise ValueError(f"the key {key.value!r} is given twice (line {key.start_mark.line + 1})")
+                    keys.add((key.tag, key.value))
+                stack.extend((key, value))
+
+
 def split_params(params: dict, schema: dict | None = None) -> tuple[dict, dict]:
     """``(the script's own params, exman's keys)`` of a params dict.
 

@@ -407,10 +407,17 @@ class _SkipKeys:
         return getattr(self._inner, item)
 
     def parse(self, stream):
+        import io
+
+        import yaml
+
         try:
-            items = self._inner.parse(stream)
+            text = stream.read()
+            # PyYAML's pure-Python composer: the C one crashes on a nesting bomb (a RecursionError here).
+            layout.check_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+            items = self._inner.parse(io.StringIO(text))
             _check_size(dict(items))
-        except (configargparse.ConfigFileParserException, ValueError, RecursionError) as exc:
+        except (configargparse.ConfigFileParserException, yaml.YAMLError, ValueError, RecursionError) as exc:
             # configargparse passes YAML's multi-line message through; say it on one line.
             where = getattr(stream, "name", "config file")
             reason = " ".join(str(exc).split()) if not isinstance(exc, RecursionError) else "nested too deeply"

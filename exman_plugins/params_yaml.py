@@ -12,7 +12,7 @@ import yaml
 
 from exman import hookimpl
 from exman.fs import atomic_write, read_regular
-from exman.layout import PARAMS_FILE
+from exman.layout import PARAMS_FILE, check_duplicate_keys
 
 Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -29,7 +29,7 @@ class Loader(_BaseLoader):
 
     def construct_document(self, node):
         _check_expansion(node)
-        _check_duplicates(node)
+        check_duplicate_keys(node)
         return super().construct_document(node)
 
 
@@ -84,26 +84,6 @@ def _check_expansion(root) -> None:
         open_nodes.add(key)
         stack.append((node, True))
         stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
-
-
-def _check_duplicates(root) -> None:
-    """Refuse a mapping that gives a key twice: YAML forbids it, and PyYAML would keep the last
-    silently (a hand-edited ``lr`` given twice ran with whichever came last)."""
-    seen_nodes: set = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen_nodes:
-            continue
-        seen_nodes.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            keys = set()
-            for key, _ in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                    if (key.tag, key.value) in keys:
-                        raise ValueError(f"the key {key.value!r} is given twice (line {key.start_mark.line + 1})")
-                    keys.add((key.tag, key.value))
-        stack.extend(_children(node))
 
 
 def _children(node) -> list:

@@ -186,6 +186,7 @@ CASES = {
     "local-config-corrupt": (local_config(b"lr: [0.1,\n"), "local.cfg: "),
     "local-config-python-tag": (local_config(b"lr: !!python/object/apply:os.system ['touch PWNED']\n"), "local.cfg: "),
     "local-config-alias-bomb": (local_config(_bomb()), "more than 1,000,000 values"),
+    "local-config-duplicate-key": (local_config(b"lr: 0.1\nlr: 0.2\n"), "'lr' is given twice"),
     "name-dot-dot": (argv("--name", ".."), "must be a plain name"),
     "name-traversal": (argv("--name", "../../outside"), "must be a plain name"),
     "name-slash": (argv("--name", "a/b"), "must be a plain name"),
