@@ -288,7 +288,13 @@ def run_arrays(executor, fn, jobs, workers, progress, folder: Path):
                 progress.note(f"{job}: SLURM task {sub.job_id} failed: {value}")
                 codes[job.cell] = -1
             else:
-                started = os.path.exists(os.path.splitext(job.log)[0] + ".pid") or _written_since(job.log, began)
+                # Started in this call: seen running, or its pid file written since this call began (one
+                # an earlier call's task left when SLURM killed it is older). Once we stopped, a log is no
+                # proof: an earlier call's task may still have been writing to it as this one began.
+                pid_file = os.path.splitext(job.log)[0] + ".pid"
+                started = (
+                    sub in ran or _written_since(pid_file, began) or (not stopped and _written_since(job.log, began))
+                )
                 last = states.get(sub.job_id)
                 if started or not stopped:  # a pending task our own stop cancelled is just "not started"
                     progress.note(
