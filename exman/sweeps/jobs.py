@@ -90,7 +90,8 @@ def signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def _pid_file(job: Job) -> Path:
+def pid_file(job: Job) -> Path:
+    """Where ``run_job`` writes the host and pid of the job's child while it runs."""
     return Path(job.log).with_suffix(".pid")
 
 
@@ -98,20 +99,20 @@ def _write_pid(job: Job, pid: int) -> None:
     # Lets a launcher whose workers run on this host stop the child directly.
     try:
         # Atomic: a reader that saw half a pid would signal some other process group.
-        atomic_write(_pid_file(job), f"{os.uname().nodename} {pid}\n")
+        atomic_write(pid_file(job), f"{os.uname().nodename} {pid}\n")
     except OSError:
         pass
 
 
 def child_started(job: Job) -> bool:
     """Whether ``run_job`` (on any worker that shares the root) runs the job's child now."""
-    return _pid_file(job).exists()
+    return pid_file(job).exists()
 
 
 def stop_local_child(job: Job, sig: int = signal.SIGTERM) -> bool:
     """Signal the child of ``job`` if it runs on this host; False when it cannot be reached."""
     try:
-        host, pid = _pid_file(job).read_text().split()
+        host, pid = pid_file(job).read_text().split()
     except (OSError, ValueError):
         return False
     if host != os.uname().nodename:
@@ -192,7 +193,7 @@ def run_job(job: Job, should_stop=None, poll: float = 0.5) -> int | None:
         for sig, old in handlers.items():
             signal.signal(sig, old)
         try:
-            _pid_file(job).unlink()
+            pid_file(job).unlink()
         except OSError:
             pass
 

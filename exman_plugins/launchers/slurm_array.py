@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from exman.errors import SweepError
+from exman.sweeps.jobs import pid_file
 
 SQUEUE_EVERY = 1.0  # seconds between squeue calls (one call per sweep, not per task)
 GONE_AFTER = 3.0  # a task absent from squeue (or ended there) this long without a result is over
@@ -291,9 +292,10 @@ def run_arrays(executor, fn, jobs, workers, progress, folder: Path):
                 # Started in this call: seen running, or its pid file written since this call began (one
                 # an earlier call's task left when SLURM killed it is older). Once we stopped, a log is no
                 # proof: an earlier call's task may still have been writing to it as this one began.
-                pid_file = os.path.splitext(job.log)[0] + ".pid"
                 started = (
-                    sub in ran or _written_since(pid_file, began) or (not stopped and _written_since(job.log, began))
+                    sub in ran
+                    or _written_since(pid_file(job), began)
+                    or (not stopped and _written_since(job.log, began))
                 )
                 last = states.get(sub.job_id)
                 if started or not stopped:  # a pending task our own stop cancelled is just "not started"
